@@ -1,0 +1,3 @@
+from polyroute.cli.main import main
+
+main()

@@ -1,0 +1,43 @@
+"""Who may call the gateway: the master key, presented the ways OpenAI, Anthropic and Azure
+clients present keys. With no master key configured, only loopback clients are served."""
+
+from __future__ import annotations
+
+import hmac
+from ipaddress import ip_address
+
+from polyroute.errors import AuthenticationError
+from polyroute.secrets import Secret
+
+
+def presented_key(authorization: str | None, x_api_key: str | None, api_key: str | None) -> str | None:
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return x_api_key or api_key or None
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def check_master_key(master_key: Secret | None, presented: str | None, client_host: str | None, open_access: bool) -> None:
+    """Raises AuthenticationError unless the caller may proceed."""
+    if master_key is None:
+        if open_access or is_loopback(client_host):
+            return
+        raise AuthenticationError(
+            "this gateway has no master key and serves loopback clients only", code="unauthenticated_remote"
+        )
+    if presented is None:
+        raise AuthenticationError(
+            "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    if not hmac.compare_digest(presented.encode(), master_key.reveal().encode()):
+        raise AuthenticationError("invalid API key", code="invalid_api_key")

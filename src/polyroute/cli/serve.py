@@ -1,0 +1,104 @@
+"""`polyroute serve` and `polyroute check-config`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from polyroute.auth.master_key import is_loopback
+from polyroute.config.loader import ConfigError, GatewayConfig, load_config
+from polyroute.logs import configure_logging
+
+log = logging.getLogger("polyroute.cli")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="LiteLLM-style config.yaml (or a FastChat API-endpoint JSON file)."),
+]
+EndpointOption = Annotated[
+    Path | None,
+    typer.Option("--register-api-endpoint-file", help="FastChat API-endpoint JSON file to load as models."),
+]
+
+
+def _load_or_exit(config: Path | None, endpoint_file: Path | None) -> GatewayConfig:
+    try:
+        return load_config(config, os.environ, endpoint_file)
+    except ConfigError as exc:
+        typer.echo(f"polyroute: config error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _describe(loaded: GatewayConfig) -> list[str]:
+    lines = []
+    for deployment in loaded.models.deployments:
+        d = deployment.describe()
+        lines.append(f"  {d['model_name']:<28} -> {d['provider']}/{d['model']}" + (f" at {d['api_base']}" if d["api_base"] else ""))
+    return lines
+
+
+def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = None) -> None:
+    """Validate a config without serving: exit 0 when it loads, 2 with the reason when not."""
+    loaded = _load_or_exit(config, endpoint_file)
+    for warning in loaded.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"config OK ({loaded.source}): {len(loaded.models.deployments)} deployments")
+    for line in _describe(loaded):
+        typer.echo(line)
+    typer.echo(f"master key: {'set (' + (loaded.master_key.source or '') + ')' if loaded.master_key else 'not set'}")
+
+
+def serve(
+    config: ConfigOption = None,
+    endpoint_file: EndpointOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (LiteLLM's default, so clients keep their URL).")] = 4000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    allow_unauthenticated: Annotated[
+        bool,
+        typer.Option(help="Serve non-loopback clients although no master key is set. Anyone who reaches the port can spend your provider keys."),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the gateway. With no config, models come from provider keys in the environment,
+    and the offline `mock` provider is always available."""
+    import uvicorn
+
+    configure_logging(log_level)
+    loaded = _load_or_exit(config, endpoint_file)
+    for warning in loaded.warnings:
+        log.warning(warning)
+    if loaded.master_key is None and not is_loopback(host) and not allow_unauthenticated:
+        typer.echo(
+            f"polyroute: refusing to listen on {host} without a master key: set POLYROUTE_MASTER_KEY "
+            "(or general_settings.master_key), or pass --allow-unauthenticated",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if loaded.master_key is None and allow_unauthenticated:
+        log.warning("NO AUTHENTICATION: serving every client on %s:%d without a master key", host, port)
+    log.info(
+        "polyroute serving %d deployments from %s on http://%s:%d (master key %s)",
+        len(loaded.models.deployments), loaded.source, host, port, "set" if loaded.master_key else "not set",
+    )
+    # Worker processes rebuild the app from the environment; one process reuses what we loaded.
+    os.environ["POLYROUTE_CONFIG"] = str(config or "")
+    os.environ["POLYROUTE_ENDPOINT_FILE"] = str(endpoint_file or "")
+    os.environ["POLYROUTE_ALLOW_UNAUTHENTICATED"] = "1" if allow_unauthenticated else "0"
+    common = {
+        "host": host, "port": port, "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools", "access_log": False, "log_level": log_level, "lifespan": "on",
+        "timeout_keep_alive": 75, "server_header": False,
+    }
+    if workers > 1:
+        uvicorn.run("polyroute.server.app:create_app_from_env", factory=True, workers=workers, **common)
+    else:
+        from polyroute.server.app import create_app
+        from polyroute.server.state import AppState
+
+        uvicorn.run(create_app(AppState(config=loaded, open_access=allow_unauthenticated)), **common)

@@ -1,0 +1,248 @@
+"""Builds the gateway's runtime config from a config file (or none) and the environment.
+
+Everything is parsed and validated here, once; the result is passed down explicitly. Errors are
+`ConfigError`s with one line each that name the key, model or variable at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from polyroute.config.env_models import env_model_entries
+from polyroute.config.env_refs import MissingCredentialError, resolve
+from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
+from polyroute.config.schema import ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
+from polyroute.providers.base import ProviderCall
+from polyroute.providers.registry import get_adapter
+from polyroute.router.deployment import Deployment
+from polyroute.router.model_table import ModelTable
+from polyroute.secrets import Redactor, Secret
+
+DEFAULT_MAX_BODY_MB = 32.0  # Anthropic's own request cap; base64 images need room
+DEFAULT_MAX_JSON_DEPTH = 64
+
+# litellm_params keys with a meaning of their own; the rest are provider settings or defaults.
+_ROUTING_KEYS = {
+    "model", "api_base", "base_url", "api_key", "api_version", "organization", "timeout", "stream_timeout",
+    "max_retries", "rpm", "tpm", "weight", "order", "extra_headers", "drop_params",
+    "configurable_clientside_auth_params",
+}
+# Provider settings that are not request params (they stay out of the provider's body).
+_PROVIDER_SETTING_PREFIXES = ("mock_", "vertex_", "aws_", "anthropic_version", "default_max_tokens")
+# Name prefixes LiteLLM resolves to a provider when a model has no `provider/` prefix.
+_INFERRED = (
+    (("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci", "babbage", "omni-"), "openai"),
+    (("claude",), "anthropic"),
+    (("gemini",), "gemini"),
+    (("mistral-", "mixtral-", "codestral-", "open-mistral"), "mistral"),
+)
+
+
+class ConfigError(Exception):
+    """A config problem a user must fix; the message is one line naming what is wrong."""
+
+
+@dataclass
+class GatewayConfig:
+    models: ModelTable
+    master_key: Secret | None = None
+    drop_params: bool = False
+    request_timeout: float | None = None
+    num_retries: int | None = None
+    max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 1024 * 1024)
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    warnings: list[str] = field(default_factory=list)
+    redactor: Redactor = field(default_factory=Redactor)
+    source: str = "environment"
+    database_url: str | None = None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{file} is not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file} must hold a mapping at the top level")
+    return data
+
+
+def load_config(
+    path: str | Path | None,
+    env: Mapping[str, str],
+    endpoint_file: str | Path | None = None,
+) -> GatewayConfig:
+    """The runtime config. With neither file, models come from provider keys in `env`."""
+    raw = read_config_file(path) if path else {}
+    warnings: list[str] = []
+    if path and "model_list" not in raw and raw and all(isinstance(v, dict) and "api_type" in v for v in raw.values()):
+        endpoint_data, raw = raw, {}  # a FastChat endpoint file given as --config
+    else:
+        endpoint_data = read_config_file(endpoint_file) if endpoint_file else None
+    try:
+        config = ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_first_validation_error(exc)) from exc
+    warnings += [f"config key '{key}' is not supported yet and is ignored" for key in unsupported_keys(config)]
+    # LiteLLM's environment_variables section: values the config itself provides.
+    merged_env = {**env, **{k: str(v) for k, v in config.environment_variables.items()}}
+
+    entries = list(config.model_list)
+    if endpoint_data is not None:
+        try:
+            extra, endpoint_warnings = entries_from_endpoint_file(endpoint_data)
+        except EndpointFileError as exc:
+            raise ConfigError(str(exc)) from exc
+        warnings += endpoint_warnings
+        entries += [ModelEntry.model_validate(e) for e in extra]
+    if not path and endpoint_data is None:
+        entries = [ModelEntry.model_validate(e) for e in env_model_entries(merged_env)]
+
+    redactor = Redactor()
+    deployments = [
+        _build_deployment(i, entry, merged_env, redactor, config.litellm_settings.drop_params)
+        for i, entry in enumerate(entries)
+    ]
+    master = _master_key(config, merged_env, redactor)
+    general = config.general_settings
+    max_mb = general.max_request_size_mb or float(env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB)
+    return GatewayConfig(
+        models=ModelTable(deployments),
+        master_key=master,
+        drop_params=config.litellm_settings.drop_params,
+        request_timeout=config.litellm_settings.request_timeout,
+        num_retries=config.litellm_settings.num_retries,
+        max_body_bytes=int(max_mb * 1024 * 1024),
+        warnings=warnings,
+        redactor=redactor,
+        source=str(path or endpoint_file or "environment"),
+        database_url=resolve(general.database_url, merged_env, "general_settings.database_url", required=False)
+        or env.get("DATABASE_URL"),
+    )
+
+
+def _master_key(config: ConfigFile, env: Mapping[str, str], redactor: Redactor) -> Secret | None:
+    try:
+        value = resolve(config.general_settings.master_key, env, "general_settings.master_key")
+    except MissingCredentialError as exc:
+        raise ConfigError(str(exc)) from exc
+    source = "general_settings.master_key"
+    if not value:
+        # POLYROUTE_MASTER_KEY, or LiteLLM's variable for users who move over.
+        for name in ("POLYROUTE_MASTER_KEY", "LITELLM_MASTER_KEY"):
+            if env.get(name):
+                value, source = env[name], name
+                break
+    if not value:
+        return None
+    redactor.add(value)
+    return Secret(value, source)
+
+
+def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str, str]:
+    """('anthropic', 'claude-x') from 'anthropic/claude-x'; infers a provider for bare names."""
+    head, sep, rest = model.partition("/")
+    if sep and get_adapter(head) is not None:
+        return head, rest
+    lowered = model.lower()
+    for prefixes, provider in _INFERRED:
+        if lowered.startswith(prefixes):
+            return provider, model
+    if has_api_base:
+        return "openai", model  # any OpenAI-compatible server reached by its base URL
+    raise ConfigError(
+        f"model '{model_name}': cannot tell the provider of '{model}'; write it as 'provider/model' "
+        f"(e.g. 'openai/{model}') or give an api_base"
+    )
+
+
+def _build_deployment(
+    index: int, entry: ModelEntry, env: Mapping[str, str], redactor: Redactor, global_drop: bool
+) -> Deployment:
+    params: LiteLLMParams = entry.litellm_params
+    where = f"model '{entry.model_name}'"
+    api_base = params.api_base or params.base_url
+    provider, upstream_model = split_provider(params.model, bool(api_base), entry.model_name)
+    adapter = get_adapter(provider)
+    assert adapter is not None  # split_provider only returns registered providers
+    try:
+        api_key = resolve(params.api_key, env, where)
+        api_base = resolve(api_base, env, where)
+        api_version = resolve(params.api_version, env, where)
+    except MissingCredentialError as exc:
+        raise ConfigError(str(exc)) from exc
+    if not api_key and adapter.env_key and env.get(adapter.env_key):
+        api_key = env[adapter.env_key]
+    if not api_key and not adapter.key_optional and not (api_base and provider.startswith("openai")):
+        variable = adapter.env_key or "api_key"
+        raise ConfigError(f"{where} needs an API key: set {variable} or litellm_params.api_key")
+    if not api_base and getattr(adapter, "base_env", None) and env.get(adapter.base_env):  # type: ignore[arg-type]
+        api_base = env[adapter.base_env]  # type: ignore[index]
+    redactor.add(api_key)
+    extras: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    for key, value in (params.model_extra or {}).items():
+        if key.startswith(_PROVIDER_SETTING_PREFIXES):
+            extras[key] = value
+        else:
+            defaults[key] = value  # LiteLLM applies other litellm_params as request defaults
+    call = ProviderCall(
+        provider=adapter.name,
+        model=upstream_model,
+        api_base=api_base,
+        api_key=Secret(api_key, params.api_key if params.api_key and params.api_key.startswith("os.environ/") else None)
+        if api_key
+        else None,
+        api_version=api_version,
+        organization=params.organization,
+        extra_headers=dict(params.extra_headers or {}),
+        extras=extras,
+        defaults=defaults,
+    )
+    info = dict(entry.model_info)
+    deployment_id = str(info.get("id") or _stable_id(index, entry.model_name, provider, upstream_model, api_base))
+    return Deployment(
+        id=deployment_id,
+        model_name=entry.model_name,
+        adapter=adapter,
+        call=call,
+        timeout=params.timeout,
+        stream_timeout=params.stream_timeout,
+        max_retries=params.max_retries,
+        rpm=params.rpm if params.rpm is not None else entry.rpm,
+        tpm=params.tpm if params.tpm is not None else entry.tpm,
+        weight=params.weight,
+        order=params.order,
+        drop_params=params.drop_params,
+        model_info=info,
+        wildcard="*" in entry.model_name,
+    )
+
+
+def _stable_id(index: int, *parts: str | None) -> str:
+    digest = hashlib.sha256("\x1f".join(p or "" for p in (str(index), *parts)).encode()).hexdigest()
+    return digest[:16]
+
+
+def _first_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors()[:3]:
+        location = ".".join(str(p) for p in error["loc"])
+        problems.append(f"{location}: {error['msg']}")
+    more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
+    return "invalid config: " + "; ".join(problems) + more

@@ -1,0 +1,107 @@
+"""The config file's schema: LiteLLM proxy config.yaml, as far as polyroute supports it.
+
+Parsed once at start-up. Sections and keys we know but do not support yet are collected as
+warnings naming each key (`unsupported_keys`); unknown keys are reported the same way, so a
+migrated config starts and says what it ignores instead of crashing or silently dropping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class LiteLLMParams(BaseModel):
+    """`litellm_params` of one deployment. Extra keys are provider settings or request defaults."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    api_base: str | None = None
+    base_url: str | None = None  # alias of api_base some configs use
+    api_key: str | None = None
+    api_version: str | None = None
+    organization: str | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    stream_timeout: float | None = Field(default=None, gt=0)
+    max_retries: int | None = Field(default=None, ge=0)
+    rpm: int | None = Field(default=None, ge=0)
+    tpm: int | None = Field(default=None, ge=0)
+    weight: float | None = Field(default=None, ge=0)
+    order: int | None = Field(default=None, ge=1)
+    extra_headers: dict[str, str] | None = None
+    drop_params: bool | None = None
+    configurable_clientside_auth_params: list[Any] | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a model, e.g. 'openai/gpt-4o'")
+        return value.strip()
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model_name: str
+    litellm_params: LiteLLMParams
+    model_info: dict[str, Any] = Field(default_factory=dict)
+    # LiteLLM also accepts rpm/tpm beside litellm_params (the seed's user_config does this).
+    rpm: int | None = Field(default=None, ge=0)
+    tpm: int | None = Field(default=None, ge=0)
+
+
+class GeneralSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    master_key: str | None = None
+    database_url: str | None = None
+    max_request_size_mb: float | None = Field(default=None, gt=0)
+
+
+class LiteLLMSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    drop_params: bool = False
+    request_timeout: float | None = Field(default=None, gt=0)
+    num_retries: int | None = Field(default=None, ge=0)
+
+
+class ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model_list: list[ModelEntry] = Field(default_factory=list)
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
+    litellm_settings: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
+    router_settings: dict[str, Any] = Field(default_factory=dict)
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+
+
+# Keys polyroute acts on, per section. Everything else in a section is reported at start-up.
+SUPPORTED_GENERAL = {"master_key", "database_url", "max_request_size_mb"}
+SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries"}
+# Keys that are harmless to ignore: they only tune LiteLLM's own logging or UI.
+QUIET_LITELLM = {"set_verbose", "json_logs"}
+SUPPORTED_ROUTER: set[str] = set()
+
+
+def unsupported_keys(config: ConfigFile) -> list[str]:
+    """Dotted names of keys in the file that polyroute does not act on (yet)."""
+    found: list[str] = []
+    for key in sorted(config.model_extra or {}):
+        found.append(key)
+    for key in sorted(config.general_settings.model_extra or {}):
+        if key not in SUPPORTED_GENERAL:
+            found.append(f"general_settings.{key}")
+    for key in sorted(config.litellm_settings.model_extra or {}):
+        if key not in SUPPORTED_LITELLM and key not in QUIET_LITELLM:
+            found.append(f"litellm_settings.{key}")
+    for key in sorted(config.router_settings):
+        if key not in SUPPORTED_ROUTER:
+            found.append(f"router_settings.{key}")
+    for i, entry in enumerate(config.model_list):
+        for key in sorted(entry.model_extra or {}):
+            found.append(f"model_list[{i}].{key}")
+    return found

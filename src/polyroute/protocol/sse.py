@@ -1,0 +1,119 @@
+"""Server-sent events: an incremental decoder fed raw bytes, and encoders for what we send.
+
+The decoder follows the WHATWG event-stream rules that matter for LLM APIs: events end at a blank
+line, `data:` lines of one event are joined with "\\n", one optional space after the colon is
+dropped, `:` lines are comments, and CRLF / CR line ends are accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+DONE = b"[DONE]"
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str | None
+    data: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.data)
+
+
+class SSEDecoder:
+    """Feed bytes as they arrive; get back the events completed so far."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        buffer = self._buffer + chunk
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = buffer
+            return []
+        complete, self._buffer = buffer[:end], buffer[end + 2 :]
+        events = []
+        for block in complete.split(b"\n\n"):
+            event = parse_event_block(block)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """Events left when the stream closed without a final blank line."""
+        rest, self._buffer = self._buffer.strip(b"\n"), b""
+        if not rest:
+            return []
+        event = parse_event_block(rest)
+        return [event] if event is not None else []
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buffer.strip())
+
+
+def parse_event_block(block: bytes) -> SSEEvent | None:
+    name: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
+            continue
+        field, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if field == b"data":
+            data.append(value)
+        elif field == b"event":
+            name = value.decode("utf-8", "replace")
+    if not data and name is None:
+        return None
+    return SSEEvent(name, b"\n".join(data))
+
+
+class SSEFramer:
+    """Splits a raw SSE byte stream at event boundaries without parsing events.
+
+    Used for pass-through relays: complete events go on at once, a partial tail is held, so a
+    stream that breaks mid-event never leaves half an event in front of our error event.
+    """
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._tail + chunk if self._tail else chunk
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._tail = data
+            return b""
+        self._tail = data[end + 2 :]
+        return data[: end + 2]
+
+    @property
+    def tail(self) -> bytes:
+        return self._tail
+
+
+def encode_data(payload: Any) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def encode_done() -> bytes:
+    return b"data: [DONE]\n\n"
+
+
+def encode_event(event: str, payload: Any) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"

@@ -1,0 +1,198 @@
+"""Fast structural checks of OpenAI requests, naming the offending field.
+
+Hand-written on purpose: the body is parsed once with orjson and checked here in one pass;
+building pydantic models of every message on the hot path would cost more than the proxying.
+Only what would otherwise fail later (or upstream, less clearly) is checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polyroute.errors import InvalidRequestError
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
+TOOL_CHOICES = ("none", "auto", "required")
+
+
+def _fail(param: str, message: str) -> InvalidRequestError:
+    return InvalidRequestError(f"Invalid value for '{param}': {message}", param=param, code="invalid_value")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def require_model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError("you must provide a model parameter", param="model", code="missing_required_parameter")
+    return model
+
+
+def _check_number(body: dict[str, Any], name: str, low: float, high: float) -> None:
+    value = body.get(name)
+    if value is not None and (not _is_number(value) or not low <= value <= high):
+        raise _fail(name, f"expected a number from {low:g} to {high:g}")
+
+
+def _check_int(body: dict[str, Any], name: str, low: int, high: int | None = None) -> None:
+    value = body.get(name)
+    if value is not None and (not _is_int(value) or value < low or (high is not None and value > high)):
+        raise _fail(name, f"expected an integer {'>= ' + str(low) if high is None else f'from {low} to {high}'}")
+
+
+def _check_sampling(body: dict[str, Any]) -> None:
+    if "stream" in body and not isinstance(body["stream"], bool | None):
+        raise _fail("stream", "expected a boolean")
+    _check_number(body, "temperature", 0, 2)
+    _check_number(body, "top_p", 0, 1)
+    _check_number(body, "presence_penalty", -2, 2)
+    _check_number(body, "frequency_penalty", -2, 2)
+    _check_int(body, "n", 1, 128)
+    _check_int(body, "max_tokens", 1)
+    _check_int(body, "max_completion_tokens", 1)
+    _check_int(body, "seed", -(2**63), 2**64)
+    _check_int(body, "top_logprobs", 0, 20)
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str) and not (
+        isinstance(stop, list) and all(isinstance(s, str) for s in stop)
+    ):
+        raise _fail("stop", "expected a string or a list of strings")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise _fail("stream_options", "expected an object")
+    if "user" in body and body["user"] is not None and not isinstance(body["user"], str):
+        raise _fail("user", "expected a string")
+
+
+def _check_content(content: Any, where: str, role: str) -> None:
+    if content is None or isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise _fail(f"{where}.content", "expected a string or a list of content parts")
+    for j, part in enumerate(content):
+        at = f"{where}.content[{j}]"
+        if not isinstance(part, dict):
+            raise _fail(at, "expected a content part object")
+        kind = part.get("type")
+        if kind not in PART_TYPES:
+            raise _fail(f"{at}.type", f"expected one of {', '.join(PART_TYPES)}")
+        if kind == "text" and not isinstance(part.get("text"), str):
+            raise _fail(f"{at}.text", "expected a string")
+        if kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not isinstance(url, str) or not url:
+                raise _fail(f"{at}.image_url.url", "expected an image URL or data URL")
+
+
+def _check_tool_calls(calls: Any, where: str) -> None:
+    if not isinstance(calls, list):
+        raise _fail(f"{where}.tool_calls", "expected a list")
+    for j, call in enumerate(calls):
+        at = f"{where}.tool_calls[{j}]"
+        if not isinstance(call, dict):
+            raise _fail(at, "expected an object")
+        if not isinstance(call.get("id"), str):
+            raise _fail(f"{at}.id", "expected a string")
+        fn = call.get("function")
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise _fail(f"{at}.function.name", "expected a string")
+        if not isinstance(fn.get("arguments", ""), str):
+            raise _fail(f"{at}.function.arguments", "expected a JSON string")
+
+
+def _check_messages(messages: Any) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequestError(
+            "'messages' must be a non-empty list", param="messages", code="missing_required_parameter"
+        )
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise _fail(where, "expected a message object")
+        role = message.get("role")
+        if role not in ROLES:
+            raise _fail(f"{where}.role", f"expected one of {', '.join(ROLES)}")
+        _check_content(message.get("content"), where, role)
+        if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+            raise _fail(f"{where}.tool_call_id", "a tool message needs the id of the call it answers")
+        if role == "assistant" and message.get("tool_calls") is not None:
+            _check_tool_calls(message["tool_calls"], where)
+        elif message.get("content") is None and role not in ("assistant", "function"):
+            raise _fail(f"{where}.content", "expected a string or a list of content parts")
+
+
+def _check_tools(body: dict[str, Any]) -> None:
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise _fail("tools", "expected a list")
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+                raise _fail(f"tools[{i}].type", "expected 'function'")
+            fn = tool.get("function")
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+                raise _fail(f"tools[{i}].function.name", "expected a non-empty string")
+            if fn.get("parameters") is not None and not isinstance(fn["parameters"], dict):
+                raise _fail(f"tools[{i}].function.parameters", "expected a JSON schema object")
+    choice = body.get("tool_choice")
+    if choice is not None and choice not in TOOL_CHOICES:
+        fn = choice.get("function") if isinstance(choice, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise _fail("tool_choice", "expected none, auto, required or {type: function, function: {name}}")
+    fmt = body.get("response_format")
+    if fmt is not None:
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind not in ("text", "json_object", "json_schema"):
+            raise _fail("response_format.type", "expected text, json_object or json_schema")
+        if kind == "json_schema" and not isinstance(fmt.get("json_schema"), dict):
+            raise _fail("response_format.json_schema", "expected an object with name and schema")
+
+
+def validate_chat(body: dict[str, Any]) -> None:
+    require_model(body)
+    _check_messages(body.get("messages"))
+    _check_sampling(body)
+    _check_tools(body)
+
+
+def validate_completion(body: dict[str, Any]) -> None:
+    require_model(body)
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise InvalidRequestError("'prompt' is required", param="prompt", code="missing_required_parameter")
+    if not isinstance(prompt, str) and not (isinstance(prompt, list) and prompt):
+        raise _fail("prompt", "expected a string or a non-empty list")
+    _check_sampling(body)
+
+
+def validate_embeddings(body: dict[str, Any]) -> None:
+    require_model(body)
+    value = body.get("input")
+    if isinstance(value, str):
+        if not value:
+            raise _fail("input", "must not be empty")
+        return
+    if not isinstance(value, list) or not value:
+        raise InvalidRequestError("'input' must be a string or a non-empty list", param="input")
+    _check_int(body, "dimensions", 1)
+
+
+def check_depth(value: Any, limit: int) -> None:
+    """Refuses JSON nested deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise InvalidRequestError(f"request JSON is nested deeper than {limit} levels", param=None, code="too_deep")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))

@@ -1,0 +1,177 @@
+"""The provider adapter interface.
+
+An adapter is a pure translation between OpenAI's wire format (what clients send and receive)
+and one provider's wire format; the gateway does the I/O (`providers/http.py`). The router and
+server never look at provider names: they ask the registry for the adapter of a deployment.
+
+Translation contract, for one deployment (`ProviderCall`):
+  * `chat_request(call, body, stream)` -> `WireRequest` (URL, headers, JSON bytes). `body` is the
+    client's parsed OpenAI request with gateway-only keys already removed; its `model` is the
+    client's name, the adapter uses `call.model`. Keys that are not OpenAI params are
+    provider-specific: merge them into the provider body unchanged.
+  * `chat_response(call, data)` -> an OpenAI `chat.completion` dict from the provider's JSON.
+  * `chat_stream(call, body)` -> a `StreamTranslator` fed the upstream's SSE events one by one,
+    returning OpenAI `chat.completion.chunk` dicts.
+  * `map_error(status, body, headers)` -> the `GatewayError` for a provider's error answer, chosen
+    from the status and the provider's documented error type/code, never from free text alone.
+  * embeddings and legacy completions are optional (`supports`); the server emulates legacy
+    completions over chat when an adapter lacks them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from polyroute.errors import GatewayError, InvalidRequestError, error_for_upstream_status
+from polyroute.protocol.openai_params import CHAT_PARAMS
+from polyroute.protocol.sse import SSEEvent
+from polyroute.secrets import Secret
+
+
+@dataclass(slots=True)
+class ProviderCall:
+    """How to reach one deployment: resolved from a config entry's `litellm_params`."""
+
+    provider: str
+    model: str  # the provider's model id (the part after `provider/`)
+    api_base: str | None = None
+    api_key: Secret | None = None
+    api_version: str | None = None
+    organization: str | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    # Provider-specific settings from litellm_params (e.g. mock_response, vertex_project).
+    extras: dict[str, Any] = field(default_factory=dict)
+    # Request defaults from litellm_params (temperature, max_tokens, ...): the request wins.
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WireRequest:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    method: str = "POST"
+
+
+class StreamTranslator(ABC):
+    """Turns one upstream stream into OpenAI chunks. One instance per request."""
+
+    #: OpenAI-shaped usage dict once the provider has reported it (cumulative, final).
+    usage: dict[str, Any] | None = None
+
+    @abstractmethod
+    def on_event(self, event: SSEEvent) -> list[dict[str, Any]]:
+        """Chunks for one upstream event. Raises GatewayError for an in-stream error event."""
+
+    def on_end(self) -> list[dict[str, Any]]:
+        """Chunks owed when the upstream closed cleanly. Raises UpstreamError when the provider's
+        own end-of-stream marker never came (a truncated stream)."""
+        return []
+
+
+class ProviderAdapter(ABC):
+    #: registry key and the `provider/` prefix of model names
+    name: ClassVar[str]
+    #: FastChat/provider env var holding the default key (None: no key needed)
+    env_key: ClassVar[str | None] = None
+    default_api_base: ClassVar[str | None] = None
+    #: which OpenAI chat params this provider can honour; others follow drop_params
+    supported_chat_params: ClassVar[frozenset[str]] = CHAT_PARAMS
+    #: operations offered: "chat", "completions" (legacy, native), "embeddings"
+    supports: ClassVar[frozenset[str]] = frozenset({"chat"})
+    #: True when the upstream already speaks OpenAI's SSE chunks: the server relays events as
+    #: they are instead of decoding and re-encoding them
+    passthrough_stream: ClassVar[bool] = False
+    #: True when no API key is needed (local servers, the mock)
+    key_optional: ClassVar[bool] = False
+
+    @abstractmethod
+    def chat_request(self, call: ProviderCall, body: dict[str, Any], stream: bool) -> WireRequest: ...
+
+    @abstractmethod
+    def chat_response(self, call: ProviderCall, data: dict[str, Any]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def chat_stream(self, call: ProviderCall, body: dict[str, Any]) -> StreamTranslator: ...
+
+    def completions_request(self, call: ProviderCall, body: dict[str, Any], stream: bool) -> WireRequest:
+        raise InvalidRequestError(f"provider '{self.name}' has no legacy completions endpoint")
+
+    def embeddings_request(self, call: ProviderCall, body: dict[str, Any]) -> WireRequest:
+        raise InvalidRequestError(
+            f"provider '{self.name}' does not offer embeddings", param="model", code="unsupported_model"
+        )
+
+    def embeddings_response(self, call: ProviderCall, data: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def transport(self) -> Any:
+        """The I/O for this provider; None means the shared pooled HTTP transport."""
+        return None
+
+    def map_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        """Default: class by status, message from an OpenAI-shaped body when there is one."""
+        return generic_upstream_error(self.name, status, body, headers)
+
+
+def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from retry-after-ms / retry-after (seconds or an HTTP date)."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+    from datetime import datetime, timezone
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def generic_upstream_error(provider: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+    import orjson
+
+    message = f"{provider} returned HTTP {status}"
+    code = None
+    param = None
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            message = str(err.get("message") or message)
+            code = err.get("code") if isinstance(err.get("code"), str) else None
+            param = err.get("param") if isinstance(err.get("param"), str) else None
+        elif isinstance(err, str):
+            message = err
+        elif isinstance(data.get("message"), str):
+            message = data["message"]
+    cls = error_for_upstream_status(status)
+    from polyroute.errors import ContentPolicyViolationError, ContextWindowExceededError
+
+    if code == "context_length_exceeded":
+        cls = ContextWindowExceededError
+    elif code in ("content_policy_violation", "content_filter"):
+        cls = ContentPolicyViolationError
+    error = cls(message, param=param, retry_after=retry_after_from_headers(headers), provider=provider)
+    if code and cls not in (ContextWindowExceededError, ContentPolicyViolationError):
+        error.code = code
+    return error

@@ -1,0 +1,112 @@
+"""Upstream I/O: one pooled keep-alive aiohttp session for every upstream of a process.
+
+aiohttp's connector keeps a pool per (scheme, host, port), so each upstream gets its own
+keep-alive pool from one session. aiohttp won the client benchmark (bench/results/http_client.md).
+Redirects are never followed: a provider that redirects is answered as an upstream error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
+
+import aiohttp
+
+from polyroute.errors import UpstreamConnectionError, UpstreamTimeoutError
+from polyroute.providers.base import WireRequest
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self) -> bytes: ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> UpstreamResponse: ...
+
+
+class _AiohttpResponse:
+    __slots__ = ("_response", "status", "headers")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = response.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(f"upstream connection failed while reading: {type(exc).__name__}") from exc
+        finally:
+            self._response.release()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except aiohttp.ClientPayloadError as exc:
+            raise UpstreamConnectionError("upstream closed the stream mid-response") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(f"upstream connection failed mid-stream: {type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        # close() (not release()) so a stream we abandon never goes back into the pool half-read.
+        if not self._response.closed:
+            if self._response.content.at_eof():
+                self._response.release()
+            else:
+                self._response.close()
+
+
+class HttpTransport:
+    """The default transport. Create inside a running loop; `close()` at shutdown."""
+
+    def __init__(self, limit_per_host: int = 0, dns_ttl: int = 300) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._limit_per_host = limit_per_host
+        self._dns_ttl = dns_ttl
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=0, limit_per_host=self._limit_per_host, ttl_dns_cache=self._dns_ttl, keepalive_timeout=60
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                skip_auto_headers=("User-Agent",),
+                auto_decompress=True,
+                json_serialize=None,  # type: ignore[arg-type]  # we always send bytes
+            )
+        return self._session
+
+    async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> UpstreamResponse:
+        session = self._get_session()
+        try:
+            response = await session.request(
+                wire.method,
+                wire.url,
+                data=wire.body,
+                headers=wire.headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout),
+            )
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+            raise UpstreamTimeoutError("timed out connecting to the upstream") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamConnectionError(f"cannot connect to upstream: {exc.os_error.strerror or 'refused'}") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(f"upstream connection failed: {type(exc).__name__}") from exc
+        return _AiohttpResponse(response)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

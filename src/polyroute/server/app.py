@@ -1,0 +1,169 @@
+"""The gateway's ASGI application: routing, authentication, error shaping, disconnects.
+
+A raw ASGI app rather than a framework's router: the hot routes are a dict lookup, each
+request body is read and parsed once, and every failure leaves as OpenAI's error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from polyroute.auth.master_key import check_master_key, presented_key
+from polyroute.errors import GatewayError, InternalServerError, NotFoundError
+from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
+from polyroute.server.routes import chat, completions, embeddings, health, models
+from polyroute.server.state import AppState
+
+log = logging.getLogger("polyroute.server")
+
+JsonHandler = Callable[[Request, AppState, dict[str, Any]], Awaitable[None]]
+PlainHandler = Callable[[Request, AppState], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    handler: Callable[..., Awaitable[None]]
+    method: str
+    json_body: bool = False  # read and parse the body before the handler runs
+    public: bool = False  # no authentication (liveness only)
+
+
+def _openai_routes() -> dict[str, Route]:
+    routes = {
+        "/chat/completions": Route(chat.chat_completions, "POST", json_body=True),
+        "/completions": Route(completions.completions, "POST", json_body=True),
+        "/embeddings": Route(embeddings.embeddings, "POST", json_body=True),
+        "/models": Route(models.list_models, "GET"),
+    }
+    # Clients configured with or without the /v1 prefix both work (LiteLLM accepts both).
+    return {**routes, **{"/v1" + path: route for path, route in routes.items()}}
+
+
+ROUTES: dict[str, Route] = {
+    **_openai_routes(),
+    "/health/liveliness": Route(health.liveness, "GET", public=True),
+    "/health/liveness": Route(health.liveness, "GET", public=True),
+    "/health/readiness": Route(health.readiness, "GET"),
+}
+MODEL_PREFIXES = ("/v1/models/", "/models/")
+
+
+class GatewayApp:
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.state.http.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        try:
+            await self._dispatch(request)
+        except GatewayError as error:
+            await self._answer_error(request, error)
+        except ClientGone:
+            return
+        except asyncio.CancelledError:
+            if request.disconnected:
+                return  # the client left; the upstream call was cancelled with us
+            raise
+        except Exception:
+            log.exception("unhandled error: request=%s path=%s", request.request_id, request.path)
+            await self._answer_error(request, InternalServerError("internal error; see the gateway log"))
+
+    async def _dispatch(self, request: Request) -> None:
+        path = request.path
+        route = ROUTES.get(path)
+        args: tuple[Any, ...] = ()
+        if route is None:
+            if path.startswith(MODEL_PREFIXES) and request.method == "GET":
+                route = Route(models.retrieve_model, "GET")
+                args = (path.split("/models/", 1)[1],)
+            else:
+                raise NotFoundError(f"no route {request.method} {path}", code="unknown_route")
+        if request.method != route.method:
+            raise GatewayError(
+                f"method {request.method} not allowed on {path}", status=405, code="method_not_allowed"
+            )
+        if not route.public:
+            self._authenticate(request)
+        if route.json_body:
+            config = self.state.config
+            body = await request.read_json(config.max_body_bytes, config.max_json_depth)
+            await self._run_watched(request, route.handler(request, self.state, body))
+        else:
+            await route.handler(request, self.state, *args)
+
+    def _authenticate(self, request: Request) -> None:
+        headers = request.headers
+        presented = presented_key(headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key"))
+        check_master_key(self.state.config.master_key, presented, request.client_host, self.state.open_access)
+
+    async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:
+        """Runs the handler while watching for the client to go away; then cancels upstream work."""
+        task = asyncio.current_task()
+        assert task is not None
+
+        async def watch() -> None:
+            while True:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    if not request.finished:
+                        request.disconnected = True
+                        task.cancel()
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await work
+        finally:
+            watcher.cancel()
+
+    async def _answer_error(self, request: Request, error: GatewayError) -> None:
+        if error.status >= 500 or error.status == 429:
+            log.warning(
+                "request failed: request=%s path=%s status=%d code=%s provider=%s",
+                request.request_id, request.path, error.status, error.code, error.provider,
+            )
+        if request.started:
+            if not request.finished:
+                with contextlib.suppress(Exception):
+                    await request.end_stream(b"data: " + error.to_body(request.request_id) + b"\n\n")
+            return
+        await request.respond_error(error)
+
+
+def create_app(state: AppState) -> GatewayApp:
+    return GatewayApp(state)
+
+
+def create_app_from_env() -> GatewayApp:
+    """Factory for `uvicorn --factory` and worker processes: config path from the environment."""
+    from polyroute.config.loader import load_config
+
+    config = load_config(
+        os.environ.get("POLYROUTE_CONFIG") or None,
+        os.environ,
+        os.environ.get("POLYROUTE_ENDPOINT_FILE") or None,
+    )
+    open_access = os.environ.get("POLYROUTE_ALLOW_UNAUTHENTICATED") == "1"
+    return create_app(AppState(config=config, open_access=open_access))

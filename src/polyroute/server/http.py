@@ -1,0 +1,138 @@
+"""The raw ASGI request/response the hot routes use: read once, answer with bytes.
+
+Hot routes skip a framework's request objects: the body is read with a size cap, parsed once
+with orjson, and responses are sent as prepared bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from polyroute.errors import GatewayError, InvalidRequestError, PayloadTooLargeError
+from polyroute.protocol.validate import check_depth
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+JSON_TYPE = (b"content-type", b"application/json")
+SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+class Request:
+    __slots__ = ("scope", "receive", "send", "request_id", "headers", "started", "finished", "disconnected")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.request_id = new_request_id()
+        # Only the few headers the gateway reads, decoded once.
+        self.headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name in _WANTED:
+                self.headers[name.decode()] = value.decode("latin-1")
+        self.started = False  # response start sent
+        self.finished = False
+        self.disconnected = False
+
+    @property
+    def method(self) -> str:
+        return self.scope["method"]
+
+    @property
+    def path(self) -> str:
+        return self.scope["path"]
+
+    @property
+    def client_host(self) -> str | None:
+        client = self.scope.get("client")
+        return client[0] if client else None
+
+    async def read_body(self, limit: int) -> bytes:
+        declared = self.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLargeError(f"request body is larger than the limit of {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                raise _ClientGone()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(f"request body is larger than the limit of {limit} bytes")
+                chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def read_json(self, limit: int, max_depth: int) -> dict[str, Any]:
+        raw = await self.read_body(limit)
+        if not raw:
+            raise InvalidRequestError("request body is empty; expected a JSON object", code="invalid_json")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequestError(
+                f"request body is not valid JSON: {exc.msg} at position {exc.pos}", code="invalid_json"
+            ) from None
+        if not isinstance(body, dict):
+            raise InvalidRequestError("request body must be a JSON object", code="invalid_json")
+        check_depth(body, max_depth)
+        return body
+
+    def _headers(self, extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+        headers = [(b"x-request-id", self.request_id.encode())]
+        if extra:
+            headers.extend((k.encode(), v.encode("latin-1", "replace")) for k, v in extra.items())
+        return headers
+
+    async def respond(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        out = self._headers(headers)
+        out.append(JSON_TYPE)
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": out})
+        self.finished = True
+        await self.send({"type": "http.response.body", "body": body})
+
+    async def respond_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        await self.respond(status, orjson.dumps(payload), headers)
+
+    async def respond_error(self, error: GatewayError) -> None:
+        await self.respond(error.status, error.to_body(self.request_id), error.response_headers())
+
+    async def start_stream(self, headers: dict[str, str] | None = None) -> None:
+        out = self._headers(headers)
+        out.extend(SSE_HEADERS)
+        self.started = True
+        await self.send({"type": "http.response.start", "status": 200, "headers": out})
+
+    async def write(self, data: bytes) -> None:
+        await self.send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def end_stream(self, data: bytes = b"") -> None:
+        self.finished = True
+        await self.send({"type": "http.response.body", "body": data})
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request was read."""
+
+
+ClientGone = _ClientGone
+
+_WANTED = {
+    b"authorization", b"x-api-key", b"api-key", b"content-length", b"content-type", b"x-request-id",
+}

@@ -1,0 +1,124 @@
+"""POST /v1/completions (legacy). Native where the provider has it; otherwise emulated over chat:
+the prompt becomes one user message and chat answers become `text_completion` objects."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from polyroute.errors import InvalidRequestError, UpstreamError
+from polyroute.protocol.openai_params import GATEWAY_KEYS
+from polyroute.protocol.validate import validate_completion
+from polyroute.providers.openai_compat import stream_error
+from polyroute.server.http import Request
+from polyroute.server.params import provider_body
+from polyroute.server.relay import StreamRelay, call_json
+from polyroute.server.routes.common import (
+    include_usage,
+    request_timeout,
+    resolve_deployment,
+    served_headers,
+    stream_timeout,
+    with_mock_response,
+)
+from polyroute.server.state import AppState
+
+# Completion params that mean the same in chat; the rest cannot be emulated.
+_CARRIED = ("max_tokens", "temperature", "top_p", "n", "stop", "presence_penalty", "frequency_penalty", "seed", "user",
+            "stream", "stream_options", "logit_bias")
+
+
+def chat_body_for(body: dict[str, Any]) -> dict[str, Any]:
+    prompt = body["prompt"]
+    if isinstance(prompt, list):
+        if len(prompt) != 1 or not isinstance(prompt[0], str):
+            raise InvalidRequestError(
+                "this model takes one text prompt per request (token arrays and batches need a native "
+                "completions endpoint)",
+                param="prompt",
+            )
+        prompt = prompt[0]
+    for unsupported in ("suffix", "echo", "best_of", "logprobs"):
+        if body.get(unsupported):
+            raise InvalidRequestError(f"'{unsupported}' is not available for this model", param=unsupported)
+    chat = {k: body[k] for k in _CARRIED if k in body}
+    chat.update({k: v for k, v in body.items() if k in GATEWAY_KEYS})
+    chat["model"] = body["model"]
+    chat["messages"] = [{"role": "user", "content": prompt}]
+    return chat
+
+
+def to_text_completion(chat: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "cmpl-" + str(chat.get("id", "")).removeprefix("chatcmpl-"),
+        "object": "text_completion",
+        "created": chat.get("created", int(time.time())),
+        "model": chat.get("model"),
+        "choices": [
+            {
+                "text": (choice.get("message") or {}).get("content") or "",
+                "index": choice.get("index", 0),
+                "logprobs": None,
+                "finish_reason": choice.get("finish_reason"),
+            }
+            for choice in chat.get("choices") or []
+        ],
+        "usage": chat.get("usage"),
+    }
+
+
+def chunk_to_text_completion(chunk: dict[str, Any]) -> dict[str, Any] | None:
+    choices = []
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if not delta.get("content") and choice.get("finish_reason") is None:
+            continue  # role-only and tool deltas have no text to give
+        choices.append(
+            {"text": delta.get("content") or "", "index": choice.get("index", 0), "logprobs": None,
+             "finish_reason": choice.get("finish_reason")}
+        )
+    if not choices and not chunk.get("usage"):
+        return None
+    out = {
+        "id": "cmpl-" + str(chunk.get("id", "")).removeprefix("chatcmpl-"),
+        "object": "text_completion",
+        "created": chunk.get("created"),
+        "model": chunk.get("model"),
+        "choices": choices,
+    }
+    if chunk.get("usage"):
+        out["usage"] = chunk["usage"]
+    return out
+
+
+async def completions(request: Request, state: AppState, body: dict[str, Any]) -> None:
+    validate_completion(body)
+    deployment = with_mock_response(resolve_deployment(state, body["model"], "completions"), body)
+    adapter, call = deployment.adapter, deployment.call
+    timeout = request_timeout(state, deployment, body)
+    stream = bool(body.get("stream"))
+    headers = served_headers(deployment)
+    if "completions" in adapter.supports:
+        payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
+        wire = adapter.completions_request(call, payload, stream)
+        if stream:
+            relay = StreamRelay(request, state, deployment, adapter.chat_stream(call, payload), headers, False)
+            await relay.run(wire, stream_timeout(deployment, body, timeout), timeout)
+            return
+        data, raw, _ = await call_json(state, deployment, wire, timeout)
+        if "choices" not in data:
+            raise stream_error(data) if "error" in data else UpstreamError("upstream answer has no choices")
+        await request.respond(200, raw, headers)
+        return
+    chat = chat_body_for(body)
+    payload = provider_body(chat, deployment, state.config.drop_params)
+    wire = adapter.chat_request(call, payload, stream)
+    if stream:
+        translator = adapter.chat_stream(call, payload)
+        relay = StreamRelay(request, state, deployment, translator, headers, include_usage(body), chunk_to_text_completion)
+        await relay.run(wire, stream_timeout(deployment, body, timeout), timeout)
+        return
+    data, _, _ = await call_json(state, deployment, wire, timeout)
+    await request.respond(200, orjson.dumps(to_text_completion(adapter.chat_response(call, data))), headers)

@@ -1,0 +1,26 @@
+"""GET /v1/models and /v1/models/{id}."""
+
+from __future__ import annotations
+
+from polyroute.errors import ModelNotFoundError
+from polyroute.server.http import Request
+from polyroute.server.state import AppState
+
+_CREATED = 1_700_000_000  # OpenAI's schema requires a timestamp; deployments have no real one
+
+
+def _model_object(name: str, owner: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": _CREATED, "owned_by": owner}
+
+
+async def list_models(request: Request, state: AppState) -> None:
+    table = state.config.models
+    data = [_model_object(name, table.resolve(name)[0].provider) for name in table.public_names()]
+    await request.respond_json(200, {"object": "list", "data": data})
+
+
+async def retrieve_model(request: Request, state: AppState, model_id: str) -> None:
+    group = state.config.models.resolve(model_id)
+    if not group:
+        raise ModelNotFoundError(f"The model '{model_id}' does not exist or is not served by this gateway", param="model")
+    await request.respond_json(200, _model_object(model_id, group[0].provider))
