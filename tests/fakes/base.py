@@ -182,7 +182,7 @@ class FakeUpstream:
             self._loop = loop
             app = web.Application(client_max_size=64 * 1024 * 1024)
             app.add_routes(self.routes())
-            self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            self._runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.port)
             loop.run_until_complete(site.start())

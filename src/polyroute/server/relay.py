@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from polyroute.errors import GatewayError, UpstreamError, UpstreamTimeoutError
-from polyroute.protocol.sse import SSEDecoder, SSEFramer, encode_data, encode_done
+from polyroute.protocol.sse import SSEDecoder, SSEFramer, encode_data, encode_done, parse_event_block
 from polyroute.providers.base import StreamTranslator, WireRequest
 from polyroute.providers.openai_compat import OpenAIStreamReader
 from polyroute.providers.transport import UpstreamResponse
@@ -131,21 +131,35 @@ class StreamRelay:
     async def _relay_raw(self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float) -> None:
         framer = SSEFramer()
         reader = OpenAIStreamReader()
-        decoder = SSEDecoder()
         async for raw in response.iter_chunks():
             data = framer.feed(raw)
             if not data:
                 continue
             # Parse only events that can matter: errors, usage, the end marker.
             if b'"error"' in data or b"event: error" in data or b'"usage":{' in data or b"[DONE]" in data:
-                for event in decoder.feed(data):
-                    reader.on_event(event)
-            await self._send(data)
+                await self._inspect_and_send(data, reader)
+            else:
+                await self._send(data)
             deadline.reschedule(loop.time() + idle)
         if framer.tail.strip() or not reader.done:
             raise UpstreamError(f"{self.deployment.provider} stream ended before [DONE]")
         self.usage = reader.usage
         await self.request.end_stream()
+
+    async def _inspect_and_send(self, data: bytes, reader: OpenAIStreamReader) -> None:
+        """Reads each event of a batch; events before an in-stream error still reach the client."""
+        good: list[bytes] = []
+        try:
+            for block in data[:-2].split(b"\n\n"):
+                event = parse_event_block(block)
+                if event is not None:
+                    reader.on_event(event)
+                good.append(block + b"\n\n")
+        except GatewayError:
+            if good:
+                await self._send(b"".join(good))
+            raise
+        await self._send(data)
 
     async def _relay_translated(self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float) -> None:
         decoder = SSEDecoder()

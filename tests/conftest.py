@@ -1,0 +1,81 @@
+"""Shared fixtures: one fake upstream per wire format and a gateway in front of all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.anthropic import FakeAnthropic  # noqa: I001
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.openai import FakeOpenAI
+from tests.gateway import GatewayServer
+
+MASTER_KEY = "sk-polyroute-master-test-7f3a9c2e51b04d68"
+OPENAI_KEY = "sk-fake-openai-key-0123456789abcdef"
+ANTHROPIC_KEY = "sk-ant-fake-anthropic-key-9876543210"
+GEMINI_KEY = "AIzaFakeGeminiKey-abcdefghijklmnopqrs"
+ALL_SECRETS = (MASTER_KEY, OPENAI_KEY, ANTHROPIC_KEY, GEMINI_KEY)
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key=OPENAI_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_gemini() -> Iterator[FakeGemini]:
+    with FakeGemini(valid_keys={GEMINI_KEY}) as fake:
+        yield fake
+
+
+def gateway_config(openai_url: str, anthropic_url: str, gemini_url: str) -> dict[str, Any]:
+    """A LiteLLM-style config with one model per provider, all pointed at the fakes."""
+    return {
+        "model_list": [
+            {"model_name": "gpt-4o-mini", "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": openai_url + "/v1", "api_key": "os.environ/TEST_OPENAI_KEY"}},
+            {"model_name": "azure-gpt", "litellm_params": {"model": "azure/my-gpt-deployment", "api_base": openai_url, "api_key": OPENAI_KEY, "api_version": "2024-10-21"}},
+            {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-sonnet-4-5", "api_base": anthropic_url, "api_key": ANTHROPIC_KEY}},
+            {"model_name": "gemini-flash", "litellm_params": {"model": "gemini/gemini-2.5-flash", "api_base": gemini_url, "api_key": GEMINI_KEY}},
+            {"model_name": "mock-gpt", "litellm_params": {"model": "mock/mock-gpt"}},
+            {"model_name": "fake-openai/*", "litellm_params": {"model": "openai/*", "api_base": openai_url + "/v1", "api_key": OPENAI_KEY}},
+            {"model_name": "slow-gpt", "litellm_params": {"model": "openai/gpt-slow", "api_base": openai_url + "/v1", "api_key": OPENAI_KEY, "timeout": 1.0, "stream_timeout": 0.5}},
+        ],
+        "general_settings": {"master_key": MASTER_KEY},
+    }
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
+    config = gateway_config(fake_openai.url, fake_anthropic.url, fake_gemini.url)
+    env = {"TEST_OPENAI_KEY": OPENAI_KEY}
+    with GatewayServer(config, Path(tmp_path_factory.mktemp("gw")), env=env) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset_fakes(request: pytest.FixtureRequest) -> None:
+    """Each test starts with empty scripts and request logs on whichever fakes it uses."""
+    for name in ("fake_openai", "fake_anthropic", "fake_gemini"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
+
+
+# Which fake serves each configured model (tests parametrize over these).
+PROVIDER_MODELS = {
+    "openai": ("gpt-4o-mini", "fake_openai"),
+    "azure": ("azure-gpt", "fake_openai"),
+    "anthropic": ("claude", "fake_anthropic"),
+    "gemini": ("gemini-flash", "fake_gemini"),
+}
