@@ -42,13 +42,58 @@ def gateway_config(openai_url: str, anthropic_url: str, gemini_url: str) -> dict
     """A LiteLLM-style config with one model per provider, all pointed at the fakes."""
     return {
         "model_list": [
-            {"model_name": "gpt-4o-mini", "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": openai_url + "/v1", "api_key": "os.environ/TEST_OPENAI_KEY"}},
-            {"model_name": "azure-gpt", "litellm_params": {"model": "azure/my-gpt-deployment", "api_base": openai_url, "api_key": OPENAI_KEY, "api_version": "2024-10-21"}},
-            {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-sonnet-4-5", "api_base": anthropic_url, "api_key": ANTHROPIC_KEY}},
-            {"model_name": "gemini-flash", "litellm_params": {"model": "gemini/gemini-2.5-flash", "api_base": gemini_url, "api_key": GEMINI_KEY}},
+            {
+                "model_name": "gpt-4o-mini",
+                "litellm_params": {
+                    "model": "openai/gpt-4o-mini",
+                    "api_base": openai_url + "/v1",
+                    "api_key": "os.environ/TEST_OPENAI_KEY",
+                },
+            },
+            {
+                "model_name": "azure-gpt",
+                "litellm_params": {
+                    "model": "azure/my-gpt-deployment",
+                    "api_base": openai_url,
+                    "api_key": OPENAI_KEY,
+                    "api_version": "2024-10-21",
+                },
+            },
+            {
+                "model_name": "claude",
+                "litellm_params": {
+                    "model": "anthropic/claude-sonnet-4-5",
+                    "api_base": anthropic_url,
+                    "api_key": ANTHROPIC_KEY,
+                },
+            },
+            {
+                "model_name": "gemini-flash",
+                "litellm_params": {
+                    "model": "gemini/gemini-2.5-flash",
+                    "api_base": gemini_url,
+                    "api_key": GEMINI_KEY,
+                },
+            },
             {"model_name": "mock-gpt", "litellm_params": {"model": "mock/mock-gpt"}},
-            {"model_name": "fake-openai/*", "litellm_params": {"model": "openai/*", "api_base": openai_url + "/v1", "api_key": OPENAI_KEY}},
-            {"model_name": "slow-gpt", "litellm_params": {"model": "openai/gpt-slow", "api_base": openai_url + "/v1", "api_key": OPENAI_KEY, "timeout": 1.0, "stream_timeout": 0.5}},
+            {
+                "model_name": "fake-openai/*",
+                "litellm_params": {
+                    "model": "openai/*",
+                    "api_base": openai_url + "/v1",
+                    "api_key": OPENAI_KEY,
+                },
+            },
+            {
+                "model_name": "slow-gpt",
+                "litellm_params": {
+                    "model": "openai/gpt-slow",
+                    "api_base": openai_url + "/v1",
+                    "api_key": OPENAI_KEY,
+                    "timeout": 1.0,
+                    "stream_timeout": 0.5,
+                },
+            },
         ],
         "general_settings": {"master_key": MASTER_KEY},
     }
@@ -56,7 +101,10 @@ def gateway_config(openai_url: str, anthropic_url: str, gemini_url: str) -> dict
 
 @pytest.fixture(scope="session")
 def gateway(
-    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini, tmp_path_factory: pytest.TempPathFactory
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    fake_gemini: FakeGemini,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[GatewayServer]:
     config = gateway_config(fake_openai.url, fake_anthropic.url, fake_gemini.url)
     env = {"TEST_OPENAI_KEY": OPENAI_KEY}

@@ -51,17 +51,27 @@ class GatewayServer:
     def client(self, api_key: str | None = None, **kwargs: Any) -> openai.OpenAI:
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("timeout", 20)
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=api_key or self.master_key or "none", **kwargs)
+        return openai.OpenAI(
+            base_url=self.url + "/v1", api_key=api_key or self.master_key or "none", **kwargs
+        )
 
     def async_client(self, api_key: str | None = None, **kwargs: Any) -> openai.AsyncOpenAI:
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("timeout", 20)
-        return openai.AsyncOpenAI(base_url=self.url + "/v1", api_key=api_key or self.master_key or "none", **kwargs)
+        return openai.AsyncOpenAI(
+            base_url=self.url + "/v1", api_key=api_key or self.master_key or "none", **kwargs
+        )
 
     def start(self) -> GatewayServer:
         config = uvicorn.Config(
-            create_app(self.state), host="127.0.0.1", port=self.port, loop="uvloop", http="httptools",
-            lifespan="on", log_level="warning", access_log=False,
+            create_app(self.state),
+            host="127.0.0.1",
+            port=self.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"gateway:{self.port}", daemon=True)

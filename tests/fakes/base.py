@@ -182,7 +182,9 @@ class FakeUpstream:
             self._loop = loop
             app = web.Application(client_max_size=64 * 1024 * 1024)
             app.add_routes(self.routes())
-            self._runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True)
+            self._runner = web.AppRunner(
+                app, handle_signals=False, access_log=None, handler_cancellation=True
+            )
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.port)
             loop.run_until_complete(site.start())
@@ -213,7 +215,9 @@ class FakeUpstream:
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json")
+    return web.Response(
+        body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
+    )
 
 
 async def stream_events(
@@ -226,7 +230,9 @@ async def stream_events(
     """Send pre-encoded SSE events with the reply's delays, drops, stalls and in-stream error."""
     if reply.ttfb:
         await asyncio.sleep(reply.ttfb)
-    response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream", **(headers or {})})
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": "text/event-stream", **(headers or {})}
+    )
     response.headers["Cache-Control"] = "no-cache"
     await response.prepare(request)
     for i, event in enumerate(events):

@@ -61,14 +61,26 @@ class FakeOpenAI(FakeUpstream):
         if rec.headers.get("authorization") != f"Bearer {self.api_key}":
             shown = (rec.headers.get("authorization") or "").removeprefix("Bearer ")
             # The real API echoes part of a wrong key: the gateway must never pass that on.
-            return self._error(Error(401, message=f"Incorrect API key provided: {shown}. You can find your API key at "
-                                                  "https://platform.openai.com/account/api-keys."))
+            return self._error(
+                Error(
+                    401,
+                    message=f"Incorrect API key provided: {shown}. You can find your API key at "
+                    "https://platform.openai.com/account/api-keys.",
+                )
+            )
         return None
 
     def _error(self, error: Error) -> web.Response:
         kind, code = _NATURAL_TYPES.get(error.status, ("server_error", None))
         body = error.body or orjson.dumps(
-            {"error": {"message": error.message, "type": error.type or kind, "param": None, "code": error.code or code}}
+            {
+                "error": {
+                    "message": error.message,
+                    "type": error.type or kind,
+                    "param": None,
+                    "code": error.code or code,
+                }
+            }
         )
         headers = {"x-request-id": "req_fake" + hashlib.md5(body).hexdigest()[:12], **error.headers}  # noqa: S324
         return web.Response(status=error.status, body=body, headers=headers, content_type="application/json")
@@ -95,16 +107,34 @@ class FakeOpenAI(FakeUpstream):
             if reply.ttfb:
                 await asyncio.sleep(reply.ttfb)
             if reply.malformed:
-                return web.Response(status=200, body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
-            return json_response(chat_completion(reply, model, int(body.get("n") or 1)), headers=reply.headers)
+                return web.Response(
+                    status=200,
+                    body=b'{"id": "chatcmpl-broken", "choices": [',
+                    content_type="application/json",
+                )
+            return json_response(
+                chat_completion(reply, model, int(body.get("n") or 1)), headers=reply.headers
+            )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         events = [b"data: " + orjson.dumps(c) + b"\n\n" for c in chat_chunks(reply, model, include_usage)]
         events.append(b"data: [DONE]\n\n")
-        error_event = b"data: " + orjson.dumps(
-            {"error": {"message": "The server had an error while processing your request.", "type": "server_error",
-                       "param": None, "code": None}}
-        ) + b"\n\n"
-        return await stream_events(request, events, reply, error_event, headers={"x-request-id": "req_fakestream", **reply.headers})
+        error_event = (
+            b"data: "
+            + orjson.dumps(
+                {
+                    "error": {
+                        "message": "The server had an error while processing your request.",
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                }
+            )
+            + b"\n\n"
+        )
+        return await stream_events(
+            request, events, reply, error_event, headers={"x-request-id": "req_fakestream", **reply.headers}
+        )
 
     async def _completions(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         reply = await self._behaviour(request, rec)
@@ -115,13 +145,33 @@ class FakeOpenAI(FakeUpstream):
         base = {"id": "cmpl-fake0001", "object": "text_completion", "created": 1_700_000_000, "model": model}
         usage = _usage(reply)
         if not body.get("stream"):
-            choice = {"text": reply.text or "", "index": 0, "logprobs": None, "finish_reason": reply.finish or "stop"}
+            choice = {
+                "text": reply.text or "",
+                "index": 0,
+                "logprobs": None,
+                "finish_reason": reply.finish or "stop",
+            }
             return json_response({**base, "choices": [choice], "usage": usage})
         events = [
-            b"data: " + orjson.dumps({**base, "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": None}]}) + b"\n\n"
+            b"data: "
+            + orjson.dumps(
+                {**base, "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": None}]}
+            )
+            + b"\n\n"
             for piece in reply.pieces()
         ]
-        events.append(b"data: " + orjson.dumps({**base, "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": reply.finish or "stop"}]}) + b"\n\n")
+        events.append(
+            b"data: "
+            + orjson.dumps(
+                {
+                    **base,
+                    "choices": [
+                        {"text": "", "index": 0, "logprobs": None, "finish_reason": reply.finish or "stop"}
+                    ],
+                }
+            )
+            + b"\n\n"
+        )
         events.append(b"data: [DONE]\n\n")
         return await stream_events(request, events, reply)
 
@@ -131,13 +181,26 @@ class FakeOpenAI(FakeUpstream):
             return reply
         body = rec.json or {}
         items = body["input"] if isinstance(body.get("input"), list) else [body.get("input")]
-        data = [{"object": "embedding", "index": i, "embedding": _vector(item, int(body.get("dimensions") or 4))}
-                for i, item in enumerate(items)]
-        return json_response({"object": "list", "data": data, "model": body.get("model"),
-                              "usage": {"prompt_tokens": 3 * len(items), "total_tokens": 3 * len(items)}})
+        data = [
+            {"object": "embedding", "index": i, "embedding": _vector(item, int(body.get("dimensions") or 4))}
+            for i, item in enumerate(items)
+        ]
+        return json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": 3 * len(items), "total_tokens": 3 * len(items)},
+            }
+        )
 
     async def _models(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
-        return json_response({"object": "list", "data": [{"id": "gpt-fake", "object": "model", "created": 1, "owned_by": "fake"}]})
+        return json_response(
+            {
+                "object": "list",
+                "data": [{"id": "gpt-fake", "object": "model", "created": 1, "owned_by": "fake"}],
+            }
+        )
 
 
 def _vector(item: Any, dims: int) -> list[float]:
@@ -151,16 +214,23 @@ def _usage(reply: Reply) -> dict[str, Any]:
         "completion_tokens": reply.completion_tokens,
         "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": reply.cached_tokens, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens, "audio_tokens": 0,
-                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": reply.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
     return usage
 
 
 def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
     return [
-        {"id": call.id or f"call_fake{i:04d}", "type": "function",
-         "function": {"name": call.name, "arguments": orjson.dumps(call.arguments).decode()}}
+        {
+            "id": call.id or f"call_fake{i:04d}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": orjson.dumps(call.arguments).decode()},
+        }
         for i, call in enumerate(reply.tool_calls)
     ]
 
@@ -171,17 +241,28 @@ def chat_completion(reply: Reply, model: str, n: int = 1) -> dict[str, Any]:
         message["tool_calls"] = _tool_calls(reply)
     finish = reply.finish or ("tool_calls" if reply.tool_calls else "stop")
     return {
-        "id": "chatcmpl-fake0001", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "system_fingerprint": "fp_fake", "service_tier": "default",
-        "choices": [{"index": i, "message": message, "logprobs": None, "finish_reason": finish} for i in range(n)],
+        "id": "chatcmpl-fake0001",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "service_tier": "default",
+        "choices": [
+            {"index": i, "message": message, "logprobs": None, "finish_reason": finish} for i in range(n)
+        ],
         "usage": _usage(reply),
         **reply.extra,
     }
 
 
 def chat_chunks(reply: Reply, model: str, include_usage: bool) -> list[dict[str, Any]]:
-    base = {"id": "chatcmpl-fake0001", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model, "system_fingerprint": "fp_fake"}
+    base = {
+        "id": "chatcmpl-fake0001",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+    }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         out = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
@@ -193,7 +274,12 @@ def chat_chunks(reply: Reply, model: str, include_usage: bool) -> list[dict[str,
     chunks += [chunk({"content": piece}) for piece in reply.pieces()]
     for index, call in enumerate(_tool_calls(reply)):
         arguments = call["function"]["arguments"]
-        head = {"index": index, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}
+        head = {
+            "index": index,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
         chunks.append(chunk({"tool_calls": [head]}))
         middle = max(1, len(arguments) // 2)
         for fragment in (arguments[:middle], arguments[middle:]):

@@ -16,7 +16,9 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 def test_missing_and_wrong_keys_are_401(gateway):
     with pytest.raises(openai.AuthenticationError):
         gateway.client(api_key="sk-wrong-key").chat.completions.create(model="mock-gpt", messages=MESSAGES)
-    response = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "mock-gpt", "messages": MESSAGES})
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions", json={"model": "mock-gpt", "messages": MESSAGES}
+    )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "missing_api_key"
 
@@ -24,7 +26,10 @@ def test_missing_and_wrong_keys_are_401(gateway):
 @pytest.mark.parametrize("path", ["/v1/models", "/health/readiness", "/v1/models/mock-gpt"])
 def test_read_routes_need_the_key_too(gateway, path):
     assert httpx.get(gateway.url + path).status_code == 401
-    assert httpx.get(gateway.url + path, headers={"authorization": f"Bearer {gateway.master_key}"}).status_code == 200
+    assert (
+        httpx.get(gateway.url + path, headers={"authorization": f"Bearer {gateway.master_key}"}).status_code
+        == 200
+    )
 
 
 def test_liveness_is_public(gateway):

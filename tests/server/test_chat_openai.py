@@ -30,7 +30,10 @@ def test_non_stream_relays_answer_and_says_who_served(gateway, fake_openai):
 
 def test_unknown_fields_pass_through_and_gateway_keys_do_not(gateway, fake_openai):
     gateway.client().chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, seed=7, max_completion_tokens=20,
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        seed=7,
+        max_completion_tokens=20,
         extra_body={"vendor_knob": {"depth": 2}, "num_retries": 3, "timeout": 30},
     )
     sent = fake_openai.requests[-1].json
@@ -59,7 +62,8 @@ def test_stream_ends_with_done_marker(gateway, fake_openai):
 
     fake_openai.script(Reply(text="a b"))
     with httpx.stream(
-        "POST", gateway.url + "/v1/chat/completions",
+        "POST",
+        gateway.url + "/v1/chat/completions",
         json={"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True},
         headers={"authorization": f"Bearer {gateway.master_key}"},
     ) as response:
@@ -71,11 +75,25 @@ def test_stream_ends_with_done_marker(gateway, fake_openai):
 
 def test_tool_calls_round_trip(gateway, fake_openai):
     fake_openai.script(Reply(text=None, tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="call_1")]))
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
-    completion = gateway.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=tools, tool_choice="auto")
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    completion = gateway.client().chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, tools=tools, tool_choice="auto"
+    )
     call = completion.choices[0].message.tool_calls[0]
     assert completion.choices[0].finish_reason == "tool_calls"
-    assert (call.id, call.function.name, call.function.arguments) == ("call_1", "get_weather", '{"city":"Paris"}')
+    assert (call.id, call.function.name, call.function.arguments) == (
+        "call_1",
+        "get_weather",
+        '{"city":"Paris"}',
+    )
     assert fake_openai.requests[-1].json["tools"] == tools
 
 

@@ -27,7 +27,8 @@ def _wait_for(predicate, timeout: float = 5.0) -> bool:
 def test_stream_disconnect_cancels_upstream(gateway, fake_openai):
     fake_openai.script(Reply(text=" ".join(f"w{i}" for i in range(200)), chunk_delay=0.05))
     with httpx.stream(
-        "POST", gateway.url + "/v1/chat/completions",
+        "POST",
+        gateway.url + "/v1/chat/completions",
         json={"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True},
         headers={"authorization": f"Bearer {gateway.master_key}"},
     ) as response:
@@ -59,7 +60,9 @@ def test_no_secret_in_any_response_or_log(gateway, fake_openai, caplog):
     for stream in (False, False, True, False):
         try:
             if stream:
-                for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True):
+                for chunk in client.chat.completions.create(
+                    model="gpt-4o-mini", messages=MESSAGES, stream=True
+                ):
                     seen.append(chunk.model_dump_json())
             else:
                 client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
@@ -71,9 +74,14 @@ def test_no_secret_in_any_response_or_log(gateway, fake_openai, caplog):
     # Wrong client key, model listing, readiness, unknown model.
     for call in (
         lambda: httpx.get(gateway.url + "/v1/models", headers={"authorization": "Bearer " + ALL_SECRETS[1]}),
-        lambda: httpx.get(gateway.url + "/health/readiness", headers={"authorization": "Bearer " + gateway.master_key}),
-        lambda: httpx.post(gateway.url + "/v1/chat/completions", headers={"authorization": "Bearer " + gateway.master_key},
-                           json={"model": "nope", "messages": MESSAGES}),
+        lambda: httpx.get(
+            gateway.url + "/health/readiness", headers={"authorization": "Bearer " + gateway.master_key}
+        ),
+        lambda: httpx.post(
+            gateway.url + "/v1/chat/completions",
+            headers={"authorization": "Bearer " + gateway.master_key},
+            json={"model": "nope", "messages": MESSAGES},
+        ),
     ):
         response = call()
         seen.append(response.text + str(dict(response.headers)))

@@ -24,7 +24,9 @@ MESSAGES = [{"role": "user", "content": "hi"}]
         (503, openai.InternalServerError, 503),
     ],
 )
-def test_upstream_status_maps_to_sdk_exception(gateway, fake_openai, upstream_status, sdk_error, client_status):
+def test_upstream_status_maps_to_sdk_exception(
+    gateway, fake_openai, upstream_status, sdk_error, client_status
+):
     fake_openai.script(Error(upstream_status, message=f"upstream says {upstream_status}"))
     with pytest.raises(sdk_error) as caught:
         gateway.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
@@ -43,7 +45,9 @@ def test_retry_after_is_passed_on(gateway, fake_openai):
 
 
 def test_context_length_error_keeps_its_code(gateway, fake_openai):
-    fake_openai.script(Error(400, message="maximum context length is 8192 tokens", code="context_length_exceeded"))
+    fake_openai.script(
+        Error(400, message="maximum context length is 8192 tokens", code="context_length_exceeded")
+    )
     with pytest.raises(openai.BadRequestError) as caught:
         gateway.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert caught.value.code == "context_length_exceeded"
@@ -100,7 +104,18 @@ def test_connection_refused_is_502(tmp_path):
     from tests.fakes.base import free_port
     from tests.gateway import GatewayServer
 
-    config = {"model_list": [{"model_name": "down", "litellm_params": {"model": "openai/x", "api_base": f"http://127.0.0.1:{free_port()}/v1", "api_key": "sk-x"}}]}
+    config = {
+        "model_list": [
+            {
+                "model_name": "down",
+                "litellm_params": {
+                    "model": "openai/x",
+                    "api_base": f"http://127.0.0.1:{free_port()}/v1",
+                    "api_key": "sk-x",
+                },
+            }
+        ]
+    }
     with GatewayServer(config, tmp_path) as gw:
         with pytest.raises(openai.InternalServerError) as caught:
             gw.client().chat.completions.create(model="down", messages=MESSAGES)
@@ -124,11 +139,20 @@ def _post(gateway, body: bytes | dict, path: str = "/v1/chat/completions") -> ht
         ({"messages": MESSAGES}, "model"),
         ({"model": "gpt-4o-mini"}, "messages"),
         ({"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
-        ({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [{"type": "text"}]}]}, "messages[0].content[0].text"),
-        ({"model": "gpt-4o-mini", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
+        (
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+            "messages[0].content[0].text",
+        ),
+        (
+            {"model": "gpt-4o-mini", "messages": [{"role": "tool", "content": "x"}]},
+            "messages[0].tool_call_id",
+        ),
         ({"model": "gpt-4o-mini", "messages": MESSAGES, "temperature": 7}, "temperature"),
         ({"model": "gpt-4o-mini", "messages": MESSAGES, "n": "two"}, "n"),
-        ({"model": "gpt-4o-mini", "messages": MESSAGES, "tools": [{"type": "function", "function": {}}]}, "tools[0].function.name"),
+        (
+            {"model": "gpt-4o-mini", "messages": MESSAGES, "tools": [{"type": "function", "function": {}}]},
+            "tools[0].function.name",
+        ),
         ({"model": "gpt-4o-mini", "messages": MESSAGES, "timeout": -1}, "timeout"),
     ],
 )
@@ -159,7 +183,10 @@ def test_too_deep_json_is_400(gateway):
 def test_oversized_body_is_413(tmp_path):
     from tests.gateway import GatewayServer
 
-    config = {"model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}], "general_settings": {"max_request_size_mb": 0.01}}
+    config = {
+        "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+        "general_settings": {"max_request_size_mb": 0.01},
+    }
     with GatewayServer(config, tmp_path) as gw:
         big = {"model": "m", "messages": [{"role": "user", "content": "x" * 20_000}]}
         with pytest.raises(openai.APIStatusError) as caught:

@@ -27,7 +27,9 @@ def is_loopback(host: str | None) -> bool:
         return host == "localhost"
 
 
-def check_master_key(master_key: Secret | None, presented: str | None, client_host: str | None, open_access: bool) -> None:
+def check_master_key(
+    master_key: Secret | None, presented: str | None, client_host: str | None, open_access: bool
+) -> None:
     """Raises AuthenticationError unless the caller may proceed."""
     if master_key is None:
         if open_access or is_loopback(client_host):

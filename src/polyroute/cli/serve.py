@@ -38,7 +38,10 @@ def _describe(loaded: GatewayConfig) -> list[str]:
     lines = []
     for deployment in loaded.models.deployments:
         d = deployment.describe()
-        lines.append(f"  {d['model_name']:<28} -> {d['provider']}/{d['model']}" + (f" at {d['api_base']}" if d["api_base"] else ""))
+        lines.append(
+            f"  {d['model_name']:<28} -> {d['provider']}/{d['model']}"
+            + (f" at {d['api_base']}" if d["api_base"] else "")
+        )
     return lines
 
 
@@ -50,18 +53,25 @@ def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = No
     typer.echo(f"config OK ({loaded.source}): {len(loaded.models.deployments)} deployments")
     for line in _describe(loaded):
         typer.echo(line)
-    typer.echo(f"master key: {'set (' + (loaded.master_key.source or '') + ')' if loaded.master_key else 'not set'}")
+    typer.echo(
+        f"master key: {'set (' + (loaded.master_key.source or '') + ')' if loaded.master_key else 'not set'}"
+    )
 
 
 def serve(
     config: ConfigOption = None,
     endpoint_file: EndpointOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (LiteLLM's default, so clients keep their URL).")] = 4000,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (LiteLLM's default, so clients keep their URL).")
+    ] = 4000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     allow_unauthenticated: Annotated[
         bool,
-        typer.Option(help="Serve non-loopback clients although no master key is set. Anyone who reaches the port can spend your provider keys."),
+        typer.Option(
+            help="Serve non-loopback clients although no master key is set. "
+            "Anyone who reaches the port can spend your provider keys."
+        ),
     ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
@@ -84,16 +94,26 @@ def serve(
         log.warning("NO AUTHENTICATION: serving every client on %s:%d without a master key", host, port)
     log.info(
         "polyroute serving %d deployments from %s on http://%s:%d (master key %s)",
-        len(loaded.models.deployments), loaded.source, host, port, "set" if loaded.master_key else "not set",
+        len(loaded.models.deployments),
+        loaded.source,
+        host,
+        port,
+        "set" if loaded.master_key else "not set",
     )
     # Worker processes rebuild the app from the environment; one process reuses what we loaded.
     os.environ["POLYROUTE_CONFIG"] = str(config or "")
     os.environ["POLYROUTE_ENDPOINT_FILE"] = str(endpoint_file or "")
     os.environ["POLYROUTE_ALLOW_UNAUTHENTICATED"] = "1" if allow_unauthenticated else "0"
     common = {
-        "host": host, "port": port, "loop": "uvloop" if sys.platform != "win32" else "asyncio",
-        "http": "httptools", "access_log": False, "log_level": log_level, "lifespan": "on",
-        "timeout_keep_alive": 75, "server_header": False,
+        "host": host,
+        "port": port,
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": log_level,
+        "lifespan": "on",
+        "timeout_keep_alive": 75,
+        "server_header": False,
     }
     if workers > 1:
         uvicorn.run("polyroute.server.app:create_app_from_env", factory=True, workers=workers, **common)

@@ -12,7 +12,10 @@ from typing import Any
 from polyroute.providers.registry import get_adapter, known_providers
 
 # Base-URL variables users already set for OpenAI SDKs and FastChat.
-_BASE_VARS = {"openai": ("OPENAI_BASE_URL", "OPENAI_API_BASE"), "azure": ("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE")}
+_BASE_VARS = {
+    "openai": ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+    "azure": ("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE"),
+}
 _VERSION_VARS = {"azure": ("OPENAI_API_VERSION", "AZURE_API_VERSION")}
 # Alternative key variables (LiteLLM's names) accepted beside FastChat's.
 _ALT_KEYS = {"azure": ("AZURE_API_KEY",), "gemini": ("GOOGLE_API_KEY",)}

@@ -56,7 +56,9 @@ def entries_from_endpoint_file(data: Any) -> tuple[list[dict[str, Any]], list[st
         recommended = spec.get("recommended_config")
         if isinstance(recommended, dict):
             # FastChat applied these as sampling defaults; so do we (the request still wins).
-            params.update({k: v for k, v in recommended.items() if k in ("temperature", "top_p", "max_tokens")})
+            params.update(
+                {k: v for k, v in recommended.items() if k in ("temperature", "top_p", "max_tokens")}
+            )
         info = {k: spec[k] for k in UI_KEYS if k in spec}
         info["fastchat_api_type"] = api_type
         entries.append({"model_name": name, "litellm_params": params, "model_info": info})

@@ -31,8 +31,21 @@ DEFAULT_MAX_JSON_DEPTH = 64
 
 # litellm_params keys with a meaning of their own; the rest are provider settings or defaults.
 _ROUTING_KEYS = {
-    "model", "api_base", "base_url", "api_key", "api_version", "organization", "timeout", "stream_timeout",
-    "max_retries", "rpm", "tpm", "weight", "order", "extra_headers", "drop_params",
+    "model",
+    "api_base",
+    "base_url",
+    "api_key",
+    "api_version",
+    "organization",
+    "timeout",
+    "stream_timeout",
+    "max_retries",
+    "rpm",
+    "tpm",
+    "weight",
+    "order",
+    "extra_headers",
+    "drop_params",
     "configurable_clientside_auth_params",
 }
 # Provider settings that are not request params (they stay out of the provider's body).
@@ -74,7 +87,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{file} is not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}") from exc
+        raise ConfigError(
+            f"{file} is not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}"
+        ) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -90,7 +105,12 @@ def load_config(
     """The runtime config. With neither file, models come from provider keys in `env`."""
     raw = read_config_file(path) if path else {}
     warnings: list[str] = []
-    if path and "model_list" not in raw and raw and all(isinstance(v, dict) and "api_type" in v for v in raw.values()):
+    if (
+        path
+        and "model_list" not in raw
+        and raw
+        and all(isinstance(v, dict) and "api_type" in v for v in raw.values())
+    ):
         endpoint_data, raw = raw, {}  # a FastChat endpoint file given as --config
     else:
         endpoint_data = read_config_file(endpoint_file) if endpoint_file else None
@@ -98,7 +118,9 @@ def load_config(
         config = ConfigFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_first_validation_error(exc)) from exc
-    warnings += [f"config key '{key}' is not supported yet and is ignored" for key in unsupported_keys(config)]
+    warnings += [
+        f"config key '{key}' is not supported yet and is ignored" for key in unsupported_keys(config)
+    ]
     # LiteLLM's environment_variables section: values the config itself provides.
     merged_env = {**env, **{k: str(v) for k, v in config.environment_variables.items()}}
 
@@ -120,7 +142,9 @@ def load_config(
     ]
     master = _master_key(config, merged_env, redactor)
     general = config.general_settings
-    max_mb = general.max_request_size_mb or float(env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB)
+    max_mb = general.max_request_size_mb or float(
+        env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB
+    )
     return GatewayConfig(
         models=ModelTable(deployments),
         master_key=master,
@@ -131,7 +155,9 @@ def load_config(
         warnings=warnings,
         redactor=redactor,
         source=str(path or endpoint_file or "environment"),
-        database_url=resolve(general.database_url, merged_env, "general_settings.database_url", required=False)
+        database_url=resolve(
+            general.database_url, merged_env, "general_settings.database_url", required=False
+        )
         or env.get("DATABASE_URL"),
     )
 
@@ -205,7 +231,9 @@ def _build_deployment(
         provider=adapter.name,
         model=upstream_model,
         api_base=api_base,
-        api_key=Secret(api_key, params.api_key if params.api_key and params.api_key.startswith("os.environ/") else None)
+        api_key=Secret(
+            api_key, params.api_key if params.api_key and params.api_key.startswith("os.environ/") else None
+        )
         if api_key
         else None,
         api_version=api_version,
@@ -215,7 +243,9 @@ def _build_deployment(
         defaults=defaults,
     )
     info = dict(entry.model_info)
-    deployment_id = str(info.get("id") or _stable_id(index, entry.model_name, provider, upstream_model, api_base))
+    deployment_id = str(
+        info.get("id") or _stable_id(index, entry.model_name, provider, upstream_model, api_base)
+    )
     return Deployment(
         id=deployment_id,
         model_name=entry.model_name,

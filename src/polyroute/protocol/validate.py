@@ -31,7 +31,9 @@ def _is_number(value: Any) -> bool:
 def require_model(body: dict[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise InvalidRequestError("you must provide a model parameter", param="model", code="missing_required_parameter")
+        raise InvalidRequestError(
+            "you must provide a model parameter", param="model", code="missing_required_parameter"
+        )
     return model
 
 
@@ -44,7 +46,9 @@ def _check_number(body: dict[str, Any], name: str, low: float, high: float) -> N
 def _check_int(body: dict[str, Any], name: str, low: int, high: int | None = None) -> None:
     value = body.get(name)
     if value is not None and (not _is_int(value) or value < low or (high is not None and value > high)):
-        raise _fail(name, f"expected an integer {'>= ' + str(low) if high is None else f'from {low} to {high}'}")
+        raise _fail(
+            name, f"expected an integer {'>= ' + str(low) if high is None else f'from {low} to {high}'}"
+        )
 
 
 def _check_sampling(body: dict[str, Any]) -> None:
@@ -60,8 +64,10 @@ def _check_sampling(body: dict[str, Any]) -> None:
     _check_int(body, "seed", -(2**63), 2**64)
     _check_int(body, "top_logprobs", 0, 20)
     stop = body.get("stop")
-    if stop is not None and not isinstance(stop, str) and not (
-        isinstance(stop, list) and all(isinstance(s, str) for s in stop)
+    if (
+        stop is not None
+        and not isinstance(stop, str)
+        and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
         raise _fail("stop", "expected a string or a list of strings")
     options = body.get("stream_options")
@@ -191,7 +197,9 @@ def check_depth(value: Any, limit: int) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > limit:
-            raise InvalidRequestError(f"request JSON is nested deeper than {limit} levels", param=None, code="too_deep")
+            raise InvalidRequestError(
+                f"request JSON is nested deeper than {limit} levels", param=None, code="too_deep"
+            )
         if isinstance(node, dict):
             stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
         elif isinstance(node, list):

@@ -15,7 +15,9 @@ DEFAULT_API_VERSION = "2024-10-21"  # the GA data-plane version current when thi
 
 class AzureOpenAIAdapter(OpenAICompatibleAdapter):
     def __init__(self) -> None:
-        super().__init__(name="azure", env_key="AZURE_OPENAI_KEY", default_api_base=None, base_env="AZURE_OPENAI_ENDPOINT")
+        super().__init__(
+            name="azure", env_key="AZURE_OPENAI_KEY", default_api_base=None, base_env="AZURE_OPENAI_ENDPOINT"
+        )
 
     def headers(self, call: ProviderCall) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -27,7 +29,9 @@ class AzureOpenAIAdapter(OpenAICompatibleAdapter):
 
     def endpoint_url(self, call: ProviderCall, path: str) -> str:
         if not call.api_base:
-            raise InvalidRequestError("azure deployment needs api_base (AZURE_OPENAI_ENDPOINT)", param="api_base")
+            raise InvalidRequestError(
+                "azure deployment needs api_base (AZURE_OPENAI_ENDPOINT)", param="api_base"
+            )
         base = call.api_base.rstrip("/")
         # Accept an endpoint given with the /openai suffix as well as the bare resource URL.
         if base.endswith("/openai"):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, ClassVar
 
 from polyroute.errors import GatewayError, InvalidRequestError, error_for_upstream_status
@@ -132,19 +133,21 @@ def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    from datetime import datetime
     from email.utils import parsedate_to_datetime
-    from datetime import datetime, timezone
 
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def generic_upstream_error(provider: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+def generic_upstream_error(
+    provider: str, status: int, body: bytes, headers: Mapping[str, str]
+) -> GatewayError:
     import orjson
 
     message = f"{provider} returned HTTP {status}"

@@ -36,7 +36,11 @@ def _register_all() -> None:
     register(AzureOpenAIAdapter(), "azure_openai")
     register(MockAdapter())
     for name, env_key, base, key_optional in _OPENAI_COMPATIBLE:
-        aliases = {"nvidia_nim": ("nvidia",), "ollama_chat": ("ollama",), "openai_like": ("openai_compatible",)}
+        aliases = {
+            "nvidia_nim": ("nvidia",),
+            "ollama_chat": ("ollama",),
+            "openai_like": ("openai_compatible",),
+        }
         register(OpenAICompatibleAdapter(name, env_key, base, key_optional), *aliases.get(name, ()))
     # Translating adapters live in their own packages.
     from polyroute.providers.anthropic import AnthropicAdapter

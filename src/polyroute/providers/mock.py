@@ -58,7 +58,9 @@ class MockAdapter(OpenAICompatibleAdapter):
 
 
 class MockResponse:
-    def __init__(self, status: int, body: bytes | None, chunks: list[bytes] | None, chunk_delay: float) -> None:
+    def __init__(
+        self, status: int, body: bytes | None, chunks: list[bytes] | None, chunk_delay: float
+    ) -> None:
         self.status = status
         self.headers: Mapping[str, str] = {
             "content-type": "text/event-stream" if chunks is not None else "application/json",
@@ -95,7 +97,10 @@ class MockTransport:
             await asyncio.sleep(latency)
         rate = float(settings.get("mock_error_rate", 0))
         if rate > 0:
-            rng = self._rngs.setdefault(int(settings.get("mock_seed", 0)), random.Random(int(settings.get("mock_seed", 0))))
+            rng = self._rngs.setdefault(
+                int(settings.get("mock_seed", 0)),
+                random.Random(int(settings.get("mock_seed", 0))),  # noqa: S311  # test data, not crypto
+            )
             if rng.random() < rate:
                 return error_response(int(settings.get("mock_error_status", 429)))
         if wire.url.endswith("/embeddings"):
@@ -175,17 +180,28 @@ def chat_reply(request: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
             {
                 "id": f"call_{digest}",
                 "type": "function",
-                "function": {"name": fn.get("name"), "arguments": orjson.dumps(_arguments_for(fn.get("parameters"))).decode()},
+                "function": {
+                    "name": fn.get("name"),
+                    "arguments": orjson.dumps(_arguments_for(fn.get("parameters"))).decode(),
+                },
             }
         ]
         finish = "tool_calls"
     elif messages and messages[-1].get("role") == "tool":
-        message["content"] = "Mock answer from the tool result: " + _text_of(messages[-1].get("content"))[:500]
+        message["content"] = (
+            "Mock answer from the tool result: " + _text_of(messages[-1].get("content"))[:500]
+        )
     else:
-        last_user = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        last_user = next(
+            (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+        )
         message["content"] = "This is a mock response to: " + last_user[:500]
     max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
-    if message["content"] and isinstance(max_tokens, int) and _estimate_tokens(message["content"]) > max_tokens:
+    if (
+        message["content"]
+        and isinstance(max_tokens, int)
+        and _estimate_tokens(message["content"]) > max_tokens
+    ):
         message["content"] = message["content"][: max_tokens * 4]
         finish = "length"
     completion_text = message["content"] or orjson.dumps(message.get("tool_calls")).decode()
@@ -224,7 +240,10 @@ def stream_chunks(request: dict[str, Any], reply: dict[str, Any], settings: dict
     include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
 
     def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        payload = {**base, "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        payload = {
+            **base,
+            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
         if include_usage:
             payload["usage"] = None
         return b"data: " + orjson.dumps(payload) + b"\n\n"
@@ -236,9 +255,19 @@ def stream_chunks(request: dict[str, Any], reply: dict[str, Any], settings: dict
         for piece in _split(message.get("content") or "", settings.get("mock_stream_chunks")):
             out.append(chunk(i, {"content": piece}))
         for t, call in enumerate(message.get("tool_calls") or []):
-            head = {"index": t, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}
+            head = {
+                "index": t,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""},
+            }
             out.append(chunk(i, {"tool_calls": [head]}))
-            out.append(chunk(i, {"tool_calls": [{"index": t, "function": {"arguments": call["function"]["arguments"]}}]}))
+            out.append(
+                chunk(
+                    i,
+                    {"tool_calls": [{"index": t, "function": {"arguments": call["function"]["arguments"]}}]},
+                )
+            )
         out.append(chunk(i, {}, choice["finish_reason"]))
     if include_usage:
         out.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": reply["usage"]}) + b"\n\n")
@@ -256,4 +285,9 @@ def embeddings(request: dict[str, Any]) -> dict[str, Any]:
         vector = [((digest[(j * 7) % 32] + j) % 256) / 255.0 - 0.5 for j in range(dims)]
         data.append({"object": "embedding", "index": index, "embedding": vector})
     tokens = sum(_estimate_tokens(i if isinstance(i, str) else " " * len(i)) for i in items)
-    return {"object": "list", "data": data, "model": request.get("model"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "data": data,
+        "model": request.get("model"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

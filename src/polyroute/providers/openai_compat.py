@@ -40,7 +40,9 @@ class OpenAICompatibleAdapter(ProviderAdapter):
         if not base:
             from polyroute.errors import InvalidRequestError
 
-            raise InvalidRequestError(f"deployment of provider '{self.name}' has no api_base", param="api_base")
+            raise InvalidRequestError(
+                f"deployment of provider '{self.name}' has no api_base", param="api_base"
+            )
         return base.rstrip("/")
 
     def headers(self, call: ProviderCall) -> dict[str, str]:
@@ -66,7 +68,9 @@ class OpenAICompatibleAdapter(ProviderAdapter):
 
     # -- chat ---------------------------------------------------------------------------------
     def chat_request(self, call: ProviderCall, body: dict[str, Any], stream: bool) -> WireRequest:
-        return WireRequest(self.endpoint_url(call, "chat/completions"), self.headers(call), self._body(call, body))
+        return WireRequest(
+            self.endpoint_url(call, "chat/completions"), self.headers(call), self._body(call, body)
+        )
 
     def chat_response(self, call: ProviderCall, data: dict[str, Any]) -> dict[str, Any]:
         return data
@@ -130,7 +134,9 @@ def stream_error(chunk: dict[str, Any]):
     err = chunk.get("error") if isinstance(chunk.get("error"), dict) else chunk
     message = str(err.get("message") or "upstream reported an error mid-stream")
     code = err.get("code")
-    status = code if isinstance(code, int) else (err.get("status") if isinstance(err.get("status"), int) else 502)
+    status = (
+        code if isinstance(code, int) else (err.get("status") if isinstance(err.get("status"), int) else 502)
+    )
     cls = error_for_upstream_status(status if status >= 400 else 502)
     error = cls(message)
     if isinstance(code, str):

@@ -7,7 +7,6 @@ Redirects are never followed: a provider that redirects is answered as an upstre
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
@@ -44,7 +43,9 @@ class _AiohttpResponse:
         try:
             return await self._response.read()
         except aiohttp.ClientError as exc:
-            raise UpstreamConnectionError(f"upstream connection failed while reading: {type(exc).__name__}") from exc
+            raise UpstreamConnectionError(
+                f"upstream connection failed while reading: {type(exc).__name__}"
+            ) from exc
         finally:
             self._response.release()
 
@@ -55,7 +56,9 @@ class _AiohttpResponse:
         except aiohttp.ClientPayloadError as exc:
             raise UpstreamConnectionError("upstream closed the stream mid-response") from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamConnectionError(f"upstream connection failed mid-stream: {type(exc).__name__}") from exc
+            raise UpstreamConnectionError(
+                f"upstream connection failed mid-stream: {type(exc).__name__}"
+            ) from exc
 
     def close(self) -> None:
         # close() (not release()) so a stream we abandon never goes back into the pool half-read.
@@ -77,7 +80,10 @@ class HttpTransport:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=0, limit_per_host=self._limit_per_host, ttl_dns_cache=self._dns_ttl, keepalive_timeout=60
+                limit=0,
+                limit_per_host=self._limit_per_host,
+                ttl_dns_cache=self._dns_ttl,
+                keepalive_timeout=60,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -99,10 +105,12 @@ class HttpTransport:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout),
             )
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeoutError("timed out connecting to the upstream") from exc
         except aiohttp.ClientConnectorError as exc:
-            raise UpstreamConnectionError(f"cannot connect to upstream: {exc.os_error.strerror or 'refused'}") from exc
+            raise UpstreamConnectionError(
+                f"cannot connect to upstream: {exc.os_error.strerror or 'refused'}"
+            ) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamConnectionError(f"upstream connection failed: {type(exc).__name__}") from exc
         return _AiohttpResponse(response)

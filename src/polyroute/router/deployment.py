@@ -34,7 +34,9 @@ class Deployment:
         """The concrete deployment a wildcard entry gives for one requested model name."""
         model = self.call.model.replace("*", star) if "*" in self.call.model else self.call.model
         call = dataclasses.replace(self.call, model=model)
-        return dataclasses.replace(self, id=f"{self.id}:{star}", model_name=requested, call=call, wildcard=False)
+        return dataclasses.replace(
+            self, id=f"{self.id}:{star}", model_name=requested, call=call, wildcard=False
+        )
 
     def describe(self) -> dict[str, Any]:
         """What may be shown about this deployment: never its credentials."""

@@ -115,7 +115,9 @@ class GatewayApp:
 
     def _authenticate(self, request: Request) -> None:
         headers = request.headers
-        presented = presented_key(headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key"))
+        presented = presented_key(
+            headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key")
+        )
         check_master_key(self.state.config.master_key, presented, request.client_host, self.state.open_access)
 
     async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:
@@ -142,7 +144,11 @@ class GatewayApp:
         if error.status >= 500 or error.status == 429:
             log.warning(
                 "request failed: request=%s path=%s status=%d code=%s provider=%s",
-                request.request_id, request.path, error.status, error.code, error.provider,
+                request.request_id,
+                request.path,
+                error.status,
+                error.code,
+                error.provider,
             )
         if request.started:
             if not request.finished:

@@ -20,7 +20,11 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON_TYPE = (b"content-type", b"application/json")
-SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 
 
 def new_request_id() -> str:
@@ -134,5 +138,10 @@ class _ClientGone(Exception):
 ClientGone = _ClientGone
 
 _WANTED = {
-    b"authorization", b"x-api-key", b"api-key", b"content-length", b"content-type", b"x-request-id",
+    b"authorization",
+    b"x-api-key",
+    b"api-key",
+    b"content-length",
+    b"content-type",
+    b"x-request-id",
 }

@@ -48,15 +48,15 @@ async def open_upstream(state: AppState, deployment: Deployment, wire: WireReque
 
 
 async def call_json(
-    state: AppState, deployment: Deployment, wire: WireRequest, timeout: float
+    state: AppState, deployment: Deployment, wire: WireRequest, limit_s: float
 ) -> tuple[dict[str, Any], bytes, Mapping[str, str]]:
     """A non-streamed call: the parsed JSON answer, its raw bytes and the upstream headers."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             response = await open_upstream(state, deployment, wire)
             raw = await response.read()
     except TimeoutError:
-        raise UpstreamTimeoutError(f"{deployment.provider} did not answer within {timeout:g}s") from None
+        raise UpstreamTimeoutError(f"{deployment.provider} did not answer within {limit_s:g}s") from None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -106,7 +106,9 @@ class StreamRelay:
         except TimeoutError:
             phase = "sending its stream" if self.request.started else "starting its stream"
             limit = idle_timeout if self.request.started else first_byte_timeout
-            await self._fail(UpstreamTimeoutError(f"{self.deployment.provider} stalled {phase} (over {limit:g}s)"))
+            await self._fail(
+                UpstreamTimeoutError(f"{self.deployment.provider} stalled {phase} (over {limit:g}s)")
+            )
         except GatewayError as error:
             await self._fail(scrubbed(self.state, error, self.deployment))
         finally:
@@ -118,7 +120,10 @@ class StreamRelay:
             raise error
         self.state.log.warning(
             "stream failed after %d bytes: request=%s deployment=%s error=%s",
-            self.sent_bytes, self.request.request_id, self.deployment.id, error.code,
+            self.sent_bytes,
+            self.request.request_id,
+            self.deployment.id,
+            error.code,
         )
         await self.request.end_stream(error_event(self.request, error))
 
@@ -161,7 +166,9 @@ class StreamRelay:
             raise
         await self._send(data)
 
-    async def _relay_translated(self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float) -> None:
+    async def _relay_translated(
+        self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float
+    ) -> None:
         decoder = SSEDecoder()
         translator = self.translator
         async for raw in response.iter_chunks():

@@ -15,7 +15,9 @@ from polyroute.server.state import DEFAULT_TIMEOUT, AppState
 def resolve_deployment(state: AppState, model: str, operation: str = "chat") -> Deployment:
     group = state.config.models.resolve(model)
     if not group:
-        raise ModelNotFoundError(f"The model '{model}' does not exist or is not served by this gateway", param="model")
+        raise ModelNotFoundError(
+            f"The model '{model}' does not exist or is not served by this gateway", param="model"
+        )
     usable = [d for d in group if operation in d.adapter.supports or operation == "completions"]
     if not usable:
         raise InvalidRequestError(

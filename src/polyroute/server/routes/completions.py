@@ -26,8 +26,20 @@ from polyroute.server.routes.common import (
 from polyroute.server.state import AppState
 
 # Completion params that mean the same in chat; the rest cannot be emulated.
-_CARRIED = ("max_tokens", "temperature", "top_p", "n", "stop", "presence_penalty", "frequency_penalty", "seed", "user",
-            "stream", "stream_options", "logit_bias")
+_CARRIED = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "user",
+    "stream",
+    "stream_options",
+    "logit_bias",
+)
 
 
 def chat_body_for(body: dict[str, Any]) -> dict[str, Any]:
@@ -76,8 +88,12 @@ def chunk_to_text_completion(chunk: dict[str, Any]) -> dict[str, Any] | None:
         if not delta.get("content") and choice.get("finish_reason") is None:
             continue  # role-only and tool deltas have no text to give
         choices.append(
-            {"text": delta.get("content") or "", "index": choice.get("index", 0), "logprobs": None,
-             "finish_reason": choice.get("finish_reason")}
+            {
+                "text": delta.get("content") or "",
+                "index": choice.get("index", 0),
+                "logprobs": None,
+                "finish_reason": choice.get("finish_reason"),
+            }
         )
     if not choices and not chunk.get("usage"):
         return None
@@ -104,7 +120,9 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
         payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
         wire = adapter.completions_request(call, payload, stream)
         if stream:
-            relay = StreamRelay(request, state, deployment, adapter.chat_stream(call, payload), headers, False)
+            relay = StreamRelay(
+                request, state, deployment, adapter.chat_stream(call, payload), headers, False
+            )
             await relay.run(wire, stream_timeout(deployment, body, timeout), timeout)
             return
         data, raw, _ = await call_json(state, deployment, wire, timeout)
@@ -117,7 +135,9 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
     wire = adapter.chat_request(call, payload, stream)
     if stream:
         translator = adapter.chat_stream(call, payload)
-        relay = StreamRelay(request, state, deployment, translator, headers, include_usage(body), chunk_to_text_completion)
+        relay = StreamRelay(
+            request, state, deployment, translator, headers, include_usage(body), chunk_to_text_completion
+        )
         await relay.run(wire, stream_timeout(deployment, body, timeout), timeout)
         return
     data, _, _ = await call_json(state, deployment, wire, timeout)

@@ -22,5 +22,7 @@ async def list_models(request: Request, state: AppState) -> None:
 async def retrieve_model(request: Request, state: AppState, model_id: str) -> None:
     group = state.config.models.resolve(model_id)
     if not group:
-        raise ModelNotFoundError(f"The model '{model_id}' does not exist or is not served by this gateway", param="model")
+        raise ModelNotFoundError(
+            f"The model '{model_id}' does not exist or is not served by this gateway", param="model"
+        )
     await request.respond_json(200, _model_object(model_id, group[0].provider))

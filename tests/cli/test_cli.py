@@ -1,0 +1,120 @@
+"""The `polyroute` command as a user runs it: real processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import openai
+import yaml
+
+from tests.fakes.base import free_port
+
+POLYROUTE = [sys.executable, "-m", "polyroute"]
+
+
+def run(args, env=None, timeout=30):
+    return subprocess.run(
+        [*POLYROUTE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_check_config_ok_and_errors(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [
+                    {"model_name": "m", "litellm_params": {"model": "openai/x", "api_key": "os.environ/K"}}
+                ],
+                "litellm_settings": {"cache": True},
+            }
+        )
+    )
+    result = run(["check-config", "--config", str(good)], env={"K": "sk-secret-value-999"})
+    assert result.returncode == 0, result.stderr
+    assert "config OK" in result.stdout and "m" in result.stdout
+    assert "litellm_settings.cache" in result.stderr
+    assert "sk-secret-value-999" not in result.stdout + result.stderr
+    missing = run(["check-config", "--config", str(good)], env={"K": ""})
+    assert missing.returncode == 2
+    lines = [line for line in missing.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "K" in lines[0] and "'m'" in lines[0] and "Traceback" not in missing.stderr
+
+
+def test_refuses_public_bind_without_master_key():
+    env = {"POLYROUTE_MASTER_KEY": "", "LITELLM_MASTER_KEY": ""}
+    result = run(["serve", "--host", "0.0.0.0", "--port", str(free_port())], env=env)
+    assert result.returncode == 2
+    assert "--allow-unauthenticated" in result.stderr
+
+
+def _serve(args, env):
+    port = free_port()
+    process = subprocess.Popen(
+        [*POLYROUTE, "serve", "--port", str(port), *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/liveliness").status_code == 200:
+                return process, port
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("gateway did not start: " + (process.stdout.read() if process.stdout else ""))
+
+
+def test_embedded_default_serves_the_mock_offline():
+    env = {"POLYROUTE_MASTER_KEY": "", "LITELLM_MASTER_KEY": ""}
+    process, port = _serve([], env)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="anything", max_retries=0)
+        reply = client.chat.completions.create(
+            model="mock-gpt", messages=[{"role": "user", "content": "hello"}]
+        )
+        assert reply.choices[0].message.content == "This is a mock response to: hello"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_two_workers_serve_with_master_key(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+                "general_settings": {"master_key": "os.environ/MK"},
+            }
+        )
+    )
+    process, port = _serve(["--config", str(config), "--workers", "2"], {"MK": "sk-mk-0123456789"})
+    try:
+        client = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-mk-0123456789", max_retries=0
+        )
+        for _ in range(4):
+            assert client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "x"}]
+            ).choices
+        bad = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0)
+        try:
+            bad.models.list()
+            raise AssertionError("wrong key was accepted")
+        except openai.AuthenticationError:
+            pass
+    finally:
+        process.terminate()
+        process.wait(15)
