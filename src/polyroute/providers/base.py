@@ -106,7 +106,10 @@ class ProviderAdapter(ABC):
             f"provider '{self.name}' does not offer embeddings", param="model", code="unsupported_model"
         )
 
-    def embeddings_response(self, call: ProviderCall, data: dict[str, Any]) -> dict[str, Any]:
+    def embeddings_response(
+        self, call: ProviderCall, data: dict[str, Any], request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """OpenAI embeddings list from the provider's answer; `request_body` for usage estimates."""
         raise NotImplementedError
 
     def transport(self) -> Any:

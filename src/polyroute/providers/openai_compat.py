@@ -85,7 +85,9 @@ class OpenAICompatibleAdapter(ProviderAdapter):
     def embeddings_request(self, call: ProviderCall, body: dict[str, Any]) -> WireRequest:
         return WireRequest(self.endpoint_url(call, "embeddings"), self.headers(call), self._body(call, body))
 
-    def embeddings_response(self, call: ProviderCall, data: dict[str, Any]) -> dict[str, Any]:
+    def embeddings_response(
+        self, call: ProviderCall, data: dict[str, Any], request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return data
 
 

@@ -29,4 +29,4 @@ async def embeddings(request: Request, state: AppState, body: dict[str, Any]) ->
             raise stream_error(data) if "error" in data else UpstreamError("upstream answer has no data")
         await request.respond(200, raw, headers)
         return
-    await request.respond(200, orjson.dumps(adapter.embeddings_response(call, data)), headers)
+    await request.respond(200, orjson.dumps(adapter.embeddings_response(call, data, payload)), headers)
