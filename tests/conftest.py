@@ -96,6 +96,8 @@ def gateway_config(openai_url: str, anthropic_url: str, gemini_url: str) -> dict
             },
         ],
         "general_settings": {"master_key": MASTER_KEY},
+        # Error mapping is asserted one attempt at a time; resilience has its own gateways.
+        "router_settings": {"num_retries": 0},
     }
 
 

@@ -35,7 +35,7 @@ class GatewayServer:
             self.config_path.write_text(yaml.safe_dump(config))
         self.env = env or {}
         self.loaded = load_config(self.config_path, self.env)
-        self.state = AppState(config=self.loaded, open_access=open_access)
+        self.state = AppState.build(self.loaded, open_access=open_access)
         self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -59,7 +59,10 @@ LITELLM_CONFIG = {
     ],
     "litellm_settings": {"drop_params": True, "success_callback": ["langfuse"], "set_verbose": False},
     "general_settings": {"master_key": "os.environ/MY_MASTER", "alerting": ["slack"]},
-    "router_settings": {"routing_strategy": "usage-based-routing-v2"},
+    "router_settings": {
+        "routing_strategy": "usage-based-routing-v2",
+        "provider_budget_config": {"openai": {}},
+    },
 }
 ENV = {
     "OPENAI_API_KEY": "sk-openai-env",
@@ -96,7 +99,8 @@ def test_unsupported_keys_are_reported_by_name(tmp_path):
     joined = "\n".join(loaded.warnings)
     assert "litellm_settings.success_callback" in joined
     assert "general_settings.alerting" in joined
-    assert "router_settings.routing_strategy" in joined
+    assert "router_settings.provider_budget_config" in joined
+    assert "routing_strategy" not in joined
     assert "set_verbose" not in joined  # harmless LiteLLM logging knob
 
 

@@ -45,6 +45,7 @@ def mock_gateway(tmp_path_factory):
             },
         ]
     }
+    config["router_settings"] = {"num_retries": 0}  # show the mock's errors, not the router's recovery
     with GatewayServer(config, tmp_path_factory.mktemp("mock")) as server:
         yield server
 

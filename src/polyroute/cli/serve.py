@@ -121,4 +121,4 @@ def serve(
         from polyroute.server.app import create_app
         from polyroute.server.state import AppState
 
-        uvicorn.run(create_app(AppState(config=loaded, open_access=allow_unauthenticated)), **common)
+        uvicorn.run(create_app(AppState.build(loaded, open_access=allow_unauthenticated)), **common)

@@ -24,6 +24,7 @@ from polyroute.providers.base import ProviderCall
 from polyroute.providers.registry import get_adapter
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
+from polyroute.router.settings import SHARED_WITH_LITELLM_SETTINGS, STATE_KEYS, RouterSettings
 from polyroute.secrets import Redactor, Secret
 
 DEFAULT_MAX_BODY_MB = 32.0  # Anthropic's own request cap; base64 images need room
@@ -69,13 +70,15 @@ class GatewayConfig:
     master_key: Secret | None = None
     drop_params: bool = False
     request_timeout: float | None = None
-    num_retries: int | None = None
     max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 1024 * 1024)
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
     warnings: list[str] = field(default_factory=list)
     redactor: Redactor = field(default_factory=Redactor)
     source: str = "environment"
     database_url: str | None = None
+    router: RouterSettings = field(default_factory=RouterSettings)
+    state_settings: dict[str, Any] = field(default_factory=dict)  # redis_* keys, unresolved
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -141,6 +144,7 @@ def load_config(
         for i, entry in enumerate(entries)
     ]
     master = _master_key(config, merged_env, redactor)
+    router_settings = _router_settings(config)
     general = config.general_settings
     max_mb = general.max_request_size_mb or float(
         env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB
@@ -150,7 +154,6 @@ def load_config(
         master_key=master,
         drop_params=config.litellm_settings.drop_params,
         request_timeout=config.litellm_settings.request_timeout,
-        num_retries=config.litellm_settings.num_retries,
         max_body_bytes=int(max_mb * 1024 * 1024),
         warnings=warnings,
         redactor=redactor,
@@ -159,7 +162,24 @@ def load_config(
             general.database_url, merged_env, "general_settings.database_url", required=False
         )
         or env.get("DATABASE_URL"),
+        router=router_settings,
+        state_settings={k: v for k, v in config.router_settings.items() if k in STATE_KEYS},
+        env=merged_env,
     )
+
+
+def _router_settings(config: ConfigFile) -> RouterSettings:
+    """router_settings, with LiteLLM's litellm_settings fallbacks for the keys both accept."""
+    merged: dict[str, Any] = {}
+    litellm = config.litellm_settings.model_dump() | (config.litellm_settings.model_extra or {})
+    for key in SHARED_WITH_LITELLM_SETTINGS:
+        if litellm.get(key) is not None:
+            merged[key] = litellm[key]
+    merged.update({k: v for k, v in config.router_settings.items() if k not in STATE_KEYS})
+    try:
+        return RouterSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_first_validation_error(exc, prefix="router_settings")) from exc
 
 
 def _master_key(config: ConfigFile, env: Mapping[str, str], redactor: Redactor) -> Secret | None:
@@ -269,10 +289,10 @@ def _stable_id(index: int, *parts: str | None) -> str:
     return digest[:16]
 
 
-def _first_validation_error(exc: ValidationError) -> str:
+def _first_validation_error(exc: ValidationError, prefix: str | None = None) -> str:
     problems = []
     for error in exc.errors()[:3]:
-        location = ".".join(str(p) for p in error["loc"])
+        location = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(error["loc"]))
         problems.append(f"{location}: {error['msg']}")
     more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
     return "invalid config: " + "; ".join(problems) + more

@@ -84,7 +84,17 @@ SUPPORTED_GENERAL = {"master_key", "database_url", "max_request_size_mb"}
 SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries"}
 # Keys that are harmless to ignore: they only tune LiteLLM's own logging or UI.
 QUIET_LITELLM = {"set_verbose", "json_logs"}
-SUPPORTED_ROUTER: set[str] = set()
+
+
+def _router_keys() -> tuple[set[str], set[str]]:
+    from polyroute.router.settings import QUIET_KEYS, SHARED_WITH_LITELLM_SETTINGS, STATE_KEYS, RouterSettings
+
+    router = set(RouterSettings.model_fields) | set(STATE_KEYS) | set(QUIET_KEYS)
+    return router, set(SHARED_WITH_LITELLM_SETTINGS)
+
+
+SUPPORTED_ROUTER, _SHARED = _router_keys()
+SUPPORTED_LITELLM |= _SHARED
 
 
 def unsupported_keys(config: ConfigFile) -> list[str]:

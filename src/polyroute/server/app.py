@@ -50,6 +50,7 @@ ROUTES: dict[str, Route] = {
     "/health/liveliness": Route(health.liveness, "GET", public=True),
     "/health/liveness": Route(health.liveness, "GET", public=True),
     "/health/readiness": Route(health.readiness, "GET"),
+    "/health": Route(health.deployments_health, "GET"),
 }
 MODEL_PREFIXES = ("/v1/models/", "/models/")
 
@@ -71,6 +72,7 @@ class GatewayApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.state.http.close()
+                await self.state.shared.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -172,4 +174,4 @@ def create_app_from_env() -> GatewayApp:
         os.environ.get("POLYROUTE_ENDPOINT_FILE") or None,
     )
     open_access = os.environ.get("POLYROUTE_ALLOW_UNAUTHENTICATED") == "1"
-    return create_app(AppState(config=config, open_access=open_access))
+    return create_app(AppState.build(config, open_access=open_access))

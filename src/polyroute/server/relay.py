@@ -21,6 +21,7 @@ from polyroute.providers.base import StreamTranslator, WireRequest
 from polyroute.providers.openai_compat import OpenAIStreamReader
 from polyroute.providers.transport import UpstreamResponse
 from polyroute.router.deployment import Deployment
+from polyroute.router.engine import AttemptOutcome
 from polyroute.server.http import Request
 from polyroute.server.state import AppState
 
@@ -93,10 +94,17 @@ class StreamRelay:
         self.passthrough = deployment.adapter.passthrough_stream and transform is None
         self.usage: dict[str, Any] | None = None
         self.sent_bytes = 0
+        self.ttft: float | None = None
+        self.failed_after_start: GatewayError | None = None
+        self._started_at = 0.0
+        self._reader: OpenAIStreamReader | None = None
         self._last_chunk: dict[str, Any] = {}
 
-    async def run(self, wire: WireRequest, first_byte_timeout: float, idle_timeout: float) -> None:
+    async def run(self, wire: WireRequest, first_byte_timeout: float, idle_timeout: float) -> AttemptOutcome:
+        """Relays the stream. Raises a GatewayError when it fails before the first byte was sent
+        (the router may retry that); after that, ends the stream with an error event instead."""
         loop = asyncio.get_running_loop()
+        self._started_at = loop.time()
         response: UpstreamResponse | None = None
         try:
             async with asyncio.timeout(first_byte_timeout) as deadline:
@@ -114,6 +122,9 @@ class StreamRelay:
         finally:
             if response is not None:
                 response.close()
+        if self.usage is None:  # broken off: whatever usage the provider had reported so far
+            self.usage = self._reader.usage if self._reader is not None else self.translator.usage
+        return AttemptOutcome(usage=self.usage, ttft=self.ttft, failed_after_start=self.failed_after_start)
 
     async def _fail(self, error: GatewayError) -> None:
         if not self.request.started:
@@ -129,13 +140,14 @@ class StreamRelay:
 
     async def _send(self, data: bytes) -> None:
         if not self.request.started:
+            self.ttft = asyncio.get_running_loop().time() - self._started_at
             await self.request.start_stream(self.headers)
         self.sent_bytes += len(data)
         await self.request.write(data)
 
     async def _relay_raw(self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float) -> None:
         framer = SSEFramer()
-        reader = OpenAIStreamReader()
+        reader = self._reader = OpenAIStreamReader()
         async for raw in response.iter_chunks():
             data = framer.feed(raw)
             if not data:

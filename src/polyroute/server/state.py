@@ -1,4 +1,4 @@
-"""What every request handler shares: the config and the pooled upstream transport."""
+"""What every request handler shares: config, router, shared state and the upstream transport."""
 
 from __future__ import annotations
 
@@ -7,13 +7,27 @@ from dataclasses import dataclass, field
 
 from polyroute.config.loader import GatewayConfig
 from polyroute.providers.transport import HttpTransport
+from polyroute.router.engine import Router
+from polyroute.state.base import SharedState
 
-DEFAULT_TIMEOUT = 600.0  # seconds for a whole non-streamed call when nothing else is configured
+DEFAULT_TIMEOUT = 600.0  # seconds for one attempt when nothing else is configured
 
 
 @dataclass
 class AppState:
     config: GatewayConfig
+    shared: SharedState
+    router: Router
     open_access: bool = False  # serve non-loopback clients with no master key (explicit flag)
     http: HttpTransport = field(default_factory=HttpTransport)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("polyroute.request"))
+
+    @classmethod
+    def build(
+        cls, config: GatewayConfig, open_access: bool = False, shared: SharedState | None = None
+    ) -> AppState:
+        from polyroute.state.factory import build_state
+
+        shared = shared or build_state(config.state_settings, config.env)
+        router = Router(config.models, config.router, shared)
+        return cls(config=config, shared=shared, router=router, open_access=open_access)

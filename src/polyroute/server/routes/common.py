@@ -1,29 +1,62 @@
-"""Pieces every OpenAI route shares: model resolution, timeouts, served-by headers."""
+"""Pieces every OpenAI route shares: router options from the body, timeouts, served-by headers."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from polyroute.errors import InvalidRequestError, ModelNotFoundError
+from polyroute.errors import InvalidRequestError
 from polyroute.providers.registry import get_adapter
 from polyroute.router.deployment import Deployment
-from polyroute.router.select import pick
+from polyroute.router.engine import AttemptInfo, RequestOptions
+from polyroute.router.tokens import estimate_prompt_tokens
 from polyroute.server.state import DEFAULT_TIMEOUT, AppState
 
 
-def resolve_deployment(state: AppState, model: str, operation: str = "chat") -> Deployment:
-    group = state.config.models.resolve(model)
-    if not group:
-        raise ModelNotFoundError(
-            f"The model '{model}' does not exist or is not served by this gateway", param="model"
-        )
-    usable = [d for d in group if operation in d.adapter.supports or operation == "completions"]
-    if not usable:
+def _positive_number(body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise InvalidRequestError(f"Invalid value for '{name}': expected seconds > 0", param=name)
+    return float(value)
+
+
+def _model_list(body: dict[str, Any], name: str) -> list[str] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidRequestError(f"Invalid value for '{name}': expected a list of model names", param=name)
+    models = []
+    for i, item in enumerate(value):
+        # LiteLLM also takes {"model": ..., ...} objects; their credentials are issue #4's business.
+        model = item.get("model") if isinstance(item, dict) else item
+        if not isinstance(model, str) or not model:
+            raise InvalidRequestError(
+                f"Invalid value for '{name}[{i}]': expected a model name", param=f"{name}[{i}]"
+            )
+        models.append(model)
+    return models
+
+
+def router_options(body: dict[str, Any]) -> RequestOptions:
+    retries = body.get("num_retries")
+    if retries is not None and (
+        not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 20
+    ):
         raise InvalidRequestError(
-            f"The model '{model}' does not support {operation}", param="model", code="unsupported_model"
+            "Invalid value for 'num_retries': expected an integer from 0 to 20", param="num_retries"
         )
-    return pick(usable)
+    _positive_number(body, "stream_timeout")
+    return RequestOptions(
+        num_retries=retries,
+        deadline_s=_positive_number(body, "timeout"),
+        fallbacks=_model_list(body, "fallbacks"),
+        context_window_fallbacks=_model_list(body, "context_window_fallbacks"),
+        content_policy_fallbacks=_model_list(body, "content_policy_fallbacks"),
+        prompt_tokens=estimate_prompt_tokens(body),
+    )
 
 
 def with_mock_response(deployment: Deployment, body: dict[str, Any]) -> Deployment:
@@ -37,27 +70,29 @@ def with_mock_response(deployment: Deployment, body: dict[str, Any]) -> Deployme
     return dataclasses.replace(deployment, adapter=mock, call=call)
 
 
-def request_timeout(state: AppState, deployment: Deployment, body: dict[str, Any]) -> float:
-    value = body.get("timeout")
-    if value is not None:
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise InvalidRequestError("Invalid value for 'timeout': expected seconds > 0", param="timeout")
-        return float(value)
-    return float(deployment.timeout or state.config.request_timeout or DEFAULT_TIMEOUT)
+def attempt_limit(state: AppState, deployment: Deployment, info: AttemptInfo) -> float:
+    """Seconds this attempt may take: its deployment's timeout, within the request's deadline."""
+    own = float(deployment.timeout or state.config.request_timeout or DEFAULT_TIMEOUT)
+    return max(0.001, min(own, info.remaining()))
 
 
-def stream_timeout(deployment: Deployment, body: dict[str, Any], total: float) -> float:
-    value = body.get("stream_timeout")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return float(deployment.stream_timeout or total)
+def first_byte_limit(deployment: Deployment, body: dict[str, Any], limit: float) -> float:
+    value = body.get("stream_timeout") or deployment.stream_timeout
+    return min(float(value), limit) if value else limit
 
 
-def served_headers(deployment: Deployment) -> dict[str, str]:
+def idle_limit(state: AppState, limit: float) -> float:
+    return float(state.config.router.stream_idle_timeout or limit)
+
+
+def served_headers(deployment: Deployment, info: AttemptInfo) -> dict[str, str]:
     return {
         "x-polyroute-deployment": deployment.id,
         "x-polyroute-provider": deployment.provider,
         "x-polyroute-model": deployment.call.model,
+        "x-polyroute-model-group": info.model_group,
+        "x-polyroute-attempts": str(info.number),
+        "x-polyroute-fallback": "true" if info.fallback else "false",
     }
 
 

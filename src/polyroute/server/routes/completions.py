@@ -15,12 +15,15 @@ from polyroute.providers.openai_compat import stream_error
 from polyroute.server.http import Request
 from polyroute.server.params import provider_body
 from polyroute.server.relay import StreamRelay, call_json
+from polyroute.router.deployment import Deployment
+from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.server.routes.common import (
+    attempt_limit,
+    first_byte_limit,
+    idle_limit,
     include_usage,
-    request_timeout,
-    resolve_deployment,
+    router_options,
     served_headers,
-    stream_timeout,
     with_mock_response,
 )
 from polyroute.server.state import AppState
@@ -111,34 +114,43 @@ def chunk_to_text_completion(chunk: dict[str, Any]) -> dict[str, Any] | None:
 
 async def completions(request: Request, state: AppState, body: dict[str, Any]) -> None:
     validate_completion(body)
-    deployment = with_mock_response(resolve_deployment(state, body["model"], "completions"), body)
-    adapter, call = deployment.adapter, deployment.call
-    timeout = request_timeout(state, deployment, body)
+    options = router_options(body)
     stream = bool(body.get("stream"))
-    headers = served_headers(deployment)
-    if "completions" in adapter.supports:
-        payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
-        wire = adapter.completions_request(call, payload, stream)
+
+    async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+        deployment = with_mock_response(deployment, body)
+        adapter, call = deployment.adapter, deployment.call
+        headers = served_headers(deployment, info)
+        limit = attempt_limit(state, deployment, info)
+        if "completions" in adapter.supports:
+            payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
+            wire = adapter.completions_request(call, payload, stream)
+            if stream:
+                relay = StreamRelay(
+                    request, state, deployment, adapter.chat_stream(call, payload), headers, False
+                )
+                return await relay.run(
+                    wire, first_byte_limit(deployment, body, limit), idle_limit(state, limit)
+                )
+            data, raw, _ = await call_json(state, deployment, wire, limit)
+            if "choices" not in data:
+                raise (
+                    stream_error(data) if "error" in data else UpstreamError("upstream answer has no choices")
+                )
+            await request.respond(200, raw, headers)
+            return AttemptOutcome(usage=data.get("usage"))
+        chat = chat_body_for(body)
+        payload = provider_body(chat, deployment, state.config.drop_params)
+        wire = adapter.chat_request(call, payload, stream)
         if stream:
+            translator = adapter.chat_stream(call, payload)
             relay = StreamRelay(
-                request, state, deployment, adapter.chat_stream(call, payload), headers, False
+                request, state, deployment, translator, headers, include_usage(body), chunk_to_text_completion
             )
-            await relay.run(wire, stream_timeout(deployment, body, timeout), timeout)
-            return
-        data, raw, _ = await call_json(state, deployment, wire, timeout)
-        if "choices" not in data:
-            raise stream_error(data) if "error" in data else UpstreamError("upstream answer has no choices")
-        await request.respond(200, raw, headers)
-        return
-    chat = chat_body_for(body)
-    payload = provider_body(chat, deployment, state.config.drop_params)
-    wire = adapter.chat_request(call, payload, stream)
-    if stream:
-        translator = adapter.chat_stream(call, payload)
-        relay = StreamRelay(
-            request, state, deployment, translator, headers, include_usage(body), chunk_to_text_completion
-        )
-        await relay.run(wire, stream_timeout(deployment, body, timeout), timeout)
-        return
-    data, _, _ = await call_json(state, deployment, wire, timeout)
-    await request.respond(200, orjson.dumps(to_text_completion(adapter.chat_response(call, data))), headers)
+            return await relay.run(wire, first_byte_limit(deployment, body, limit), idle_limit(state, limit))
+        data, _, _ = await call_json(state, deployment, wire, limit)
+        out = to_text_completion(adapter.chat_response(call, data))
+        await request.respond(200, orjson.dumps(out), headers)
+        return AttemptOutcome(usage=out.get("usage"))
+
+    await state.router.execute(body["model"], options, attempt)

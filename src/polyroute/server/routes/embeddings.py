@@ -10,23 +10,31 @@ from polyroute.errors import UpstreamError
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.validate import validate_embeddings
 from polyroute.providers.openai_compat import stream_error
+from polyroute.router.deployment import Deployment
+from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.server.http import Request
 from polyroute.server.relay import call_json
-from polyroute.server.routes.common import request_timeout, resolve_deployment, served_headers
+from polyroute.server.routes.common import attempt_limit, router_options, served_headers
 from polyroute.server.state import AppState
 
 
 async def embeddings(request: Request, state: AppState, body: dict[str, Any]) -> None:
     validate_embeddings(body)
-    deployment = resolve_deployment(state, body["model"], "embeddings")
-    adapter, call = deployment.adapter, deployment.call
+    options = router_options(body)
     payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
-    wire = adapter.embeddings_request(call, payload)
-    data, raw, _ = await call_json(state, deployment, wire, request_timeout(state, deployment, body))
-    headers = served_headers(deployment)
-    if adapter.passthrough_stream:
-        if "data" not in data:
-            raise stream_error(data) if "error" in data else UpstreamError("upstream answer has no data")
-        await request.respond(200, raw, headers)
-        return
-    await request.respond(200, orjson.dumps(adapter.embeddings_response(call, data, payload)), headers)
+
+    async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+        adapter, call = deployment.adapter, deployment.call
+        wire = adapter.embeddings_request(call, payload)
+        data, raw, _ = await call_json(state, deployment, wire, attempt_limit(state, deployment, info))
+        headers = served_headers(deployment, info)
+        if adapter.passthrough_stream:
+            if "data" not in data:
+                raise stream_error(data) if "error" in data else UpstreamError("upstream answer has no data")
+            await request.respond(200, raw, headers)
+            return AttemptOutcome(usage=data.get("usage"))
+        out = adapter.embeddings_response(call, data, payload)
+        await request.respond(200, orjson.dumps(out), headers)
+        return AttemptOutcome(usage=out.get("usage"))
+
+    await state.router.execute(body["model"], options, attempt)

@@ -21,6 +21,27 @@ async def readiness(request: Request, state: AppState) -> None:
             "models": len(table.public_names()),
             "model_patterns": table.patterns(),
             "db": "not configured",
-            "cache": "in-process",
+            "cache": state.shared.backend,
+        },
+    )
+
+
+async def deployments_health(request: Request, state: AppState) -> None:
+    """Every deployment with its state; LiteLLM's healthy/unhealthy endpoint lists beside it."""
+    from polyroute.router.inspect import deployment_states
+
+    states = await deployment_states(state.router)
+    healthy = [s for s in states if s["state"] != "cooling_down"]
+    unhealthy = [s for s in states if s["state"] == "cooling_down"]
+    await request.respond_json(
+        200,
+        {
+            "healthy_count": len(healthy),
+            "unhealthy_count": len(unhealthy),
+            "healthy_endpoints": [{"model": s["model_name"], "api_base": s["api_base"]} for s in healthy],
+            "unhealthy_endpoints": [{"model": s["model_name"], "api_base": s["api_base"]} for s in unhealthy],
+            "state_backend": state.shared.backend,
+            "routing_strategy": state.config.router.routing_strategy,
+            "deployments": states,
         },
     )

@@ -1,0 +1,339 @@
+"""The attempt loop: pick a deployment, call it, and on failure retry, move on or fall back.
+
+The router knows nothing about providers or HTTP: the caller hands it an `attempt` coroutine
+that serves one request from one deployment. The router decides which deployment, how often,
+how long to wait (one deadline covers every attempt), when to fall back to another model group,
+and keeps health, limits and latency in the shared state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyroute.errors import (
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    GatewayError,
+    ModelNotFoundError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
+from polyroute.router.deployment import Deployment
+from polyroute.router.health import HealthTracker
+from polyroute.router.model_table import ModelTable
+from polyroute.router.policy import (
+    RetryBudget,
+    backoff_delay,
+    is_client_fault,
+    is_deployment_fault,
+    retries_allowed,
+)
+from polyroute.router.settings import RouterSettings
+from polyroute.router.strategies import STRATEGIES
+from polyroute.router.tokens import usage_tokens
+from polyroute.state.base import SharedState
+
+log = logging.getLogger("polyroute.router")
+
+DEFAULT_DEADLINE_S = 600.0
+WINDOW_S = 60.0  # rpm/tpm windows
+
+
+@dataclass(slots=True)
+class RequestOptions:
+    """Per-request router knobs LiteLLM clients send in the body."""
+
+    num_retries: int | None = None
+    deadline_s: float | None = None
+    fallbacks: list[str] | None = None
+    context_window_fallbacks: list[str] | None = None
+    content_policy_fallbacks: list[str] | None = None
+    prompt_tokens: int = 1
+
+
+@dataclass(slots=True)
+class AttemptInfo:
+    number: int  # 1-based, across the whole request (fallbacks included)
+    fallback: bool  # serving a fallback model group
+    model_group: str
+    deadline: float  # loop-monotonic time by which this attempt must be done
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+@dataclass(slots=True)
+class AttemptOutcome:
+    usage: dict[str, Any] | None = None
+    ttft: float | None = None  # seconds to the first byte sent to the client (streams)
+    failed_after_start: GatewayError | None = None  # a stream that broke after bytes were sent
+
+
+AttemptFn = Callable[[Deployment, AttemptInfo], Awaitable[AttemptOutcome]]
+
+
+@dataclass(slots=True)
+class _Progress:
+    attempts: int = 0
+    deadline: float = 0.0
+    failed: set[str] = field(default_factory=set)  # deployments that failed in this request
+
+
+class Router:
+    def __init__(
+        self,
+        table: ModelTable,
+        settings: RouterSettings,
+        state: SharedState,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.table = table
+        self.settings = settings
+        self.state = state
+        self.clock = clock  # wall clock: windows and cooldowns are shared across processes
+        self.sleep = sleep
+        self.rng = rng or random.Random()  # noqa: S311  # load spreading, not secrecy
+        self.health = HealthTracker(state, settings)
+        self.budget = RetryBudget(settings.retry_budget_ratio, settings.retry_budget_min_per_s)
+        self.order = STRATEGIES[settings.routing_strategy]
+
+    def resolve(self, model: str) -> list[Deployment]:
+        return self.table.resolve(self.settings.model_group_alias.get(model, model))
+
+    async def execute(self, model: str, options: RequestOptions, attempt: AttemptFn) -> AttemptOutcome:
+        self.budget.on_request()
+        limit = options.deadline_s or self.settings.timeout or DEFAULT_DEADLINE_S
+        progress = _Progress(deadline=time.monotonic() + limit)
+        group_name = self.settings.model_group_alias.get(model, model)
+        try:
+            return await self._run_group(group_name, options, attempt, progress, fallback=False)
+        except GatewayError as first:
+            error = first
+            chain = self._fallback_chain(group_name, first, options)
+            for target in chain[: self.settings.max_fallbacks]:
+                if time.monotonic() >= progress.deadline:
+                    break
+                log.info("falling back: from=%s to=%s after=%s", group_name, target, error.code)
+                try:
+                    return await self._run_group(target, options, attempt, progress, fallback=True)
+                except GatewayError as fallback_error:
+                    error = fallback_error
+            raise error
+
+    def _fallback_chain(self, group: str, error: GatewayError, options: RequestOptions) -> list[str]:
+        s = self.settings
+        if isinstance(error, ContextWindowExceededError):
+            return options.context_window_fallbacks or s.context_window_fallbacks.get(group, [])
+        if isinstance(error, ContentPolicyViolationError):
+            return options.content_policy_fallbacks or s.content_policy_fallbacks.get(group, [])
+        if is_client_fault(error) or isinstance(error, ModelNotFoundError):
+            return []  # the same request would fail on any model
+        if options.fallbacks is not None:
+            return options.fallbacks
+        return s.fallbacks.get(group) or s.fallbacks.get("*") or list(s.default_fallbacks)
+
+    async def _run_group(
+        self, name: str, options: RequestOptions, attempt: AttemptFn, progress: _Progress, fallback: bool
+    ) -> AttemptOutcome:
+        group = self.table.resolve(name)
+        if not group:
+            raise ModelNotFoundError(
+                f"The model '{name}' does not exist or is not served by this gateway", param="model"
+            )
+        default_retries = (
+            options.num_retries if options.num_retries is not None else self.settings.num_retries
+        )
+        retries = 0
+        excluded: set[str] = set()
+        while True:
+            deployment, probing = await self._choose(name, group, excluded, progress, options.prompt_tokens)
+            progress.attempts += 1
+            info = AttemptInfo(progress.attempts, fallback, name, progress.deadline)
+            try:
+                return await self._attempt(deployment, probing, info, attempt, options.prompt_tokens)
+            except GatewayError as error:
+                await self._on_failure(deployment, group, error, probing)
+                progress.failed.add(deployment.id)
+                if is_deployment_fault(error):
+                    excluded.add(deployment.id)
+                    if len(excluded) >= len(group):
+                        raise
+                    continue  # another deployment may hold a working key: no retry is spent
+                retries += 1
+                allowed = retries_allowed(error, default_retries, self.settings.retry_policy)
+                remaining = progress.deadline - time.monotonic()
+                if (
+                    retries > allowed
+                    or remaining <= 0
+                    or not error.retryable
+                    and not is_deployment_fault(error)
+                ):
+                    raise
+                if not self.budget.try_spend():
+                    log.warning("retry budget exhausted: model=%s error=%s", name, error.code)
+                    raise
+                await self._pause_before_retry(deployment, group, excluded, error, retries, remaining)
+
+    async def _pause_before_retry(
+        self,
+        failed: Deployment,
+        group: list[Deployment],
+        excluded: set[str],
+        error: GatewayError,
+        retries: int,
+        remaining: float,
+    ) -> None:
+        others = [d for d in group if d.id != failed.id and d.id not in excluded]
+        if others:
+            available = [
+                a for a in await self.health.availability(others, self.clock()) if a.cooldown is None
+            ]
+            if available:  # switch at once; waiting would only add latency
+                if self.settings.retry_after:
+                    await self.sleep(min(self.settings.retry_after, remaining))
+                return
+        delay = backoff_delay(retries, error.retry_after, self.settings.retry_after, self.rng)
+        if delay >= remaining:
+            raise error
+        log.info("retrying in %.2fs: deployment=%s error=%s", delay, failed.id, error.code)
+        await self.sleep(delay)
+
+    async def _attempt(
+        self, deployment: Deployment, probing: bool, info: AttemptInfo, attempt: AttemptFn, prompt_tokens: int
+    ) -> AttemptOutcome:
+        inflight_key = f"inflight:{deployment.id}"
+        await self.state.inflight_add(inflight_key, 1)
+        started = time.monotonic()
+        try:
+            outcome = await attempt(deployment, info)
+        finally:
+            await self.state.inflight_add(inflight_key, -1)
+            if probing:
+                await self.health.release_probe(deployment)
+        total = time.monotonic() - started
+        if outcome.failed_after_start is not None:
+            await self.health.on_failure(deployment, outcome.failed_after_start, probing, self.clock())
+        else:
+            await self.health.on_success(deployment, probing)
+            await self.state.record_latency(f"latency:{deployment.id}", outcome.ttft, total)
+        actual = usage_tokens(outcome.usage)
+        if deployment.tpm and actual is not None:
+            await self.state.adjust(f"tpm:{deployment.id}", actual - prompt_tokens, WINDOW_S, self.clock())
+        return outcome
+
+    async def _on_failure(
+        self, deployment: Deployment, group: list[Deployment], error: GatewayError, probing: bool
+    ) -> None:
+        log.info(
+            "attempt failed: deployment=%s provider=%s status=%d code=%s",
+            deployment.id,
+            deployment.provider,
+            error.status,
+            error.code,
+        )
+        if len(group) == 1 and not probing:
+            # One deployment: cooling it would take the whole model down; retries back off instead.
+            return
+        cooldown = await self.health.on_failure(deployment, error, probing, self.clock())
+        if cooldown is not None:
+            log.warning(
+                "deployment cooling down: deployment=%s for=%.1fs reason=%s",
+                deployment.id,
+                cooldown.until - self.clock(),
+                cooldown.reason,
+            )
+
+    async def _choose(
+        self, name: str, group: list[Deployment], excluded: set[str], progress: _Progress, prompt_tokens: int
+    ) -> tuple[Deployment, bool]:
+        """The deployment for the next attempt (and whether it is a probe), or a 429/503."""
+        while True:
+            now = self.clock()
+            availability = [
+                a for a in await self.health.availability(group, now) if a.deployment.id not in excluded
+            ]
+            open_ = [a for a in availability if a.cooldown is None]
+            if self.settings.enable_pre_call_checks:
+                open_ = self._fits_context(name, open_, prompt_tokens)
+            if open_:
+                chosen = await self._admit(name, open_, progress, prompt_tokens, now)
+                if chosen is not None:
+                    return chosen
+                raise self._limits_full(name, group, now)  # every open deployment is at its limits
+            cooling = [a.cooldown for a in availability if a.cooldown is not None]
+            wait = min(c.until for c in cooling) - now if cooling else None
+            remaining = progress.deadline - time.monotonic()
+            if wait is not None and wait <= min(self.settings.wait_for_cooldown, remaining):
+                await self.sleep(max(wait, 0.01))
+                continue
+            if cooling and all(c.reason == "429" for c in cooling):
+                raise RateLimitError(f"every deployment of '{name}' is rate-limited", retry_after=wait)
+            raise ServiceUnavailableError(
+                f"no deployment of '{name}' is available right now", retry_after=wait
+            )
+
+    def _fits_context(self, name: str, open_: list[Any], prompt_tokens: int) -> list[Any]:
+        fitting = [
+            a
+            for a in open_
+            if not (m := a.deployment.model_info.get("max_input_tokens")) or prompt_tokens <= m
+        ]
+        if open_ and not fitting:
+            raise ContextWindowExceededError(
+                f"the prompt (about {prompt_tokens} tokens) exceeds the context window of every deployment of '{name}'",
+                param="messages",
+            )
+        return fitting
+
+    async def _admit(
+        self, name: str, open_: list[Any], progress: _Progress, prompt_tokens: int, now: float
+    ) -> tuple[Deployment, bool] | None:
+        probing = {a.deployment.id for a in open_ if a.probing}
+        tiers = sorted({a.deployment.order or 1 for a in open_})
+        for tier in tiers:
+            candidates = [a.deployment for a in open_ if (a.deployment.order or 1) == tier]
+            ordered = await self.order(candidates, self.state, self.rng, now)
+            # Deployments that already failed this request go last.
+            ordered.sort(key=lambda d: d.id in progress.failed)
+            for deployment in ordered:
+                is_probe = deployment.id in probing
+                if is_probe and not await self.health.take_probe(deployment):
+                    continue
+                if await self._take_limits(deployment, prompt_tokens, now):
+                    return deployment, is_probe
+                if is_probe:
+                    await self.health.release_probe(deployment)
+        return None
+
+    async def _take_limits(self, deployment: Deployment, prompt_tokens: int, now: float) -> bool:
+        if deployment.rpm:
+            if not (
+                await self.state.try_take(f"rpm:{deployment.id}", 1, deployment.rpm, WINDOW_S, now)
+            ).allowed:
+                return False
+        if deployment.tpm:
+            taken = await self.state.try_take(
+                f"tpm:{deployment.id}", prompt_tokens, deployment.tpm, WINDOW_S, now
+            )
+            if not taken.allowed:
+                if deployment.rpm:
+                    await self.state.adjust(f"rpm:{deployment.id}", -1, WINDOW_S, now)
+                return False
+        return True
+
+    def _limits_full(self, name: str, group: list[Deployment], now: float) -> RateLimitError:
+        # Fixed windows: everything frees up at the next window boundary.
+        retry_after = WINDOW_S - (now % WINDOW_S)
+        return RateLimitError(
+            f"every deployment of '{name}' is at its rpm/tpm limit",
+            retry_after=retry_after,
+            code="deployment_limits",
+        )

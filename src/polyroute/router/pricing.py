@@ -1,0 +1,39 @@
+"""Prices per token: `model_info` overrides first, then the shipped table (data/prices.json)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from polyroute.router.deployment import Deployment
+
+
+@cache
+def price_table() -> dict[str, dict[str, Any]]:
+    """The shipped, versioned price table: model id -> USD per token (read once)."""
+    text = resources.files("polyroute.data").joinpath("prices.json").read_text(encoding="utf-8")
+    return json.loads(text)["models"]
+
+
+def model_prices(deployment: Deployment) -> tuple[float | None, float | None]:
+    """(input, output) USD per token for a deployment, or None where unknown."""
+    info = deployment.model_info
+    table = price_table()
+    entry = (
+        table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
+    )
+    prompt = info.get("input_cost_per_token", entry.get("input_cost_per_token"))
+    completion = info.get("output_cost_per_token", entry.get("output_cost_per_token"))
+    return (
+        float(prompt) if prompt is not None else None,
+        float(completion) if completion is not None else None,
+    )
+
+
+def price_per_token(deployment: Deployment) -> float | None:
+    prompt, completion = model_prices(deployment)
+    if prompt is None and completion is None:
+        return None
+    return (prompt or 0.0) + (completion or 0.0)

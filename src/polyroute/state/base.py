@@ -1,0 +1,107 @@
+"""The shared-state interface: what several gateway processes must agree on.
+
+Two implementations: `MemoryState` (in process, the embedded default) and `RedisState` (several
+processes or machines), plus `FailoverState`, which serves from memory while Redis is down and
+goes back to Redis when it returns. Every operation that decides admission is atomic in both
+(a Lua script in Redis), so two processes never both take the last unit of a limit.
+
+Keys are plain strings chosen by the caller (the router), e.g. "rpm:<deployment-id>".
+Time comes from an injectable clock (`now()`, seconds) so tests need not sleep; Redis
+implementations pass the caller's time into their scripts for the same reason.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The result of trying to take `amount` units of a windowed limit."""
+
+    allowed: bool
+    used: int  # units used in the current window after this call (unchanged when refused)
+    retry_after: float  # seconds until the window resets (0 when allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class Cooldown:
+    until: float  # clock time the cooldown ends
+    reason: str  # short code, e.g. "429", "allowed_fails", "401"
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyStats:
+    ttft: float | None  # moving average time to first token, seconds
+    total: float | None  # moving average total latency, seconds
+    samples: int
+
+
+class SharedState(ABC):
+    """All methods are coroutines; implementations must be safe under concurrency."""
+
+    #: "memory" or "redis": shown in /health so operators know which limits are global
+    backend: str = "memory"
+
+    # -- windowed counters (rpm / tpm / budgets per minute) -------------------------------------
+    @abstractmethod
+    async def try_take(self, key: str, amount: int, limit: int, window_s: float, now: float) -> Admission:
+        """Atomically add `amount` to the fixed window containing `now` if that keeps it <= limit."""
+
+    @abstractmethod
+    async def adjust(self, key: str, delta: int, window_s: float, now: float) -> int:
+        """Add `delta` (may be negative: reconcile an estimate) to the window containing `now`,
+        unconditionally; returns the new value (never below 0)."""
+
+    @abstractmethod
+    async def window_usage(self, keys: list[str], window_s: float, now: float) -> list[int]:
+        """Current window's value of each key (0 when absent)."""
+
+    # -- in-flight counts (least-busy routing, max parallel requests) ----------------------------
+    @abstractmethod
+    async def inflight_add(self, key: str, delta: int) -> int:
+        """Add delta (+1 at start, -1 at end) and return the new count (never below 0).
+        Redis: the key expires after 10 minutes without change, so a crashed process's
+        counts do not stick forever."""
+
+    @abstractmethod
+    async def inflight(self, keys: list[str]) -> list[int]: ...
+
+    # -- failures and cooldowns ------------------------------------------------------------------
+    @abstractmethod
+    async def record_failure(self, key: str, window_s: float, now: float) -> int:
+        """Count one failure in a sliding window of `window_s` seconds ending at `now`;
+        returns how many failures the window holds now (this one included)."""
+
+    @abstractmethod
+    async def clear_failures(self, key: str) -> None: ...
+
+    @abstractmethod
+    async def set_cooldown(self, key: str, cooldown: Cooldown, now: float) -> None:
+        """Start (or extend: the later `until` wins) a cooldown; it disappears by itself after."""
+
+    @abstractmethod
+    async def clear_cooldown(self, key: str) -> None: ...
+
+    @abstractmethod
+    async def cooldowns(self, keys: list[str], now: float) -> list[Cooldown | None]:
+        """The active cooldown of each key, None where there is none or it has ended."""
+
+    # -- latency statistics -----------------------------------------------------------------------
+    @abstractmethod
+    async def record_latency(self, key: str, ttft: float | None, total: float, alpha: float = 0.2) -> None:
+        """Fold one observation into exponentially weighted moving averages."""
+
+    @abstractmethod
+    async def latencies(self, keys: list[str]) -> list[LatencyStats]: ...
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def close(self) -> None:
+        return None
+
+    async def healthy(self) -> bool:
+        return True

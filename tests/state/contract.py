@@ -1,0 +1,175 @@
+"""Behaviour every SharedState must show, written once and run against each implementation.
+
+A test module subclasses `StateContract` (the name keeps pytest from collecting it here) and
+provides a `state` fixture. Times are chosen so every expected float is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from polyroute.state.base import Admission, Cooldown, LatencyStats, SharedState
+
+T0 = 1_700_000_040.0  # a multiple of 60: the start of a one-minute window
+W = 60.0
+
+
+class StateContract:
+    # -- windowed counters ----------------------------------------------------------------------
+    async def test_window_refuses_past_limit_with_truthful_retry_after(self, state: SharedState) -> None:
+        assert await state.try_take("rpm:a", 2, 5, W, T0 + 12.5) == Admission(True, 2, 0.0)
+        assert await state.try_take("rpm:a", 2, 5, W, T0 + 13.5) == Admission(True, 4, 0.0)
+        assert await state.try_take("rpm:a", 2, 5, W, T0 + 14.5) == Admission(False, 4, 45.5)
+        assert await state.try_take("rpm:a", 1, 5, W, T0 + 15.0) == Admission(True, 5, 0.0)
+        assert await state.try_take("rpm:a", 1, 5, W, T0 + 59.75) == Admission(False, 5, 0.25)
+        assert await state.window_usage(["rpm:a", "rpm:b"], W, T0 + 30) == [5, 0]
+
+    async def test_amount_above_limit_is_refused_and_takes_nothing(self, state: SharedState) -> None:
+        assert await state.try_take("tpm:a", 1001, 1000, W, T0) == Admission(False, 0, 60.0)
+        assert await state.try_take("tpm:a", 1000, 1000, W, T0 + 1) == Admission(True, 1000, 0.0)
+
+    async def test_window_resets_when_the_clock_moves_past_it(self, state: SharedState) -> None:
+        for used in (1, 2, 3):
+            assert await state.try_take("rpm:a", 1, 3, W, T0 + 10) == Admission(True, used, 0.0)
+        assert await state.try_take("rpm:a", 1, 3, W, T0 + 59.5) == Admission(False, 3, 0.5)
+        assert await state.try_take("rpm:a", 1, 3, W, T0 + 60) == Admission(True, 1, 0.0)
+        assert await state.window_usage(["rpm:a"], W, T0 + 61) == [1]
+        # A call whose clock read came just before the boundary still lands in its own window
+        # and leaves the new window alone.
+        assert await state.try_take("rpm:a", 1, 3, W, T0 + 59.9) == Admission(False, 3, 0.09999990463256836)
+        assert await state.adjust("rpm:a", -1, W, T0 + 59.9) == 2
+        assert await state.window_usage(["rpm:a"], W, T0 + 61) == [1]
+        assert await state.try_take("rpm:a", 2, 3, W, T0 + 120) == Admission(True, 2, 0.0)
+
+    async def test_windows_of_different_lengths_are_separate(self, state: SharedState) -> None:
+        assert await state.try_take("k", 3, 10, 1.0, T0) == Admission(True, 3, 0.0)
+        assert await state.try_take("k", 4, 10, W, T0) == Admission(True, 4, 0.0)
+        assert await state.try_take("k", 1, 10, 1.0, T0 + 0.5) == Admission(True, 4, 0.0)
+        assert await state.window_usage(["k"], 1, T0 + 0.5) == [4]  # int and float lengths agree
+        assert await state.window_usage(["k"], W, T0 + 0.5) == [4]
+
+    async def test_adjust_reconciles_and_floors_at_zero(self, state: SharedState) -> None:
+        assert await state.try_take("tpm:a", 10, 100, W, T0) == Admission(True, 10, 0.0)
+        assert await state.adjust("tpm:a", -4, W, T0 + 1) == 6
+        assert await state.window_usage(["tpm:a"], W, T0 + 2) == [6]
+        assert await state.adjust("tpm:a", -100, W, T0 + 3) == 0
+        assert await state.window_usage(["tpm:a"], W, T0 + 4) == [0]
+        assert await state.adjust("tpm:a", 3, W, T0 + 5) == 3
+        assert await state.try_take("tpm:a", 97, 100, W, T0 + 6) == Admission(True, 100, 0.0)
+        assert await state.try_take("tpm:a", 1, 100, W, T0 + 7) == Admission(False, 100, 53.0)
+        assert await state.adjust("tpm:missing", -5, W, T0) == 0
+        assert await state.adjust("tpm:a", 7, W, T0 + W) == 7  # the next window starts from zero
+
+    async def test_concurrent_takes_admit_exactly_the_limit(self, state: SharedState) -> None:
+        results = await asyncio.gather(*(state.try_take("rpm:c", 1, 50, W, T0 + 5) for _ in range(200)))
+        assert sum(r.allowed for r in results) == 50
+        assert sorted(r.used for r in results if r.allowed) == list(range(1, 51))
+        assert all(r == Admission(False, 50, 55.0) for r in results if not r.allowed)
+        assert await state.window_usage(["rpm:c"], W, T0 + 5) == [50]
+
+    # -- in-flight counts -----------------------------------------------------------------------
+    async def test_inflight_counts_and_floors_at_zero(self, state: SharedState) -> None:
+        assert await state.inflight_add("dep", 1) == 1
+        assert await state.inflight_add("dep", 1) == 2
+        assert await state.inflight_add("dep", -1) == 1
+        assert await state.inflight(["dep", "other"]) == [1, 0]
+        assert await state.inflight_add("dep", -5) == 0
+        assert await state.inflight(["dep"]) == [0]
+        assert await state.inflight_add("dep", 1) == 1
+        assert await state.inflight_add("never", -1) == 0
+
+    async def test_empty_key_lists(self, state: SharedState) -> None:
+        assert await state.window_usage([], W, T0) == []
+        assert await state.inflight([]) == []
+        assert await state.cooldowns([], T0) == []
+        assert await state.latencies([]) == []
+
+    # -- failures -------------------------------------------------------------------------------
+    async def test_failures_slide_out_of_the_window(self, state: SharedState) -> None:
+        assert await state.record_failure("dep", 30, T0) == 1
+        assert await state.record_failure("dep", 30, T0 + 10) == 2
+        assert await state.record_failure("dep", 30, T0 + 20) == 3
+        assert await state.record_failure("dep", 30, T0 + 35) == 3  # T0 is out (35 - 0 >= 30)
+        assert await state.record_failure("dep", 30, T0 + 50) == 2  # T0+20 is exactly 30 old: out
+        assert await state.record_failure("dep", 30, T0 + 200) == 1
+        await state.clear_failures("dep")
+        assert await state.record_failure("dep", 30, T0 + 201) == 1
+
+    async def test_failures_at_the_same_instant_all_count(self, state: SharedState) -> None:
+        counts = [await state.record_failure("dep", 60, T0) for _ in range(3)]
+        assert counts == [1, 2, 3]
+        assert await state.record_failure("other", 60, T0) == 1
+
+    # -- cooldowns ------------------------------------------------------------------------------
+    async def test_cooldown_later_until_wins_and_expires(self, state: SharedState) -> None:
+        await state.set_cooldown("dep", Cooldown(T0 + 30, "429"), T0)
+        await state.set_cooldown("dep", Cooldown(T0 + 10, "401"), T0 + 1)  # earlier: ignored
+        assert await state.cooldowns(["dep", "other"], T0 + 5) == [Cooldown(T0 + 30, "429"), None]
+        await state.set_cooldown("dep", Cooldown(T0 + 60, "allowed_fails"), T0 + 6)
+        assert await state.cooldowns(["dep"], T0 + 59.5) == [Cooldown(T0 + 60, "allowed_fails")]
+        assert await state.cooldowns(["dep"], T0 + 60) == [None]
+        # Once over, any new cooldown starts afresh, even one ending before the old `until`
+        # would matter: the old one is gone.
+        await state.set_cooldown("dep", Cooldown(T0 + 70, "500"), T0 + 61)
+        assert await state.cooldowns(["dep"], T0 + 62) == [Cooldown(T0 + 70, "500")]
+
+    async def test_cooldown_that_already_ended_is_not_set(self, state: SharedState) -> None:
+        await state.set_cooldown("dep", Cooldown(T0 - 1, "429"), T0)
+        assert await state.cooldowns(["dep"], T0) == [None]
+
+    async def test_clear_cooldown(self, state: SharedState) -> None:
+        await state.set_cooldown("dep", Cooldown(T0 + 30, "429"), T0)
+        await state.clear_cooldown("dep")
+        assert await state.cooldowns(["dep"], T0 + 1) == [None]
+        await state.set_cooldown("dep", Cooldown(T0 + 5, "401"), T0 + 1)
+        assert await state.cooldowns(["dep"], T0 + 2) == [Cooldown(T0 + 5, "401")]
+
+    # -- latencies ------------------------------------------------------------------------------
+    async def test_ewma_math_is_exact(self, state: SharedState) -> None:
+        assert await state.latencies(["dep"]) == [LatencyStats(None, None, 0)]
+        await state.record_latency("dep", 0.5, 2.0)
+        assert await state.latencies(["dep"]) == [LatencyStats(0.5, 2.0, 1)]
+        await state.record_latency("dep", None, 1.0)  # no ttft (not streamed): ttft unchanged
+        total = 0.2 * 1.0 + (1 - 0.2) * 2.0
+        assert await state.latencies(["dep"]) == [LatencyStats(0.5, total, 2)]
+        await state.record_latency("dep", 0.1, 3.3, alpha=0.3)
+        ttft = 0.3 * 0.1 + (1 - 0.3) * 0.5
+        total = 0.3 * 3.3 + (1 - 0.3) * total
+        assert (ttft, total) == (0.38, 2.25)  # the arithmetic itself, pinned
+        assert await state.latencies(["dep", "none"]) == [LatencyStats(ttft, total, 3), LatencyStats(None, None, 0)]
+
+    async def test_ewma_stays_bit_identical_over_many_samples(self, state: SharedState) -> None:
+        ttft = total = None
+        for i in range(25):
+            sample_ttft, sample_total = 0.013 * i + 0.07, 1.0 / (i + 3)
+            await state.record_latency("dep", sample_ttft, sample_total, alpha=0.17)
+            ttft = sample_ttft if ttft is None else 0.17 * sample_ttft + (1 - 0.17) * ttft
+            total = sample_total if total is None else 0.17 * sample_total + (1 - 0.17) * total
+        assert await state.latencies(["dep"]) == [LatencyStats(ttft, total, 25)]
+
+    async def test_first_ttft_may_come_after_other_samples(self, state: SharedState) -> None:
+        await state.record_latency("dep", None, 1.0)
+        await state.record_latency("dep", 0.25, 2.0, alpha=0.5)
+        assert await state.latencies(["dep"]) == [LatencyStats(0.25, 1.5, 2)]
+
+    async def test_alpha_outside_zero_one_is_rejected(self, state: SharedState) -> None:
+        for alpha in (0.0, -0.1, 1.5):
+            with pytest.raises(ValueError, match="alpha"):
+                await state.record_latency("dep", 0.1, 1.0, alpha=alpha)
+        assert await state.latencies(["dep"]) == [LatencyStats(None, None, 0)]
+
+    # -- one caller key in every family ---------------------------------------------------------
+    async def test_families_do_not_collide_on_one_key(self, state: SharedState) -> None:
+        key = "deployment-1"
+        assert await state.try_take(key, 2, 10, W, T0) == Admission(True, 2, 0.0)
+        assert await state.inflight_add(key, 3) == 3
+        assert await state.record_failure(key, 60, T0) == 1
+        await state.set_cooldown(key, Cooldown(T0 + 5, "429"), T0)
+        await state.record_latency(key, 0.5, 1.0)
+        assert await state.window_usage([key], W, T0) == [2]
+        assert await state.inflight([key]) == [3]
+        assert await state.cooldowns([key], T0) == [Cooldown(T0 + 5, "429")]
+        assert await state.latencies([key]) == [LatencyStats(0.5, 1.0, 1)]
+        assert await state.record_failure(key, 60, T0 + 1) == 2
