@@ -126,7 +126,9 @@ class Router:
                     return await self._run_group(target, options, attempt, progress, fallback=True)
                 except GatewayError as fallback_error:
                     error = fallback_error
-            raise error
+            if error is first:
+                raise
+            raise error from first
 
     def _fallback_chain(self, group: str, error: GatewayError, options: RequestOptions) -> list[str]:
         s = self.settings
@@ -191,15 +193,23 @@ class Router:
         retries: int,
         remaining: float,
     ) -> None:
-        others = [d for d in group if d.id != failed.id and d.id not in excluded]
-        if others:
-            available = [
-                a for a in await self.health.availability(others, self.clock()) if a.cooldown is None
-            ]
-            if available:  # switch at once; waiting would only add latency
-                if self.settings.retry_after:
-                    await self.sleep(min(self.settings.retry_after, remaining))
-                return
+        """Waits only when the retry would hit the same deployment again; moving on is immediate."""
+        candidates = [d for d in group if d.id not in excluded]
+        open_ids = {
+            a.deployment.id
+            for a in await self.health.availability(candidates, self.clock())
+            if a.cooldown is None
+        }
+        tier = failed.order or 1
+        # The failed deployment is cooling (so the next pick is another one), or another one of
+        # the same or a better tier is open (a worse tier serves only when this one is unavailable).
+        switching = (failed.id not in open_ids and open_ids) or any(
+            d.id != failed.id and d.id in open_ids and (d.order or 1) <= tier for d in candidates
+        )
+        if switching:
+            if self.settings.retry_after:
+                await self.sleep(min(self.settings.retry_after, remaining))
+            return
         delay = backoff_delay(retries, error.retry_after, self.settings.retry_after, self.rng)
         if delay >= remaining:
             raise error
@@ -288,7 +298,8 @@ class Router:
         ]
         if open_ and not fitting:
             raise ContextWindowExceededError(
-                f"the prompt (about {prompt_tokens} tokens) exceeds the context window of every deployment of '{name}'",
+                f"the prompt (about {prompt_tokens} tokens) exceeds the context window of every "
+                f"deployment of '{name}'",
                 param="messages",
             )
         return fitting

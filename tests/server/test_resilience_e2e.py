@@ -1,0 +1,185 @@
+"""The application never notices a failing provider: retries, failover, fallbacks, cooldowns,
+seen through the openai SDK against real loopback upstreams."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.base import Error, Reply, free_port
+from tests.fakes.openai import FakeOpenAI
+from tests.gateway import GatewayServer
+
+KEY = "sk-fake-openai-key-0123456789abcdef"
+MASTER = "sk-resilience-master-0123456789"
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def upstreams():
+    with FakeOpenAI(api_key=KEY) as a, FakeOpenAI(api_key=KEY) as b, FakeAnthropic() as c:
+        yield a, b, c
+
+
+@pytest.fixture
+def pair(upstreams, tmp_path):
+    """Group 'gpt' = primary (a, tier 1) + secondary (b, tier 2); 'claude' is the fallback group."""
+    a, b, c = upstreams
+    for fake in (a, b, c):
+        fake.reset()
+    config = {
+        "model_list": [
+            {
+                "model_name": "gpt",
+                "litellm_params": {
+                    "model": "openai/gpt-a",
+                    "api_base": a.url + "/v1",
+                    "api_key": KEY,
+                    "order": 1,
+                    "stream_timeout": 0.5,
+                },
+                "model_info": {"id": "dep-a"},
+            },
+            {
+                "model_name": "gpt",
+                "litellm_params": {
+                    "model": "openai/gpt-b",
+                    "api_base": b.url + "/v1",
+                    "api_key": KEY,
+                    "order": 2,
+                },
+                "model_info": {"id": "dep-b"},
+            },
+            {
+                "model_name": "claude",
+                "litellm_params": {"model": "anthropic/claude-x", "api_base": c.url, "api_key": "sk-ant-x"},
+                "model_info": {"id": "dep-c"},
+            },
+            {
+                "model_name": "down",
+                "litellm_params": {
+                    "model": "openai/gpt-down",
+                    "api_base": f"http://127.0.0.1:{free_port()}/v1",
+                    "api_key": KEY,
+                },
+                "model_info": {"id": "dep-down"},
+            },
+        ],
+        "general_settings": {"master_key": MASTER},
+        "router_settings": {
+            "num_retries": 2,
+            "cooldown_time": 30,
+            "allowed_fails": 1,
+            "fallbacks": [{"gpt": ["claude"]}, {"down": ["gpt"]}],
+        },
+    }
+    with GatewayServer(config, tmp_path) as gw:
+        yield gw, a, b, c
+
+
+def test_429_fails_over_to_the_other_deployment_and_cools_the_first(pair):
+    gw, a, b, _ = pair
+    a.script(Error(429, message="slow down", headers={"retry-after": "20"}))
+    b.script(Reply(text="from b"))
+    raw = gw.client().chat.completions.with_raw_response.create(model="gpt", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content == "from b"
+    assert raw.headers["x-polyroute-deployment"] == "dep-b"
+    assert raw.headers["x-polyroute-attempts"] == "2"
+    assert raw.headers["x-polyroute-fallback"] == "false"
+    assert raw.parse().model == "gpt-b"  # what actually answered
+    # a is cooling down: the next request does not touch it
+    gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
+    assert len(a.requests) == 1 and len(b.requests) == 2
+    health = httpx.get(gw.url + "/health", headers={"authorization": f"Bearer {MASTER}"}).json()
+    states = {d["id"]: d for d in health["deployments"]}
+    assert states["dep-a"]["state"] == "cooling_down" and states["dep-a"]["cooldown_reason"] == "429"
+    assert 25 < states["dep-a"]["cooldown_remaining_s"] <= 30
+    assert states["dep-b"]["state"] == "healthy" and health["unhealthy_count"] == 1
+    assert KEY not in str(health)
+
+
+@pytest.mark.parametrize("failure", [Error(500), Error(503), Reply(malformed=True)])
+def test_server_errors_and_garbage_are_retried_then_moved_elsewhere(pair, failure):
+    gw, a, b, _ = pair
+    # allowed_fails is 1: the first failure is retried on tier 1, the second cools dep-a and
+    # the request moves to tier 2.
+    a.script(failure, failure)
+    raw = gw.client().chat.completions.with_raw_response.create(model="gpt", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content
+    assert raw.headers["x-polyroute-deployment"] == "dep-b" and raw.headers["x-polyroute-attempts"] == "3"
+    assert len(a.requests) == 2 and len(b.requests) == 1
+
+
+def test_connection_refused_falls_back_to_the_fallback_group(pair):
+    gw, a, _, _ = pair
+    raw = gw.client().chat.completions.with_raw_response.create(model="down", messages=MESSAGES)
+    assert raw.headers["x-polyroute-fallback"] == "true"
+    assert raw.headers["x-polyroute-model-group"] == "gpt"
+    assert len(a.requests) == 1
+
+
+def test_group_exhausted_falls_back_to_another_provider(pair):
+    gw, a, b, c = pair
+    a.script(Error(503), Error(503))  # the second failure cools dep-a
+    b.script(Error(503))  # third attempt: num_retries (2) is spent
+    raw = gw.client().chat.completions.with_raw_response.create(model="gpt", messages=MESSAGES)
+    assert raw.headers["x-polyroute-provider"] == "anthropic"
+    assert raw.headers["x-polyroute-fallback"] == "true"
+    assert raw.parse().choices[0].message.content
+    assert raw.headers["x-polyroute-attempts"] == "4"
+    assert (len(a.requests), len(b.requests), len(c.requests)) == (2, 1, 1)
+
+
+def test_per_request_fallbacks_and_num_retries(pair):
+    gw, a, b, c = pair
+    a.script(Error(500), Error(500))
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="gpt", messages=MESSAGES, extra_body={"num_retries": 1, "fallbacks": ["claude"]}
+    )
+    assert b.requests == []
+    assert raw.headers["x-polyroute-provider"] == "anthropic"
+    assert raw.headers["x-polyroute-attempts"] == "3"
+
+
+def test_bad_request_is_not_retried_or_fallen_back(pair):
+    gw, a, b, c = pair
+    a.script(Error(400, message="bad param"))
+    with pytest.raises(openai.BadRequestError):
+        gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
+    assert len(a.requests) == 1 and b.requests == [] and c.requests == []
+
+
+def test_stream_failing_before_first_byte_is_retried_transparently(pair):
+    gw, a, b, _ = pair
+    a.script(Reply(text="never", drop_after=0), Reply(text="streamed on the retry"))
+    chunks = list(gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed on the retry"
+    assert len(a.requests) == 2
+
+
+def test_stream_with_no_first_byte_in_time_is_retried(pair):
+    gw, a, b, _ = pair
+    a.script(Reply(text="late", ttfb=2.0), Reply(text="late", ttfb=2.0))  # dep-a's stream_timeout is 0.5 s
+    b.script(Reply(text="on time"))  # the second timeout cools dep-a; tier 2 answers
+    chunks = list(gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "on time"
+
+
+def test_stream_broken_after_first_byte_ends_with_an_error(pair):
+    gw, a, b, _ = pair
+    a.script(Reply(text="one two three four", drop_after=3))
+    with pytest.raises(openai.APIError):
+        list(gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True))
+    assert b.requests == []  # bytes had reached the client: no silent restart elsewhere
+
+
+def test_overloaded_anthropic_is_a_retryable_503(pair):
+    gw, _, _, c = pair
+    c.script(Error(529), Reply(text="recovered"))
+    assert (
+        gw.client().chat.completions.create(model="claude", messages=MESSAGES).choices[0].message.content
+        == "recovered"
+    )
+    assert len(c.requests) == 2
