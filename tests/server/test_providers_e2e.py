@@ -149,7 +149,10 @@ def test_text_parts_image_and_sampling_params(request, gateway, provider):
     model, _ = PROVIDER_MODELS[provider]
     fake = _fake(request, provider)
     fake.script(Reply(text="A red dot."))
-    image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+    image = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8"
+        "z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+    )
     reply = gateway.client().chat.completions.create(
         model=model,
         messages=[

@@ -138,7 +138,10 @@ class StateContract:
         ttft = 0.3 * 0.1 + (1 - 0.3) * 0.5
         total = 0.3 * 3.3 + (1 - 0.3) * total
         assert (ttft, total) == (0.38, 2.25)  # the arithmetic itself, pinned
-        assert await state.latencies(["dep", "none"]) == [LatencyStats(ttft, total, 3), LatencyStats(None, None, 0)]
+        assert await state.latencies(["dep", "none"]) == [
+            LatencyStats(ttft, total, 3),
+            LatencyStats(None, None, 0),
+        ]
 
     async def test_ewma_stays_bit_identical_over_many_samples(self, state: SharedState) -> None:
         ttft = total = None

@@ -30,11 +30,24 @@ def unique_prefix() -> str:
 
 
 def redis_client(port: int = REDIS_PORT, **kwargs) -> aioredis.Redis:
-    return aioredis.Redis(host=REDIS_HOST, port=port, socket_timeout=2, socket_connect_timeout=2, **kwargs)
+    # A blocking pool, as RedisState.from_settings builds: redis-py's default pool refuses a
+    # 101st concurrent command instead of waiting for a connection.
+    pool = aioredis.BlockingConnectionPool(
+        host=REDIS_HOST,
+        port=port,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        max_connections=32,
+        timeout=5,
+        **kwargs,
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 async def keys_under(client: aioredis.Redis, prefix: str) -> set[str]:
-    return {key.decode() if isinstance(key, bytes) else key async for key in client.scan_iter(match=prefix + "*")}
+    return {
+        key.decode() if isinstance(key, bytes) else key async for key in client.scan_iter(match=prefix + "*")
+    }
 
 
 async def delete_prefix(prefix: str) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from polyroute.config.env_refs import MissingCredentialError
 from polyroute.state.base import Admission, Cooldown, LatencyStats
@@ -15,8 +17,16 @@ from polyroute.state.factory import build_state
 from polyroute.state.failover import FailoverState
 from polyroute.state.memory import MemoryState
 from polyroute.state.redis import RedisState
-from tests.state.contract import T0, W, StateContract
-from tests.state.support import REDIS_HOST, REDIS_PORT, FakeClock, TcpProxy, delete_prefix, free_port, unique_prefix
+from tests.state.contract import T0, StateContract, W
+from tests.state.support import (
+    REDIS_HOST,
+    REDIS_PORT,
+    FakeClock,
+    TcpProxy,
+    delete_prefix,
+    free_port,
+    unique_prefix,
+)
 
 LOGGER = "polyroute.state"
 
@@ -48,7 +58,9 @@ class TestFailoverContractWhileRedisIsUp(StateContract):
     @pytest.fixture
     async def state(self) -> AsyncIterator[FailoverState]:
         prefix = unique_prefix()
-        state = FailoverState(RedisState.from_settings(host=REDIS_HOST, port=REDIS_PORT, prefix=prefix), MemoryState())
+        state = FailoverState(
+            RedisState.from_settings(host=REDIS_HOST, port=REDIS_PORT, prefix=prefix), MemoryState()
+        )
         try:
             yield state
             assert state.fallback_operations == 0 and state.backend == "redis"
@@ -62,8 +74,10 @@ class TestFailoverContractWhileRedisIsDown(StateContract):
     async def state(self) -> AsyncIterator[FailoverState]:
         state = FailoverState(RedisState.from_settings(host=REDIS_HOST, port=free_port()), MemoryState())
         try:
+            assert await state.inflight(["probe"]) == [0]  # finds Redis down
+            assert (state.fallback_operations, state.backend) == (1, "memory (redis unreachable)")
             yield state
-            assert state.fallback_operations > 0 and state.backend == "memory (redis unreachable)"
+            assert state.backend == "memory (redis unreachable)"
         finally:
             await state.close()
 
@@ -169,6 +183,44 @@ async def test_resumes_when_redis_comes_back(caplog: pytest.LogCaptureFixture) -
         await proxy.stop()
 
 
+class StalledRedis:
+    """A RedisState whose try_take waits for a signal (a call sent before an outage, answered
+    after it began) and whose inflight fails as an unreachable Redis does."""
+
+    def __init__(self, inner: RedisState) -> None:
+        self.inner = inner
+        self.release = asyncio.Event()
+        self.target, self.redact = inner.target, inner.redact
+
+    async def try_take(self, *args):
+        await self.release.wait()
+        return await self.inner.try_take(*args)
+
+    async def inflight(self, keys):
+        raise RedisConnectionError("Connection closed by server.")
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_call_sent_before_the_outage_does_not_end_it(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    prefix = unique_prefix()
+    redis = StalledRedis(RedisState.from_settings(host=REDIS_HOST, port=REDIS_PORT, prefix=prefix))
+    state = FailoverState(redis, MemoryState(), 5, FakeClock())  # type: ignore[arg-type]
+    try:
+        early = asyncio.create_task(state.try_take("rpm:s", 1, 5, W, T0))
+        await asyncio.sleep(0)  # `early` is now waiting on Redis
+        assert await state.inflight(["dep"]) == [0]  # the outage starts
+        redis.release.set()
+        assert await early == Admission(True, 1, 0.0)  # answered by Redis...
+        assert state.backend == "memory (redis unreachable)"  # ...yet the outage goes on
+        assert records(caplog, logging.INFO) == []
+    finally:
+        await delete_prefix(prefix)
+        await state.close()
+
+
 async def test_healthy_and_close() -> None:
     state = FailoverState(RedisState.from_settings(host=REDIS_HOST, port=free_port()), MemoryState())
     assert await state.healthy() is True  # memory serves; `backend` says which
@@ -199,7 +251,11 @@ async def test_env_is_used_when_router_settings_has_no_redis_key() -> None:
 
 async def test_router_settings_win_and_resolve_env_references() -> None:
     env = {"REDIS_HOST": "ignored.internal", "MY_REDIS_HOST": "10.1.2.3", "MY_REDIS_PW": "pw-from-env"}
-    settings = {"redis_host": "os.environ/MY_REDIS_HOST", "redis_port": 6381, "redis_password": "os.environ/MY_REDIS_PW"}
+    settings = {
+        "redis_host": "os.environ/MY_REDIS_HOST",
+        "redis_port": 6381,
+        "redis_password": "os.environ/MY_REDIS_PW",
+    }
     state = build_state(settings, env)
     try:
         assert isinstance(state, FailoverState)
@@ -216,13 +272,14 @@ async def test_router_settings_win_and_resolve_env_references() -> None:
 
 async def test_built_state_talks_to_real_redis() -> None:
     state = build_state({"redis_host": REDIS_HOST, "redis_port": str(REDIS_PORT)}, {})
-    prefix = state._redis.prefix  # type: ignore[attr-defined]
+    key = f"rpm:build-{uuid.uuid4().hex}"  # the default prefix is shared with other runs: a key of its own
     try:
         assert state.backend == "redis"
-        assert await state.try_take("rpm:build", 1, 1, W, T0) == Admission(True, 1, 0.0)
+        assert await state.try_take(key, 1, 1, W, T0) == Admission(True, 1, 0.0)
+        assert await state.try_take(key, 1, 1, W, T0) == Admission(False, 1, W)
         assert state.fallback_operations == 0  # type: ignore[attr-defined]
     finally:
-        await state._redis._client.delete(f"{prefix}win:rpm:build:60.0:28333334")  # type: ignore[attr-defined]
+        await state._redis._client.delete(f"polyroute:win:{key}:60.0:28333334")  # type: ignore[attr-defined]
         await state.close()
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from polyroute.state.base import Admission, Cooldown
 from polyroute.state.memory import MemoryState
-from tests.state.contract import T0, W, StateContract
+from tests.state.contract import T0, StateContract, W
 
 
 class TestMemoryContract(StateContract):

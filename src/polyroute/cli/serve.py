@@ -45,9 +45,21 @@ def _describe(loaded: GatewayConfig) -> list[str]:
     return lines
 
 
+def _redis_configured(loaded: GatewayConfig) -> bool:
+    from polyroute.config.env_refs import MissingCredentialError
+    from polyroute.state.factory import redis_settings
+
+    try:
+        return bool(redis_settings(loaded.state_settings, loaded.env))
+    except MissingCredentialError as exc:
+        typer.echo(f"polyroute: config error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = None) -> None:
     """Validate a config without serving: exit 0 when it loads, 2 with the reason when not."""
     loaded = _load_or_exit(config, endpoint_file)
+    shared = "redis" if _redis_configured(loaded) else "in-process"
     for warning in loaded.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"config OK ({loaded.source}): {len(loaded.models.deployments)} deployments")
@@ -81,6 +93,7 @@ def serve(
 
     configure_logging(log_level)
     loaded = _load_or_exit(config, endpoint_file)
+    _redis_configured(loaded)  # a missing os.environ/ reference stops start-up here, in one line
     for warning in loaded.warnings:
         log.warning(warning)
     if loaded.master_key is None and not is_loopback(host) and not allow_unauthenticated:
@@ -104,6 +117,14 @@ def serve(
     os.environ["POLYROUTE_CONFIG"] = str(config or "")
     os.environ["POLYROUTE_ENDPOINT_FILE"] = str(endpoint_file or "")
     os.environ["POLYROUTE_ALLOW_UNAUTHENTICATED"] = "1" if allow_unauthenticated else "0"
+    os.environ["POLYROUTE_WORKERS"] = str(workers)
+    if workers > 1 and not _redis_configured(loaded):
+        log.warning(
+            "%d workers without Redis: each enforces 1/%d of every rpm/tpm limit; cooldowns and latency "
+            "statistics are per worker. Set router_settings.redis_host (or redis_url) to share them.",
+            workers,
+            workers,
+        )
     common = {
         "host": host,
         "port": port,

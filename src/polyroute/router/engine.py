@@ -94,8 +94,12 @@ class Router:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: random.Random | None = None,
+        limit_share: int = 1,
     ) -> None:
         self.table = table
+        # Worker processes that do not share state each enforce 1/limit_share of every rpm/tpm
+        # limit, so the sum over processes never exceeds the configured limit.
+        self.limit_share = max(1, limit_share)
         self.settings = settings
         self.state = state
         self.clock = clock  # wall clock: windows and cooldowns are shared across processes

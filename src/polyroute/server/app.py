@@ -174,4 +174,5 @@ def create_app_from_env() -> GatewayApp:
         os.environ.get("POLYROUTE_ENDPOINT_FILE") or None,
     )
     open_access = os.environ.get("POLYROUTE_ALLOW_UNAUTHENTICATED") == "1"
-    return create_app(AppState.build(config, open_access=open_access))
+    workers = int(os.environ.get("POLYROUTE_WORKERS") or 1)
+    return create_app(AppState.build(config, open_access=open_access, workers=workers))

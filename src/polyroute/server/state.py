@@ -24,10 +24,12 @@ class AppState:
 
     @classmethod
     def build(
-        cls, config: GatewayConfig, open_access: bool = False, shared: SharedState | None = None
+        cls, config: GatewayConfig, open_access: bool = False, shared: SharedState | None = None, workers: int = 1
     ) -> AppState:
         from polyroute.state.factory import build_state
 
         shared = shared or build_state(config.state_settings, config.env)
-        router = Router(config.models, config.router, shared)
+        # Without a shared store, N workers split every limit N ways (see docs/routing.md).
+        share = workers if shared.backend == "memory" else 1
+        router = Router(config.models, config.router, shared, limit_share=share)
         return cls(config=config, shared=shared, router=router, open_access=open_access)

@@ -13,7 +13,12 @@ from polyroute.state.redis import RedisState
 
 # router_settings keys, as LiteLLM spells them, and the env vars LiteLLM reads in their place.
 SETTING_KEYS = ("redis_url", "redis_host", "redis_port", "redis_password", "redis_db")
-ENV_VARS = {"redis_url": "REDIS_URL", "redis_host": "REDIS_HOST", "redis_port": "REDIS_PORT", "redis_password": "REDIS_PASSWORD"}
+ENV_VARS = {
+    "redis_url": "REDIS_URL",
+    "redis_host": "REDIS_HOST",
+    "redis_port": "REDIS_PORT",
+    "redis_password": "REDIS_PASSWORD",
+}
 
 
 def redis_settings(router_settings: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

@@ -117,10 +117,11 @@ class MemoryState(SharedState):
         self._failures.pop(key, None)
 
     async def set_cooldown(self, key: str, cooldown: Cooldown, now: float) -> None:
-        current = self._cooldowns.get(key)
-        if current is not None and current.until > now and current.until >= cooldown.until:
+        if cooldown.until <= now:
             return
-        if cooldown.until > now:
+        current = self._cooldowns.get(key)
+        # An ended cooldown cannot be later than this one, so only a live one can win.
+        if current is None or current.until < cooldown.until:
             self._cooldowns[key] = cooldown
 
     async def clear_cooldown(self, key: str) -> None:

@@ -67,13 +67,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return count
 """
 
-# KEYS[1] hash {until, reason}; ARGV until, reason, now, ttl_ms. An active later-or-equal cooldown
-# wins; one that has already ended is never written. Returns 1 when written.
+# KEYS[1] hash {until, reason}; ARGV until, reason, now, ttl_ms. A stored later-or-equal `until`
+# wins (one that has ended cannot be later than a new one that has not); a cooldown that has
+# already ended is never written. Returns 1 when written.
 SET_COOLDOWN = """
 local ends = tonumber(ARGV[1])
 local now = tonumber(ARGV[3])
 local current = tonumber(redis.call('HGET', KEYS[1], 'until'))
-if ends <= now or (current and current > now and current >= ends) then
+if ends <= now or (current and current >= ends) then
   return 0
 end
 redis.call('HSET', KEYS[1], 'until', ARGV[1], 'reason', ARGV[2])
@@ -148,6 +149,7 @@ class RedisState(SharedState):
         *,
         socket_timeout: float = 1.0,
         connect_timeout: float = 1.0,
+        max_connections: int = 64,
     ) -> RedisState:
         """Build from LiteLLM's router_settings names (redis_url, or redis_host/port/password)."""
         # Short timeouts and a single immediate retry (which covers a pooled connection that a
@@ -157,15 +159,21 @@ class RedisState(SharedState):
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": connect_timeout,
             "retry": Retry(NoBackoff(), 1),
+            "max_connections": max_connections,
+            # A blocking pool: under a burst, calls wait briefly for a connection. redis-py's
+            # default pool raises MaxConnectionsError (a ConnectionError) at 100 concurrent calls,
+            # which would read as "Redis is down".
+            "timeout": socket_timeout,
         }
         if password is not None:
             options["password"] = password
         if url:
-            client = aioredis.Redis.from_url(url, db=db, **options)  # the URL's own /db wins
+            pool = aioredis.BlockingConnectionPool.from_url(url, db=db, **options)  # the URL's /db wins
         elif host:
-            client = aioredis.Redis(host=host, port=port or 6379, db=db, **options)
+            pool = aioredis.BlockingConnectionPool(host=host, port=port or 6379, db=db, **options)
         else:
             raise ValueError("redis settings need a url or a host")
+        client = aioredis.Redis.from_pool(pool)  # the client owns the pool: close() closes both
         return cls(client, prefix)
 
     # -- naming -------------------------------------------------------------------------------------
@@ -182,12 +190,9 @@ class RedisState(SharedState):
         return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
     def redact(self, text: str) -> str:
-        """`text` with the client's password and username masked (for error messages in logs)."""
-        kwargs = self._client.connection_pool.connection_kwargs
-        for secret in (kwargs.get("password"), kwargs.get("username")):
-            if secret:
-                text = text.replace(str(secret), "***")
-        return text
+        """`text` with the client's password masked (for error messages in logs)."""
+        password = self._client.connection_pool.connection_kwargs.get("password")
+        return text.replace(str(password), "***") if password else text
 
     def _key(self, family: str, key: str) -> str:
         return f"{self._prefix}{family}:{key}"
@@ -276,7 +281,12 @@ class RedisState(SharedState):
         check_alpha(alpha)
         await self._record_latency(
             keys=[self._key("lat", key)],
-            args=["" if ttft is None else repr(float(ttft)), repr(float(total)), repr(float(alpha)), LATENCY_TTL_S],
+            args=[
+                "" if ttft is None else repr(float(ttft)),
+                repr(float(total)),
+                repr(float(alpha)),
+                LATENCY_TTL_S,
+            ],
         )
 
     async def latencies(self, keys: list[str]) -> list[LatencyStats]:

@@ -12,11 +12,11 @@ from polyroute.errors import InvalidRequestError, UpstreamError
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.validate import validate_completion
 from polyroute.providers.openai_compat import stream_error
+from polyroute.router.deployment import Deployment
+from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.server.http import Request
 from polyroute.server.params import provider_body
 from polyroute.server.relay import StreamRelay, call_json
-from polyroute.router.deployment import Deployment
-from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.server.routes.common import (
     attempt_limit,
     first_byte_limit,
