@@ -68,6 +68,7 @@ def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = No
     typer.echo(
         f"master key: {'set (' + (loaded.master_key.source or '') + ')' if loaded.master_key else 'not set'}"
     )
+    typer.echo(f"routing: {loaded.router.routing_strategy}, shared state: {shared}")
 
 
 def serve(

@@ -24,7 +24,11 @@ class AppState:
 
     @classmethod
     def build(
-        cls, config: GatewayConfig, open_access: bool = False, shared: SharedState | None = None, workers: int = 1
+        cls,
+        config: GatewayConfig,
+        open_access: bool = False,
+        shared: SharedState | None = None,
+        workers: int = 1,
     ) -> AppState:
         from polyroute.state.factory import build_state
 
