@@ -183,3 +183,46 @@ def test_overloaded_anthropic_is_a_retryable_503(pair):
         == "recovered"
     )
     assert len(c.requests) == 2
+
+
+def test_background_probe_finds_a_broken_deployment_before_any_client(upstreams, tmp_path):
+    import time
+
+    a, b, _ = upstreams
+    a.reset()
+    b.reset()
+    a.default = Error(401, message="key revoked")
+    config = {
+        "model_list": [
+            {
+                "model_name": "gpt",
+                "litellm_params": {"model": "openai/gpt-a", "api_base": a.url + "/v1", "api_key": KEY},
+                "model_info": {"id": "probe-a"},
+            },
+            {
+                "model_name": "gpt",
+                "litellm_params": {"model": "openai/gpt-b", "api_base": b.url + "/v1", "api_key": KEY},
+                "model_info": {"id": "probe-b"},
+            },
+        ],
+        "general_settings": {
+            "master_key": MASTER,
+            "background_health_checks": True,
+            "health_check_interval": 60,
+        },
+    }
+    try:
+        with GatewayServer(config, tmp_path) as gw:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not (a.requests and b.requests):
+                time.sleep(0.05)
+            time.sleep(0.2)
+            health = httpx.get(gw.url + "/health", headers={"authorization": f"Bearer {MASTER}"}).json()
+            states = {d["id"]: d["state"] for d in health["deployments"]}
+            assert states == {"probe-a": "cooling_down", "probe-b": "healthy"}
+            assert a.requests[0].json["max_tokens"] == 1
+            for _ in range(3):
+                gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
+            assert len(a.requests) == 1  # clients never met the broken deployment
+    finally:
+        a.reset()

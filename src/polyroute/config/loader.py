@@ -175,6 +175,10 @@ def _router_settings(config: ConfigFile) -> RouterSettings:
     for key in SHARED_WITH_LITELLM_SETTINGS:
         if litellm.get(key) is not None:
             merged[key] = litellm[key]
+    general = config.general_settings.model_extra or {}
+    for key in ("background_health_checks", "health_check_interval"):
+        if general.get(key) is not None:
+            merged[key] = general[key]
     merged.update({k: v for k, v in config.router_settings.items() if k not in STATE_KEYS})
     try:
         return RouterSettings.model_validate(merged)

@@ -80,7 +80,13 @@ class ConfigFile(BaseModel):
 
 
 # Keys polyroute acts on, per section. Everything else in a section is reported at start-up.
-SUPPORTED_GENERAL = {"master_key", "database_url", "max_request_size_mb"}
+SUPPORTED_GENERAL = {
+    "master_key",
+    "database_url",
+    "max_request_size_mb",
+    "background_health_checks",
+    "health_check_interval",
+}
 SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries"}
 # Keys that are harmless to ignore: they only tune LiteLLM's own logging or UI.
 QUIET_LITELLM = {"set_verbose", "json_logs"}

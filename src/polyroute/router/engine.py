@@ -164,7 +164,7 @@ class Router:
             progress.attempts += 1
             info = AttemptInfo(progress.attempts, fallback, name, progress.deadline)
             try:
-                return await self._attempt(deployment, probing, info, attempt, options.prompt_tokens)
+                outcome = await self._attempt(deployment, probing, info, attempt, options.prompt_tokens)
             except GatewayError as error:
                 await self._on_failure(deployment, group, error, probing)
                 progress.failed.add(deployment.id)
@@ -187,6 +187,16 @@ class Router:
                     log.warning("retry budget exhausted: model=%s error=%s", name, error.code)
                     raise
                 await self._pause_before_retry(deployment, group, excluded, error, retries, remaining)
+                continue
+            if info.number > 1:
+                log.info(
+                    "served after %d attempts: group=%s deployment=%s fallback=%s",
+                    info.number,
+                    name,
+                    deployment.id,
+                    fallback,
+                )
+            return outcome
 
     async def _pause_before_retry(
         self,

@@ -58,6 +58,7 @@ MODEL_PREFIXES = ("/v1/models/", "/models/")
 class GatewayApp:
     def __init__(self, state: AppState) -> None:
         self.state = state
+        self._background: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -69,12 +70,25 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for task in self._background:
+                    task.cancel()
+                await asyncio.gather(*self._background, return_exceptions=True)
                 await self.state.http.close()
                 await self.state.shared.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _start_background(self) -> None:
+        settings = self.state.config.router
+        if settings.background_health_checks:
+            from polyroute.server.probes import run_probes
+
+            self._background.append(
+                asyncio.ensure_future(run_probes(self.state, settings.health_check_interval))
+            )
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
