@@ -56,6 +56,8 @@ class Reply:
     malformed: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # provider-specific fields to merge
+    raw_body: bytes | None = None  # exact non-stream body to send (OpenAI fake)
+    raw_events: list[bytes] | None = None  # exact SSE events to send (OpenAI fake)
 
     def pieces(self) -> list[str]:
         text = self.text or ""

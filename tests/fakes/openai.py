@@ -106,6 +106,8 @@ class FakeOpenAI(FakeUpstream):
         if not body.get("stream"):
             if reply.ttfb:
                 await asyncio.sleep(reply.ttfb)
+            if reply.raw_body is not None:
+                return web.Response(status=200, body=reply.raw_body, content_type="application/json")
             if reply.malformed:
                 return web.Response(
                     status=200,
@@ -118,6 +120,8 @@ class FakeOpenAI(FakeUpstream):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         events = [b"data: " + orjson.dumps(c) + b"\n\n" for c in chat_chunks(reply, model, include_usage)]
         events.append(b"data: [DONE]\n\n")
+        if reply.raw_events is not None:
+            events = reply.raw_events
         error_event = (
             b"data: "
             + orjson.dumps(

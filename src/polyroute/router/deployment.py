@@ -9,6 +9,29 @@ from typing import Any
 from polyroute.providers.base import ProviderAdapter, ProviderCall
 
 
+@dataclass(frozen=True, slots=True)
+class StateKeys:
+    """The shared-state keys of one deployment, built once (f-strings per request add up)."""
+
+    cooldown: str
+    probation: str
+    fails: str
+    inflight: str
+    probe: str
+    latency: str
+    rpm: str
+    tpm: str
+
+    @classmethod
+    def for_id(cls, deployment_id: str) -> StateKeys:
+        return cls(
+            *(
+                f"{kind}:{deployment_id}"
+                for kind in ("cooldown", "probation", "fails", "inflight", "probe", "latency", "rpm", "tpm")
+            )
+        )
+
+
 @dataclass(slots=True)
 class Deployment:
     id: str  # stable id: model_info.id, or a hash of the entry without its secrets
@@ -25,6 +48,10 @@ class Deployment:
     drop_params: bool | None = None
     model_info: dict[str, Any] = field(default_factory=dict)
     wildcard: bool = False
+    keys: StateKeys = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = StateKeys.for_id(self.id)
 
     @property
     def provider(self) -> str:

@@ -233,7 +233,7 @@ class Router:
     async def _attempt(
         self, deployment: Deployment, probing: bool, info: AttemptInfo, attempt: AttemptFn, prompt_tokens: int
     ) -> AttemptOutcome:
-        inflight_key = f"inflight:{deployment.id}"
+        inflight_key = deployment.keys.inflight
         await self.state.inflight_add(inflight_key, 1)
         started = time.monotonic()
         try:
@@ -247,10 +247,10 @@ class Router:
             await self.health.on_failure(deployment, outcome.failed_after_start, probing, self.clock())
         else:
             await self.health.on_success(deployment, probing)
-            await self.state.record_latency(f"latency:{deployment.id}", outcome.ttft, total)
+            await self.state.record_latency(deployment.keys.latency, outcome.ttft, total)
         actual = usage_tokens(outcome.usage)
         if deployment.tpm and actual is not None:
-            await self.state.adjust(f"tpm:{deployment.id}", actual - prompt_tokens, WINDOW_S, self.clock())
+            await self.state.adjust(deployment.keys.tpm, actual - prompt_tokens, WINDOW_S, self.clock())
         return outcome
 
     async def _on_failure(
@@ -325,9 +325,12 @@ class Router:
         tiers = sorted({a.deployment.order or 1 for a in open_})
         for tier in tiers:
             candidates = [a.deployment for a in open_ if (a.deployment.order or 1) == tier]
-            ordered = await self.order(candidates, self.state, self.rng, now)
-            # Deployments that already failed this request go last.
-            ordered.sort(key=lambda d: d.id in progress.failed)
+            if len(candidates) > 1:
+                ordered = await self.order(candidates, self.state, self.rng, now)
+                # Deployments that already failed this request go last.
+                ordered.sort(key=lambda d: d.id in progress.failed)
+            else:
+                ordered = candidates
             for deployment in ordered:
                 is_probe = deployment.id in probing
                 if is_probe and not await self.health.take_probe(deployment):
@@ -340,17 +343,15 @@ class Router:
 
     async def _take_limits(self, deployment: Deployment, prompt_tokens: int, now: float) -> bool:
         if deployment.rpm:
-            if not (
-                await self.state.try_take(f"rpm:{deployment.id}", 1, deployment.rpm, WINDOW_S, now)
-            ).allowed:
+            if not (await self.state.try_take(deployment.keys.rpm, 1, deployment.rpm, WINDOW_S, now)).allowed:
                 return False
         if deployment.tpm:
             taken = await self.state.try_take(
-                f"tpm:{deployment.id}", prompt_tokens, deployment.tpm, WINDOW_S, now
+                deployment.keys.tpm, prompt_tokens, deployment.tpm, WINDOW_S, now
             )
             if not taken.allowed:
                 if deployment.rpm:
-                    await self.state.adjust(f"rpm:{deployment.id}", -1, WINDOW_S, now)
+                    await self.state.adjust(deployment.keys.rpm, -1, WINDOW_S, now)
                 return False
         return True
 

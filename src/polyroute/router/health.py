@@ -35,7 +35,7 @@ class HealthTracker:
     async def availability(self, group: list[Deployment], now: float) -> list[Availability]:
         if self.settings.disable_cooldowns:
             return [Availability(d, None, False) for d in group]
-        keys = [f"cooldown:{d.id}" for d in group] + [f"probation:{d.id}" for d in group]
+        keys = [d.keys.cooldown for d in group] + [d.keys.probation for d in group]
         found = await self.state.cooldowns(keys, now)
         n = len(group)
         return [Availability(d, found[i], found[n + i] is not None) for i, d in enumerate(group)]
@@ -43,18 +43,18 @@ class HealthTracker:
     async def take_probe(self, deployment: Deployment) -> bool:
         """True when this request may probe a deployment on probation: one probe at a time,
         across processes (an atomic in-flight slot; `release_probe` when the probe ends)."""
-        if await self.state.inflight_add(f"probe:{deployment.id}", 1) == 1:
+        if await self.state.inflight_add(deployment.keys.probe, 1) == 1:
             return True
-        await self.state.inflight_add(f"probe:{deployment.id}", -1)
+        await self.state.inflight_add(deployment.keys.probe, -1)
         return False
 
     async def release_probe(self, deployment: Deployment) -> None:
-        await self.state.inflight_add(f"probe:{deployment.id}", -1)
+        await self.state.inflight_add(deployment.keys.probe, -1)
 
     async def on_success(self, deployment: Deployment, probing: bool) -> None:
         if probing:
-            await self.state.clear_cooldown(f"probation:{deployment.id}")
-            await self.state.clear_failures(f"fails:{deployment.id}")
+            await self.state.clear_cooldown(deployment.keys.probation)
+            await self.state.clear_failures(deployment.keys.fails)
 
     async def on_failure(
         self, deployment: Deployment, error: GatewayError, probing: bool, now: float
@@ -73,7 +73,7 @@ class HealthTracker:
             return await self._cool(deployment, self.settings.cooldown_time, "probe_failed", now)
         allowed = self.settings.allowed_fails_policy.get(error_family(error), self.settings.allowed_fails)
         failures = await self.state.record_failure(
-            f"fails:{deployment.id}", self.settings.allowed_fails_window, now
+            deployment.keys.fails, self.settings.allowed_fails_window, now
         )
         if failures > allowed:
             return await self._cool(deployment, self.settings.cooldown_time, "allowed_fails", now)
@@ -83,9 +83,9 @@ class HealthTracker:
         if seconds <= 0:
             return None
         cooldown = Cooldown(until=now + seconds, reason=reason)
-        await self.state.set_cooldown(f"cooldown:{deployment.id}", cooldown, now)
+        await self.state.set_cooldown(deployment.keys.cooldown, cooldown, now)
         await self.state.set_cooldown(
-            f"probation:{deployment.id}", Cooldown(now + seconds + PROBATION_S, reason), now
+            deployment.keys.probation, Cooldown(now + seconds + PROBATION_S, reason), now
         )
-        await self.state.clear_failures(f"fails:{deployment.id}")
+        await self.state.clear_failures(deployment.keys.fails)
         return cooldown

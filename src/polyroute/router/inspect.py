@@ -11,11 +11,12 @@ async def deployment_states(router: Router) -> list[dict[str, Any]]:
     deployments = router.table.deployments
     now = router.clock()
     state = router.state
-    ids = [d.id for d in deployments]
     availability = await router.health.availability(deployments, now)
-    inflight = await state.inflight([f"inflight:{i}" for i in ids])
-    usage = await state.window_usage([k for i in ids for k in (f"rpm:{i}", f"tpm:{i}")], WINDOW_S, now)
-    latencies = await state.latencies([f"latency:{i}" for i in ids])
+    inflight = await state.inflight([d.keys.inflight for d in deployments])
+    usage = await state.window_usage(
+        [k for d in deployments for k in (d.keys.rpm, d.keys.tpm)], WINDOW_S, now
+    )
+    latencies = await state.latencies([d.keys.latency for d in deployments])
     out = []
     for n, deployment in enumerate(deployments):
         entry = deployment.describe()

@@ -34,7 +34,7 @@ async def simple_shuffle(
 async def least_busy(
     group: list[Deployment], state: SharedState, rng: random.Random, now: float
 ) -> list[Deployment]:
-    counts = await state.inflight([f"inflight:{d.id}" for d in group])
+    counts = await state.inflight([d.keys.inflight for d in group])
     return [
         d
         for _, _, d in sorted(
@@ -47,7 +47,7 @@ async def latency_based(
     group: list[Deployment], state: SharedState, rng: random.Random, now: float
 ) -> list[Deployment]:
     """Fastest moving-average latency first; deployments never measured go first (explore)."""
-    stats = await state.latencies([f"latency:{d.id}" for d in group])
+    stats = await state.latencies([d.keys.latency for d in group])
 
     def key(item: tuple) -> tuple[float, float]:
         stat, jitter, _ = item
@@ -62,7 +62,7 @@ async def usage_based(
     group: list[Deployment], state: SharedState, rng: random.Random, now: float
 ) -> list[Deployment]:
     """Most rpm/tpm headroom (as a share of the limit) first; unlimited deployments count as empty."""
-    keys = [k for d in group for k in (f"rpm:{d.id}", f"tpm:{d.id}")]
+    keys = [k for d in group for k in (d.keys.rpm, d.keys.tpm)]
     used = await state.window_usage(keys, 60.0, now)
 
     def headroom(i: int) -> float:

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Benchmark polyroute against the peers in one run of the shared harness (../shared/bench).
+#   bench/run.sh [harness args] [targets]     e.g.  bench/run.sh --quick direct pyfloor polyroute
+# PROFILE=bare|full picks the gateway config (bench/conf/$PROFILE.yaml); default full.
+# Results: $BENCH_RUN/results.json (default /tmp/bench-run) and the harness's markdown table.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+SHARED=${BENCH_HARNESS:-$ROOT/../shared/bench}
+PROFILE=${PROFILE:-full}
+[ -x "$ROOT/.venv/bin/polyroute" ] || (cd "$ROOT" && uv sync --frozen --no-dev --quiet)
+export GATEWAY_NAME="polyroute-$PROFILE"
+export GATEWAY_CMD="BENCH_UPSTREAM={UPSTREAM}/v1 exec $ROOT/.venv/bin/polyroute serve --config $HERE/conf/$PROFILE.yaml --port {PORT} --log-level warning"
+export GATEWAY_CMD_2W="BENCH_UPSTREAM={UPSTREAM}/v1 exec $ROOT/.venv/bin/polyroute serve --config $HERE/conf/$PROFILE.yaml --port {PORT} --workers {WORKERS} --log-level warning"
+export GATEWAY_HEADERS="Authorization: Bearer sk-bench"
+export GATEWAY_MODEL=bench-model
+exec "$SHARED/run.sh" "$@"
