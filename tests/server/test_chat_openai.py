@@ -20,7 +20,7 @@ def test_non_stream_relays_answer_and_says_who_served(gateway, fake_openai):
     assert completion.usage.prompt_tokens == 12 and completion.usage.completion_tokens == 3
     assert raw.headers["x-request-id"].startswith("req_")
     assert raw.headers["x-polyroute-provider"] == "openai"
-    assert raw.headers["x-polyroute-model"] == "gpt-4o-mini"
+    assert raw.headers["x-polyroute-model-group"] == "gpt-4o-mini"
     sent = fake_openai.requests[-1]
     assert sent.path == "/v1/chat/completions"
     assert sent.json["model"] == "gpt-4o-mini"

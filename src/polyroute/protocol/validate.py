@@ -7,6 +7,7 @@ Only what would otherwise fail later (or upstream, less clearly) is checked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from polyroute.errors import InvalidRequestError
@@ -51,30 +52,62 @@ def _check_int(body: dict[str, Any], name: str, low: int, high: int | None = Non
         )
 
 
-def _check_sampling(body: dict[str, Any]) -> None:
-    if "stream" in body and not isinstance(body["stream"], bool | None):
-        raise _fail("stream", "expected a boolean")
-    _check_number(body, "temperature", 0, 2)
-    _check_number(body, "top_p", 0, 1)
-    _check_number(body, "presence_penalty", -2, 2)
-    _check_number(body, "frequency_penalty", -2, 2)
-    _check_int(body, "n", 1, 128)
-    _check_int(body, "max_tokens", 1)
-    _check_int(body, "max_completion_tokens", 1)
-    _check_int(body, "seed", -(2**63), 2**64)
-    _check_int(body, "top_logprobs", 0, 20)
-    stop = body.get("stop")
+def _check_stream(body: dict[str, Any], name: str) -> None:
+    if not isinstance(body[name], bool | None):
+        raise _fail(name, "expected a boolean")
+
+
+def _check_stop(body: dict[str, Any], name: str) -> None:
+    stop = body[name]
     if (
         stop is not None
         and not isinstance(stop, str)
         and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
-        raise _fail("stop", "expected a string or a list of strings")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise _fail("stream_options", "expected an object")
-    if "user" in body and body["user"] is not None and not isinstance(body["user"], str):
-        raise _fail("user", "expected a string")
+        raise _fail(name, "expected a string or a list of strings")
+
+
+def _check_object(body: dict[str, Any], name: str) -> None:
+    if body[name] is not None and not isinstance(body[name], dict):
+        raise _fail(name, "expected an object")
+
+
+def _check_string(body: dict[str, Any], name: str) -> None:
+    if body[name] is not None and not isinstance(body[name], str):
+        raise _fail(name, "expected a string")
+
+
+def _number(low: float, high: float) -> Callable[[dict[str, Any], str], None]:
+    return lambda body, name: _check_number(body, name, low, high)
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[dict[str, Any], str], None]:
+    return lambda body, name: _check_int(body, name, low, high)
+
+
+# One check per sampling key; only the keys a request carries are looked at.
+_SAMPLING_CHECKS: dict[str, Callable[[dict[str, Any], str], None]] = {
+    "stream": _check_stream,
+    "temperature": _number(0, 2),
+    "top_p": _number(0, 1),
+    "presence_penalty": _number(-2, 2),
+    "frequency_penalty": _number(-2, 2),
+    "n": _integer(1, 128),
+    "max_tokens": _integer(1),
+    "max_completion_tokens": _integer(1),
+    "seed": _integer(-(2**63), 2**64),
+    "top_logprobs": _integer(0, 20),
+    "stop": _check_stop,
+    "stream_options": _check_object,
+    "user": _check_string,
+}
+
+
+def _check_sampling(body: dict[str, Any]) -> None:
+    for key in body:
+        check = _SAMPLING_CHECKS.get(key)
+        if check is not None:
+            check(body, key)
 
 
 def _check_content(content: Any, where: str, role: str) -> None:

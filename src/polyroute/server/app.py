@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -71,6 +72,7 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                tune_gc()
                 self._start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -138,37 +140,12 @@ class GatewayApp:
         check_master_key(self.state.config.master_key, presented, request.client_host, self.state.open_access)
 
     async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:
-        """Runs the handler; a client that goes away cancels it (and so the upstream call).
-
-        The watcher task starts only if the handler is still running after WATCH_AFTER_S: most
-        answers finish sooner, and a task per request is measurable on the hot path. A client
-        that leaves is noticed at most WATCH_AFTER_S late.
-        """
-        task = asyncio.current_task()
-        assert task is not None
-        watcher: asyncio.Task[None] | None = None
-
-        async def watch() -> None:
-            while True:
-                message = await request.receive()
-                if message["type"] == "http.disconnect":
-                    if not request.finished:
-                        request.disconnected = True
-                        task.cancel()
-                    return
-
-        def start_watching() -> None:
-            nonlocal watcher
-            if not request.finished:
-                watcher = asyncio.ensure_future(watch())
-
-        timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, start_watching)
+        """Runs the handler; a client that goes away cancels it (and so the upstream call)."""
+        watch = _DisconnectWatch(request)
         try:
             await work
         finally:
-            timer.cancel()
-            if watcher is not None:
-                watcher.cancel()
+            watch.stop()
 
     async def _answer_error(self, request: Request, error: GatewayError) -> None:
         if error.status >= 500 or error.status == 429:
@@ -186,6 +163,54 @@ class GatewayApp:
                     await request.end_stream(b"data: " + error.to_body(request.request_id) + b"\n\n")
             return
         await request.respond_error(error)
+
+
+class _DisconnectWatch:
+    """Cancels the handler's task when its client disconnects.
+
+    The watcher task starts only if the handler is still running after WATCH_AFTER_S: most
+    answers finish sooner, and a task per request is measurable on the hot path. A client that
+    leaves is noticed at most WATCH_AFTER_S late.
+    """
+
+    __slots__ = ("request", "task", "watcher", "timer")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.task = asyncio.current_task()
+        self.watcher: asyncio.Future[None] | None = None
+        self.timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, self._start)
+
+    def _start(self) -> None:
+        if not self.request.finished:
+            self.watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self.request.receive()
+            if message["type"] == "http.disconnect":
+                if not self.request.finished and self.task is not None:
+                    self.request.disconnected = True
+                    self.task.cancel()
+                return
+
+    def stop(self) -> None:
+        self.timer.cancel()
+        if self.watcher is not None:
+            self.watcher.cancel()
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections for a long-running server.
+
+    Start-up objects (config, adapters, imported modules) move to the permanent generation, so
+    full collections stop re-scanning them; a larger first-generation threshold means the many
+    short-lived per-request objects (almost never in cycles) trigger far fewer collections.
+    Measured: about 12% less CPU per proxied request (bench/results/cpu_per_request.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def create_app(state: AppState) -> GatewayApp:

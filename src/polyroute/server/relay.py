@@ -10,7 +10,6 @@ the OpenAI SDK raises, never a silent truncation.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,8 +25,28 @@ from polyroute.router.engine import AttemptOutcome
 from polyroute.server.http import Request
 from polyroute.server.state import AppState
 
-# What makes an upstream event worth parsing in a pass-through stream (one C-level scan).
-_MARKERS = re.compile(rb'"error"|event: error|"usage":\{|\[DONE\]')
+# What makes an upstream event worth parsing in a pass-through stream.
+_MARKERS = (b'"usage":{', b"[DONE]", b'"error"', b"event: error")
+
+
+def _has_marker(data: bytes) -> bool:
+    return any(marker in data for marker in _MARKERS)  # memchr-speed scans, no regex
+
+
+def _marked_events(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each complete event in `data` that contains a marker, in stream order."""
+    spans = set()
+    for marker in _MARKERS:
+        at = data.find(marker)
+        while at >= 0:
+            begin = data.rfind(b"\n\n", 0, at)
+            begin = 0 if begin < 0 else begin + 2
+            end = data.find(b"\n\n", at)
+            end = len(data) if end < 0 else end
+            spans.add((begin, end))
+            at = data.find(marker, end)
+    return sorted(spans)
+
 
 ChunkTransform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -157,7 +176,7 @@ class StreamRelay:
             if not data:
                 continue
             # Parse only events that can matter: errors, usage, the end marker.
-            if _MARKERS.search(data):
+            if _has_marker(data):
                 await self._inspect_and_send(data, reader)
             else:
                 await self._send(data)
@@ -170,18 +189,16 @@ class StreamRelay:
     async def _inspect_and_send(self, data: bytes, reader: OpenAIStreamReader) -> None:
         """Parses only the events of a batch that carry an error, usage or the end marker; events
         before an in-stream error still reach the client."""
-        good: list[bytes] = []
-        try:
-            for block in data[:-2].split(b"\n\n"):
-                if _MARKERS.search(block):
-                    event = parse_event_block(block)
-                    if event is not None:
-                        reader.on_event(event)
-                good.append(block + b"\n\n")
-        except GatewayError:
-            if good:
-                await self._send(b"".join(good))
-            raise
+        for begin, end in _marked_events(data):
+            event = parse_event_block(data[begin:end])
+            if event is None:
+                continue
+            try:
+                reader.on_event(event)
+            except GatewayError:
+                if begin:
+                    await self._send(data[:begin])
+                raise
         await self._send(data)
 
     async def _relay_translated(

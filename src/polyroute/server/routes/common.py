@@ -89,7 +89,6 @@ def served_headers(deployment: Deployment, info: AttemptInfo) -> dict[str, str]:
     return {
         "x-polyroute-deployment": deployment.id,
         "x-polyroute-provider": deployment.provider,
-        "x-polyroute-model": deployment.call.model,
         "x-polyroute-model-group": info.model_group,
         "x-polyroute-attempts": str(info.number),
         "x-polyroute-fallback": "true" if info.fallback else "false",
