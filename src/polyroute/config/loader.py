@@ -195,8 +195,13 @@ def _controller_config(config: ConfigFile, env: Mapping[str, str], redactor: Red
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     allowed = settings.allowed_worker_addresses
+    dispatch = (
+        env.get("POLYROUTE_DISPATCH_METHOD") or settings.dispatch_method
+    )  # `controller --dispatch-method`
+    if dispatch not in ("lottery", "shortest_queue"):
+        raise ConfigError(f"dispatch method must be lottery or shortest_queue, not {dispatch!r}")
     return ControllerConfig(
-        dispatch_method=settings.dispatch_method,
+        dispatch_method=dispatch,  # type: ignore[arg-type]
         tokens=tokens,
         allowed_addresses=[re.compile(p) for p in allowed] if allowed is not None else None,
         worker_order=settings.worker_order,
