@@ -4,6 +4,7 @@ FastChat's env vars and --ssl as FastChat has them."""
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import time
 
@@ -157,10 +158,10 @@ def test_ssl_worker_serves_https(tmp_path, upstream, gateway):
     worker = WorkerProcess(
         ["--model-name", "vicuna", "--api-base", upstream.url + "/v1", "--port", str(port), "--ssl"], env=env
     )
+    trusted = ssl.create_default_context(cafile=str(cert))
     with worker:
-        worker.wait_until(
-            lambda: httpx.get(f"https://127.0.0.1:{port}/health", verify=str(cert)).status_code == 200
-        )
+        url = f"https://127.0.0.1:{port}/health"
+        worker.wait_until(lambda: httpx.get(url, verify=trusted).status_code == 200)
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"https://127.0.0.1:{port}/health")  # not trusted without the certificate
         with pytest.raises(httpx.RemoteProtocolError):
