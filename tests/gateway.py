@@ -18,6 +18,7 @@ import yaml
 from polyroute.config.loader import load_config
 from polyroute.server.app import create_app
 from polyroute.server.state import AppState
+from polyroute.state.base import SharedState
 from tests.fakes.base import free_port
 
 
@@ -28,6 +29,7 @@ class GatewayServer:
         tmp_dir: Path,
         env: dict[str, str] | None = None,
         open_access: bool = False,
+        shared: SharedState | None = None,
     ) -> None:
         self.config_path: Path | None = None
         if config is not None:
@@ -35,7 +37,7 @@ class GatewayServer:
             self.config_path.write_text(yaml.safe_dump(config))
         self.env = env or {}
         self.loaded = load_config(self.config_path, self.env)
-        self.state = AppState.build(self.loaded, open_access=open_access)
+        self.state = AppState.build(self.loaded, open_access=open_access, shared=shared)
         self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -274,3 +274,13 @@ async def test_model_group_alias(tmp_path):
     )
     await run(router, up, "fast")
     assert up.served_by == ["a"]
+
+
+async def test_workers_without_shared_state_split_limits(tmp_path):
+    # Two worker processes on local state each take half of every limit: 4 rpm -> 2 here.
+    router, clock, up = make_router(tmp_path, [deployment("m", "a", rpm=4)])
+    router.limit_share = 2
+    for _ in range(2):
+        await run(router, up, "m")
+    with pytest.raises(RateLimitError):
+        await run(router, up, "m")

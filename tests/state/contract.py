@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from polyroute.state.base import Admission, Cooldown, LatencyStats, SharedState
+from polyroute.state.base import Admission, Cooldown, LatencyStats, SharedState, WorkerRecord
 
 T0 = 1_700_000_040.0  # a multiple of 60: the start of a one-minute window
 W = 60.0
@@ -176,3 +176,51 @@ class StateContract:
         assert await state.cooldowns([key], T0) == [Cooldown(T0 + 5, "429")]
         assert await state.latencies([key]) == [LatencyStats(0.5, 1.0, 1)]
         assert await state.record_failure(key, 60, T0 + 1) == 2
+
+    # -- worker registry ------------------------------------------------------------------------
+    async def test_worker_registers_heartbeats_and_expires(self, state: SharedState) -> None:
+        worker = WorkerRecord("http://10.1.2.3:21002", ("vicuna", "vicuna-7b"), speed=2.0, queue_length=1)
+        stored = await state.register_worker(worker, 90, T0)
+        assert stored == WorkerRecord(
+            "http://10.1.2.3:21002", ("vicuna", "vicuna-7b"), 2.0, 1, "fastchat", False, T0, T0 + 90
+        )
+        assert await state.list_workers(T0 + 1) == [stored]
+        assert await state.get_worker(worker.address, T0 + 1) == stored
+        # A heartbeat moves the expiry and carries the queue length.
+        beat = await state.refresh_worker(worker.address, 4, 90, T0 + 60)
+        assert beat is not None and (beat.queue_length, beat.heartbeat_at, beat.expires_at) == (
+            4,
+            T0 + 60,
+            T0 + 150,
+        )
+        assert beat.model_names == ("vicuna", "vicuna-7b") and beat.speed == 2.0
+        assert await state.list_workers(T0 + 149.5) == [beat]
+        # Silent for the whole TTL: gone, and a late heartbeat is told to register again.
+        assert await state.list_workers(T0 + 150) == []
+        assert await state.refresh_worker(worker.address, 0, 90, T0 + 151) is None
+        assert await state.get_worker(worker.address, T0 + 151) is None
+
+    async def test_heartbeat_of_an_unknown_worker_registers_nothing(self, state: SharedState) -> None:
+        assert await state.refresh_worker("http://127.0.0.1:9", 3, 90, T0) is None
+        assert await state.list_workers(T0) == []
+
+    async def test_several_workers_are_listed_by_address_and_removed(self, state: SharedState) -> None:
+        b = await state.register_worker(WorkerRecord("http://b:2", ("m",), protocol="openai"), 30, T0)
+        a = await state.register_worker(WorkerRecord("http://a:1", ("m", "n"), multimodal=True), 90, T0 + 5)
+        assert await state.list_workers(T0 + 6) == [a, b]
+        assert b.protocol == "openai" and a.multimodal
+        assert await state.list_workers(T0 + 31) == [a]  # b's shorter TTL ran out
+        assert await state.remove_worker("http://a:1") is True
+        assert await state.remove_worker("http://a:1") is False
+        assert await state.list_workers(T0 + 32) == []
+
+    async def test_registering_again_replaces_the_worker(self, state: SharedState) -> None:
+        await state.register_worker(WorkerRecord("http://w:1", ("old",), queue_length=9), 90, T0)
+        again = await state.register_worker(WorkerRecord("http://w:1", ("new",)), 90, T0 + 10)
+        assert await state.list_workers(T0 + 11) == [again]
+        assert again.model_names == ("new",) and again.queue_length == 0
+
+    async def test_worker_ttl_must_be_positive(self, state: SharedState) -> None:
+        with pytest.raises(ValueError, match="ttl"):
+            await state.register_worker(WorkerRecord("http://w:1", ("m",)), 0, T0)
+        assert await state.list_workers(T0) == []

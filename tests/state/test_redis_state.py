@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from polyroute.state.base import Admission, Cooldown, LatencyStats
+from polyroute.state.base import Admission, Cooldown, LatencyStats, WorkerRecord
 from polyroute.state.redis import INFLIGHT_TTL_MS, LATENCY_TTL_S, RedisState
 from tests.state.contract import T0, StateContract, W
 from tests.state.support import (
@@ -106,6 +106,11 @@ async def test_one_round_trip_per_operation() -> None:
         "clear_cooldown": lambda: state.clear_cooldown("a"),
         "record_latency": lambda: state.record_latency("a", 0.1, 0.2),
         "latencies": lambda: state.latencies(keys),
+        "register_worker": lambda: state.register_worker(WorkerRecord("http://w:1", ("m",)), 90, T0),
+        "refresh_worker": lambda: state.refresh_worker("http://w:1", 2, 90, T0 + 1),
+        "list_workers": lambda: state.list_workers(T0 + 2),
+        "get_worker": lambda: state.get_worker("http://w:1", T0 + 2),
+        "remove_worker": lambda: state.remove_worker("http://w:1"),
     }
     try:
         for operation in operations.values():  # the first call of each script loads it
@@ -145,6 +150,30 @@ async def test_keys_are_named_by_family_and_expire_by_themselves(state: RedisSta
     assert LATENCY_TTL_S - 5 < await client.ttl(f"{p}lat:d") <= LATENCY_TTL_S
     assert await client.hgetall(f"{p}cool:d") == {b"until": b"1700000060.0", b"reason": b"429"}
     assert await client.zcard(f"{p}fail:d") == 1
+
+
+async def test_worker_keys_expire_by_themselves(state: RedisState) -> None:
+    """A worker whose heartbeats stop leaves Redis even when no gateway ever lists again."""
+    p = state.prefix
+    client = state._client
+    await state.register_worker(WorkerRecord("http://w:1", ("m",)), 30, T0)
+    assert await keys_under(client, p) == {f"{p}worker:http://w:1", f"{p}workers:index"}
+    assert 30_000 < await client.pttl(f"{p}worker:http://w:1") <= 31_000
+    assert 30_000 < await client.pttl(f"{p}workers:index") <= 31_000
+    await state.refresh_worker("http://w:1", 1, 90, T0 + 1)
+    assert 90_000 < await client.pttl(f"{p}worker:http://w:1") <= 91_000
+    assert 90_000 < await client.pttl(f"{p}workers:index") <= 91_000
+    # A shorter registration elsewhere never shortens the index under a longer-lived worker.
+    await state.register_worker(WorkerRecord("http://w:2", ("m",)), 5, T0 + 1)
+    assert 85_000 < await client.pttl(f"{p}workers:index") <= 91_000
+    # Real expiry: a TTL of 50 ms (plus the slack) passes, the hash is gone and listing prunes.
+    short = await open_redis_state(prefix=p + "short:")
+    try:
+        await short.register_worker(WorkerRecord("http://w:3", ("m",)), 0.05, T0)
+        await asyncio.sleep(1.2)
+        assert await keys_under(client, p + "short:") == set()
+    finally:
+        await short.close()
 
 
 async def test_adjust_below_zero_keeps_an_expiry(state: RedisState) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from polyroute import __version__
+from polyroute.cli import controller as controller_commands
 from polyroute.cli import serve as serve_commands
+from polyroute.cli import worker as worker_commands
 
 app = typer.Typer(
     help="polyroute: one OpenAI-compatible endpoint in front of many LLM providers.",
@@ -15,6 +17,8 @@ app = typer.Typer(
 )
 app.command("serve")(serve_commands.serve)
 app.command("check-config")(serve_commands.check_config)
+app.command("worker")(worker_commands.worker)
+app.command("controller")(controller_commands.controller)
 
 
 @app.command("version")

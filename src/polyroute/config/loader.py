@@ -20,6 +20,7 @@ from polyroute.config.env_models import env_model_entries
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
 from polyroute.config.schema import ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
+from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
 from polyroute.providers.base import ProviderCall
 from polyroute.providers.registry import get_adapter
 from polyroute.router.deployment import Deployment
@@ -78,6 +79,7 @@ class GatewayConfig:
     database_url: str | None = None
     router: RouterSettings = field(default_factory=RouterSettings)
     state_settings: dict[str, Any] = field(default_factory=dict)  # redis_* keys, unresolved
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
     env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -144,6 +146,7 @@ def load_config(
         for i, entry in enumerate(entries)
     ]
     master = _master_key(config, merged_env, redactor)
+    controller = _controller_config(config, merged_env, redactor)
     router_settings = _router_settings(config)
     general = config.general_settings
     max_mb = general.max_request_size_mb or float(
@@ -164,7 +167,47 @@ def load_config(
         or env.get("DATABASE_URL"),
         router=router_settings,
         state_settings={k: v for k, v in config.router_settings.items() if k in STATE_KEYS},
+        controller=controller,
         env=merged_env,
+    )
+
+
+def _controller_config(config: ConfigFile, env: Mapping[str, str], redactor: Redactor) -> ControllerConfig:
+    """controller_settings with tokens resolved (and registered as secrets) and FastChat's env vars."""
+    import re
+
+    settings = config.controller_settings
+    tokens = []
+    for i, entry in enumerate(settings.worker_tokens):
+        where = f"controller_settings.worker_tokens[{i}].token"
+        try:
+            value = resolve(entry.token, env, where)
+        except MissingCredentialError as exc:
+            raise ConfigError(str(exc)) from exc
+        if not value:
+            raise ConfigError(f"{where} is empty")
+        redactor.add(value)
+        models = frozenset(entry.models) if entry.models is not None else None
+        source = entry.token if entry.token.startswith("os.environ/") else where
+        tokens.append(WorkerToken(Secret(value, source), models))
+    try:
+        timings = fastchat_timings(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    allowed = settings.allowed_worker_addresses
+    dispatch = (
+        env.get("POLYROUTE_DISPATCH_METHOD") or settings.dispatch_method
+    )  # `controller --dispatch-method`
+    if dispatch not in ("lottery", "shortest_queue"):
+        raise ConfigError(f"dispatch method must be lottery or shortest_queue, not {dispatch!r}")
+    return ControllerConfig(
+        dispatch_method=dispatch,  # type: ignore[arg-type]
+        tokens=tokens,
+        allowed_addresses=[re.compile(p) for p in allowed] if allowed is not None else None,
+        worker_order=settings.worker_order,
+        heart_beat_expiration_s=timings["heart_beat_expiration_s"],
+        worker_api_timeout_s=timings["worker_api_timeout_s"],
+        embedding_batch_size=int(timings["embedding_batch_size"]),
     )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from polyroute.controller.settings import ControllerSettings
+
 
 class LiteLLMParams(BaseModel):
     """`litellm_params` of one deployment. Extra keys are provider settings or request defaults."""
@@ -76,6 +78,7 @@ class ConfigFile(BaseModel):
     general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
     litellm_settings: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
     router_settings: dict[str, Any] = Field(default_factory=dict)
+    controller_settings: ControllerSettings = Field(default_factory=ControllerSettings)
     environment_variables: dict[str, str] = Field(default_factory=dict)
 
 
@@ -114,6 +117,8 @@ def unsupported_keys(config: ConfigFile) -> list[str]:
     for key in sorted(config.litellm_settings.model_extra or {}):
         if key not in SUPPORTED_LITELLM and key not in QUIET_LITELLM:
             found.append(f"litellm_settings.{key}")
+    for key in sorted(config.controller_settings.model_extra or {}):
+        found.append(f"controller_settings.{key}")
     for key in sorted(config.router_settings):
         if key not in SUPPORTED_ROUTER:
             found.append(f"router_settings.{key}")

@@ -112,8 +112,9 @@ class ProviderAdapter(ABC):
         """OpenAI embeddings list from the provider's answer; `request_body` for usage estimates."""
         raise NotImplementedError
 
-    def transport(self) -> Any:
-        """The I/O for this provider; None means the shared pooled HTTP transport."""
+    def transport(self, http: Any = None) -> Any:
+        """The I/O for this provider; None means the shared pooled HTTP transport (`http`),
+        which an adapter may also wrap (a protocol that is not plain request/response)."""
         return None
 
     def map_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:

@@ -48,6 +48,12 @@ def _register_all() -> None:
 
     register(AnthropicAdapter())
     register(GeminiAdapter(), "google_ai_studio")
+    # Model workers registered with the controller: FastChat's worker protocol, and polyroute's
+    # own workers, which serve the OpenAI API (see docs/serving_plane.md).
+    from polyroute.providers.fastchat_worker import FastChatWorkerAdapter
+
+    register(FastChatWorkerAdapter())
+    register(OpenAICompatibleAdapter("polyroute_worker", None, None, True))
 
 
 _register_all()

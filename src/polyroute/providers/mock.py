@@ -53,7 +53,7 @@ class MockAdapter(OpenAICompatibleAdapter):
         settings = {k: v for k, v in call.extras.items() if k.startswith("mock_")}
         return {"content-type": "application/json", "x-mock-settings": orjson.dumps(settings).decode()}
 
-    def transport(self) -> MockTransport:
+    def transport(self, http: Any = None) -> MockTransport:
         return self._transport
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polyroute.providers.base import ProviderAdapter, ProviderCall
+from polyroute.state.base import WorkerRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class Deployment:
     drop_params: bool | None = None
     model_info: dict[str, Any] = field(default_factory=dict)
     wildcard: bool = False
+    worker: WorkerRecord | None = None  # set for a model worker registered with the controller
     keys: StateKeys = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,4 +78,17 @@ class Deployment:
             "has_api_key": bool(self.call.api_key),
             "rpm": self.rpm,
             "tpm": self.tpm,
+            **(
+                {
+                    "worker": {
+                        "protocol": self.worker.protocol,
+                        "speed": self.worker.speed,
+                        "queue_length": self.worker.queue_length,
+                        "heartbeat_at": self.worker.heartbeat_at,
+                        "expires_at": self.worker.expires_at,
+                    }
+                }
+                if self.worker is not None
+                else {}
+            ),
         }

@@ -35,7 +35,7 @@ from polyroute.router.policy import (
     retries_allowed,
 )
 from polyroute.router.settings import RouterSettings
-from polyroute.router.strategies import STRATEGIES
+from polyroute.router.strategies import STRATEGIES, Order
 from polyroute.router.tokens import usage_tokens
 from polyroute.state.base import SharedState
 
@@ -95,6 +95,7 @@ class Router:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: random.Random | None = None,
         limit_share: int = 1,
+        worker_order: Order | None = None,
     ) -> None:
         self.table = table
         # Worker processes that do not share state each enforce 1/limit_share of every rpm/tpm
@@ -108,6 +109,9 @@ class Router:
         self.health = HealthTracker(state, settings)
         self.budget = RetryBudget(settings.retry_budget_ratio, settings.retry_budget_min_per_s)
         self.order = STRATEGIES[settings.routing_strategy]
+        # Registered workers are ordered among themselves by the controller's dispatch method
+        # (FastChat's lottery or shortest queue); see `_order`.
+        self.worker_order = worker_order
 
     def resolve(self, model: str) -> list[Deployment]:
         return self.table.resolve(self.settings.model_group_alias.get(model, model))
@@ -150,6 +154,9 @@ class Router:
         self, name: str, options: RequestOptions, attempt: AttemptFn, progress: _Progress, fallback: bool
     ) -> AttemptOutcome:
         group = self.table.resolve(name)
+        if not group and self.table.served_by_workers(name):
+            # Its workers are gone (stopped heartbeating or deregistered): an outage, so fallbacks apply.
+            raise ServiceUnavailableError(f"no worker serving '{name}' is alive right now")
         if not group:
             raise ModelNotFoundError(
                 f"The model '{name}' does not exist or is not served by this gateway", param="model"
@@ -326,7 +333,7 @@ class Router:
         for tier in tiers:
             candidates = [a.deployment for a in open_ if (a.deployment.order or 1) == tier]
             if len(candidates) > 1:
-                ordered = await self.order(candidates, self.state, self.rng, now)
+                ordered = await self._order(candidates, now)
                 # Deployments that already failed this request go last.
                 ordered.sort(key=lambda d: d.id in progress.failed)
             else:
@@ -341,14 +348,32 @@ class Router:
                     await self.health.release_probe(deployment)
         return None
 
+    async def _order(self, candidates: list[Deployment], now: float) -> list[Deployment]:
+        """One tier's candidates, best first. In a group that mixes registered workers and
+        providers, the workers come first (ordered by the dispatch method) and the providers after
+        them (ordered by routing_strategy): a self-hosted model serves while it can and the
+        provider backs it up. `controller_settings.worker_order` moves workers to another tier."""
+        workers = [d for d in candidates if d.worker is not None]
+        if not workers or self.worker_order is None:
+            return await self.order(candidates, self.state, self.rng, now)
+        ordered = await self.worker_order(workers, self.state, self.rng, now)
+        if len(workers) < len(candidates):
+            providers = [d for d in candidates if d.worker is None]
+            ordered += await self.order(providers, self.state, self.rng, now)
+        return ordered
+
+    def _limit(self, configured: int) -> int:
+        """This process's share of a configured limit (see `limit_share`)."""
+        return max(1, configured // self.limit_share)
+
     async def _take_limits(self, deployment: Deployment, prompt_tokens: int, now: float) -> bool:
         if deployment.rpm:
-            if not (await self.state.try_take(deployment.keys.rpm, 1, deployment.rpm, WINDOW_S, now)).allowed:
+            rpm = self._limit(deployment.rpm)
+            if not (await self.state.try_take(deployment.keys.rpm, 1, rpm, WINDOW_S, now)).allowed:
                 return False
         if deployment.tpm:
-            taken = await self.state.try_take(
-                deployment.keys.tpm, prompt_tokens, deployment.tpm, WINDOW_S, now
-            )
+            tpm = self._limit(deployment.tpm)
+            taken = await self.state.try_take(deployment.keys.tpm, prompt_tokens, tpm, WINDOW_S, now)
             if not taken.allowed:
                 if deployment.rpm:
                     await self.state.adjust(deployment.keys.rpm, -1, WINDOW_S, now)

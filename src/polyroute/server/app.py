@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from polyroute.auth.master_key import check_master_key, presented_key
+from polyroute.controller.security import presented_worker_token
 from polyroute.errors import GatewayError, InternalServerError, NotFoundError
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
-from polyroute.server.routes import chat, completions, embeddings, health, models
+from polyroute.server.routes import chat, completions, controller, embeddings, health, models
 from polyroute.server.state import AppState
 
 log = logging.getLogger("polyroute.server")
@@ -33,6 +34,8 @@ class Route:
     method: str
     json_body: bool = False  # read and parse the body before the handler runs
     public: bool = False  # no authentication (liveness only)
+    worker: bool = False  # a model worker's call: the handler checks the worker token
+    basic_auth: bool = False  # also take the master key as an HTTP Basic password (FastChat clients)
 
 
 def _openai_routes() -> dict[str, Route]:
@@ -53,6 +56,19 @@ ROUTES: dict[str, Route] = {
     "/health/readiness": Route(health.readiness, "GET"),
     "/health": Route(health.deployments_health, "GET"),
 }
+# FastChat's controller endpoints (docs/serving_plane.md). Not hot paths; FastChat clients put
+# credentials in the controller URL, which their HTTP client sends as HTTP Basic auth.
+CONTROLLER_ROUTES: dict[str, Route] = {
+    "/register_worker": Route(controller.register_worker, "POST", json_body=True, worker=True),
+    "/receive_heart_beat": Route(controller.receive_heart_beat, "POST", json_body=True, worker=True),
+    "/deregister_worker": Route(controller.deregister_worker, "POST", json_body=True, worker=True),
+    "/list_models": Route(controller.list_models, "POST", basic_auth=True),
+    "/get_worker_address": Route(controller.get_worker_address, "POST", json_body=True, basic_auth=True),
+    "/worker_get_status": Route(controller.worker_get_status, "POST", basic_auth=True),
+    "/refresh_all_workers": Route(controller.refresh_all_workers, "POST", basic_auth=True),
+    "/test_connection": Route(controller.test_connection, "GET", public=True),
+}
+ROUTES.update(CONTROLLER_ROUTES)
 MODEL_PREFIXES = ("/v1/models/", "/models/")
 WATCH_AFTER_S = 0.05
 
@@ -85,6 +101,7 @@ class GatewayApp:
                 return
 
     def _start_background(self) -> None:
+        self._background.append(asyncio.ensure_future(self.state.directory.run()))
         settings = self.state.config.router
         if settings.background_health_checks:
             from polyroute.server.probes import run_probes
@@ -123,8 +140,8 @@ class GatewayApp:
             raise GatewayError(
                 f"method {request.method} not allowed on {path}", status=405, code="method_not_allowed"
             )
-        if not route.public:
-            self._authenticate(request)
+        if not route.public and not route.worker:
+            self._authenticate(request, route.basic_auth)
         if route.json_body:
             config = self.state.config
             body = await request.read_json(config.max_body_bytes, config.max_json_depth)
@@ -132,11 +149,13 @@ class GatewayApp:
         else:
             await route.handler(request, self.state, *args)
 
-    def _authenticate(self, request: Request) -> None:
+    def _authenticate(self, request: Request, basic_auth: bool = False) -> None:
         headers = request.headers
         presented = presented_key(
             headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key")
         )
+        if presented is None and basic_auth:
+            presented = presented_worker_token(headers.get("authorization"))
         check_master_key(self.state.config.master_key, presented, request.client_host, self.state.open_access)
 
     async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:

@@ -46,6 +46,7 @@ async def probe_deployment(state: AppState, deployment: Deployment) -> GatewayEr
 async def run_probes(state: AppState, interval_s: float) -> None:
     """Probes every concrete deployment, then sleeps; runs until cancelled."""
     while True:
-        deployments = [d for d in state.router.table.deployments if not d.wildcard]
+        # Workers prove themselves by heartbeats; probing them would cost a generation each.
+        deployments = [d for d in state.router.table.deployments if not d.wildcard and d.worker is None]
         await asyncio.gather(*(probe_deployment(state, d) for d in deployments))
         await asyncio.sleep(interval_s)

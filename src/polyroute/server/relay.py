@@ -59,7 +59,7 @@ def scrubbed(state: AppState, error: GatewayError, deployment: Deployment | None
 
 
 async def open_upstream(state: AppState, deployment: Deployment, wire: WireRequest) -> UpstreamResponse:
-    transport = deployment.adapter.transport() or state.http
+    transport = deployment.adapter.transport(state.http) or state.http
     response = await transport.send(wire)
     if response.status >= 300:
         body = await response.read()

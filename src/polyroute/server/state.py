@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from polyroute.config.loader import GatewayConfig
+from polyroute.controller.directory import WorkerDirectory
 from polyroute.providers.transport import HttpTransport
 from polyroute.router.engine import Router
 from polyroute.state.base import SharedState
@@ -18,6 +19,7 @@ class AppState:
     config: GatewayConfig
     shared: SharedState
     router: Router
+    directory: WorkerDirectory
     open_access: bool = False  # serve non-loopback clients with no master key (explicit flag)
     http: HttpTransport = field(default_factory=HttpTransport)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("polyroute.request"))
@@ -35,5 +37,14 @@ class AppState:
         shared = shared or build_state(config.state_settings, config.env)
         # Without a shared store, N workers split every limit N ways (see docs/routing.md).
         share = workers if shared.backend == "memory" else 1
-        router = Router(config.models, config.router, shared, limit_share=share)
-        return cls(config=config, shared=shared, router=router, open_access=open_access)
+        from polyroute.router.worker_dispatch import DISPATCH_METHODS
+
+        router = Router(
+            config.models,
+            config.router,
+            shared,
+            limit_share=share,
+            worker_order=DISPATCH_METHODS[config.controller.dispatch_method],
+        )
+        directory = WorkerDirectory(shared, config.models, config.controller)
+        return cls(config=config, shared=shared, router=router, directory=directory, open_access=open_access)

@@ -6,6 +6,8 @@ goes back to Redis when it returns. Every operation that decides admission is at
 (a Lua script in Redis), so two processes never both take the last unit of a limit.
 
 Keys are plain strings chosen by the caller (the router), e.g. "rpm:<deployment-id>".
+The worker registry (FastChat's controller state) is keyed by worker address; its entries carry
+their own expiry (the heartbeat TTL), so a worker that stops heartbeating disappears by itself.
 Time comes from an injectable clock (`now()`, seconds) so tests need not sleep; Redis
 implementations pass the caller's time into their scripts for the same reason.
 """
@@ -39,6 +41,20 @@ class LatencyStats:
     ttft: float | None  # moving average time to first token, seconds
     total: float | None  # moving average total latency, seconds
     samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """One registered model worker, as the controller knows it."""
+
+    address: str  # normalised base URL the gateway calls, e.g. "http://10.0.0.5:21002"
+    model_names: tuple[str, ...]
+    speed: float = 1.0  # FastChat's relative speed: lottery weight, shortest-queue divisor
+    queue_length: int = 0  # requests running or waiting at the worker, from its last heartbeat
+    protocol: str = "fastchat"  # "fastchat" (worker protocol) or "openai" (an OpenAI API at /v1)
+    multimodal: bool = False
+    heartbeat_at: float = 0.0  # clock time of the registration or the last heartbeat
+    expires_at: float = 0.0  # clock time after which the worker is gone unless it heartbeats
 
 
 class SharedState(ABC):
@@ -98,6 +114,30 @@ class SharedState(ABC):
 
     @abstractmethod
     async def latencies(self, keys: list[str]) -> list[LatencyStats]: ...
+
+    # -- worker registry (the controller) ---------------------------------------------------------
+    @abstractmethod
+    async def register_worker(self, record: WorkerRecord, ttl_s: float, now: float) -> WorkerRecord:
+        """Store (or replace) a worker, alive until `now + ttl_s`; returns what was stored
+        (`heartbeat_at`/`expires_at` set from `now`)."""
+
+    @abstractmethod
+    async def refresh_worker(
+        self, address: str, queue_length: int, ttl_s: float, now: float
+    ) -> WorkerRecord | None:
+        """A heartbeat: update the queue length and push the expiry to `now + ttl_s`. None when
+        the worker is unknown or already expired (it must register again), atomically."""
+
+    @abstractmethod
+    async def list_workers(self, now: float) -> list[WorkerRecord]:
+        """Every worker alive at `now`, by address; expired ones are dropped on the way."""
+
+    @abstractmethod
+    async def get_worker(self, address: str, now: float) -> WorkerRecord | None: ...
+
+    @abstractmethod
+    async def remove_worker(self, address: str) -> bool:
+        """Deregister; True when the worker was registered."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def close(self) -> None:

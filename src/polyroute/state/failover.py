@@ -14,7 +14,7 @@ from typing import TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from polyroute.state.base import Admission, Clock, Cooldown, LatencyStats, SharedState
+from polyroute.state.base import Admission, Clock, Cooldown, LatencyStats, SharedState, WorkerRecord
 from polyroute.state.memory import MemoryState
 from polyroute.state.redis import RedisState
 
@@ -127,6 +127,25 @@ class FailoverState(SharedState):
 
     async def latencies(self, keys: list[str]) -> list[LatencyStats]:
         return await self._call(lambda s: s.latencies(keys))
+
+    # Worker registrations made while Redis is down live in this process's memory: a worker that
+    # heartbeats here meanwhile is told it is unknown and registers again, so the registry heals.
+    async def register_worker(self, record: WorkerRecord, ttl_s: float, now: float) -> WorkerRecord:
+        return await self._call(lambda s: s.register_worker(record, ttl_s, now))
+
+    async def refresh_worker(
+        self, address: str, queue_length: int, ttl_s: float, now: float
+    ) -> WorkerRecord | None:
+        return await self._call(lambda s: s.refresh_worker(address, queue_length, ttl_s, now))
+
+    async def list_workers(self, now: float) -> list[WorkerRecord]:
+        return await self._call(lambda s: s.list_workers(now))
+
+    async def get_worker(self, address: str, now: float) -> WorkerRecord | None:
+        return await self._call(lambda s: s.get_worker(address, now))
+
+    async def remove_worker(self, address: str) -> bool:
+        return await self._call(lambda s: s.remove_worker(address))
 
     # -- lifecycle --------------------------------------------------------------------------------------
     async def healthy(self) -> bool:

@@ -8,10 +8,11 @@ that have gone to zero (in-flight counts) or expired (cooldowns) are dropped whe
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_right, insort
 from dataclasses import dataclass
 
-from polyroute.state.base import Admission, Cooldown, LatencyStats, SharedState
+from polyroute.state.base import Admission, Cooldown, LatencyStats, SharedState, WorkerRecord
 
 
 @dataclass(slots=True)
@@ -61,6 +62,7 @@ class MemoryState(SharedState):
         self._failures: dict[str, list[float]] = {}  # sorted timestamps, like a Redis sorted set
         self._cooldowns: dict[str, Cooldown] = {}
         self._latencies: dict[str, _Ewma] = {}
+        self._workers: dict[str, WorkerRecord] = {}
 
     # -- windowed counters ----------------------------------------------------------------------
     @staticmethod
@@ -155,3 +157,46 @@ class MemoryState(SharedState):
             else:
                 result.append(LatencyStats(stats.ttft, stats.total, stats.samples))
         return result
+
+    # -- worker registry --------------------------------------------------------------------------
+    async def register_worker(self, record: WorkerRecord, ttl_s: float, now: float) -> WorkerRecord:
+        check_ttl(ttl_s)
+        stored = dataclasses.replace(record, heartbeat_at=now, expires_at=now + ttl_s)
+        self._workers[record.address] = stored
+        return stored
+
+    async def refresh_worker(
+        self, address: str, queue_length: int, ttl_s: float, now: float
+    ) -> WorkerRecord | None:
+        check_ttl(ttl_s)
+        current = self._live_worker(address, now)
+        if current is None:
+            return None
+        stored = dataclasses.replace(
+            current, queue_length=queue_length, heartbeat_at=now, expires_at=now + ttl_s
+        )
+        self._workers[address] = stored
+        return stored
+
+    async def list_workers(self, now: float) -> list[WorkerRecord]:
+        for address in [a for a, r in self._workers.items() if r.expires_at <= now]:
+            del self._workers[address]
+        return [self._workers[address] for address in sorted(self._workers)]
+
+    async def get_worker(self, address: str, now: float) -> WorkerRecord | None:
+        return self._live_worker(address, now)
+
+    async def remove_worker(self, address: str) -> bool:
+        return self._workers.pop(address, None) is not None
+
+    def _live_worker(self, address: str, now: float) -> WorkerRecord | None:
+        record = self._workers.get(address)
+        if record is not None and record.expires_at <= now:
+            del self._workers[address]
+            return None
+        return record
+
+
+def check_ttl(ttl_s: float) -> None:
+    if not ttl_s > 0:
+        raise ValueError(f"ttl_s must be positive, got {ttl_s}")

@@ -8,24 +8,29 @@ Time is the caller's (`now` arguments, passed into the scripts), never Redis TIM
 move the clock and every backend agrees on window boundaries. Key expiries are only garbage
 collection: window keys carry their window index, so a new window starts at zero by itself.
 
-Keys: `<prefix><family>:<key>`, family one of win / inflight / fail / cool / lat. The family
+Keys: `<prefix><family>:<key>`, family one of win / inflight / fail / cool / lat / worker. The family
 keeps one caller key (say a deployment id used for both cooldowns and latencies) from hitting
 another family's key of a different Redis type, which MemoryState's separate dicts never do.
+The worker registry is one hash per worker (`worker:<address>`, expiring with its heartbeat TTL)
+plus a sorted set `workers` of addresses scored by expiry time, so listing is one script that
+prunes the expired and returns the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import secrets
 
+import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from polyroute.state.base import Admission, Cooldown, LatencyStats, SharedState
-from polyroute.state.memory import check_alpha, window_index, window_retry_after
+from polyroute.state.base import Admission, Cooldown, LatencyStats, SharedState, WorkerRecord
+from polyroute.state.memory import check_alpha, check_ttl, window_index, window_retry_after
 
 DEFAULT_PREFIX = "polyroute:"
 INFLIGHT_TTL_MS = 600_000  # a crashed process's in-flight counts vanish after 10 idle minutes
@@ -105,6 +110,101 @@ return 1
 """
 
 
+# Worker registry. The hash's fields are WORKER_FIELDS; `expires_at` is the caller's clock, and the
+# key's own PEXPIRE (TTL plus slack) only collects it afterwards. The index set must never expire
+# before a member's hash, so its expiry is only ever pushed later.
+WORKER_FIELDS = (
+    "address",
+    "models",
+    "speed",
+    "queue_length",
+    "protocol",
+    "multimodal",
+    "heartbeat_at",
+    "expires_at",
+)
+
+# KEYS[1] hash, KEYS[2] index; ARGV address, expires_at, ttl_ms, then field/value pairs.
+REGISTER_WORKER = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return 1
+"""
+
+# KEYS[1] hash, KEYS[2] index; ARGV address, queue_length, now, expires_at, ttl_ms.
+# Returns the updated hash as a flat list, or an empty list when unknown or expired.
+REFRESH_WORKER = """
+local ends = tonumber(redis.call('HGET', KEYS[1], 'expires_at'))
+if not ends or ends <= tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {}
+end
+redis.call('HSET', KEYS[1], 'queue_length', ARGV[2], 'heartbeat_at', ARGV[3], 'expires_at', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS[1] index; ARGV now, hash key prefix. Returns one flat HGETALL list per live worker.
+# The hashes' names are built here from the index: fine on a single Redis (not Redis Cluster).
+LIST_WORKERS = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local out = {}
+for _, address in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')) do
+  local fields = redis.call('HGETALL', ARGV[2] .. address)
+  if #fields == 0 then
+    redis.call('ZREM', KEYS[1], address)
+  else
+    table.insert(out, fields)
+  end
+end
+return out
+"""
+
+# KEYS[1] hash, KEYS[2] index; ARGV address. Returns 1 when the worker was registered.
+REMOVE_WORKER = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+"""
+
+
+def _worker_fields(record: WorkerRecord) -> list[str]:
+    values = {
+        "address": record.address,
+        "models": orjson.dumps(list(record.model_names)).decode(),
+        "speed": repr(float(record.speed)),
+        "queue_length": str(int(record.queue_length)),
+        "protocol": record.protocol,
+        "multimodal": "1" if record.multimodal else "0",
+        "heartbeat_at": repr(float(record.heartbeat_at)),
+        "expires_at": repr(float(record.expires_at)),
+    }
+    return [item for name in WORKER_FIELDS for item in (name, values[name])]
+
+
+def _worker_record(flat: list) -> WorkerRecord:
+    fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+    return WorkerRecord(
+        address=fields["address"] or "",
+        model_names=tuple(orjson.loads(fields["models"] or "[]")),
+        speed=float(fields.get("speed") or 1.0),
+        queue_length=int(fields.get("queue_length") or 0),
+        protocol=fields.get("protocol") or "fastchat",
+        multimodal=fields.get("multimodal") == "1",
+        heartbeat_at=float(fields.get("heartbeat_at") or 0.0),
+        expires_at=float(fields.get("expires_at") or 0.0),
+    )
+
+
 def _text(value: bytes | str | None) -> str | None:
     """Works whether or not the client was built with decode_responses."""
     if isinstance(value, bytes):
@@ -136,6 +236,10 @@ class RedisState(SharedState):
         self._record_failure = client.register_script(RECORD_FAILURE)
         self._set_cooldown = client.register_script(SET_COOLDOWN)
         self._record_latency = client.register_script(RECORD_LATENCY)
+        self._register_worker = client.register_script(REGISTER_WORKER)
+        self._refresh_worker = client.register_script(REFRESH_WORKER)
+        self._list_workers = client.register_script(LIST_WORKERS)
+        self._remove_worker = client.register_script(REMOVE_WORKER)
 
     @classmethod
     def from_settings(
@@ -299,6 +403,47 @@ class RedisState(SharedState):
             LatencyStats(_number(ttft), _number(total), int(samples) if samples is not None else 0)
             for ttft, total, samples in await pipe.execute()
         ]
+
+    # -- worker registry ----------------------------------------------------------------------------
+    def _worker_keys(self, address: str) -> list[str]:
+        return [self._key("worker", address), self._key("workers", "index")]
+
+    async def register_worker(self, record: WorkerRecord, ttl_s: float, now: float) -> WorkerRecord:
+        check_ttl(ttl_s)
+        stored = dataclasses.replace(record, heartbeat_at=float(now), expires_at=float(now + ttl_s))
+        await self._register_worker(
+            keys=self._worker_keys(record.address),
+            args=[record.address, repr(stored.expires_at), _ttl_ms(ttl_s), *_worker_fields(stored)],
+        )
+        return stored
+
+    async def refresh_worker(
+        self, address: str, queue_length: int, ttl_s: float, now: float
+    ) -> WorkerRecord | None:
+        check_ttl(ttl_s)
+        flat = await self._refresh_worker(
+            keys=self._worker_keys(address),
+            args=[address, int(queue_length), repr(float(now)), repr(float(now + ttl_s)), _ttl_ms(ttl_s)],
+        )
+        return _worker_record(flat) if flat else None
+
+    async def list_workers(self, now: float) -> list[WorkerRecord]:
+        found = await self._list_workers(
+            keys=[self._key("workers", "index")], args=[repr(float(now)), self._key("worker", "")]
+        )
+        return sorted((_worker_record(flat) for flat in found), key=lambda r: r.address)
+
+    async def get_worker(self, address: str, now: float) -> WorkerRecord | None:
+        flat = await self._client.hgetall(self._key("worker", address))
+        if not flat:
+            return None
+        pairs = [item for key, value in flat.items() for item in (key, value)]
+        record = _worker_record(pairs)
+        return record if record.expires_at > now else None
+
+    async def remove_worker(self, address: str) -> bool:
+        removed = await self._remove_worker(keys=self._worker_keys(address), args=[address])
+        return bool(removed)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def healthy(self, timeout_s: float = 1.0) -> bool:

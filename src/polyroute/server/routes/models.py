@@ -14,8 +14,12 @@ def _model_object(name: str, owner: str) -> dict[str, object]:
 
 
 async def list_models(request: Request, state: AppState) -> None:
-    table = state.config.models
-    data = [_model_object(name, table.resolve(name)[0].provider) for name in table.public_names()]
+    table = state.config.models  # registered workers' model names are in it while they live
+    data = [
+        _model_object(name, group[0].provider)
+        for name in table.public_names()
+        if (group := table.resolve(name))
+    ]
     await request.respond_json(200, {"object": "list", "data": data})
 
 

@@ -1,0 +1,43 @@
+"""What an engine gives the worker's HTTP server."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass
+class EngineResponse:
+    status: int
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None  # SSE bytes, when the answer is a stream
+    content_type: str = "application/json"
+
+
+def openai_error(
+    status: int, message: str, param: str | None = None, kind: str = "invalid_request_error"
+) -> EngineResponse:
+    body = {"error": {"message": message, "type": kind, "param": param, "code": None}}
+    return EngineResponse(status, orjson.dumps(body))
+
+
+class Engine(ABC):
+    name: str = "engine"
+    supports_embeddings: bool = False
+
+    async def start(self) -> None:
+        """Load the model / open connections (before the worker registers)."""
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    @abstractmethod
+    async def chat(self, body: dict[str, Any]) -> EngineResponse: ...
+
+    async def embeddings(self, body: dict[str, Any]) -> EngineResponse:
+        return openai_error(400, f"the {self.name} engine does not serve embeddings", param="model")

@@ -1,0 +1,104 @@
+"""The real thing: an unmodified fschat 0.2.36 model_worker (PyPI's release) serves a tiny model on
+CPU, registers with polyroute's controller through `--controller-address
+http://worker:TOKEN@host:port`, heartbeats, and answers /v1/chat/completions through the gateway
+(streamed and not) in FastChat's own worker protocol.
+
+fschat replaces sys.stdout with a logger when imported, so it runs only in its own process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.controller.support import TOKEN_ALL, serving_config, with_token
+from tests.fakes.base import free_port
+from tests.gateway import GatewayServer
+from tests.worker.tiny_model import build_tiny_model
+
+MESSAGES = [{"role": "user", "content": "hello world"}]
+
+
+@pytest.fixture(scope="module")
+def fschat_worker(tmp_path_factory):
+    model = build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-fschat")
+    logs = tmp_path_factory.mktemp("fschat-logs")
+    port = free_port()
+    with GatewayServer(serving_config(), tmp_path_factory.mktemp("gw")) as gateway:
+        command = [
+            sys.executable,
+            "-m",
+            "fastchat.serve.model_worker",
+            "--model-path",
+            str(model),
+            "--model-names",
+            "fschat-tiny",
+            "--device",
+            "cpu",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--worker-address",
+            f"http://127.0.0.1:{port}",
+            "--controller-address",
+            with_token(gateway.url, TOKEN_ALL),
+        ]
+        env = {**os.environ, "FASTCHAT_WORKER_HEART_BEAT_INTERVAL": "1"}
+        process = subprocess.Popen(
+            command, cwd=logs, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while "fschat-tiny" not in [m.id for m in gateway.client().models.list().data]:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    raise AssertionError("fschat's worker did not register:\n" + process.communicate()[0])
+                time.sleep(0.2)
+            yield gateway, port
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+
+
+def test_fschat_model_worker_serves_chat_through_the_gateway(fschat_worker):
+    gateway, port = fschat_worker
+    client = gateway.client(timeout=60)
+    raw = client.chat.completions.with_raw_response.create(
+        model="fschat-tiny", messages=MESSAGES, max_tokens=8, temperature=0
+    )
+    reply = raw.parse()
+    assert raw.headers["x-polyroute-provider"] == "fastchat_worker"
+    assert raw.headers["x-polyroute-deployment"] == f"worker:http://127.0.0.1:{port}:fschat-tiny"
+    assert reply.usage.prompt_tokens > 20  # fschat's one_shot template wraps the message
+    assert 1 <= reply.usage.completion_tokens <= 8
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    chunks = list(
+        client.chat.completions.create(
+            model="fschat-tiny", messages=MESSAGES, max_tokens=8, temperature=0, stream=True
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == reply.choices[0].message.content  # greedy: the same text either way
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == reply.choices[0].finish_reason
+
+
+def test_fschat_worker_heartbeats_reach_the_registry(fschat_worker):
+    gateway, port = fschat_worker
+    directory = gateway.state.directory
+    (first,) = [w.heartbeat_at for w in directory.workers() if w.address == f"http://127.0.0.1:{port}"]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        beats = [w.heartbeat_at for w in directory.workers() if w.address == f"http://127.0.0.1:{port}"]
+        if beats and beats[0] > first:
+            return
+        time.sleep(0.2)
+    raise AssertionError("no heartbeat from fschat's worker")

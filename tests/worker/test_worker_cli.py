@@ -1,0 +1,204 @@
+"""`polyroute worker --engine openai` in front of a fake OpenAI server: registers with the gateway,
+serves through it (openai SDK, streamed and not), reports its queue, deregisters on Ctrl-C;
+FastChat's env vars and --ssl as FastChat has them."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.controller.support import TOKEN_ALL, TOKEN_VICUNA, serving_config, with_token
+from tests.fakes.base import Reply, free_port
+from tests.fakes.openai import FakeOpenAI
+from tests.gateway import GatewayServer
+from tests.worker.support import POLYROUTE, WorkerProcess
+
+UPSTREAM_KEY = "sk-fake-openai-key-0123456789abcdef"
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    with FakeOpenAI(api_key=UPSTREAM_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def gateway(tmp_path, upstream):
+    upstream.reset()
+    with GatewayServer(serving_config(), tmp_path) as server:
+        yield server
+
+
+def models(gateway) -> list[str]:
+    return [m.id for m in gateway.client().models.list().data]
+
+
+def openai_worker(gateway, upstream, port, *extra, env=None, controller=None):
+    return WorkerProcess(
+        [
+            "--controller",
+            controller or gateway.url,
+            "--model-name",
+            "vicuna",
+            "--engine",
+            "openai",
+            "--api-base",
+            upstream.url + "/v1",
+            "--upstream-model",
+            "gpt-upstream",
+            "--port",
+            str(port),
+            *extra,
+        ],
+        env={"OPENAI_API_KEY": UPSTREAM_KEY, "POLYROUTE_WORKER_TOKEN": TOKEN_ALL, **(env or {})},
+    )
+
+
+def test_openai_engine_worker_registers_serves_and_deregisters(gateway, upstream):
+    port = free_port()
+    upstream.script(
+        Reply(text="from the upstream behind the worker"), Reply(text="streamed through two hops")
+    )
+    with openai_worker(gateway, upstream, port, "--model-names", "vicuna,vicuna-7b") as worker:
+        worker.wait_until(lambda: "vicuna-7b" in models(gateway))
+        client = gateway.client()
+        raw = client.chat.completions.with_raw_response.create(model="vicuna", messages=MESSAGES)
+        assert raw.parse().choices[0].message.content == "from the upstream behind the worker"
+        assert raw.headers["x-polyroute-provider"] == "polyroute_worker"
+        assert raw.headers["x-polyroute-deployment"] == f"worker:http://127.0.0.1:{port}:vicuna"
+        sent = upstream.requests[-1]
+        assert (
+            sent.json["model"] == "gpt-upstream" and sent.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+        )
+        chunks = list(client.chat.completions.create(model="vicuna-7b", messages=MESSAGES, stream=True))
+        assert (
+            "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            == "streamed through two hops"
+        )
+        embedded = client.embeddings.create(model="vicuna", input=["a", "b"])
+        assert len(embedded.data) == 2
+        status = httpx.post(f"http://127.0.0.1:{port}/worker_get_status").json()
+        assert status == {"model_names": ["vicuna", "vicuna-7b"], "speed": 1.0, "queue_length": 0}
+    output = worker.output
+    assert "deregistered" in output
+    assert "vicuna" not in models(gateway)  # gone at once, not after the 90 s TTL
+    assert UPSTREAM_KEY not in output and TOKEN_ALL not in output
+
+
+def test_unmodified_url_credentials_and_heartbeat_interval(gateway, upstream):
+    port = free_port()
+    env = {"POLYROUTE_WORKER_TOKEN": "", "FASTCHAT_WORKER_HEART_BEAT_INTERVAL": "0.2"}
+    controller = with_token(gateway.url, TOKEN_VICUNA)
+    with openai_worker(gateway, upstream, port, env=env, controller=controller) as worker:
+        worker.wait_until(lambda: "vicuna" in models(gateway))
+        first = gateway.state.directory.workers()[0].heartbeat_at
+        worker.wait_until(lambda: gateway.state.directory.workers()[0].heartbeat_at > first, timeout=10)
+        # Deregistered behind its back: the next heartbeat hears "exist: false" and registers again.
+        httpx.post(
+            gateway.url + "/deregister_worker",
+            json={"worker_name": f"http://127.0.0.1:{port}"},
+            headers={"authorization": f"Bearer {TOKEN_ALL}"},
+        )
+        assert "vicuna" not in models(gateway)
+        worker.wait_until(lambda: "vicuna" in models(gateway), timeout=10)
+
+
+def test_worker_refused_by_the_controller_exits_with_the_reason(gateway, upstream):
+    with openai_worker(
+        gateway, upstream, free_port(), "--model-name", "gpt-4o", env={"POLYROUTE_WORKER_TOKEN": TOKEN_VICUNA}
+    ) as worker:
+        assert worker.process.wait(timeout=30) != 0
+    assert "refused the registration (HTTP 403)" in worker.output
+    assert "gpt-4o" not in models(gateway)
+
+
+def test_limit_worker_concurrency_queues_and_reports(gateway, upstream):
+    import concurrent.futures
+
+    port = free_port()
+    upstream.default = Reply(text="slow", ttfb=1.0)
+    with openai_worker(gateway, upstream, port, "--limit-worker-concurrency", "1") as worker:
+        worker.wait_until(lambda: "vicuna" in models(gateway))
+        client = gateway.client()
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            futures = [
+                pool.submit(client.chat.completions.create, model="vicuna", messages=MESSAGES)
+                for _ in range(3)
+            ]
+            time.sleep(0.5)
+            status = httpx.post(f"http://127.0.0.1:{port}/worker_get_status").json()
+            assert status["queue_length"] == 3  # one running, two waiting for the slot
+            assert [f.result().choices[0].message.content for f in futures] == ["slow"] * 3
+        # One at a time: the upstream never saw two requests overlap.
+        assert upstream.requests and len(upstream.requests) == 3
+
+
+def test_ssl_needs_both_variables_named_in_one_line(tmp_path):
+    result = subprocess.run(
+        [*POLYROUTE, "worker", "--model-name", "m", "--api-base", "http://127.0.0.1:9/v1", "--ssl"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "SSL_CERTFILE": str(tmp_path / "cert.pem")},
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "SSL_KEYFILE" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_ssl_worker_serves_https(tmp_path, upstream, gateway):
+    key, cert = self_signed_certificate(tmp_path)
+    port = free_port()
+    env = {"SSL_KEYFILE": str(key), "SSL_CERTFILE": str(cert)}
+    worker = WorkerProcess(
+        ["--model-name", "vicuna", "--api-base", upstream.url + "/v1", "--port", str(port), "--ssl"], env=env
+    )
+    trusted = ssl.create_default_context(cafile=str(cert))
+    with worker:
+        url = f"https://127.0.0.1:{port}/health"
+        worker.wait_until(lambda: httpx.get(url, verify=trusted).status_code == 200)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"https://127.0.0.1:{port}/health")  # not trusted without the certificate
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(f"http://127.0.0.1:{port}/health")  # and no plain HTTP
+
+
+def self_signed_certificate(directory):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "polyroute-test-worker")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
