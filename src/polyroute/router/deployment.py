@@ -25,6 +25,9 @@ class Deployment:
     drop_params: bool | None = None
     model_info: dict[str, Any] = field(default_factory=dict)
     wildcard: bool = False
+    # Which credential params clients may set for this deployment
+    # (auth.client_credentials.ClientParamPolicy); None: none.
+    client_policy: Any = None
 
     @property
     def provider(self) -> str:

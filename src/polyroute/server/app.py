@@ -134,7 +134,9 @@ class GatewayApp:
         presented = presented_key(
             headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key")
         )
-        check_master_key(self.state.config.master_key, presented, request.client_host, self.state.open_access)
+        request.auth = check_master_key(
+            self.state.config.master_key, presented, request.client_host, self.state.open_access
+        )
 
     async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:
         """Runs the handler while watching for the client to go away; then cancels upstream work."""
