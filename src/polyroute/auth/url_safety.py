@@ -189,22 +189,32 @@ def embedded_ipv4(address: IPAddress) -> Iterator[ipaddress.IPv4Address]:
         yield ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
 
 
+def _own_reason(address: IPAddress) -> str | None:
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local or any(address in net for net in METADATA_NETWORKS):
+        return "a link-local or cloud metadata address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_private:
+        return "a private address"
+    if address.is_reserved or not address.is_global:
+        return "a reserved, non-public address"
+    return None
+
+
 def refusal_reason(address: IPAddress) -> str | None:
     """Why the gateway will not connect to `address` for a client, or None when it is public."""
-    for candidate in (address, *embedded_ipv4(address)):
-        if candidate.is_unspecified:
-            return "an unspecified address"
-        if candidate.is_loopback:
-            return "a loopback address"
-        if candidate.is_link_local or any(candidate in net for net in METADATA_NETWORKS):
-            return "a link-local or cloud metadata address"
-        if candidate.is_multicast:
-            return "a multicast address"
-        if candidate.is_private:
-            return "a private address"
-        if candidate.is_reserved or not candidate.is_global:
-            return "a reserved, non-public address"
-    return None
+    embedded = list(embedded_ipv4(address))
+    for candidate in embedded:
+        reason = _own_reason(candidate)
+        if reason is not None:
+            return reason
+    if embedded and isinstance(address, ipaddress.IPv6Address) and (address.ipv4_mapped or address in _NAT64):
+        return None  # these reach exactly the IPv4 address inside, which was checked
+    return _own_reason(address)
 
 
 class UrlAllowlist:

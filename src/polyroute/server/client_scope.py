@@ -110,8 +110,7 @@ def _credentials_scope(
         )
         raise
     router = state.client_routers.get_or_build(
-        _isolation_key(state, model, params, principal),
-        lambda: Router(state.config.models, state.config.router, MemoryState()),
+        _isolation_key(state, model, params, principal), lambda: _credentials_router(state)
     )
 
     def prepare(deployment: Deployment) -> Deployment:
@@ -121,6 +120,14 @@ def _credentials_scope(
         return apply_client_params(deployment, params)
 
     return ClientScope(router, prepare)
+
+
+def _credentials_router(state: AppState) -> Router:
+    """The operator's models and settings over state of their own. No cooldowns: with the
+    client's key a 401 or 429 says something about that key, not about the deployment, and
+    answering the client's next request with "no deployment available" would hide it."""
+    settings = state.config.router.model_copy(update={"disable_cooldowns": True})
+    return Router(state.config.models, settings, MemoryState())
 
 
 def _isolation_key(state: AppState, model: str, params: ClientParams, principal: str) -> str:
