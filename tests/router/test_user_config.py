@@ -210,9 +210,9 @@ def test_the_operator_environment_never_fills_in_a_client_deployment(monkeypatch
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-operator-env-key-123456789")
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://operator.openai.azure.example")
     config = {"model_list": [{"model_name": "c", "litellm_params": {"model": "anthropic/claude-x"}}]}
-    with pytest.raises(InvalidRequestError, match="needs an API key") as caught:
+    with pytest.raises(InvalidRequestError, match="never use the gateway's own keys") as caught:
         build_user_router(split_user_config(config, SETTINGS), drop_params=False)
-    assert caught.value.param == "user_config.model_list[0]"
+    assert caught.value.param == "user_config.model_list[0].litellm_params.api_key"
     azure = {"model_list": [{"model_name": "a", "litellm_params": {"model": "azure/d", "api_key": "k" * 20}}]}
     [deployment] = build_user_router(split_user_config(azure, SETTINGS), False).resolve("a")
     assert deployment.call.api_base is None  # not the operator's endpoint

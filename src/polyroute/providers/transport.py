@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
-from polyroute.errors import UpstreamConnectionError, UpstreamTimeoutError
+from polyroute.errors import UpstreamConnectionError, UpstreamError, UpstreamTimeoutError
 from polyroute.providers.base import WireRequest
 
 if TYPE_CHECKING:
@@ -35,21 +35,47 @@ class Transport(Protocol):
     async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> UpstreamResponse: ...
 
 
-class _AiohttpResponse:
-    __slots__ = ("_response", "status", "headers", "_on_done")
+# A whole (non-streamed) answer from an upstream a client chose is read into memory: capped, so a
+# hostile server cannot make the gateway buffer gigabytes. Operator upstreams are trusted.
+CLIENT_UPSTREAM_MAX_BODY = 64 * 1024 * 1024
 
-    def __init__(self, response: aiohttp.ClientResponse, on_done: Callable[[], None] | None = None) -> None:
+
+class _AiohttpResponse:
+    __slots__ = ("_response", "status", "headers", "_on_done", "_max_body")
+
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        on_done: Callable[[], None] | None = None,
+        max_body: int | None = None,
+    ) -> None:
         self._response = response
         self.status = response.status
         self.headers = response.headers
         self._on_done = on_done  # releases a pinned session (providers/pinned.py)
+        self._max_body = max_body
 
     def _done(self) -> None:
         if self._on_done is not None:
             self._on_done()
 
+    async def _read_capped(self, limit: int) -> bytes:
+        declared = self._response.content_length
+        if declared is not None and declared > limit:
+            raise UpstreamError(f"upstream answer is larger than {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in self._response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                self._response.close()
+                raise UpstreamError(f"upstream answer is larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def read(self) -> bytes:
         try:
+            if self._max_body is not None:
+                return await self._read_capped(self._max_body)
             return await self._response.read()
         except aiohttp.ClientError as exc:
             raise UpstreamConnectionError(
@@ -127,7 +153,7 @@ class HttpTransport:
             if release is not None:
                 release()
             raise
-        return _AiohttpResponse(response, release)
+        return _AiohttpResponse(response, release, CLIENT_UPSTREAM_MAX_BODY if target is not None else None)
 
     async def _request(
         self, session: aiohttp.ClientSession, wire: WireRequest, url: object, connect_timeout: float | None

@@ -253,6 +253,14 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
     try:
         deployment = build_deployment(index, entry, {}, Redactor(), drop_params)
     except ConfigError as exc:
+        if entry.litellm_params.api_key is None and "needs an API key" in str(exc):
+            # The loader's message names the operator's variable; a client can only send a key.
+            raise InvalidRequestError(
+                f"'{where}.litellm_params.api_key' is required for this provider (user_config "
+                "deployments never use the gateway's own keys)",
+                param=f"{where}.litellm_params.api_key",
+                code="missing_required_parameter",
+            ) from None
         raise InvalidRequestError(f"Invalid value for '{where}': {exc}", param=where) from None
     call = deployment.call
     call = dataclasses.replace(

@@ -52,6 +52,7 @@ def client_scope(request: Request, state: AppState, body: dict[str, Any]) -> Cli
     """The scope of a request that carries client credentials or a user_config; None otherwise.
     Raises the 403/400/413 that refuses them (naming the param) before anything is sent."""
     sent = [key for key in body if key in CLIENT_REQUEST_KEYS and body[key] is not None]
+    sent += _fallback_credentials(body)
     if not sent:
         return None
     auth = request.auth or ANONYMOUS
@@ -69,9 +70,31 @@ def client_scope(request: Request, state: AppState, body: dict[str, Any]) -> Cli
             param=sent[0],
             code="client_side_credentials_disabled",
         )
+    nested = [key for key in sent if "[" in key]
+    if nested:
+        # Never silently run a fallback with the operator's credentials when the client sent its own.
+        raise InvalidRequestError(
+            f"'{nested[0]}': credentials inside a fallback entry are not supported; send them at the top "
+            "level (they apply to fallback models that allow them) or use user_config",
+            param=nested[0],
+            code="unsupported_parameter",
+        )
     if "user_config" in sent:
         return _user_config_scope(state, body, sent, auth.principal)
     return _credentials_scope(request, state, body, sent, auth.principal)
+
+
+def _fallback_credentials(body: dict[str, Any]) -> list[str]:
+    """LiteLLM also takes fallbacks as {"model": ..., "api_key": ...} objects: their credential
+    keys, named by position (the router reads only the model names)."""
+    found = []
+    for field in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        items = body.get(field)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    found += [f"{field}[{i}].{k}" for k in item if k in CLIENT_CREDENTIAL_PARAMS]
+    return found
 
 
 def _user_config_scope(state: AppState, body: dict[str, Any], sent: list[str], principal: str) -> ClientScope:

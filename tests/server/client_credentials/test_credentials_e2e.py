@@ -320,6 +320,26 @@ def test_refused_params_name_the_param_and_open_no_connection(
     assert canary.settle(0.05) == 0 and operator_fake.requests == []
 
 
+def test_credentials_inside_fallback_entries_are_refused_not_dropped(gw, gw_off, operator_fake):
+    """LiteLLM accepts fallbacks=[{"model": ..., "api_key": ...}]; running such a fallback with
+    the operator's key instead would be a silent surprise, so it is refused by name."""
+    fallbacks = [{"model": "locked", "api_key": CLIENT_KEY}]
+    body = refused(gw, "key-only", {"fallbacks": fallbacks}, 400, "fallbacks[0].api_key")
+    assert body["code"] == "unsupported_parameter"
+    body = refused(gw_off, "key-only", {"fallbacks": fallbacks}, 403, "fallbacks[0].api_key")
+    assert body["code"] == "client_side_credentials_disabled"
+    assert operator_fake.requests == []
+
+
+def test_whole_answers_from_a_client_upstream_are_capped(gw, client_openai, monkeypatch):
+    monkeypatch.setattr("polyroute.providers.transport.CLIENT_UPSTREAM_MAX_BODY", 2000)
+    client_openai.script(Reply(text="word " * 1000))
+    extra = {"api_key": CLIENT_KEY, "api_base": client_openai.url + "/v1"}
+    body = refused(gw, "gpt-3.5-turbo", extra, 502, None)
+    assert "larger than 2000 bytes" in body["message"]
+    assert chat(gw, "gpt-3.5-turbo", extra).parse().choices  # small answers still pass
+
+
 def test_the_operator_opt_in_sends_its_key_to_a_pinned_client_base(gw, client_openai, operator_fake):
     refused(gw, "optin", {"api_base": client_openai.url + "/v1"}, 401, None)  # our fake wants the client key
     [seen] = client_openai.requests
