@@ -60,13 +60,14 @@ def client_scope(request: Request, state: AppState, body: dict[str, Any]) -> Cli
         log.info(
             "refused client credentials: request=%s param=%s reason=disabled", request.request_id, sent[0]
         )
-        where = (
-            "this gateway does not accept them (general_settings.allow_client_side_credentials is off)"
-            if state.config.client_credentials.enabled is False
-            else "they are switched off for this API key"
+        why = (
+            "this gateway does not accept client-side credentials "
+            "(general_settings.allow_client_side_credentials is off)"
+            if not state.config.client_credentials.enabled
+            else "client-side credentials are switched off for this API key"
         )
         raise RefusedParamError(
-            f"'{sent[0]}' is a client-side credential param, and {where}",
+            f"'{sent[0]}' is a client-side credential param, and {why}",
             param=sent[0],
             code="client_side_credentials_disabled",
         )

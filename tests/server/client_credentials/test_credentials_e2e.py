@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from polyroute.auth.context import AuthContext
 from tests.fakes.base import Error, Reply
 from tests.secret_walk import holds_any
 from tests.server.client_credentials.support import (
@@ -318,6 +319,18 @@ def test_refused_params_name_the_param_and_open_no_connection(
     extra = {k: urls.get(v, v) if isinstance(v, str) else v for k, v in extra.items()}
     refused(gw, model, extra, status, param)
     assert canary.settle(0.05) == 0 and operator_fake.requests == []
+
+
+def test_a_key_or_team_can_be_switched_off_through_its_auth_context(gw, operator_fake, monkeypatch):
+    """The hook virtual keys will fill in: the gateway switch is on, this caller's is off."""
+    monkeypatch.setattr(
+        "polyroute.server.app.check_master_key",
+        lambda *args: AuthContext(principal="team-without-byok", client_side_credentials=False),
+    )
+    body = refused(gw, "gpt-3.5-turbo", {"api_key": CLIENT_KEY}, 403, "api_key")
+    assert body["code"] == "client_side_credentials_disabled" and "this API key" in body["message"]
+    assert chat(gw, "gpt-3.5-turbo", {}).parse().choices  # the caller's own requests still work
+    assert [r.headers["authorization"] for r in operator_fake.requests] == [f"Bearer {OPERATOR_KEY}"]
 
 
 def test_credentials_inside_fallback_entries_are_refused_not_dropped(gw, gw_off, operator_fake):

@@ -5,6 +5,7 @@ that was checked even when DNS answers differently the second time."""
 
 from __future__ import annotations
 
+import openai
 import pytest
 
 from polyroute.auth.url_safety import system_resolver
@@ -189,3 +190,23 @@ def test_allowed_client_upstreams_reuse_pinned_connections(gw, client_openai):
     for _ in range(3):
         assert chat(gw, "gpt-3.5-turbo", extra).parse().choices
     assert len(client_openai.requests) == 3 and client_openai.connections == 1  # keep-alive
+
+
+def test_every_route_goes_through_the_check(gw_strict, canary):
+    """The check sits where every upstream connection is opened, not in one route."""
+    client = gw_strict.client()
+    extra = {"api_key": CLIENT_KEY, "api_base": canary.url()}
+    calls = (
+        lambda: client.embeddings.create(model="open-base", input="hi", extra_body=extra),
+        lambda: client.completions.create(model="open-base", prompt="hi", extra_body=extra),
+        lambda: list(
+            client.chat.completions.create(
+                model="open-base", messages=[{"role": "user", "content": "hi"}], extra_body=extra, stream=True
+            )
+        ),
+    )
+    for call in calls:
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            call()
+        assert caught.value.body["code"] == "unsafe_upstream_address"
+    assert canary.settle() == 0
