@@ -89,6 +89,23 @@ class UnsupportedParamsError(InvalidRequestError):
     code = "unsupported_parameter"
 
 
+class RefusedParamError(InvalidRequestError):
+    """A request param the gateway will not act on: client credentials switched off, not allowed
+    for the model, or a value outside the operator's pattern. A 403 that names the param; an
+    InvalidRequestError underneath so the router treats it as the client's fault (no retry, no
+    cooldown of a deployment, no fallback that would hit the same refusal)."""
+
+    status = 403
+    type = "permission_error"
+    code = "param_not_allowed"
+
+
+class UnsafeUpstreamError(RefusedParamError):
+    """A client-chosen upstream resolves to an address the gateway refuses to connect to."""
+
+    code = "unsafe_upstream_address"
+
+
 class AuthenticationError(GatewayError):
     status = 401
     type = "authentication_error"

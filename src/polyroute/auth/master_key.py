@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 from ipaddress import ip_address
 
+from polyroute.auth.context import AuthContext
 from polyroute.errors import AuthenticationError
 from polyroute.secrets import Secret
 
@@ -29,11 +30,13 @@ def is_loopback(host: str | None) -> bool:
 
 def check_master_key(
     master_key: Secret | None, presented: str | None, client_host: str | None, open_access: bool
-) -> None:
-    """Raises AuthenticationError unless the caller may proceed."""
+) -> AuthContext:
+    """Who the caller is; raises AuthenticationError unless the caller may proceed."""
     if master_key is None:
-        if open_access or is_loopback(client_host):
-            return
+        if is_loopback(client_host):
+            return AuthContext(principal="loopback")
+        if open_access:
+            return AuthContext(principal="open")
         raise AuthenticationError(
             "this gateway has no master key and serves loopback clients only", code="unauthenticated_remote"
         )
@@ -43,3 +46,4 @@ def check_master_key(
         )
     if not hmac.compare_digest(presented.encode(), master_key.reveal().encode()):
         raise AuthenticationError("invalid API key", code="invalid_api_key")
+    return AuthContext(principal="master")

@@ -69,6 +69,20 @@ def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = No
         f"master key: {'set (' + (loaded.master_key.source or '') + ')' if loaded.master_key else 'not set'}"
     )
     typer.echo(f"routing: {loaded.router.routing_strategy}, shared state: {shared}")
+    typer.echo(f"client-side credentials: {_client_credentials_summary(loaded)}")
+
+
+def _client_credentials_summary(loaded: GatewayConfig) -> str:
+    settings = loaded.client_credentials
+    if not settings.enabled:
+        return "off"
+    models = sorted({d.model_name for d in loaded.models.deployments if d.client_policy is not None})
+    allowlist = settings.allowlist
+    allowed = [str(n) for n in allowlist.networks] + sorted(allowlist.hosts)
+    return (
+        f"on (user_config; per-request params for {', '.join(models) if models else 'no model'}; "
+        f"private addresses allowed: {', '.join(allowed) if allowed else 'none'})"
+    )
 
 
 def serve(

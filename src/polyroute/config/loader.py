@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from polyroute.auth.client_credentials import ClientCredentialSettings, compile_policy
+from polyroute.auth.url_safety import UrlAllowlist
 from polyroute.config.env_models import env_model_entries
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
@@ -49,6 +51,7 @@ _ROUTING_KEYS = {
     "extra_headers",
     "drop_params",
     "configurable_clientside_auth_params",
+    "allow_operator_key_with_client_base",
 }
 # Provider settings that are not request params (they stay out of the provider's body).
 _PROVIDER_SETTING_PREFIXES = ("mock_", "vertex_", "aws_", "anthropic_version", "default_max_tokens")
@@ -81,6 +84,7 @@ class GatewayConfig:
     state_settings: dict[str, Any] = field(default_factory=dict)  # redis_* keys, unresolved
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     env: Mapping[str, str] = field(default_factory=dict)
+    client_credentials: ClientCredentialSettings = field(default_factory=ClientCredentialSettings)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -149,6 +153,7 @@ def load_config(
     controller = _controller_config(config, merged_env, redactor)
     router_settings = _router_settings(config)
     general = config.general_settings
+    client_settings = _client_credentials(config, entries, deployments, warnings)
     max_mb = general.max_request_size_mb or float(
         env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB
     )
@@ -169,6 +174,40 @@ def load_config(
         state_settings={k: v for k, v in config.router_settings.items() if k in STATE_KEYS},
         controller=controller,
         env=merged_env,
+        client_credentials=client_settings,
+    )
+
+
+def _client_credentials(
+    config: ConfigFile, entries: list[ModelEntry], deployments: list[Deployment], warnings: list[str]
+) -> ClientCredentialSettings:
+    """general_settings' switches, and each deployment's configurable_clientside_auth_params."""
+    general = config.general_settings
+    for entry, deployment in zip(entries, deployments, strict=True):
+        params = entry.litellm_params
+        where = f"model '{entry.model_name}'"
+        try:
+            policy, policy_warnings = compile_policy(
+                params.configurable_clientside_auth_params, params.allow_operator_key_with_client_base, where
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        warnings += policy_warnings
+        if policy is not None and not general.allow_client_side_credentials:
+            warnings.append(
+                f"{where} sets configurable_clientside_auth_params, but clients can set them only "
+                "when general_settings.allow_client_side_credentials is true"
+            )
+        deployment.client_policy = policy
+    try:
+        allowlist = UrlAllowlist.parse(general.allowed_client_url_hosts)
+    except ValueError as exc:
+        raise ConfigError(f"general_settings.allowed_client_url_hosts: {exc}") from exc
+    return ClientCredentialSettings(
+        enabled=general.allow_client_side_credentials,
+        allowlist=allowlist,
+        max_user_config_deployments=general.user_config_max_deployments,
+        max_user_config_bytes=general.user_config_max_bytes,
     )
 
 
@@ -262,6 +301,14 @@ def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str
         f"model '{model_name}': cannot tell the provider of '{model}'; write it as 'provider/model' "
         f"(e.g. 'openai/{model}') or give an api_base"
     )
+
+
+def build_deployment(
+    index: int, entry: ModelEntry, env: Mapping[str, str], redactor: Redactor, global_drop: bool
+) -> Deployment:
+    """One deployment from a validated model_list entry (also used for a request's user_config,
+    with an empty `env` so no operator variable can be read into it)."""
+    return _build_deployment(index, entry, env, redactor, global_drop)
 
 
 def _build_deployment(

@@ -35,6 +35,8 @@ class LiteLLMParams(BaseModel):
     extra_headers: dict[str, str] | None = None
     drop_params: bool | None = None
     configurable_clientside_auth_params: list[Any] | None = None
+    # Send this deployment's own key to a client-chosen api_base (off: the client's key is required).
+    allow_operator_key_with_client_base: bool = False
 
     @field_validator("model")
     @classmethod
@@ -61,6 +63,12 @@ class GeneralSettings(BaseModel):
     master_key: str | None = None
     database_url: str | None = None
     max_request_size_mb: float | None = Field(default=None, gt=0)
+    # Client-side credentials and per-request user_config (LiteLLM's name; off by default).
+    allow_client_side_credentials: bool = False
+    # IPs, CIDR networks and host names a client-chosen URL may reach although they are not public.
+    allowed_client_url_hosts: list[str] = Field(default_factory=list)
+    user_config_max_deployments: int = Field(default=20, ge=1, le=200)
+    user_config_max_bytes: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
 
 
 class LiteLLMSettings(BaseModel):
@@ -89,6 +97,10 @@ SUPPORTED_GENERAL = {
     "max_request_size_mb",
     "background_health_checks",
     "health_check_interval",
+    "allow_client_side_credentials",
+    "allowed_client_url_hosts",
+    "user_config_max_deployments",
+    "user_config_max_bytes",
 }
 SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries"}
 # Keys that are harmless to ignore: they only tune LiteLLM's own logging or UI.

@@ -71,9 +71,44 @@ COMPLETION_PARAMS: frozenset[str] = frozenset(
 
 EMBEDDING_PARAMS: frozenset[str] = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 
+# Credentials a client may send in the body (LiteLLM's clientside auth params, named as in its
+# `CredentialLiteLLMParams`). The gateway consumes them (auth/client_credentials.py decides whether
+# a model lets a client set them); they never reach a provider's body as passthrough params.
+CLIENT_URL_PARAMS: frozenset[str] = frozenset(
+    {"api_base", "base_url", "aws_bedrock_runtime_endpoint", "aws_sts_endpoint"}
+)
+CLIENT_SECRET_PARAMS: frozenset[str] = frozenset(
+    {
+        "api_key",
+        "azure_ad_token",
+        "vertex_credentials",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_web_identity_token",
+    }
+)
+CLIENT_PLAIN_PARAMS: frozenset[str] = frozenset(
+    {
+        "api_version",
+        "organization",
+        "vertex_project",
+        "vertex_location",
+        "vertex_ai_project",
+        "vertex_ai_location",
+        "region_name",
+        "aws_region_name",
+        "aws_profile_name",
+        "aws_role_name",
+        "aws_session_name",
+        "watsonx_region_name",
+    }
+)
+CLIENT_CREDENTIAL_PARAMS: frozenset[str] = CLIENT_URL_PARAMS | CLIENT_SECRET_PARAMS | CLIENT_PLAIN_PARAMS
+
 # Keys the gateway itself consumes (LiteLLM's request-level router and credential params).
 # They never reach a provider. Issue-specific handlers read them before translation.
-GATEWAY_KEYS: frozenset[str] = frozenset(
+GATEWAY_KEYS: frozenset[str] = CLIENT_CREDENTIAL_PARAMS | frozenset(
     {
         "fallbacks",
         "context_window_fallbacks",
@@ -82,10 +117,6 @@ GATEWAY_KEYS: frozenset[str] = frozenset(
         "timeout",
         "stream_timeout",
         "user_config",
-        "api_key",
-        "api_base",
-        "base_url",
-        "api_version",
         "mock_response",
         "mock_testing_fallbacks",
         "drop_params",

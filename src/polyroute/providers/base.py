@@ -47,6 +47,19 @@ class ProviderCall:
     extras: dict[str, Any] = field(default_factory=dict)
     # Request defaults from litellm_params (temperature, max_tokens, ...): the request wins.
     defaults: dict[str, Any] = field(default_factory=dict)
+    # Set when a client chose this call's base URL: the request field that did (named in errors).
+    # The gateway then resolves, checks and pins the upstream address before connecting.
+    client_url_param: str | None = None
+
+    def secret_values(self) -> list[str]:
+        """Every value of this call that authenticates: scrubbed from anything sent back."""
+        from polyroute.protocol.openai_params import CLIENT_SECRET_PARAMS
+
+        values = [self.api_key.reveal()] if self.api_key else []
+        # Header values long enough to be credentials (short ones are flags like "true").
+        values += [v for v in self.extra_headers.values() if isinstance(v, str) and len(v) >= 8]
+        values += [v for k, v in self.extras.items() if k in CLIENT_SECRET_PARAMS and isinstance(v, str)]
+        return values
 
 
 @dataclass(slots=True)

@@ -86,6 +86,8 @@ class MockResponse:
 class MockTransport:
     """Plays an OpenAI-compatible server in process. One RNG per seed keeps error draws repeatable."""
 
+    in_process = True  # no network I/O: safe whatever URL a client chose
+
     def __init__(self) -> None:
         self._rngs: dict[int, random.Random] = {}
 

@@ -7,13 +7,17 @@ Redirects are never followed: a provider that redirects is answered as an upstre
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
-from polyroute.errors import UpstreamConnectionError, UpstreamTimeoutError
+from polyroute.errors import UpstreamConnectionError, UpstreamError, UpstreamTimeoutError
 from polyroute.providers.base import WireRequest
+
+if TYPE_CHECKING:
+    from polyroute.auth.url_safety import CheckedTarget
+    from polyroute.providers.pinned import PinnedSessions
 
 
 class UpstreamResponse(Protocol):
@@ -31,16 +35,47 @@ class Transport(Protocol):
     async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> UpstreamResponse: ...
 
 
-class _AiohttpResponse:
-    __slots__ = ("_response", "status", "headers")
+# A whole (non-streamed) answer from an upstream a client chose is read into memory: capped, so a
+# hostile server cannot make the gateway buffer gigabytes. Operator upstreams are trusted.
+CLIENT_UPSTREAM_MAX_BODY = 64 * 1024 * 1024
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+
+class _AiohttpResponse:
+    __slots__ = ("_response", "status", "headers", "_on_done", "_max_body")
+
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        on_done: Callable[[], None] | None = None,
+        max_body: int | None = None,
+    ) -> None:
         self._response = response
         self.status = response.status
         self.headers = response.headers
+        self._on_done = on_done  # releases a pinned session (providers/pinned.py)
+        self._max_body = max_body
+
+    def _done(self) -> None:
+        if self._on_done is not None:
+            self._on_done()
+
+    async def _read_capped(self, limit: int) -> bytes:
+        declared = self._response.content_length
+        if declared is not None and declared > limit:
+            raise UpstreamError(f"upstream answer is larger than {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in self._response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                self._response.close()
+                raise UpstreamError(f"upstream answer is larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def read(self) -> bytes:
         try:
+            if self._max_body is not None:
+                return await self._read_capped(self._max_body)
             return await self._response.read()
         except aiohttp.ClientError as exc:
             raise UpstreamConnectionError(
@@ -48,6 +83,7 @@ class _AiohttpResponse:
             ) from exc
         finally:
             self._response.release()
+            self._done()
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         try:
@@ -67,6 +103,7 @@ class _AiohttpResponse:
                 self._response.release()
             else:
                 self._response.close()
+        self._done()
 
 
 class HttpTransport:
@@ -76,6 +113,7 @@ class HttpTransport:
         self._session: aiohttp.ClientSession | None = None
         self._limit_per_host = limit_per_host
         self._dns_ttl = dns_ttl
+        self._pinned: PinnedSessions | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -94,12 +132,36 @@ class HttpTransport:
             )
         return self._session
 
-    async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> UpstreamResponse:
-        session = self._get_session()
+    async def send(
+        self, wire: WireRequest, connect_timeout: float | None = None, target: CheckedTarget | None = None
+    ) -> UpstreamResponse:
+        """Sends `wire`. With `target` (a client-chosen upstream that was checked), the connection
+        goes to the checked address only, from a session kept apart from the operator's pool."""
+        release: Callable[[], None] | None = None
+        if target is None:
+            session, url = self._get_session(), wire.url
+        else:
+            if self._pinned is None:
+                from polyroute.providers.pinned import PinnedSessions
+
+                self._pinned = PinnedSessions()
+            session, release = self._pinned.acquire(target)
+            url = target.url  # the parsed URL that was checked, not a re-parse of the string
         try:
-            response = await session.request(
+            response = await self._request(session, wire, url, connect_timeout)
+        except BaseException:
+            if release is not None:
+                release()
+            raise
+        return _AiohttpResponse(response, release, CLIENT_UPSTREAM_MAX_BODY if target is not None else None)
+
+    async def _request(
+        self, session: aiohttp.ClientSession, wire: WireRequest, url: object, connect_timeout: float | None
+    ) -> aiohttp.ClientResponse:
+        try:
+            return await session.request(
                 wire.method,
-                wire.url,
+                url,  # type: ignore[arg-type]
                 data=wire.body,
                 headers=wire.headers,
                 allow_redirects=False,
@@ -113,8 +175,9 @@ class HttpTransport:
             ) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamConnectionError(f"upstream connection failed: {type(exc).__name__}") from exc
-        return _AiohttpResponse(response)
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._pinned is not None:
+            await self._pinned.close()

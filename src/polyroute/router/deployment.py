@@ -50,6 +50,9 @@ class Deployment:
     model_info: dict[str, Any] = field(default_factory=dict)
     wildcard: bool = False
     worker: WorkerRecord | None = None  # set for a model worker registered with the controller
+    # Which credential params clients may set for this deployment
+    # (auth.client_credentials.ClientParamPolicy); None: none.
+    client_policy: Any = None
     keys: StateKeys = field(init=False)
 
     def __post_init__(self) -> None:

@@ -156,7 +156,9 @@ class GatewayApp:
         )
         if presented is None and basic_auth:
             presented = presented_worker_token(headers.get("authorization"))
-        check_master_key(self.state.config.master_key, presented, request.client_host, self.state.open_access)
+        request.auth = check_master_key(
+            self.state.config.master_key, presented, request.client_host, self.state.open_access
+        )
 
     async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:
         """Runs the handler; a client that goes away cancels it (and so the upstream call)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from polyroute.auth.context import AuthContext
 from polyroute.errors import GatewayError, InvalidRequestError, PayloadTooLargeError
 from polyroute.protocol.validate import check_depth
 
@@ -32,7 +33,17 @@ def new_request_id() -> str:
 
 
 class Request:
-    __slots__ = ("scope", "receive", "send", "request_id", "headers", "started", "finished", "disconnected")
+    __slots__ = (
+        "scope",
+        "receive",
+        "send",
+        "request_id",
+        "headers",
+        "started",
+        "finished",
+        "disconnected",
+        "auth",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
@@ -47,6 +58,7 @@ class Request:
         self.started = False  # response start sent
         self.finished = False
         self.disconnected = False
+        self.auth: AuthContext | None = None  # set by authentication (auth/context.py)
 
     @property
     def method(self) -> str:

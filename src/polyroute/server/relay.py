@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from polyroute.errors import GatewayError, UpstreamError, UpstreamTimeoutError
+from polyroute.errors import GatewayError, UnsafeUpstreamError, UpstreamError, UpstreamTimeoutError
 from polyroute.protocol.sse import SSEDecoder, SSEFramer, encode_data, encode_done, parse_event_block
 from polyroute.providers.base import StreamTranslator, WireRequest
 from polyroute.providers.openai_compat import OpenAIStreamReader
@@ -52,15 +52,29 @@ ChunkTransform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 def scrubbed(state: AppState, error: GatewayError, deployment: Deployment | None = None) -> GatewayError:
-    """The error with every known secret removed from its message."""
-    extra = [deployment.call.api_key.reveal()] if deployment and deployment.call.api_key else []
+    """The error with every known secret removed from its message (the operator's keys, and the
+    client's own when this deployment carries them for one request)."""
+    extra = deployment.call.secret_values() if deployment else []
     error.message = state.config.redactor.scrub(error.message, extra)
     return error
 
 
 async def open_upstream(state: AppState, deployment: Deployment, wire: WireRequest) -> UpstreamResponse:
-    transport = deployment.adapter.transport(state.http) or state.http
-    response = await transport.send(wire)
+    transport = deployment.adapter.transport(state.http)
+    param = deployment.call.client_url_param
+    if param is None:
+        response = await (transport or state.http).send(wire)
+    elif transport is None:
+        # A client chose this URL: resolve and check the host of the final URL, then connect to
+        # the checked address only (no second DNS answer can move the connection elsewhere).
+        target = await state.url_guard.check(wire.url, param)
+        response = await state.http.send(wire, target=target)
+    elif getattr(transport, "in_process", False):
+        response = await transport.send(wire)  # the mock: no network at all
+    else:
+        raise UnsafeUpstreamError(
+            f"{deployment.provider} cannot be used with a client-chosen URL on this gateway", param=param
+        )
     if response.status >= 300:
         body = await response.read()
         if response.status < 400:

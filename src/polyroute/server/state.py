@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from polyroute.auth.url_safety import ClientUrlGuard
 from polyroute.config.loader import GatewayConfig
 from polyroute.controller.directory import WorkerDirectory
 from polyroute.providers.transport import HttpTransport
 from polyroute.router.engine import Router
+from polyroute.router.user_config import RouterCache
 from polyroute.state.base import SharedState
 
 DEFAULT_TIMEOUT = 600.0  # seconds for one attempt when nothing else is configured
@@ -23,6 +25,10 @@ class AppState:
     open_access: bool = False  # serve non-loopback clients with no master key (explicit flag)
     http: HttpTransport = field(default_factory=HttpTransport)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("polyroute.request"))
+    # Client-side credentials: the check of client-chosen upstreams (its resolver is a test hook)
+    # and the per-request routers of user_config and client credentials.
+    url_guard: ClientUrlGuard = field(default_factory=ClientUrlGuard)
+    client_routers: RouterCache = field(default_factory=RouterCache)
 
     @classmethod
     def build(
@@ -47,4 +53,12 @@ class AppState:
             worker_order=DISPATCH_METHODS[config.controller.dispatch_method],
         )
         directory = WorkerDirectory(shared, config.models, config.controller)
-        return cls(config=config, shared=shared, router=router, directory=directory, open_access=open_access)
+        guard = ClientUrlGuard(config.client_credentials.allowlist)
+        return cls(
+            config=config,
+            shared=shared,
+            router=router,
+            directory=directory,
+            open_access=open_access,
+            url_guard=guard,
+        )

@@ -11,6 +11,7 @@ from polyroute.protocol.validate import validate_chat
 from polyroute.providers.openai_compat import stream_error
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
+from polyroute.server.client_scope import client_scope
 from polyroute.server.http import Request
 from polyroute.server.params import provider_body
 from polyroute.server.relay import StreamRelay, call_json
@@ -30,8 +31,11 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
     validate_chat(body)
     options = router_options(body)
     stream = bool(body.get("stream"))
+    scope = client_scope(request, state, body)
 
     async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+        if scope is not None:
+            deployment = scope.prepare(deployment)
         deployment = with_mock_response(deployment, body)
         adapter, call = deployment.adapter, deployment.call
         payload = provider_body(body, deployment, state.config.drop_params)
@@ -55,4 +59,5 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
         await request.respond(200, orjson.dumps(out), headers)
         return AttemptOutcome(usage=out.get("usage"))
 
-    await state.router.execute(body["model"], options, attempt)
+    router = scope.router if scope is not None else state.router
+    await router.execute(body["model"], options, attempt)

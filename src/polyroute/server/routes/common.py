@@ -30,7 +30,8 @@ def _model_list(body: dict[str, Any], name: str) -> list[str] | None:
         raise InvalidRequestError(f"Invalid value for '{name}': expected a list of model names", param=name)
     models = []
     for i, item in enumerate(value):
-        # LiteLLM also takes {"model": ..., ...} objects; their credentials are issue #4's business.
+        # LiteLLM also takes {"model": ..., ...} objects; credentials in them are refused by
+        # server/client_scope.py, never silently dropped.
         model = item.get("model") if isinstance(item, dict) else item
         if not isinstance(model, str) or not model:
             raise InvalidRequestError(

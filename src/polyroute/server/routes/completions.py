@@ -14,6 +14,7 @@ from polyroute.protocol.validate import validate_completion
 from polyroute.providers.openai_compat import stream_error
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
+from polyroute.server.client_scope import client_scope
 from polyroute.server.http import Request
 from polyroute.server.params import provider_body
 from polyroute.server.relay import StreamRelay, call_json
@@ -116,8 +117,11 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
     validate_completion(body)
     options = router_options(body)
     stream = bool(body.get("stream"))
+    scope = client_scope(request, state, body)
 
     async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+        if scope is not None:
+            deployment = scope.prepare(deployment)
         deployment = with_mock_response(deployment, body)
         adapter, call = deployment.adapter, deployment.call
         headers = served_headers(deployment, info)
@@ -153,4 +157,5 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
         await request.respond(200, orjson.dumps(out), headers)
         return AttemptOutcome(usage=out.get("usage"))
 
-    await state.router.execute(body["model"], options, attempt)
+    router = scope.router if scope is not None else state.router
+    await router.execute(body["model"], options, attempt)

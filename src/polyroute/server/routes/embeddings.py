@@ -12,6 +12,7 @@ from polyroute.protocol.validate import validate_embeddings
 from polyroute.providers.openai_compat import stream_error
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
+from polyroute.server.client_scope import client_scope
 from polyroute.server.http import Request
 from polyroute.server.relay import call_json
 from polyroute.server.routes.common import attempt_limit, router_options, served_headers
@@ -22,8 +23,11 @@ async def embeddings(request: Request, state: AppState, body: dict[str, Any]) ->
     validate_embeddings(body)
     options = router_options(body)
     payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
+    scope = client_scope(request, state, body)
 
     async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+        if scope is not None:
+            deployment = scope.prepare(deployment)
         adapter, call = deployment.adapter, deployment.call
         wire = adapter.embeddings_request(call, payload)
         data, raw, _ = await call_json(state, deployment, wire, attempt_limit(state, deployment, info))
@@ -37,4 +41,5 @@ async def embeddings(request: Request, state: AppState, body: dict[str, Any]) ->
         await request.respond(200, orjson.dumps(out), headers)
         return AttemptOutcome(usage=out.get("usage"))
 
-    await state.router.execute(body["model"], options, attempt)
+    router = scope.router if scope is not None else state.router
+    await router.execute(body["model"], options, attempt)

@@ -1,0 +1,280 @@
+"""Client-side credentials: which params a client may set for a model, and what they change.
+
+An operator lets clients set credential params per model with LiteLLM's
+`litellm_params.configurable_clientside_auth_params`: a list of names (any value) and/or
+`{name: regex}` entries (the whole normalised value must match: `re.fullmatch`). Values are
+checked and normalised first (URLs by auth/url_safety.py), so a regex sees exactly what the
+gateway will use: no trailing newline, userinfo, fragment, `..`, case or encoding tricks.
+
+The rule that matters most: the operator's provider credentials (api_key, organization,
+extra_headers, credential settings) never travel to a base URL a client chose. A client-chosen
+`api_base` is used with the client's own `api_key`, or refused with a 400 naming `api_key`,
+unless the model says `allow_operator_key_with_client_base: true` (and then its api_base regex
+must pin the host). Client values live in per-request copies of a deployment, never in the
+router's table, and their secrets are scrubbed from every error (server/relay.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from polyroute.auth.url_safety import ClientUrl, UrlAllowlist, parse_client_url
+from polyroute.errors import InvalidRequestError, RefusedParamError
+from polyroute.protocol.openai_params import (
+    CLIENT_CREDENTIAL_PARAMS,
+    CLIENT_SECRET_PARAMS,
+    CLIENT_URL_PARAMS,
+)
+from polyroute.secrets import Secret
+
+if TYPE_CHECKING:
+    from polyroute.providers.base import ProviderCall
+    from polyroute.router.deployment import Deployment
+
+# Spellings LiteLLM accepts for the same setting: allowing one allows the other.
+ALIASES = {
+    "base_url": "api_base",
+    "vertex_ai_project": "vertex_project",
+    "vertex_ai_location": "vertex_location",
+}
+# Plain (non-secret, non-URL) values end up in URLs and headers: a conservative alphabet keeps
+# them from adding path segments, queries or header lines.
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,8192}")
+_MAX_JSON_CREDENTIAL = 65536
+_PROBE_SUFFIX = "-polyroute-host-probe"
+
+
+def canonical(name: str) -> str:
+    return ALIASES.get(name, name)
+
+
+# ---- the operator's policy -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentialSettings:
+    """The gateway-wide switches (general_settings), read once at start-up."""
+
+    enabled: bool = False  # allow_client_side_credentials
+    allowlist: UrlAllowlist = dataclasses.field(default_factory=UrlAllowlist)
+    max_user_config_deployments: int = 20
+    max_user_config_bytes: int = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class ClientParamPolicy:
+    """Per deployment: the params clients may set (canonical name -> patterns; empty: any value)."""
+
+    patterns: Mapping[str, tuple[re.Pattern[str], ...]]
+    operator_key_with_client_base: bool = False
+
+    def allows(self, name: str) -> bool:
+        return canonical(name) in self.patterns
+
+
+def compile_policy(
+    entries: Iterable[Any] | None, operator_key_with_client_base: bool, where: str
+) -> tuple[ClientParamPolicy | None, list[str]]:
+    """The policy from `configurable_clientside_auth_params`, and warnings for names polyroute
+    does not know. Raises ValueError (a one-line config error) for a bad entry or regex."""
+    patterns: dict[str, list[re.Pattern[str]]] = {}
+    warnings: list[str] = []
+    for entry in entries or ():
+        if isinstance(entry, str):
+            items: Iterable[tuple[Any, Any]] = [(entry, None)]
+        elif isinstance(entry, dict):
+            items = entry.items()
+        else:
+            raise ValueError(
+                f"{where}: configurable_clientside_auth_params entries must be names or {{name: regex}}"
+            )
+        for name, regex in items:
+            if name not in CLIENT_CREDENTIAL_PARAMS:
+                warnings.append(
+                    f"{where}: configurable_clientside_auth_params entry '{name}' is not a credential "
+                    "param polyroute knows; ignored"
+                )
+                continue
+            found = patterns.setdefault(canonical(name), [])
+            if regex is None:
+                continue
+            if not isinstance(regex, str):
+                raise ValueError(f"{where}: the pattern for '{name}' must be a regex string")
+            try:
+                found.append(re.compile(regex))
+            except re.error as exc:
+                raise ValueError(f"{where}: invalid regex for '{name}': {exc}") from None
+    if operator_key_with_client_base and not patterns.get("api_base"):
+        raise ValueError(
+            f"{where}: allow_operator_key_with_client_base needs a regex for api_base in "
+            "configurable_clientside_auth_params (the operator's key must not go to any URL)"
+        )
+    if not patterns:
+        return None, warnings
+    frozen = {name: tuple(found) for name, found in patterns.items()}
+    return ClientParamPolicy(frozen, operator_key_with_client_base), warnings
+
+
+# ---- what the client sent ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientValue:
+    sent_as: str  # the body key, named in errors
+    value: str | Secret | ClientUrl
+
+    @property
+    def text(self) -> str:
+        """The normalised value: what regexes match and what the gateway uses."""
+        if isinstance(self.value, Secret):
+            return self.value.reveal()
+        if isinstance(self.value, ClientUrl):
+            return self.value.text
+        return self.value
+
+    def __repr__(self) -> str:  # never a secret in a repr or a traceback
+        shown = "****" if isinstance(self.value, Secret) else self.text
+        return f"ClientValue({self.sent_as}={shown})"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientParams:
+    values: Mapping[str, ClientValue]  # canonical name -> value, in the order sent
+
+    def get(self, name: str) -> ClientValue | None:
+        return self.values.get(name)
+
+    @property
+    def base(self) -> ClientValue | None:
+        return self.values.get("api_base")
+
+    @property
+    def api_key(self) -> Secret | None:
+        value = self.values.get("api_key")
+        return value.value if value is not None and isinstance(value.value, Secret) else None
+
+    def secret_values(self) -> list[str]:
+        return [v.value.reveal() for v in self.values.values() if isinstance(v.value, Secret)]
+
+
+def _invalid(param: str, why: str) -> InvalidRequestError:
+    return InvalidRequestError(f"Invalid value for '{param}': {why}", param=param, code="invalid_value")
+
+
+def _secret(name: str, value: Any) -> Secret:
+    if name == "vertex_credentials":
+        # A service-account JSON document (object or string); never put in a header by us.
+        text = orjson.dumps(value).decode() if isinstance(value, dict) else value
+        if not isinstance(text, str) or not text or len(text) > _MAX_JSON_CREDENTIAL:
+            raise _invalid(name, "expected a JSON credentials document")
+        return Secret(text, source="client")
+    if not isinstance(value, str) or not _HEADER_SAFE.fullmatch(value):
+        # Keys go into headers: printable ASCII only, so no header line can be smuggled in.
+        raise _invalid(name, "expected a non-empty string of printable ASCII without spaces")
+    return Secret(value, source="client")
+
+
+def parse_client_params(body: Mapping[str, Any], names: Iterable[str]) -> ClientParams:
+    """Checks and normalises the credential params `names` present in `body` (400 naming one)."""
+    values: dict[str, ClientValue] = {}
+    for name in names:
+        raw = body[name]
+        key = canonical(name)
+        if key in values:
+            raise _invalid(name, f"send only one of '{values[key].sent_as}' and '{name}'")
+        if name in CLIENT_URL_PARAMS:
+            value: str | Secret | ClientUrl = parse_client_url(raw, name)
+        elif name in CLIENT_SECRET_PARAMS:
+            value = _secret(name, raw)
+        elif isinstance(raw, str) and _PLAIN_VALUE.fullmatch(raw):
+            value = raw
+        else:
+            raise _invalid(name, "expected up to 128 letters, digits, '.', '_', ':' or '-'")
+        values[key] = ClientValue(name, value)
+    return ClientParams(values)
+
+
+# ---- the decision ------------------------------------------------------------------------------------
+
+
+def holds_operator_credentials(call: ProviderCall) -> bool:
+    """Whether the deployment carries anything of the operator's that authenticates."""
+    return bool(call.api_key or call.extra_headers or any(k in CLIENT_SECRET_PARAMS for k in call.extras))
+
+
+def _probe_url(url: ClientUrl) -> str:
+    """The client's URL with its host lengthened: a regex that still matches does not pin the
+    host (e.g. `https://good.*/v1` also matches `https://good.evil.example/v1`)."""
+    return dataclasses.replace(url, host=url.host.replace(":", "-") + _PROBE_SUFFIX).text
+
+
+def check_allowed(deployment: Deployment, params: ClientParams, model: str) -> None:
+    """Raises the 403/400 that refuses `params` for this deployment; returns when all may be used."""
+    policy: ClientParamPolicy | None = getattr(deployment, "client_policy", None)
+    for key, value in params.values.items():
+        patterns = policy.patterns.get(key) if policy is not None else None
+        if patterns is None:
+            raise RefusedParamError(
+                f"'{value.sent_as}' may not be set by clients for model '{model}'. The operator can "
+                "allow it with litellm_params.configurable_clientside_auth_params",
+                param=value.sent_as,
+            )
+        if patterns and not any(p.fullmatch(value.text) for p in patterns):
+            raise RefusedParamError(
+                f"'{value.sent_as}' is not one of the values the operator allows for model '{model}'",
+                param=value.sent_as,
+            )
+    base = params.base
+    if base is None or params.api_key is not None or not holds_operator_credentials(deployment.call):
+        return
+    assert policy is not None  # base passed the loop above
+    if not policy.operator_key_with_client_base:
+        raise InvalidRequestError(
+            f"A client-chosen '{base.sent_as}' is used only with the client's own 'api_key': send "
+            "api_key too (the gateway's provider key is never sent to a client-chosen URL)",
+            param="api_key",
+            code="missing_required_parameter",
+        )
+    assert isinstance(base.value, ClientUrl)
+    probe = _probe_url(base.value)
+    if any(p.fullmatch(probe) for p in policy.patterns["api_base"]):
+        raise RefusedParamError(
+            f"The operator's pattern for '{base.sent_as}' does not pin the host, so the gateway's "
+            f"provider key is not sent to it; send your own api_key for model '{model}'",
+            param=base.sent_as,
+        )
+
+
+def apply_client_params(deployment: Deployment, params: ClientParams) -> Deployment:
+    """A per-request copy of `deployment` that uses the client's values (after check_allowed)."""
+    call = deployment.call
+    changes: dict[str, Any] = {}
+    extras = dict(call.extras)
+    base = params.base
+    key = params.api_key
+    if base is not None:
+        changes["api_base"] = base.text
+        changes["client_url_param"] = base.sent_as
+        policy: ClientParamPolicy | None = getattr(deployment, "client_policy", None)
+        if key is not None or policy is None or not policy.operator_key_with_client_base:
+            # Nothing of the operator's that authenticates goes to a URL the client chose.
+            changes.update(api_key=None, organization=None, extra_headers={})
+            extras = {k: v for k, v in extras.items() if k not in CLIENT_SECRET_PARAMS}
+    if key is not None:
+        changes.update(api_key=key, organization=None)  # the operator's org belongs to its key
+    for name, value in params.values.items():
+        if name in ("api_base", "api_key"):
+            continue
+        if name in ("api_version", "organization"):
+            changes[name] = value.text
+        else:
+            extras[name] = value.text
+    changes["extras"] = extras
+    return dataclasses.replace(deployment, call=dataclasses.replace(call, **changes))

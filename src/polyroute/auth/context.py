@@ -1,0 +1,21 @@
+"""Who is calling, as far as the request path needs to know: set by authentication, read by
+handlers. Virtual keys and teams (a later issue) fill in more of it; the fields here are the
+hooks their settings plug into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    #: A stable, non-secret name for the caller: "master", "loopback", "open"; later a virtual
+    #: key's id. Per-request routers (user_config) are never shared between principals.
+    principal: str
+    #: Per key/team switch for client-side credentials and user_config. The gateway-wide
+    #: `general_settings.allow_client_side_credentials` must be on as well; this can only turn
+    #: the feature off for one caller (virtual keys will set it from key or team settings).
+    client_side_credentials: bool = True
+
+
+ANONYMOUS = AuthContext(principal="anonymous", client_side_credentials=False)

@@ -1,0 +1,165 @@
+"""A request's client-side credentials and user_config, turned into the router and per-attempt
+deployment changes it runs with. Everything here runs before the router picks a deployment, so
+a refused request never opens an upstream connection.
+
+A request with neither (the usual case) costs one pass over its body keys and gets `None`: it
+runs on the gateway's router, unchanged. A request with either runs on a router of its own
+(cached by content, see router/user_config.py) whose health and limits live in their own
+memory: a client's bad key or dead URL cannot cool down the operator's deployments for everyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from polyroute.auth.client_credentials import (
+    ClientParams,
+    apply_client_params,
+    check_allowed,
+    parse_client_params,
+)
+from polyroute.auth.context import ANONYMOUS
+from polyroute.errors import InvalidRequestError, RefusedParamError
+from polyroute.protocol.openai_params import CLIENT_CREDENTIAL_PARAMS
+from polyroute.router.deployment import Deployment
+from polyroute.router.engine import Router
+from polyroute.router.user_config import attach_secrets, split_user_config
+from polyroute.secrets import Secret
+from polyroute.server.http import Request
+from polyroute.server.state import AppState
+from polyroute.state.memory import MemoryState
+
+log = logging.getLogger("polyroute.client_credentials")
+
+CLIENT_REQUEST_KEYS = CLIENT_CREDENTIAL_PARAMS | {"user_config"}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientScope:
+    router: Router
+    # This request's copy of a chosen deployment, carrying the client's values (its secrets are
+    # scrubbed from errors by server/relay.py like any deployment's).
+    prepare: Callable[[Deployment], Deployment]
+
+
+def client_scope(request: Request, state: AppState, body: dict[str, Any]) -> ClientScope | None:
+    """The scope of a request that carries client credentials or a user_config; None otherwise.
+    Raises the 403/400/413 that refuses them (naming the param) before anything is sent."""
+    sent = [key for key in body if key in CLIENT_REQUEST_KEYS and body[key] is not None]
+    sent += _fallback_credentials(body)
+    if not sent:
+        return None
+    auth = request.auth or ANONYMOUS
+    if not state.config.client_credentials.enabled or not auth.client_side_credentials:
+        log.info(
+            "refused client credentials: request=%s param=%s reason=disabled", request.request_id, sent[0]
+        )
+        why = (
+            "this gateway does not accept client-side credentials "
+            "(general_settings.allow_client_side_credentials is off)"
+            if not state.config.client_credentials.enabled
+            else "client-side credentials are switched off for this API key"
+        )
+        raise RefusedParamError(
+            f"'{sent[0]}' is a client-side credential param, and {why}",
+            param=sent[0],
+            code="client_side_credentials_disabled",
+        )
+    nested = [key for key in sent if "[" in key]
+    if nested:
+        # Never silently run a fallback with the operator's credentials when the client sent its own.
+        raise InvalidRequestError(
+            f"'{nested[0]}': credentials inside a fallback entry are not supported; send them at the top "
+            "level (they apply to fallback models that allow them) or use user_config",
+            param=nested[0],
+            code="unsupported_parameter",
+        )
+    if "user_config" in sent:
+        return _user_config_scope(state, body, sent, auth.principal)
+    return _credentials_scope(request, state, body, sent, auth.principal)
+
+
+def _fallback_credentials(body: dict[str, Any]) -> list[str]:
+    """LiteLLM also takes fallbacks as {"model": ..., "api_key": ...} objects: their credential
+    keys, named by position (the router reads only the model names)."""
+    found = []
+    for field in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        items = body.get(field)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    found += [f"{field}[{i}].{k}" for k in item if k in CLIENT_CREDENTIAL_PARAMS]
+    return found
+
+
+def _user_config_scope(state: AppState, body: dict[str, Any], sent: list[str], principal: str) -> ClientScope:
+    others = [key for key in sent if key != "user_config"]
+    if others:
+        raise InvalidRequestError(
+            f"'{others[0]}' cannot be combined with user_config: put credentials in "
+            "user_config.model_list[].litellm_params",
+            param=others[0],
+        )
+    parsed = split_user_config(body["user_config"], state.config.client_credentials)
+    router = state.client_routers.user_router(parsed, principal, state.config.drop_params)
+    secrets = parsed.secrets
+
+    def prepare(deployment: Deployment) -> Deployment:
+        return attach_secrets(deployment, secrets)
+
+    return ClientScope(router, prepare)
+
+
+def _credentials_scope(
+    request: Request, state: AppState, body: dict[str, Any], sent: list[str], principal: str
+) -> ClientScope:
+    params = parse_client_params(body, sent)
+    model = str(body.get("model"))
+    try:
+        for deployment in state.router.resolve(model):
+            check_allowed(deployment, params, model)
+    except (RefusedParamError, InvalidRequestError) as error:
+        log.info(
+            "refused client credentials: request=%s model=%s param=%s reason=%s",
+            request.request_id,
+            model,
+            error.param,
+            error.code,
+        )
+        raise
+    router = state.client_routers.get_or_build(
+        _isolation_key(state, model, params, principal), lambda: _credentials_router(state)
+    )
+
+    def prepare(deployment: Deployment) -> Deployment:
+        # Fallback groups have policies of their own: a refusal there is a client fault that
+        # moves on to the next fallback; it never cools anything down.
+        check_allowed(deployment, params, deployment.model_name)
+        return apply_client_params(deployment, params)
+
+    return ClientScope(router, prepare)
+
+
+def _credentials_router(state: AppState) -> Router:
+    """The operator's models and settings over state of their own. No cooldowns: with the
+    client's key a 401 or 429 says something about that key, not about the deployment, and
+    answering the client's next request with "no deployment available" would hide it."""
+    settings = state.config.router.model_copy(update={"disable_cooldowns": True})
+    return Router(state.config.models, settings, MemoryState())
+
+
+def _isolation_key(state: AppState, model: str, params: ClientParams, principal: str) -> str:
+    """Requests with the same model, values and caller share a router (and its cooldowns);
+    secrets enter the key only through the cache's keyed hash."""
+    shape = {
+        name: ("secret" if isinstance(value.value, Secret) else value.text)
+        for name, value in params.values.items()
+    }
+    digest = hashlib.sha256(orjson.dumps({"model": model, "params": shape}, option=orjson.OPT_SORT_KEYS))
+    return state.client_routers.key("p:" + digest.hexdigest(), params.secret_values(), principal)
