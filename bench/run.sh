@@ -2,7 +2,8 @@
 # Benchmark polyroute against the peers in one run of the shared harness (../shared/bench).
 #   bench/run.sh [harness args] [targets]     e.g.  bench/run.sh --quick direct pyfloor polyroute
 # PROFILE=bare|full picks the gateway config (bench/conf/$PROFILE.yaml); default full.
-# Results: $BENCH_RUN/results.json (default /tmp/bench-run) and the harness's markdown table.
+# Results: $BENCH_RUN/results.json (default /tmp/bench-run), the harness's markdown table, and
+# bench/results/latest.{md,json} (ratios to the peers of the same run, commands, versions, machine).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -14,4 +15,10 @@ export GATEWAY_CMD="BENCH_UPSTREAM={UPSTREAM}/v1 exec $ROOT/.venv/bin/polyroute 
 export GATEWAY_CMD_2W="BENCH_UPSTREAM={UPSTREAM}/v1 exec $ROOT/.venv/bin/polyroute serve --config $HERE/conf/$PROFILE.yaml --port {PORT} --workers {WORKERS} --log-level warning"
 export GATEWAY_HEADERS="Authorization: Bearer sk-bench"
 export GATEWAY_MODEL=bench-model
-exec "$SHARED/run.sh" "$@"
+"$SHARED/run.sh" "$@"
+results="${BENCH_RUN:-/tmp/bench-run}/results.json"
+# A throughput run (not the stream probe) becomes bench/results/latest.{md,json}.
+if [ -f "$results" ] && ! printf '%s\n' "$@" | grep -q -- '--probe-stream'; then
+  "$ROOT/.venv/bin/python" "$HERE/report.py" "$results" --command "PROFILE=$PROFILE bench/run.sh $*" > /dev/null
+  echo "report: $HERE/results/latest.md"
+fi
