@@ -29,12 +29,9 @@ from polyroute.server.state import AppState
 _MARKERS = (b'"usage":{', b"[DONE]", b'"error"', b"event: error")
 
 
-def _has_marker(data: bytes) -> bool:
-    return any(marker in data for marker in _MARKERS)  # memchr-speed scans, no regex
-
-
 def _marked_events(data: bytes) -> list[tuple[int, int]]:
-    """(start, end) of each complete event in `data` that contains a marker, in stream order."""
+    """(start, end) of each complete event in `data` that contains a marker, in stream order.
+    `bytes.find` runs at memchr speed: far cheaper than a regex or parsing every event."""
     spans = set()
     for marker in _MARKERS:
         at = data.find(marker)
@@ -135,6 +132,7 @@ class StreamRelay:
         self.failed_after_start: GatewayError | None = None
         self._started_at = 0.0
         self._reader: OpenAIStreamReader | None = None
+        self._deadline_at = 0.0
         self._last_chunk: dict[str, Any] = {}
 
     async def run(self, wire: WireRequest, first_byte_timeout: float, idle_timeout: float) -> AttemptOutcome:
@@ -190,20 +188,32 @@ class StreamRelay:
             if not data:
                 continue
             # Parse only events that can matter: errors, usage, the end marker.
-            if _has_marker(data):
-                await self._inspect_and_send(data, reader)
+            spans = _marked_events(data)
+            if spans:
+                await self._inspect_and_send(data, spans, reader)
             else:
                 await self._send(data)
-            deadline.reschedule(loop.time() + idle)
+            self._extend(deadline, loop, idle)
         if framer.tail.strip() or not reader.done:
             raise UpstreamError(f"{self.deployment.provider} stream ended before [DONE]")
         self.usage = reader.usage
         await self.request.end_stream()
 
-    async def _inspect_and_send(self, data: bytes, reader: OpenAIStreamReader) -> None:
+    def _extend(self, deadline: Any, loop: Any, idle: float) -> None:
+        """Moves the idle deadline after a chunk. Moving a timer costs a new TimerHandle, so it
+        is moved only once the deadline has become a twentieth of `idle` stale: the gap allowed
+        between chunks stays within 95-100 % of the configured idle timeout."""
+        now = loop.time()
+        if now + idle - self._deadline_at > idle / 20:
+            self._deadline_at = now + idle
+            deadline.reschedule(self._deadline_at)
+
+    async def _inspect_and_send(
+        self, data: bytes, spans: list[tuple[int, int]], reader: OpenAIStreamReader
+    ) -> None:
         """Parses only the events of a batch that carry an error, usage or the end marker; events
         before an in-stream error still reach the client."""
-        for begin, end in _marked_events(data):
+        for begin, end in spans:
             event = parse_event_block(data[begin:end])
             if event is None:
                 continue
@@ -224,7 +234,7 @@ class StreamRelay:
             out = [chunk for event in decoder.feed(raw) for chunk in translator.on_event(event)]
             if out:
                 await self._send(self._encode(out))
-            deadline.reschedule(loop.time() + idle)
+            self._extend(deadline, loop, idle)
         tail = [chunk for event in decoder.flush() for chunk in translator.on_event(event)]
         tail += translator.on_end()
         self.usage = translator.usage
