@@ -88,8 +88,8 @@ class KeyCache:
     async def _refresh(self, token: str) -> None:
         try:
             await self._load_shared(token)
-        except Exception:  # noqa: BLE001  # keep serving the stale entry; try again next time
-            pass
+        except Exception as exc:  # noqa: BLE001  # keep serving the stale entry; try again next time
+            log.debug("key cache: refresh failed (%s); serving the cached entry", type(exc).__name__)
 
     async def _load_shared(self, token: str) -> KeyRecord | None:
         """One load per key at a time: concurrent callers wait for the same answer."""
@@ -125,8 +125,8 @@ class KeyCache:
             try:
                 value = _ABSENT if record is None else record.to_bytes()
                 await self._shared.set_value(_shared_key(token), value, self.ttl_s)
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001  # the next process reads the database itself
+                log.debug("key cache: shared state did not take an entry (%s)", type(exc).__name__)
         return record
 
     def _store(self, token: str, record: KeyRecord | None) -> None:
