@@ -26,6 +26,7 @@ from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
 from polyroute.router.settings import SHARED_WITH_LITELLM_SETTINGS, STATE_KEYS, RouterSettings
 from polyroute.secrets import Redactor, Secret
+from polyroute.store.settings import STORE_KEYS, StoreSettings
 
 DEFAULT_MAX_BODY_MB = 32.0  # Anthropic's own request cap; base64 images need room
 DEFAULT_MAX_JSON_DEPTH = 64
@@ -79,6 +80,7 @@ class GatewayConfig:
     router: RouterSettings = field(default_factory=RouterSettings)
     state_settings: dict[str, Any] = field(default_factory=dict)  # redis_* keys, unresolved
     env: Mapping[str, str] = field(default_factory=dict)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -163,9 +165,18 @@ def load_config(
         )
         or env.get("DATABASE_URL"),
         router=router_settings,
+        store=_store_settings(config),
         state_settings={k: v for k, v in config.router_settings.items() if k in STATE_KEYS},
         env=merged_env,
     )
+
+
+def _store_settings(config: ConfigFile) -> StoreSettings:
+    general = config.general_settings.model_extra or {}
+    try:
+        return StoreSettings.model_validate({k: v for k, v in general.items() if k in STORE_KEYS})
+    except ValidationError as exc:
+        raise ConfigError(_first_validation_error(exc, prefix="general_settings")) from exc
 
 
 def _router_settings(config: ConfigFile) -> RouterSettings:

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from polyroute.auth.master_key import check_master_key, presented_key
 from polyroute.errors import GatewayError, InternalServerError, NotFoundError
+from polyroute.server.accounting import admit
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
 from polyroute.server.routes import chat, completions, embeddings, health, models
 from polyroute.server.state import AppState
@@ -32,13 +32,17 @@ class Route:
     method: str
     json_body: bool = False  # read and parse the body before the handler runs
     public: bool = False  # no authentication (liveness only)
+    admin: bool = False  # the master key only (virtual keys get a 403)
+    call_type: str | None = None  # a model route: admission, cost and a spend row (its call type)
 
 
 def _openai_routes() -> dict[str, Route]:
     routes = {
-        "/chat/completions": Route(chat.chat_completions, "POST", json_body=True),
-        "/completions": Route(completions.completions, "POST", json_body=True),
-        "/embeddings": Route(embeddings.embeddings, "POST", json_body=True),
+        "/chat/completions": Route(
+            chat.chat_completions, "POST", json_body=True, call_type="chat_completion"
+        ),
+        "/completions": Route(completions.completions, "POST", json_body=True, call_type="text_completion"),
+        "/embeddings": Route(embeddings.embeddings, "POST", json_body=True, call_type="embeddings"),
         "/models": Route(models.list_models, "GET"),
     }
     # Clients configured with or without the /v1 prefix both work (LiteLLM accepts both).
@@ -50,7 +54,7 @@ ROUTES: dict[str, Route] = {
     "/health/liveliness": Route(health.liveness, "GET", public=True),
     "/health/liveness": Route(health.liveness, "GET", public=True),
     "/health/readiness": Route(health.readiness, "GET"),
-    "/health": Route(health.deployments_health, "GET"),
+    "/health": Route(health.deployments_health, "GET", admin=True),
 }
 MODEL_PREFIXES = ("/v1/models/", "/models/")
 
@@ -59,6 +63,12 @@ class GatewayApp:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._background: list[asyncio.Task[None]] = []
+        from polyroute.server.admin import create_admin_app
+
+        # The admin API (keys, teams, users, spend) is a FastAPI app behind this one: it serves
+        # the paths this app does not know, with OpenAPI docs at /docs.
+        self.admin = create_admin_app(state)
+        self.admin_paths = frozenset(getattr(route, "path", "") for route in self.admin.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -70,12 +80,19 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self.state.start()
+                except Exception as exc:  # noqa: BLE001  # reported to the server, which exits
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": f"start-up failed: {exc}"})
+                    return
                 self._start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
                     task.cancel()
                 await asyncio.gather(*self._background, return_exceptions=True)
+                await self.state.stop()
                 await self.state.http.close()
                 await self.state.shared.close()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -95,16 +112,34 @@ class GatewayApp:
         try:
             await self._dispatch(request)
         except GatewayError as error:
+            if request.account is not None:
+                request.account.failed(error)
             await self._answer_error(request, error)
         except ClientGone:
             return
         except asyncio.CancelledError:
             if request.disconnected:
+                if request.account is not None:
+                    request.account.cancelled()
                 return  # the client left; the upstream call was cancelled with us
             raise
         except Exception:
             log.exception("unhandled error: request=%s path=%s", request.request_id, request.path)
-            await self._answer_error(request, InternalServerError("internal error; see the gateway log"))
+            error = InternalServerError("internal error; see the gateway log")
+            if request.account is not None:
+                request.account.failed(error)
+            await self._answer_error(request, error)
+        finally:
+            if request.account is not None:
+                # Shielded: settling limits and queueing the spend row must finish even when the
+                # server is cancelling this request.
+                await asyncio.shield(self._close_account(request))
+
+    async def _close_account(self, request: Request) -> None:
+        try:
+            await request.account.close()
+        except Exception:
+            log.exception("settling request %s failed", request.request_id)
 
     async def _dispatch(self, request: Request) -> None:
         path = request.path
@@ -114,6 +149,9 @@ class GatewayApp:
             if path.startswith(MODEL_PREFIXES) and request.method == "GET":
                 route = Route(models.retrieve_model, "GET")
                 args = (path.split("/models/", 1)[1],)
+            elif path in self.admin_paths:
+                await self._admin(request)
+                return
             else:
                 raise NotFoundError(f"no route {request.method} {path}", code="unknown_route")
         if request.method != route.method:
@@ -121,20 +159,38 @@ class GatewayApp:
                 f"method {request.method} not allowed on {path}", status=405, code="method_not_allowed"
             )
         if not route.public:
-            self._authenticate(request)
+            await self._authenticate(request)
+            if route.admin:
+                request.principal.require_admin(f"{request.method} {path}")
         if route.json_body:
             config = self.state.config
             body = await request.read_json(config.max_body_bytes, config.max_json_depth)
+            if route.call_type is not None:
+                request.account = await admit(
+                    self.state, request.principal, request.request_id, route.call_type, body
+                )
             await self._run_watched(request, route.handler(request, self.state, body))
         else:
             await route.handler(request, self.state, *args)
 
-    def _authenticate(self, request: Request) -> None:
-        headers = request.headers
-        presented = presented_key(
-            headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key")
-        )
-        check_master_key(self.state.config.master_key, presented, request.client_host, self.state.open_access)
+    async def _authenticate(self, request: Request) -> None:
+        assert self.state.auth is not None
+        request.principal = await self.state.auth.authenticate(request.headers, request.client_host)
+
+    async def _admin(self, request: Request) -> None:
+        """Hands the request to the admin app; its answers carry this request's id too."""
+        request_id = request.request_id.encode()
+        scope = {**request.scope, "polyroute.request_id": request.request_id}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                request.started = True
+                message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", request_id)]}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                request.finished = True
+            await request.send(message)
+
+        await self.admin(scope, request.receive, send)
 
     async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:
         """Runs the handler while watching for the client to go away; then cancels upstream work."""

@@ -32,7 +32,18 @@ def new_request_id() -> str:
 
 
 class Request:
-    __slots__ = ("scope", "receive", "send", "request_id", "headers", "started", "finished", "disconnected")
+    __slots__ = (
+        "scope",
+        "receive",
+        "send",
+        "request_id",
+        "headers",
+        "started",
+        "finished",
+        "disconnected",
+        "principal",
+        "account",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope = scope
@@ -47,6 +58,8 @@ class Request:
         self.started = False  # response start sent
         self.finished = False
         self.disconnected = False
+        self.principal: Any = None  # auth.principal.Principal once authenticated
+        self.account: Any = None  # server.accounting.RequestAccount on the model routes
 
     @property
     def method(self) -> str:

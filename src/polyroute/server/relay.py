@@ -99,6 +99,10 @@ class StreamRelay:
         self._started_at = 0.0
         self._reader: OpenAIStreamReader | None = None
         self._last_chunk: dict[str, Any] = {}
+        #: events with generated content sent so far: the output estimate when a stream broken
+        #: off carries no usage (OpenAI-compatible servers send about one token per event)
+        self.produced = 0
+        self.broke_off: GatewayError | None = None
 
     async def run(self, wire: WireRequest, first_byte_timeout: float, idle_timeout: float) -> AttemptOutcome:
         """Relays the stream. Raises a GatewayError when it fails before the first byte was sent
@@ -122,13 +126,26 @@ class StreamRelay:
         finally:
             if response is not None:
                 response.close()
-        if self.usage is None:  # broken off: whatever usage the provider had reported so far
-            self.usage = self._reader.usage if self._reader is not None else self.translator.usage
+            if self.usage is None:  # broken off: whatever usage the provider had reported so far
+                self.usage = self._reader.usage if self._reader is not None else self.translator.usage
+            if self.request.started:
+                # Bytes reached the client: bill what was produced, also when the client left.
+                self._bill()
         return AttemptOutcome(usage=self.usage, ttft=self.ttft, failed_after_start=self.failed_after_start)
+
+    def _bill(self) -> None:
+        account = self.request.account
+        if account is not None:
+            account.streamed(
+                self.deployment, self.usage, self.produced, self.ttft, self.headers, self.broke_off
+            )
 
     async def _fail(self, error: GatewayError) -> None:
         if not self.request.started:
             raise error
+        # Kept for billing only. (failed_after_start stays unset, as before: setting it would let
+        # the router cool a model's only deployment after one broken stream.)
+        self.broke_off = error
         self.state.log.warning(
             "stream failed after %d bytes: request=%s deployment=%s error=%s",
             self.sent_bytes,
@@ -153,9 +170,16 @@ class StreamRelay:
             if not data:
                 continue
             # Parse only events that can matter: errors, usage, the end marker.
-            if b'"error"' in data or b"event: error" in data or b'"usage":{' in data or b"[DONE]" in data:
+            if (
+                b'"error"' in data
+                or b"event: error" in data
+                or b'"usage":{' in data
+                or b'"usage": {' in data
+                or b"[DONE]" in data
+            ):
                 await self._inspect_and_send(data, reader)
             else:
+                self.produced += data.count(b'"delta":{"content":"') + data.count(b'"text":"')
                 await self._send(data)
             deadline.reschedule(loop.time() + idle)
         if framer.tail.strip() or not reader.done:
@@ -166,17 +190,21 @@ class StreamRelay:
     async def _inspect_and_send(self, data: bytes, reader: OpenAIStreamReader) -> None:
         """Reads each event of a batch; events before an in-stream error still reach the client."""
         good: list[bytes] = []
+        stripped = False
         try:
             for block in data[:-2].split(b"\n\n"):
                 event = parse_event_block(block)
-                if event is not None:
-                    reader.on_event(event)
+                chunks = reader.on_event(event) if event is not None else []
+                if not self.include_usage and any(_usage_only(c) for c in chunks):
+                    stripped = True  # asked for by the gateway, not by the client
+                    continue
+                self.produced += block.count(b'"delta":{"content":"') + block.count(b'"text":"')
                 good.append(block + b"\n\n")
         except GatewayError:
             if good:
                 await self._send(b"".join(good))
             raise
-        await self._send(data)
+        await self._send(b"".join(good) if stripped else data)
 
     async def _relay_translated(
         self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float
@@ -184,11 +212,12 @@ class StreamRelay:
         decoder = SSEDecoder()
         translator = self.translator
         async for raw in response.iter_chunks():
-            out = [chunk for event in decoder.feed(raw) for chunk in translator.on_event(event)]
+            # An upstream's own usage chunk goes: the relay sends one at the end when asked for.
+            out = [c for event in decoder.feed(raw) for c in translator.on_event(event) if not _usage_only(c)]
             if out:
                 await self._send(self._encode(out))
             deadline.reschedule(loop.time() + idle)
-        tail = [chunk for event in decoder.flush() for chunk in translator.on_event(event)]
+        tail = [c for event in decoder.flush() for c in translator.on_event(event) if not _usage_only(c)]
         tail += translator.on_end()
         self.usage = translator.usage
         if self.include_usage and self.usage is not None:
@@ -199,6 +228,7 @@ class StreamRelay:
     def _encode(self, chunks: list[dict[str, Any]]) -> bytes:
         if chunks:
             self._last_chunk = chunks[-1]
+            self.produced += sum(1 for c in chunks if _has_output(c))
         if self.transform is not None:
             chunks = [c for c in map(self.transform, chunks) if c is not None]
         return b"".join(encode_data(c) for c in chunks)
@@ -213,3 +243,16 @@ class StreamRelay:
             "choices": [],
             "usage": self.usage,
         }
+
+
+def _usage_only(chunk: Any) -> bool:
+    """OpenAI's final usage chunk: no choices, only usage."""
+    return isinstance(chunk, dict) and chunk.get("choices") == [] and bool(chunk.get("usage"))
+
+
+def _has_output(chunk: dict[str, Any]) -> bool:
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content"):
+            return True
+    return False

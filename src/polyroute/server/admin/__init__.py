@@ -1,0 +1,79 @@
+"""The admin API: LiteLLM's key, team, user and spend routes, as a FastAPI app (OpenAPI at /docs).
+
+Mounted behind the gateway's raw ASGI app, which hands it every path it does not serve itself.
+Every route needs the master key except GET /key/info, which a virtual key may call for itself.
+Errors use the same OpenAI-shaped body as the rest of the gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException
+
+from polyroute import __version__
+from polyroute.errors import GatewayError, InvalidRequestError, NotFoundError
+from polyroute.server.state import AppState
+
+
+def create_admin_app(state: AppState) -> FastAPI:
+    from polyroute.server.admin import keys, spend, teams, users
+
+    app = FastAPI(
+        title="polyroute admin API",
+        version=__version__,
+        description="Virtual keys, teams, users, budgets and spend (LiteLLM-compatible routes).",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.gateway = state
+    for module in (keys, teams, users, spend):
+        app.include_router(module.router)
+
+    def answer(request: Request, error: GatewayError) -> ORJSONResponse:
+        request_id = request.scope.get("polyroute.request_id")
+        return ORJSONResponse(
+            error.to_dict(request_id), status_code=error.status, headers=error.response_headers()
+        )
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, error: GatewayError) -> ORJSONResponse:
+        return answer(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> ORJSONResponse:
+        return answer(request, _validation_error(error.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> ORJSONResponse:
+        if error.status_code == 404:
+            return answer(
+                request, NotFoundError(f"no route {request.method} {request.url.path}", code="unknown_route")
+            )
+        if error.status_code == 405:
+            return answer(
+                request,
+                GatewayError(
+                    f"method {request.method} not allowed on {request.url.path}",
+                    status=405,
+                    code="method_not_allowed",
+                ),
+            )
+        return answer(request, GatewayError(str(error.detail), status=error.status_code))
+
+    return app
+
+
+def _validation_error(errors: Any) -> InvalidRequestError:
+    first = errors[0] if errors else {}
+    location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query")]
+    field = ".".join(location) or None
+    message = first.get("msg", "invalid request")
+    if first.get("type") == "extra_forbidden":
+        message = "this field is not supported by polyroute"
+    elif first.get("type") == "json_invalid":
+        return InvalidRequestError("request body is not valid JSON", code="invalid_json")
+    where = f"'{field}': " if field else ""
+    return InvalidRequestError(f"Invalid value for {where}{message}", param=field)
