@@ -68,7 +68,7 @@ class GatewayApp:
         # The admin API (keys, teams, users, spend) is a FastAPI app behind this one: it serves
         # the paths this app does not know, with OpenAPI docs at /docs.
         self.admin = create_admin_app(state)
-        self.admin_paths = frozenset(getattr(route, "path", "") for route in self.admin.routes)
+        self.admin_paths: frozenset[str] = self.admin.state.paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

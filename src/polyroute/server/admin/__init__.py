@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from polyroute import __version__
@@ -26,28 +26,31 @@ def create_admin_app(state: AppState) -> FastAPI:
         title="polyroute admin API",
         version=__version__,
         description="Virtual keys, teams, users, budgets and spend (LiteLLM-compatible routes).",
-        default_response_class=ORJSONResponse,
     )
     app.state.gateway = state
+    paths = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
     for module in (keys, teams, users, spend):
         app.include_router(module.router)
+        paths |= {route.path for route in module.router.routes}
+    #: what the gateway's raw app hands over to this one
+    app.state.paths = frozenset(p for p in paths if p)
 
-    def answer(request: Request, error: GatewayError) -> ORJSONResponse:
+    def answer(request: Request, error: GatewayError) -> JSONResponse:
         request_id = request.scope.get("polyroute.request_id")
-        return ORJSONResponse(
+        return JSONResponse(
             error.to_dict(request_id), status_code=error.status, headers=error.response_headers()
         )
 
     @app.exception_handler(GatewayError)
-    async def gateway_error(request: Request, error: GatewayError) -> ORJSONResponse:
+    async def gateway_error(request: Request, error: GatewayError) -> JSONResponse:
         return answer(request, error)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> ORJSONResponse:
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         return answer(request, _validation_error(error.errors()))
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> ORJSONResponse:
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         if error.status_code == 404:
             return answer(
                 request, NotFoundError(f"no route {request.method} {request.url.path}", code="unknown_route")
