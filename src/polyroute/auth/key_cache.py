@@ -1,14 +1,17 @@
 """Virtual keys by hash, in process memory, so authentication reads no SQL on the request path.
 
 Lookups, fastest first: this process's cache; the shared state (Redis, when configured, so N
-processes share one database read); the database. Entries are fresh for `ttl_s` seconds:
-  * a known key whose entry went stale is still answered at once, and refreshed in the
-    background (one refresh per key at a time): known keys never wait for SQL;
-  * an unknown key waits for one lookup, shared by every request presenting it meanwhile, and
-    the answer ("no such key" included) is cached too: at most one read per key per ttl_s.
-Deleting or changing a key evicts it here and in the shared state at once; other processes see
-the change when their entry goes stale, i.e. within ttl_s (2 x ttl_s if a refresh in another
-process raced the change). While the database is unreachable, known keys keep being served.
+processes share one database read); the database. An entry is trusted for `ttl_s` seconds:
+  * a key in use is refreshed in the background once its entry is half its TTL old, so a key
+    that keeps being used never waits for SQL;
+  * a key unknown here (or idle for longer than the TTL) waits for one lookup, shared by every
+    request presenting it meanwhile; the answer, "no such key" included, is cached too: at most
+    one read per key per TTL, never one per request;
+  * no request is served from an entry older than the TTL, so a change or a deletion reaches
+    every process within ttl_s (deleting or changing a key also evicts it here and in the shared
+    state at once; a refresh racing the change in another process can stretch that to 2 x ttl_s);
+  * while the database is unreachable, known keys keep being served from their last entry
+    (refreshed in the background until it answers); unknown keys cannot be checked.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ _ABSENT = b"-"  # shared-state marker for "no such key"
 class _Entry:
     record: KeyRecord | None
     fresh_until: float
+    refresh_at: float
 
 
 class KeyCache:
@@ -60,12 +64,20 @@ class KeyCache:
 
     async def get(self, token: str) -> KeyRecord | None:
         entry = self._entries.get(token)
-        if entry is not None:
-            if entry.fresh_until <= self._clock() and entry.record is not None:
+        now = self._clock()
+        if entry is not None and now < entry.fresh_until:
+            if entry.record is not None and now >= entry.refresh_at:
                 self._refresh_in_background(token)
-            if entry.fresh_until > self._clock() or entry.record is not None:
-                return entry.record
-        return await self._load_shared(token)
+            return entry.record
+        try:
+            return await self._load_shared(token)
+        except Exception:
+            if entry is None or entry.record is None:
+                raise
+            # The store is down: keep serving what we knew, and retry in the background.
+            entry.fresh_until = now + self.ttl_s
+            entry.refresh_at = now
+            return entry.record
 
     async def evict(self, tokens: list[str]) -> None:
         """Forget keys here and in the shared state (after a change or a deletion)."""
@@ -134,7 +146,8 @@ class KeyCache:
             # Bounded: the oldest tenth goes (dicts keep insertion order).
             for old in list(self._entries)[: max(1, self._max // 10)]:
                 del self._entries[old]
-        self._entries[token] = _Entry(record, self._clock() + self.ttl_s)
+        now = self._clock()
+        self._entries[token] = _Entry(record, now + self.ttl_s, now + self.ttl_s / 2)
 
 
 def _shared_key(token: str) -> str:
