@@ -97,7 +97,7 @@ async def test_hundred_concurrent_requests_overshoot_a_budget_by_at_most_one(lim
     budget = 1e-3
     spent_before = budget - 2.5 * cost  # room for two and a half requests
     made = admin.new_key(max_budget=budget, spend=spent_before, key_alias=f"budget-{uuid.uuid4().hex[:6]}")
-    client = limits_gateway.async_client(api_key=made["key"])
+    client = limits_gateway.async_client(api_key=made["key"], timeout=90)
 
     async def call() -> str:
         try:
