@@ -180,7 +180,10 @@ class GatewayApp:
     async def _admin(self, request: Request) -> None:
         """Hands the request to the admin app; its answers carry this request's id too."""
         request_id = request.request_id.encode()
-        scope = {**request.scope, "polyroute.request_id": request.request_id}
+        # Bodies are JSON whatever the client says (curl -d sends a form type), as on the model routes.
+        headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+        headers.append((b"content-type", b"application/json"))
+        scope = {**request.scope, "headers": headers, "polyroute.request_id": request.request_id}
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

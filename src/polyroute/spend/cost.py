@@ -59,8 +59,24 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+_PRICES: dict[tuple[Any, ...], Prices] = {}
+_PRICES_MAX = 4096  # wildcard deployments are made per requested name: keep the memo bounded
+
+
 def prices_for(deployment: Deployment) -> Prices:
-    """model_info overrides first, then the table by `provider/model`, then by `model`."""
+    """model_info overrides first, then the table by `provider/model`, then by `model` (memoised:
+    the same model with the same overrides always has the same prices)."""
+    info = deployment.model_info
+    memo_key = (deployment.provider, deployment.call.model, *(info.get(name) for name in _PRICE_FIELDS))
+    prices = _PRICES.get(memo_key)
+    if prices is None:
+        if len(_PRICES) >= _PRICES_MAX:
+            _PRICES.clear()
+        prices = _PRICES[memo_key] = _lookup_prices(deployment)
+    return prices
+
+
+def _lookup_prices(deployment: Deployment) -> Prices:
     table = price_table()
     entry = (
         table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}

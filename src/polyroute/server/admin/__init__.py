@@ -78,5 +78,6 @@ def _validation_error(errors: Any) -> InvalidRequestError:
         message = "this field is not supported by polyroute"
     elif first.get("type") == "json_invalid":
         return InvalidRequestError("request body is not valid JSON", code="invalid_json")
-    where = f"'{field}': " if field else ""
-    return InvalidRequestError(f"Invalid value for {where}{message}", param=field)
+    if not field:
+        return InvalidRequestError(f"Invalid request body: {message}", code="invalid_request_body")
+    return InvalidRequestError(f"Invalid value for '{field}': {message}", param=field)
