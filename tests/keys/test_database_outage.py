@@ -44,6 +44,8 @@ def test_database_down_and_back_nothing_lost_nothing_twice(
                 time.sleep(0.05)
             assert not writer.stats.database_up and writer.stats.spooled == 40
             assert writer.spool.size() > 0
+            readiness = admin.ok("GET", "/health/readiness")
+            assert readiness["db"].startswith("unreachable")
             # An unknown key cannot be checked now: a clear 503, not a wrong 401.
             with pytest.raises(openai.InternalServerError) as caught:
                 gateway.client(api_key="sk-never-seen-before-000000000000").chat.completions.create(
@@ -55,6 +57,7 @@ def test_database_down_and_back_nothing_lost_nothing_twice(
             rows = admin.wait_for_logs(45, api_key=made["key"])
             assert len(rows) == 45 and len({r["request_id"] for r in rows}) == 45
             assert writer.stats.replayed == 40 and writer.dropped == 0 and writer.spool.size() == 0
+            assert admin.ok("GET", "/health/readiness")["db"] == "connected (postgresql)"
             expected = sum(r["spend"] for r in rows)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:

@@ -168,3 +168,25 @@ def test_openapi_docs_are_served(keys_gateway) -> None:
         spec["paths"]
     )
     assert MASTER_KEY not in str(spec)
+
+
+def test_curl_style_form_bodies_are_read_as_json(keys_gateway) -> None:
+    """`curl -d '{...}'` sends application/x-www-form-urlencoded; LiteLLM users' scripts do that."""
+    response = httpx.post(
+        keys_gateway.url + "/key/generate",
+        content=b'{"key_alias": "from-curl"}',
+        headers={
+            "authorization": f"Bearer {MASTER_KEY}",
+            "content-type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 200 and response.json()["key_alias"] == "from-curl"
+    assert response.headers["x-request-id"].startswith("req_")
+
+
+def test_master_key_requests_are_logged_without_any_key(keys_gateway, admin: Admin) -> None:
+    raw = keys_gateway.client().chat.completions.with_raw_response.create(model="mock-gpt", messages=MESSAGES)
+    request_id = raw.headers["x-request-id"]
+    (row,) = admin.wait_for_logs(1, request_id=request_id)
+    assert row["api_key"] == "master_key" and MASTER_KEY not in str(row)
+    assert hashlib.sha256(MASTER_KEY.encode()).hexdigest() not in str(row)
