@@ -8,7 +8,6 @@ parameters, never inside SQL text. Unique key aliases are enforced by an index; 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, or_, select, update
@@ -178,7 +177,3 @@ def _conflict(row: Any, changes: dict[str, Any] | None = None) -> ConflictError:
     if isinstance(row, Team):
         return ConflictError(f"team '{row.team_id}' already exists", param="team_id")
     return ConflictError(f"user '{getattr(row, 'user_id', '')}' already exists", param="user_id")
-
-
-def now_utc() -> datetime:
-    return utcnow()
