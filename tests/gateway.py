@@ -35,7 +35,8 @@ class GatewayServer:
         if config is not None:
             self.config_path = tmp_dir / f"config-{id(self)}.yaml"
             self.config_path.write_text(yaml.safe_dump(config))
-        self.env = env or {}
+        # Each gateway keeps its database and spend spool in its own directory.
+        self.env = {"POLYROUTE_DATA_DIR": str(tmp_dir / f"data-{id(self)}"), **(env or {})}
         self.loaded = load_config(self.config_path, self.env)
         self.state = AppState.build(self.loaded, open_access=open_access, shared=shared)
         self.port = free_port()

@@ -151,6 +151,14 @@ class RateLimitError(GatewayError):
     retryable = True
 
 
+class BudgetExceededError(GatewayError):
+    """A key, team or user has spent its budget (LiteLLM answers 400 with type budget_exceeded)."""
+
+    status = 400
+    type = "budget_exceeded"
+    code = "budget_exceeded"
+
+
 # ---- upstream / server errors ---------------------------------------------------------------------
 
 

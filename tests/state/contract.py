@@ -50,6 +50,42 @@ class StateContract:
         assert await state.window_usage(["k"], 1, T0 + 0.5) == [4]  # int and float lengths agree
         assert await state.window_usage(["k"], W, T0 + 0.5) == [4]
 
+    async def test_reserve_seeds_an_empty_window_and_admits_while_anything_is_left(
+        self, state: SharedState
+    ) -> None:
+        # The database knows of 90 spent: the window starts there, not at zero.
+        assert await state.try_reserve("budget:k", 5, 100, 90, W, T0) == Admission(True, 95, 0.0)
+        # A seed never overwrites a window that already holds a value.
+        assert await state.try_reserve("budget:k", 4, 100, 0, W, T0 + 1) == Admission(True, 99, 0.0)
+        # 99 < 100: admitted although the reservation goes past the limit (overshoot <= one request).
+        assert await state.try_reserve("budget:k", 30, 100, 0, W, T0 + 2) == Admission(True, 129, 0.0)
+        assert await state.try_reserve("budget:k", 1, 100, 0, W, T0 + 3) == Admission(False, 129, 57.0)
+        # Settling gives back what a request did not spend, and the budget opens again.
+        assert await state.adjust("budget:k", -30, W, T0 + 2) == 99
+        assert await state.try_reserve("budget:k", 1, 100, 0, W, T0 + 4) == Admission(True, 100, 0.0)
+        # A new period starts from its own seed.
+        assert await state.try_reserve("budget:k", 1, 100, 7, W, T0 + 60) == Admission(True, 8, 0.0)
+
+    async def test_reserve_refuses_a_seed_already_over_the_limit(self, state: SharedState) -> None:
+        assert await state.try_reserve("budget:x", 1, 10, 12, W, T0) == Admission(False, 12, 60.0)
+        assert await state.window_usage(["budget:x"], W, T0) == [12]
+
+    async def test_concurrent_reservations_overshoot_by_at_most_one(self, state: SharedState) -> None:
+        results = await asyncio.gather(*[state.try_reserve("budget:c", 7, 50, 40, W, T0) for _ in range(40)])
+        admitted = [r for r in results if r.allowed]
+        assert len(admitted) == 2  # 40 -> 47 -> 54: the second is the one that overshoots
+        assert await state.window_usage(["budget:c"], W, T0) == [54]
+
+    async def test_values_expire_and_delete(self, state: SharedState) -> None:
+        assert await state.get_value("cache:a") is None
+        await state.set_value("cache:a", b"one", 30)
+        await state.set_value("cache:b", b"two", 0.05)
+        assert await state.get_value("cache:a") == b"one"
+        await asyncio.sleep(0.2)
+        assert await state.get_value("cache:b") is None
+        await state.delete_values(["cache:a", "cache:missing"])
+        assert await state.get_value("cache:a") is None
+
     async def test_adjust_reconciles_and_floors_at_zero(self, state: SharedState) -> None:
         assert await state.try_take("tpm:a", 10, 100, W, T0) == Admission(True, 10, 0.0)
         assert await state.adjust("tpm:a", -4, W, T0 + 1) == 6

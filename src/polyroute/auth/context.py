@@ -5,6 +5,7 @@ hooks their settings plug into."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +20,19 @@ class AuthContext:
 
 
 ANONYMOUS = AuthContext(principal="anonymous", client_side_credentials=False)
+
+
+_MASTER = AuthContext(principal="master")
+_LOCAL = AuthContext(principal="loopback")
+
+
+def auth_context_for(principal: Any) -> AuthContext:
+    """The request-path view of an authenticated `auth.principal.Principal`: a virtual key is its
+    own principal (per-request routers are never shared between keys), and its key, team or user
+    `metadata.allow_client_side_credentials: false` turns client-side credentials off for it."""
+    key = getattr(principal, "key", None)
+    if key is not None:
+        return AuthContext(
+            principal="key:" + key.token[:16], client_side_credentials=key.client_side_credentials
+        )
+    return _MASTER if getattr(principal, "role", None) == "proxy_admin" else _LOCAL

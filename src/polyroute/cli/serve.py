@@ -70,6 +70,7 @@ def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = No
     )
     typer.echo(f"routing: {loaded.router.routing_strategy}, shared state: {shared}")
     typer.echo(f"client-side credentials: {_client_credentials_summary(loaded)}")
+    typer.echo(f"database: {_database_target(loaded)}")
 
 
 def _client_credentials_summary(loaded: GatewayConfig) -> str:
@@ -83,6 +84,20 @@ def _client_credentials_summary(loaded: GatewayConfig) -> str:
         f"on (user_config; per-request params for {', '.join(models) if models else 'no model'}; "
         f"private addresses allowed: {', '.join(allowed) if allowed else 'none'})"
     )
+
+
+def _database_target(loaded: GatewayConfig) -> str:
+    """Where keys and spend live, without the password."""
+    from sqlalchemy.engine import make_url
+
+    from polyroute.store.database import DatabaseConfigError, async_url, data_dir_from
+
+    try:
+        url = async_url(loaded.database_url, data_dir_from(loaded.env))
+    except DatabaseConfigError as exc:
+        typer.echo(f"polyroute: config error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def serve(
@@ -109,6 +124,7 @@ def serve(
     configure_logging(log_level)
     loaded = _load_or_exit(config, endpoint_file)
     _redis_configured(loaded)  # a missing os.environ/ reference stops start-up here, in one line
+    _database_target(loaded)  # so does a database URL polyroute cannot use
     for warning in loaded.warnings:
         log.warning(warning)
     if loaded.master_key is None and not is_loopback(host) and not allow_unauthenticated:
@@ -135,8 +151,9 @@ def serve(
     os.environ["POLYROUTE_WORKERS"] = str(workers)
     if workers > 1 and not _redis_configured(loaded):
         log.warning(
-            "%d workers without Redis: each enforces 1/%d of every rpm/tpm limit; cooldowns and latency "
-            "statistics are per worker. Set router_settings.redis_host (or redis_url) to share them.",
+            "%d workers without Redis: each enforces 1/%d of every rpm/tpm limit, and each enforces key, "
+            "team and user budgets on its own; cooldowns and latency statistics are per worker. Set "
+            "router_settings.redis_host (or redis_url) to share them.",
             workers,
             workers,
         )

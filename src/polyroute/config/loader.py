@@ -29,6 +29,7 @@ from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
 from polyroute.router.settings import SHARED_WITH_LITELLM_SETTINGS, STATE_KEYS, RouterSettings
 from polyroute.secrets import Redactor, Secret
+from polyroute.store.settings import STORE_KEYS, StoreSettings
 
 DEFAULT_MAX_BODY_MB = 32.0  # Anthropic's own request cap; base64 images need room
 DEFAULT_MAX_JSON_DEPTH = 64
@@ -85,6 +86,7 @@ class GatewayConfig:
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     env: Mapping[str, str] = field(default_factory=dict)
     client_credentials: ClientCredentialSettings = field(default_factory=ClientCredentialSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -171,6 +173,7 @@ def load_config(
         )
         or env.get("DATABASE_URL"),
         router=router_settings,
+        store=_store_settings(config),
         state_settings={k: v for k, v in config.router_settings.items() if k in STATE_KEYS},
         controller=controller,
         env=merged_env,
@@ -248,6 +251,14 @@ def _controller_config(config: ConfigFile, env: Mapping[str, str], redactor: Red
         worker_api_timeout_s=timings["worker_api_timeout_s"],
         embedding_batch_size=int(timings["embedding_batch_size"]),
     )
+
+
+def _store_settings(config: ConfigFile) -> StoreSettings:
+    general = config.general_settings.model_extra or {}
+    try:
+        return StoreSettings.model_validate({k: v for k, v in general.items() if k in STORE_KEYS})
+    except ValidationError as exc:
+        raise ConfigError(_first_validation_error(exc, prefix="general_settings")) from exc
 
 
 def _router_settings(config: ConfigFile) -> RouterSettings:

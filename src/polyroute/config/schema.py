@@ -91,7 +91,14 @@ class ConfigFile(BaseModel):
 
 
 # Keys polyroute acts on, per section. Everything else in a section is reported at start-up.
+def _store_keys() -> set[str]:
+    from polyroute.store.settings import STORE_KEYS
+
+    return set(STORE_KEYS)
+
+
 SUPPORTED_GENERAL = {
+    *_store_keys(),
     "master_key",
     "database_url",
     "max_request_size_mb",

@@ -171,7 +171,9 @@ class Router:
             progress.attempts += 1
             info = AttemptInfo(progress.attempts, fallback, name, progress.deadline)
             try:
-                outcome = await self._attempt(deployment, probing, info, attempt, options.prompt_tokens)
+                outcome = await self._attempt(
+                    deployment, group, probing, info, attempt, options.prompt_tokens
+                )
             except GatewayError as error:
                 await self._on_failure(deployment, group, error, probing)
                 progress.failed.add(deployment.id)
@@ -238,7 +240,13 @@ class Router:
         await self.sleep(delay)
 
     async def _attempt(
-        self, deployment: Deployment, probing: bool, info: AttemptInfo, attempt: AttemptFn, prompt_tokens: int
+        self,
+        deployment: Deployment,
+        group: list[Deployment],
+        probing: bool,
+        info: AttemptInfo,
+        attempt: AttemptFn,
+        prompt_tokens: int,
     ) -> AttemptOutcome:
         inflight_key = deployment.keys.inflight
         await self.state.inflight_add(inflight_key, 1)
@@ -251,7 +259,8 @@ class Router:
                 await self.health.release_probe(deployment)
         total = time.monotonic() - started
         if outcome.failed_after_start is not None:
-            await self.health.on_failure(deployment, outcome.failed_after_start, probing, self.clock())
+            # A stream broken after its first byte: not retried, but counted like any failure.
+            await self._on_failure(deployment, group, outcome.failed_after_start, probing)
         else:
             await self.health.on_success(deployment, probing)
             await self.state.record_latency(deployment.keys.latency, outcome.ttft, total)

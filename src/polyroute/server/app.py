@@ -15,9 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from polyroute.auth.master_key import check_master_key, presented_key
+from polyroute.auth.context import auth_context_for
+from polyroute.auth.master_key import presented_key
 from polyroute.controller.security import presented_worker_token
 from polyroute.errors import GatewayError, InternalServerError, NotFoundError
+from polyroute.server.accounting import admit
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
 from polyroute.server.routes import chat, completions, controller, embeddings, health, models
 from polyroute.server.state import AppState
@@ -36,13 +38,17 @@ class Route:
     public: bool = False  # no authentication (liveness only)
     worker: bool = False  # a model worker's call: the handler checks the worker token
     basic_auth: bool = False  # also take the master key as an HTTP Basic password (FastChat clients)
+    admin: bool = False  # the master key only (virtual keys get a 403)
+    call_type: str | None = None  # a model route: admission, cost and a spend row (its call type)
 
 
 def _openai_routes() -> dict[str, Route]:
     routes = {
-        "/chat/completions": Route(chat.chat_completions, "POST", json_body=True),
-        "/completions": Route(completions.completions, "POST", json_body=True),
-        "/embeddings": Route(embeddings.embeddings, "POST", json_body=True),
+        "/chat/completions": Route(
+            chat.chat_completions, "POST", json_body=True, call_type="chat_completion"
+        ),
+        "/completions": Route(completions.completions, "POST", json_body=True, call_type="text_completion"),
+        "/embeddings": Route(embeddings.embeddings, "POST", json_body=True, call_type="embeddings"),
         "/models": Route(models.list_models, "GET"),
     }
     # Clients configured with or without the /v1 prefix both work (LiteLLM accepts both).
@@ -54,7 +60,7 @@ ROUTES: dict[str, Route] = {
     "/health/liveliness": Route(health.liveness, "GET", public=True),
     "/health/liveness": Route(health.liveness, "GET", public=True),
     "/health/readiness": Route(health.readiness, "GET"),
-    "/health": Route(health.deployments_health, "GET"),
+    "/health": Route(health.deployments_health, "GET", admin=True),
 }
 # FastChat's controller endpoints (docs/serving_plane.md). Not hot paths; FastChat clients put
 # credentials in the controller URL, which their HTTP client sends as HTTP Basic auth.
@@ -77,6 +83,12 @@ class GatewayApp:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._background: list[asyncio.Task[None]] = []
+        from polyroute.server.admin import create_admin_app
+
+        # The admin API (keys, teams, users, spend) is a FastAPI app behind this one: it serves
+        # the paths this app does not know, with OpenAPI docs at /docs.
+        self.admin = create_admin_app(state)
+        self.admin_paths: frozenset[str] = self.admin.state.paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -88,13 +100,20 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                tune_gc()
+                try:
+                    await self.state.start()
+                except Exception as exc:  # noqa: BLE001  # reported to the server, which exits
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": f"start-up failed: {exc}"})
+                    return
+                tune_gc()  # after start-up, so its objects move to the permanent generation
                 self._start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
                     task.cancel()
                 await asyncio.gather(*self._background, return_exceptions=True)
+                await self.state.stop()
                 await self.state.http.close()
                 await self.state.shared.close()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -115,16 +134,34 @@ class GatewayApp:
         try:
             await self._dispatch(request)
         except GatewayError as error:
+            if request.account is not None:
+                request.account.failed(error)
             await self._answer_error(request, error)
         except ClientGone:
             return
         except asyncio.CancelledError:
             if request.disconnected:
+                if request.account is not None:
+                    request.account.cancelled()
                 return  # the client left; the upstream call was cancelled with us
             raise
         except Exception:
             log.exception("unhandled error: request=%s path=%s", request.request_id, request.path)
-            await self._answer_error(request, InternalServerError("internal error; see the gateway log"))
+            error = InternalServerError("internal error; see the gateway log")
+            if request.account is not None:
+                request.account.failed(error)
+            await self._answer_error(request, error)
+        finally:
+            if request.account is not None:
+                # Shielded: settling limits and queueing the spend row must finish even when the
+                # server is cancelling this request.
+                await asyncio.shield(self._close_account(request))
+
+    async def _close_account(self, request: Request) -> None:
+        try:
+            await request.account.close()
+        except Exception:
+            log.exception("settling request %s failed", request.request_id)
 
     async def _dispatch(self, request: Request) -> None:
         path = request.path
@@ -134,6 +171,9 @@ class GatewayApp:
             if path.startswith(MODEL_PREFIXES) and request.method == "GET":
                 route = Route(models.retrieve_model, "GET")
                 args = (path.split("/models/", 1)[1],)
+            elif path in self.admin_paths:
+                await self._admin(request)
+                return
             else:
                 raise NotFoundError(f"no route {request.method} {path}", code="unknown_route")
         if request.method != route.method:
@@ -141,24 +181,52 @@ class GatewayApp:
                 f"method {request.method} not allowed on {path}", status=405, code="method_not_allowed"
             )
         if not route.public and not route.worker:
-            self._authenticate(request, route.basic_auth)
+            await self._authenticate(request, route.basic_auth)
+            if route.admin:
+                request.principal.require_admin(f"{request.method} {path}")
         if route.json_body:
             config = self.state.config
             body = await request.read_json(config.max_body_bytes, config.max_json_depth)
+            if route.call_type is not None:
+                request.account = await admit(
+                    self.state, request.principal, request.request_id, route.call_type, body
+                )
             await self._run_watched(request, route.handler(request, self.state, body))
         else:
             await route.handler(request, self.state, *args)
 
-    def _authenticate(self, request: Request, basic_auth: bool = False) -> None:
+    async def _authenticate(self, request: Request, basic_auth: bool = False) -> None:
+        assert self.state.auth is not None
         headers = request.headers
-        presented = presented_key(
-            headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key")
-        )
-        if presented is None and basic_auth:
-            presented = presented_worker_token(headers.get("authorization"))
-        request.auth = check_master_key(
-            self.state.config.master_key, presented, request.client_host, self.state.open_access
-        )
+        if (
+            basic_auth
+            and presented_key(headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key"))
+            is None
+        ):
+            # FastChat clients put the key in the URL's userinfo: HTTP Basic auth's password.
+            token = presented_worker_token(headers.get("authorization"))
+            if token:
+                headers = {**headers, "authorization": "Bearer " + token}
+        request.principal = await self.state.auth.authenticate(headers, request.client_host)
+        request.auth = auth_context_for(request.principal)
+
+    async def _admin(self, request: Request) -> None:
+        """Hands the request to the admin app; its answers carry this request's id too."""
+        request_id = request.request_id.encode()
+        # Bodies are JSON whatever the client says (curl -d sends a form type), as on the model routes.
+        headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+        headers.append((b"content-type", b"application/json"))
+        scope = {**request.scope, "headers": headers, "polyroute.request_id": request.request_id}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                request.started = True
+                message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", request_id)]}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                request.finished = True
+            await request.send(message)
+
+        await self.admin(scope, request.receive, send)
 
     async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:
         """Runs the handler; a client that goes away cancels it (and so the upstream call)."""

@@ -43,6 +43,8 @@ class Request:
         "finished",
         "disconnected",
         "auth",
+        "principal",
+        "account",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,6 +61,8 @@ class Request:
         self.finished = False
         self.disconnected = False
         self.auth: AuthContext | None = None  # set by authentication (auth/context.py)
+        self.principal: Any = None  # auth.principal.Principal once authenticated
+        self.account: Any = None  # server.accounting.RequestAccount on the model routes
 
     @property
     def method(self) -> str:

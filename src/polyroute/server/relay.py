@@ -26,7 +26,19 @@ from polyroute.server.http import Request
 from polyroute.server.state import AppState
 
 # What makes an upstream event worth parsing in a pass-through stream.
-_MARKERS = (b'"usage":{', b"[DONE]", b'"error"', b"event: error")
+_MARKERS = (b'"usage":{', b'"usage": {', b"[DONE]", b'"error"', b"event: error")
+
+
+def _without(data: bytes, cuts: list[tuple[int, int]]) -> bytes:
+    """`data` less the byte ranges in `cuts` (sorted, not overlapping)."""
+    if not cuts:
+        return data
+    parts, at = [], 0
+    for begin, end in cuts:
+        parts.append(data[at:begin])
+        at = end
+    parts.append(data[at:])
+    return b"".join(parts)
 
 
 def _marked_events(data: bytes) -> list[tuple[int, int]]:
@@ -134,6 +146,10 @@ class StreamRelay:
         self._reader: OpenAIStreamReader | None = None
         self._deadline_at = 0.0
         self._last_chunk: dict[str, Any] = {}
+        #: events with generated content sent so far: the output estimate when a stream broken
+        #: off carries no usage (OpenAI-compatible servers send about one token per event)
+        self.produced = 0
+        self.broke_off: GatewayError | None = None
 
     async def run(self, wire: WireRequest, first_byte_timeout: float, idle_timeout: float) -> AttemptOutcome:
         """Relays the stream. Raises a GatewayError when it fails before the first byte was sent
@@ -157,13 +173,27 @@ class StreamRelay:
         finally:
             if response is not None:
                 response.close()
-        if self.usage is None:  # broken off: whatever usage the provider had reported so far
-            self.usage = self._reader.usage if self._reader is not None else self.translator.usage
+            if self.usage is None:  # broken off: whatever usage the provider had reported so far
+                self.usage = self._reader.usage if self._reader is not None else self.translator.usage
+            if self.request.started:
+                # Bytes reached the client: bill what was produced, also when the client left.
+                self._bill()
         return AttemptOutcome(usage=self.usage, ttft=self.ttft, failed_after_start=self.failed_after_start)
+
+    def _bill(self) -> None:
+        account = self.request.account
+        if account is not None:
+            account.streamed(
+                self.deployment, self.usage, self.produced, self.ttft, self.headers, self.broke_off
+            )
 
     async def _fail(self, error: GatewayError) -> None:
         if not self.request.started:
             raise error
+        # Billing reads broke_off; the router counts the failure against the deployment's health
+        # (a group's only deployment is never cooled for it: see Router._on_failure).
+        self.broke_off = error
+        self.failed_after_start = error
         self.state.log.warning(
             "stream failed after %d bytes: request=%s deployment=%s error=%s",
             self.sent_bytes,
@@ -189,6 +219,8 @@ class StreamRelay:
                 continue
             # Parse only events that can matter: errors, usage, the end marker.
             spans = _marked_events(data)
+            # Content events produced so far: the bill's basis if the provider never reports usage.
+            self.produced += data.count(b'"delta":{"content":"') + data.count(b'"text":"')
             if spans:
                 await self._inspect_and_send(data, spans, reader)
             else:
@@ -212,18 +244,22 @@ class StreamRelay:
         self, data: bytes, spans: list[tuple[int, int]], reader: OpenAIStreamReader
     ) -> None:
         """Parses only the events of a batch that carry an error, usage or the end marker; events
-        before an in-stream error still reach the client."""
+        before an in-stream error still reach the client; a usage-only chunk the gateway asked
+        for (the client did not) is cut out."""
+        cuts: list[tuple[int, int]] = []
         for begin, end in spans:
             event = parse_event_block(data[begin:end])
             if event is None:
                 continue
             try:
-                reader.on_event(event)
+                chunks = reader.on_event(event)
             except GatewayError:
                 if begin:
-                    await self._send(data[:begin])
+                    await self._send(_without(data[:begin], cuts))
                 raise
-        await self._send(data)
+            if not self.include_usage and any(_usage_only(c) for c in chunks):
+                cuts.append((begin, min(end + 2, len(data))))
+        await self._send(_without(data, cuts) if cuts else data)
 
     async def _relay_translated(
         self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float
@@ -231,11 +267,12 @@ class StreamRelay:
         decoder = SSEDecoder()
         translator = self.translator
         async for raw in response.iter_chunks():
-            out = [chunk for event in decoder.feed(raw) for chunk in translator.on_event(event)]
+            # An upstream's own usage chunk goes: the relay sends one at the end when asked for.
+            out = [c for event in decoder.feed(raw) for c in translator.on_event(event) if not _usage_only(c)]
             if out:
                 await self._send(self._encode(out))
             self._extend(deadline, loop, idle)
-        tail = [chunk for event in decoder.flush() for chunk in translator.on_event(event)]
+        tail = [c for event in decoder.flush() for c in translator.on_event(event) if not _usage_only(c)]
         tail += translator.on_end()
         self.usage = translator.usage
         if self.include_usage and self.usage is not None:
@@ -246,6 +283,7 @@ class StreamRelay:
     def _encode(self, chunks: list[dict[str, Any]]) -> bytes:
         if chunks:
             self._last_chunk = chunks[-1]
+            self.produced += sum(1 for c in chunks if _has_output(c))
         if self.transform is not None:
             chunks = [c for c in map(self.transform, chunks) if c is not None]
         return b"".join(encode_data(c) for c in chunks)
@@ -260,3 +298,16 @@ class StreamRelay:
             "choices": [],
             "usage": self.usage,
         }
+
+
+def _usage_only(chunk: Any) -> bool:
+    """OpenAI's final usage chunk: no choices, only usage."""
+    return isinstance(chunk, dict) and chunk.get("choices") == [] and bool(chunk.get("usage"))
+
+
+def _has_output(chunk: dict[str, Any]) -> bool:
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content"):
+            return True
+    return False

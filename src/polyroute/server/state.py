@@ -1,9 +1,11 @@
-"""What every request handler shares: config, router, shared state and the upstream transport."""
+"""What every request handler shares: config, router, shared state and the upstream transport,
+plus keys, limits and spend (the database, the key cache, the limiter, the spend writer)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from polyroute.auth.url_safety import ClientUrlGuard
 from polyroute.config.loader import GatewayConfig
@@ -13,7 +15,16 @@ from polyroute.router.engine import Router
 from polyroute.router.user_config import RouterCache
 from polyroute.state.base import SharedState
 
+if TYPE_CHECKING:
+    from polyroute.auth.authenticator import Authenticator
+    from polyroute.spend.limits import Limiter
+    from polyroute.spend.writer import SpendWriter
+    from polyroute.store.database import Database
+    from polyroute.store.key_store import KeyStore
+    from polyroute.store.spend_store import SpendStore
+
 DEFAULT_TIMEOUT = 600.0  # seconds for one attempt when nothing else is configured
+log = logging.getLogger("polyroute.server")
 
 
 @dataclass
@@ -29,6 +40,12 @@ class AppState:
     # and the per-request routers of user_config and client credentials.
     url_guard: ClientUrlGuard = field(default_factory=ClientUrlGuard)
     client_routers: RouterCache = field(default_factory=RouterCache)
+    db: Database | None = None
+    keys: KeyStore | None = None
+    spend: SpendStore | None = None
+    writer: SpendWriter | None = None
+    auth: Authenticator | None = None
+    limiter: Limiter | None = None
 
     @classmethod
     def build(
@@ -54,7 +71,7 @@ class AppState:
         )
         directory = WorkerDirectory(shared, config.models, config.controller)
         guard = ClientUrlGuard(config.client_credentials.allowlist)
-        return cls(
+        state = cls(
             config=config,
             shared=shared,
             router=router,
@@ -62,3 +79,51 @@ class AppState:
             open_access=open_access,
             url_guard=guard,
         )
+        state._build_store(share)
+        return state
+
+    def _build_store(self, share: int) -> None:
+        from polyroute.auth.authenticator import Authenticator
+        from polyroute.auth.key_cache import KeyCache
+        from polyroute.spend.limits import Limiter
+        from polyroute.spend.spool import Spool
+        from polyroute.spend.writer import SpendWriter
+        from polyroute.store.database import Database, data_dir_from
+        from polyroute.store.key_store import KeyStore
+        from polyroute.store.spend_store import SpendStore
+
+        settings = self.config.store
+        self.db = Database.from_settings(
+            self.config.database_url, self.config.env, pool_size=settings.database_connection_pool_limit
+        )
+        self.keys = KeyStore(self.db)
+        self.spend = SpendStore(self.db)
+        spool = Spool(
+            data_dir_from(self.config.env) / "spend-spool.jsonl",
+            int(settings.spend_logs_spool_max_mb * 1024 * 1024),
+        )
+        self.writer = SpendWriter(
+            self.spend,
+            spool,
+            queue_size=settings.spend_logs_queue_size,
+            batch_size=settings.spend_logs_batch_size,
+            flush_interval_s=settings.proxy_batch_write_at,
+        )
+        # The shared state caches keys across processes only when it is Redis.
+        cache_shared = self.shared if self.shared.backend != "memory" else None
+        cache = KeyCache(self.keys.load_record, cache_shared, ttl_s=settings.key_cache_ttl_s)
+        self.auth = Authenticator(self.config.master_key, self.open_access, cache)
+        self.limiter = Limiter(self.shared, limit_share=share)
+
+    async def start(self) -> None:
+        """Migrates the database and starts the spend writer (before serving)."""
+        assert self.db is not None and self.writer is not None
+        await self.db.migrate()
+        await self.writer.start()
+        log.info("database: %s (schema up to date)", self.db.target)
+
+    async def stop(self) -> None:
+        if self.writer is not None:
+            await self.writer.stop()
+        if self.db is not None:
+            await self.db.close()

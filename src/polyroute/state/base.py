@@ -77,6 +77,16 @@ class SharedState(ABC):
     async def window_usage(self, keys: list[str], window_s: float, now: float) -> list[int]:
         """Current window's value of each key (0 when absent)."""
 
+    @abstractmethod
+    async def try_reserve(
+        self, key: str, amount: int, limit: int, seed: int, window_s: float, now: float
+    ) -> Admission:
+        """Budgets: atomically start the window at `seed` if it holds no value yet, refuse when its
+        value (spend plus outstanding reservations) is already >= `limit`, else add `amount`.
+        Settle later with `adjust(key, actual - amount, window_s, same now)`. Admitting while
+        anything is left, with reservations that bound each request's cost, means concurrent
+        requests overshoot a budget by at most one request's cost."""
+
     # -- in-flight counts (least-busy routing, max parallel requests) ----------------------------
     @abstractmethod
     async def inflight_add(self, key: str, delta: int) -> int:
@@ -138,6 +148,17 @@ class SharedState(ABC):
     @abstractmethod
     async def remove_worker(self, address: str) -> bool:
         """Deregister; True when the worker was registered."""
+
+    # -- small shared values (the key cache) -------------------------------------------------------
+    @abstractmethod
+    async def get_value(self, key: str) -> bytes | None:
+        """A value stored with set_value, or None when absent or expired."""
+
+    @abstractmethod
+    async def set_value(self, key: str, value: bytes, ttl_s: float) -> None: ...
+
+    @abstractmethod
+    async def delete_values(self, keys: list[str]) -> None: ...
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def close(self) -> None:

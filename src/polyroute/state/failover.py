@@ -95,6 +95,11 @@ class FailoverState(SharedState):
     async def try_take(self, key: str, amount: int, limit: int, window_s: float, now: float) -> Admission:
         return await self._call(lambda s: s.try_take(key, amount, limit, window_s, now))
 
+    async def try_reserve(
+        self, key: str, amount: int, limit: int, seed: int, window_s: float, now: float
+    ) -> Admission:
+        return await self._call(lambda s: s.try_reserve(key, amount, limit, seed, window_s, now))
+
     async def adjust(self, key: str, delta: int, window_s: float, now: float) -> int:
         return await self._call(lambda s: s.adjust(key, delta, window_s, now))
 
@@ -146,6 +151,15 @@ class FailoverState(SharedState):
 
     async def remove_worker(self, address: str) -> bool:
         return await self._call(lambda s: s.remove_worker(address))
+
+    async def get_value(self, key: str) -> bytes | None:
+        return await self._call(lambda s: s.get_value(key))
+
+    async def set_value(self, key: str, value: bytes, ttl_s: float) -> None:
+        return await self._call(lambda s: s.set_value(key, value, ttl_s))
+
+    async def delete_values(self, keys: list[str]) -> None:
+        return await self._call(lambda s: s.delete_values(keys))
 
     # -- lifecycle --------------------------------------------------------------------------------------
     async def healthy(self) -> bool:

@@ -9,6 +9,7 @@ that have gone to zero (in-flight counts) or expired (cooldowns) are dropped whe
 from __future__ import annotations
 
 import dataclasses
+import time
 from bisect import bisect_right, insort
 from dataclasses import dataclass
 
@@ -63,6 +64,7 @@ class MemoryState(SharedState):
         self._cooldowns: dict[str, Cooldown] = {}
         self._latencies: dict[str, _Ewma] = {}
         self._workers: dict[str, WorkerRecord] = {}
+        self._values: dict[str, tuple[bytes, float]] = {}  # key -> (value, monotonic expiry)
 
     # -- windowed counters ----------------------------------------------------------------------
     @staticmethod
@@ -88,6 +90,20 @@ class MemoryState(SharedState):
         value = max(0, windows.get(index, 0) + delta)
         self._store(windows, index, value)
         return value
+
+    async def try_reserve(
+        self, key: str, amount: int, limit: int, seed: int, window_s: float, now: float
+    ) -> Admission:
+        index = window_index(now, window_s)
+        windows = self._windows.setdefault((key, window_s), {})
+        used = windows.get(index)
+        if used is None:
+            used = max(0, seed)
+            self._store(windows, index, used)
+        if used >= limit:
+            return Admission(False, used, window_retry_after(index, window_s, now))
+        self._store(windows, index, used + amount)
+        return Admission(True, used + amount, 0.0)
 
     async def window_usage(self, keys: list[str], window_s: float, now: float) -> list[int]:
         index = window_index(now, window_s)
@@ -200,3 +216,24 @@ class MemoryState(SharedState):
 def check_ttl(ttl_s: float) -> None:
     if not ttl_s > 0:
         raise ValueError(f"ttl_s must be positive, got {ttl_s}")
+
+    # -- small shared values --------------------------------------------------------------------
+    async def get_value(self, key: str) -> bytes | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= time.monotonic():
+            del self._values[key]
+            return None
+        return entry[0]
+
+    async def set_value(self, key: str, value: bytes, ttl_s: float) -> None:
+        now = time.monotonic()
+        if len(self._values) > 10_000:  # bounded: expired entries go first
+            for stale in [k for k, (_, ends) in self._values.items() if ends <= now]:
+                del self._values[stale]
+        self._values[key] = (value, now + ttl_s)
+
+    async def delete_values(self, keys: list[str]) -> None:
+        for key in keys:
+            self._values.pop(key, None)

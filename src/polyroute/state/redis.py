@@ -8,7 +8,7 @@ Time is the caller's (`now` arguments, passed into the scripts), never Redis TIM
 move the clock and every backend agrees on window boundaries. Key expiries are only garbage
 collection: window keys carry their window index, so a new window starts at zero by itself.
 
-Keys: `<prefix><family>:<key>`, family one of win / inflight / fail / cool / lat / worker. The family
+Keys: `<prefix><family>:<key>`, family one of win / inflight / fail / cool / lat / worker / val. The family
 keeps one caller key (say a deployment id used for both cooldowns and latencies) from hitting
 another family's key of a different Redis type, which MemoryState's separate dicts never do.
 The worker registry is one hash per worker (`worker:<address>`, expiring with its heartbeat TTL)
@@ -49,6 +49,24 @@ if used + amount > tonumber(ARGV[2]) then
 end
 used = redis.call('INCRBY', KEYS[1], amount)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, used}
+"""
+
+# KEYS[1] window key; ARGV amount, limit, seed, ttl_ms. Budgets: an absent window starts at the
+# seed (the spend the database knows of); refused when spend plus reservations reach the limit.
+TRY_RESERVE = """
+local used = redis.call('GET', KEYS[1])
+if used then
+  used = tonumber(used)
+else
+  used = math.max(0, tonumber(ARGV[3]))
+  redis.call('SET', KEYS[1], used, 'PX', ARGV[4])
+end
+if used >= tonumber(ARGV[2]) then
+  return {0, used}
+end
+used = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {1, used}
 """
 
@@ -232,6 +250,7 @@ class RedisState(SharedState):
         # register_script sends nothing: the first call loads the script (EVALSHA, then SCRIPT
         # LOAD on NOSCRIPT), every later call is a single EVALSHA.
         self._try_take = client.register_script(TRY_TAKE)
+        self._try_reserve = client.register_script(TRY_RESERVE)
         self._add_floored = client.register_script(ADD_FLOORED)
         self._record_failure = client.register_script(RECORD_FAILURE)
         self._set_cooldown = client.register_script(SET_COOLDOWN)
@@ -312,6 +331,19 @@ class RedisState(SharedState):
         allowed, used = await self._try_take(
             keys=[self._window_key(key, window_s, index)],
             args=[int(amount), int(limit), _ttl_ms(retry_after)],
+        )
+        if allowed:
+            return Admission(True, int(used), 0.0)
+        return Admission(False, int(used), retry_after)
+
+    async def try_reserve(
+        self, key: str, amount: int, limit: int, seed: int, window_s: float, now: float
+    ) -> Admission:
+        index = window_index(now, window_s)
+        retry_after = window_retry_after(index, window_s, now)
+        allowed, used = await self._try_reserve(
+            keys=[self._window_key(key, window_s, index)],
+            args=[int(amount), int(limit), int(seed), _ttl_ms(retry_after)],
         )
         if allowed:
             return Admission(True, int(used), 0.0)
@@ -444,6 +476,18 @@ class RedisState(SharedState):
     async def remove_worker(self, address: str) -> bool:
         removed = await self._remove_worker(keys=self._worker_keys(address), args=[address])
         return bool(removed)
+
+    # -- small shared values ------------------------------------------------------------------------
+    async def get_value(self, key: str) -> bytes | None:
+        value = await self._client.get(self._key("val", key))
+        return value.encode() if isinstance(value, str) else value
+
+    async def set_value(self, key: str, value: bytes, ttl_s: float) -> None:
+        await self._client.set(self._key("val", key), value, px=max(1, math.ceil(ttl_s * 1000)))
+
+    async def delete_values(self, keys: list[str]) -> None:
+        if keys:
+            await self._client.delete(*[self._key("val", key) for key in keys])
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def healthy(self, timeout_s: float = 1.0) -> bool:

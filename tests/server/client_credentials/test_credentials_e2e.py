@@ -11,7 +11,6 @@ import httpx
 import openai
 import pytest
 
-from polyroute.auth.context import AuthContext
 from tests.fakes.base import Error, Reply
 from tests.secret_walk import holds_any
 from tests.server.client_credentials.support import (
@@ -321,15 +320,27 @@ def test_refused_params_name_the_param_and_open_no_connection(
     assert canary.settle(0.05) == 0 and operator_fake.requests == []
 
 
-def test_a_key_or_team_can_be_switched_off_through_its_auth_context(gw, operator_fake, monkeypatch):
-    """The hook virtual keys will fill in: the gateway switch is on, this caller's is off."""
-    monkeypatch.setattr(
-        "polyroute.server.app.check_master_key",
-        lambda *args: AuthContext(principal="team-without-byok", client_side_credentials=False),
+def test_a_virtual_key_or_its_team_can_switch_client_credentials_off(gw, operator_fake):
+    """The gateway switch is on; a key whose team says allow_client_side_credentials: false may
+    still call models with the operator's credentials, never with its own."""
+    admin = {"authorization": f"Bearer {gw.master_key}"} if gw.master_key else {}
+    team = httpx.post(
+        gw.url + "/team/new",
+        headers=admin,
+        json={"team_alias": "no-byok", "metadata": {"allow_client_side_credentials": False}},
     )
-    body = refused(gw, "gpt-3.5-turbo", {"api_key": CLIENT_KEY}, 403, "api_key")
-    assert body["code"] == "client_side_credentials_disabled" and "this API key" in body["message"]
-    assert chat(gw, "gpt-3.5-turbo", {}).parse().choices  # the caller's own requests still work
+    assert team.status_code == 200, team.text
+    made = httpx.post(gw.url + "/key/generate", headers=admin, json={"team_id": team.json()["team_id"]})
+    assert made.status_code == 200, made.text
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=made.json()["key"], max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        client.chat.completions.create(
+            model="gpt-3.5-turbo", messages=MESSAGES, extra_body={"api_key": CLIENT_KEY}
+        )
+    body = caught.value.response.json()["error"]
+    assert body["param"] == "api_key" and body["code"] == "client_side_credentials_disabled"
+    assert "this API key" in body["message"]
+    assert client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES).choices
     assert [r.headers["authorization"] for r in operator_fake.requests] == [f"Bearer {OPERATOR_KEY}"]
 
 

@@ -17,12 +17,14 @@ from polyroute.server.params import provider_body
 from polyroute.server.relay import StreamRelay, call_json
 from polyroute.server.routes.common import (
     attempt_limit,
+    cost_headers,
     first_byte_limit,
     idle_limit,
     include_usage,
     router_options,
     served_headers,
     with_mock_response,
+    with_stream_usage,
 )
 from polyroute.server.state import AppState
 
@@ -39,6 +41,8 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
         deployment = with_mock_response(deployment, body)
         adapter, call = deployment.adapter, deployment.call
         payload = provider_body(body, deployment, state.config.drop_params)
+        if stream and adapter.passthrough_stream:
+            payload = with_stream_usage(payload)  # bill from the provider's own figures
         wire = adapter.chat_request(call, payload, stream)
         headers = served_headers(deployment, info)
         limit = attempt_limit(state, deployment, info)
@@ -53,10 +57,12 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
                 raise (
                     stream_error(data) if "error" in data else UpstreamError("upstream answer has no choices")
                 )
-            await request.respond(200, raw, headers)
+            await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers))
             return AttemptOutcome(usage=data.get("usage"))
         out = adapter.chat_response(call, data)
-        await request.respond(200, orjson.dumps(out), headers)
+        await request.respond(
+            200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers)
+        )
         return AttemptOutcome(usage=out.get("usage"))
 
     router = scope.router if scope is not None else state.router

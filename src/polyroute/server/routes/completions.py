@@ -20,12 +20,14 @@ from polyroute.server.params import provider_body
 from polyroute.server.relay import StreamRelay, call_json
 from polyroute.server.routes.common import (
     attempt_limit,
+    cost_headers,
     first_byte_limit,
     idle_limit,
     include_usage,
     router_options,
     served_headers,
     with_mock_response,
+    with_stream_usage,
 )
 from polyroute.server.state import AppState
 
@@ -128,10 +130,17 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
         limit = attempt_limit(state, deployment, info)
         if "completions" in adapter.supports:
             payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
+            if stream and adapter.passthrough_stream:
+                payload = with_stream_usage(payload)
             wire = adapter.completions_request(call, payload, stream)
             if stream:
                 relay = StreamRelay(
-                    request, state, deployment, adapter.chat_stream(call, payload), headers, False
+                    request,
+                    state,
+                    deployment,
+                    adapter.chat_stream(call, payload),
+                    headers,
+                    include_usage(body),
                 )
                 return await relay.run(
                     wire, first_byte_limit(deployment, body, limit), idle_limit(state, limit)
@@ -141,10 +150,12 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
                 raise (
                     stream_error(data) if "error" in data else UpstreamError("upstream answer has no choices")
                 )
-            await request.respond(200, raw, headers)
+            await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers))
             return AttemptOutcome(usage=data.get("usage"))
         chat = chat_body_for(body)
         payload = provider_body(chat, deployment, state.config.drop_params)
+        if stream and adapter.passthrough_stream:
+            payload = with_stream_usage(payload)
         wire = adapter.chat_request(call, payload, stream)
         if stream:
             translator = adapter.chat_stream(call, payload)
@@ -154,7 +165,9 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
             return await relay.run(wire, first_byte_limit(deployment, body, limit), idle_limit(state, limit))
         data, _, _ = await call_json(state, deployment, wire, limit)
         out = to_text_completion(adapter.chat_response(call, data))
-        await request.respond(200, orjson.dumps(out), headers)
+        await request.respond(
+            200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers)
+        )
         return AttemptOutcome(usage=out.get("usage"))
 
     router = scope.router if scope is not None else state.router

@@ -15,7 +15,7 @@ from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.server.client_scope import client_scope
 from polyroute.server.http import Request
 from polyroute.server.relay import call_json
-from polyroute.server.routes.common import attempt_limit, router_options, served_headers
+from polyroute.server.routes.common import attempt_limit, cost_headers, router_options, served_headers
 from polyroute.server.state import AppState
 
 
@@ -35,10 +35,12 @@ async def embeddings(request: Request, state: AppState, body: dict[str, Any]) ->
         if adapter.passthrough_stream:
             if "data" not in data:
                 raise stream_error(data) if "error" in data else UpstreamError("upstream answer has no data")
-            await request.respond(200, raw, headers)
+            await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers))
             return AttemptOutcome(usage=data.get("usage"))
         out = adapter.embeddings_response(call, data, payload)
-        await request.respond(200, orjson.dumps(out), headers)
+        await request.respond(
+            200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers)
+        )
         return AttemptOutcome(usage=out.get("usage"))
 
     router = scope.router if scope is not None else state.router

@@ -20,7 +20,7 @@ async def readiness(request: Request, state: AppState) -> None:
             "version": __version__,
             "models": len(table.public_names()),
             "model_patterns": table.patterns(),
-            "db": "not configured",
+            "db": _database_status(state),
             "cache": state.shared.backend,
         },
     )
@@ -45,3 +45,12 @@ async def deployments_health(request: Request, state: AppState) -> None:
             "deployments": states,
         },
     )
+
+
+def _database_status(state: AppState) -> str:
+    """From the spend writer's last write: no SQL runs for a readiness probe."""
+    if state.db is None or state.writer is None:
+        return "not configured"
+    if state.writer.stats.database_up:
+        return f"connected ({state.db.dialect})"
+    return f"unreachable ({state.db.dialect}); spend logs are spooled to disk"

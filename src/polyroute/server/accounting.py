@@ -1,0 +1,196 @@
+"""One request's account: admission against its key's limits, its cost, and its spend row.
+
+`admit` runs after authentication, before the router: model access (403 naming the model), then
+rpm / tpm / parallel / budget admission for the key, its team and its user. The routes report
+what was served (`answered` for JSON answers, which also gives the cost headers; the stream
+relay's `streamed`, also for streams cut short). `close` runs when the request is over, however
+it ended: the limiter settles with the real tokens and cost, and one spend row is queued for the
+batched writer. Nothing here waits for SQL.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from polyroute.auth.principal import Principal
+from polyroute.errors import GatewayError
+from polyroute.router.deployment import Deployment
+from polyroute.router.tokens import estimate_prompt_tokens
+from polyroute.server.state import AppState
+from polyroute.spend.cost import TokenUsage, cost_usd, prices_for, reservation_micros, to_micros, usage_from
+from polyroute.spend.limits import Ticket
+from polyroute.spend.periods import period_index, period_length
+
+COST_HEADERS = ("x-polyroute-response-cost", "x-litellm-response-cost")
+
+
+class RequestAccount:
+    __slots__ = (
+        "state",
+        "principal",
+        "request_id",
+        "call_type",
+        "body",
+        "stream",
+        "started",
+        "started_mono",
+        "prompt_estimate",
+        "ticket",
+        "deployment",
+        "model_group",
+        "attempts",
+        "usage",
+        "cost",
+        "ttft",
+        "status",
+        "http_status",
+        "error_code",
+    )
+
+    def __init__(
+        self, state: AppState, principal: Principal, request_id: str, call_type: str, body: dict[str, Any]
+    ):
+        self.state = state
+        self.principal = principal
+        self.request_id = request_id
+        self.call_type = call_type
+        self.body = body
+        self.stream = bool(body.get("stream"))
+        self.started = time.time()
+        self.started_mono = time.monotonic()
+        self.prompt_estimate = estimate_prompt_tokens(body)
+        self.ticket: Ticket | None = None
+        self.deployment: Deployment | None = None
+        self.model_group: str | None = body.get("model") if isinstance(body.get("model"), str) else None
+        self.attempts = 0
+        self.usage: TokenUsage | None = None
+        self.cost = 0.0
+        self.ttft: float | None = None
+        self.status = "success"
+        self.http_status = 200
+        self.error_code: str | None = None
+
+    # -- reports from the routes and the relay ------------------------------------------------------
+    def _served(self, deployment: Deployment, headers: dict[str, str] | None) -> None:
+        self.deployment = deployment
+        if headers:
+            self.model_group = headers.get("x-polyroute-model-group", self.model_group)
+            self.attempts = int(headers.get("x-polyroute-attempts", "1") or 1)
+
+    def answered(
+        self, deployment: Deployment, usage: dict[str, Any] | None, headers: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """A JSON answer is about to go out: its cost, and the headers that tell the client."""
+        self._served(deployment, headers)
+        self.usage = usage_from(usage) or self._estimate(0)
+        self.cost = cost_usd(prices_for(deployment), self.usage)
+        value = f"{self.cost:.10g}"
+        return {name: value for name in COST_HEADERS}
+
+    def streamed(
+        self,
+        deployment: Deployment,
+        usage: dict[str, Any] | None,
+        produced_tokens: int,
+        ttft: float | None,
+        headers: dict[str, str] | None = None,
+        failed: GatewayError | None = None,
+    ) -> None:
+        """A stream that sent bytes ended (completely, broken off, or the client left): bill what
+        was produced, from the provider's own figures when it gave them."""
+        self._served(deployment, headers)
+        self.ttft = ttft
+        self.usage = usage_from(usage) or self._estimate(produced_tokens)
+        self.cost = cost_usd(prices_for(deployment), self.usage)
+        if failed is not None:
+            self.failed(failed)
+
+    def failed(self, error: GatewayError) -> None:
+        self.status = "failure"
+        self.http_status = error.status
+        self.error_code = error.code or error.type
+
+    def cancelled(self) -> None:
+        if self.status == "success":
+            self.status = "cancelled"
+            self.http_status = 499  # the client closed the request (nginx's convention)
+            self.error_code = "client_disconnected"
+
+    def _estimate(self, produced_tokens: int) -> TokenUsage:
+        return TokenUsage(prompt=self.prompt_estimate, completion=max(0, produced_tokens), estimated=True)
+
+    # -- the end ------------------------------------------------------------------------------------
+    async def close(self) -> None:
+        state = self.state
+        if self.ticket is not None and state.limiter is not None:
+            tokens = self.usage.total if self.usage is not None else None
+            await state.limiter.settle(self.ticket, tokens, to_micros(self.cost))
+        if state.writer is not None and not state.config.store.disable_spend_logs:
+            state.writer.submit(self.record())
+
+    def record(self) -> dict[str, Any]:
+        usage = self.usage or TokenUsage()
+        deployment = self.deployment
+        key = self.principal.key
+        ended = time.time()
+        start_time = datetime.fromtimestamp(self.started, UTC)
+        row: dict[str, Any] = {
+            "request_id": self.request_id,
+            "call_type": self.call_type,
+            "api_key": self.principal.spend_label,
+            "key_alias": key.key_alias if key else None,
+            "team_id": key.team_id if key else None,
+            "user_id": key.user_id if key else None,
+            "end_user": self.body.get("user") if isinstance(self.body.get("user"), str) else None,
+            "model": deployment.call.model if deployment else None,
+            "model_group": self.model_group,
+            "model_id": deployment.id if deployment else None,
+            "provider": deployment.provider if deployment else None,
+            "prompt_tokens": usage.prompt,
+            "completion_tokens": usage.completion,
+            "total_tokens": usage.total,
+            "cached_tokens": usage.cached,
+            "cache_creation_tokens": usage.cache_creation,
+            "reasoning_tokens": usage.reasoning,
+            "usage_estimated": usage.estimated,
+            "spend": self.cost,
+            "start_time": start_time,
+            "end_time": datetime.fromtimestamp(ended, UTC),
+            "completion_start_time": (
+                datetime.fromtimestamp(self.started + self.ttft, UTC) if self.ttft is not None else None
+            ),
+            "request_duration_ms": int((time.monotonic() - self.started_mono) * 1000),
+            "status": self.status,
+            "http_status": self.http_status,
+            "error_code": self.error_code,
+            "stream": self.stream,
+            "metadata": {"attempts": self.attempts} if self.attempts > 1 else {},
+            "budgets": [
+                (e.kind, e.id, period_index(e.budget_anchor, period_length(e.budget_duration), self.started))
+                for e in (key.entities if key else ())
+            ],
+        }
+        if self.state.config.store.store_prompts_in_spend_logs:
+            row["messages"] = self.body.get("messages") or self.body.get("prompt") or self.body.get("input")
+        return row
+
+
+async def admit(
+    state: AppState, principal: Principal, request_id: str, call_type: str, body: dict[str, Any]
+) -> RequestAccount:
+    """Model access and admission; raises 403 / 429 / budget errors before any upstream call."""
+    principal.check_models(body, state.config.router.model_group_alias)
+    account = RequestAccount(state, principal, request_id, call_type, body)
+    key = principal.key
+    if key is not None and state.limiter is not None and any(e.limited for e in key.entities):
+        model = body.get("model")
+        group = state.router.resolve(model) if isinstance(model, str) else []
+        reserve = 0
+        if any(e.max_budget is not None for e in key.entities):
+            reserve = reservation_micros(body, account.prompt_estimate, group, chat=call_type != "embeddings")
+        account.ticket = await state.limiter.admit(
+            key.entities, account.prompt_estimate, reserve, account.started
+        )
+    return account

@@ -1,0 +1,197 @@
+"""What the admin routes share: the caller, request schemas' common fields, and row -> JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from polyroute.auth.principal import Principal
+from polyroute.errors import InvalidRequestError
+from polyroute.server.state import AppState
+from polyroute.spend.periods import (
+    DurationError,
+    duration_seconds,
+    period_index,
+    period_length,
+    period_reset_at,
+)
+from polyroute.store.models import BudgetColumns, utcnow
+
+# LiteLLM fields polyroute does not act on: accepted when empty (clients send these defaults),
+# refused with a 400 naming them when set, so nobody believes a limit holds that does not.
+UNSUPPORTED_FIELDS = frozenset(
+    {
+        "aliases",
+        "config",
+        "permissions",
+        "model_max_budget",
+        "model_rpm_limit",
+        "model_tpm_limit",
+        "allowed_cache_controls",
+        "soft_budget",
+        "guardrails",
+        "tags",
+        "enforced_params",
+        "allowed_routes",
+        "object_permission",
+        "budget_id",
+        "organization_id",
+        "admins",
+        "members",
+        "members_with_roles",
+        "model_aliases",
+        "send_invite_email",
+        "temp_budget_increase",
+        "temp_budget_expiry",
+    }
+)
+# Fields LiteLLM clients send that mean nothing here and change nothing: dropped quietly.
+IGNORED_FIELDS = frozenset({"key_type", "sso_user_id", "team_member_permissions"})
+
+
+def state_of(request: Request) -> AppState:
+    return request.app.state.gateway
+
+
+async def caller(request: Request) -> Principal:
+    state = state_of(request)
+    assert state.auth is not None
+    headers = {k: v for k, v in request.headers.items() if k in ("authorization", "x-api-key", "api-key")}
+    client = request.client.host if request.client else None
+    return await state.auth.authenticate(headers, client)
+
+
+async def admin(request: Request) -> Principal:
+    principal = await caller(request)
+    principal.require_admin(f"{request.method} {request.url.path}")
+    return principal
+
+
+class LimitFields(BaseModel):
+    """Limits and budget every key, team and user takes (LiteLLM's names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] | None = None
+    max_budget: float | None = Field(default=None, ge=0)
+    budget_duration: str | None = None
+    tpm_limit: int | None = Field(default=None, ge=0)
+    rpm_limit: int | None = Field(default=None, ge=0)
+    max_parallel_requests: int | None = Field(default=None, ge=0)
+    metadata: dict[str, Any] | None = None
+    blocked: bool | None = None
+    spend: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unsupported(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = {}
+        for name, value in data.items():
+            if name in IGNORED_FIELDS:
+                continue
+            if name in UNSUPPORTED_FIELDS:
+                if value in (None, {}, [], "", 0, False):
+                    continue
+                raise InvalidRequestError(f"'{name}' is not supported by polyroute", param=name)
+            out[name] = value
+        return out
+
+    @field_validator("budget_duration")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                duration_seconds(value)
+            except DurationError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) > 1000:
+            raise ValueError("at most 1000 models")
+        return value
+
+
+def changes_of(body: BaseModel, exclude: set[str]) -> dict[str, Any]:
+    """Column changes from the fields a client set (an explicit null clears a limit)."""
+    changes = {}
+    for name in body.model_fields_set - exclude:
+        value = getattr(body, name)
+        column = "metadata_" if name == "metadata" else name
+        if name in ("models",) and value is None:
+            value = []
+        if name in ("metadata",) and value is None:
+            value = {}
+        if name == "blocked" and value is None:
+            value = False
+        changes[column] = value
+    if {"budget_duration", "max_budget", "spend"} & body.model_fields_set:
+        # A changed budget starts its periods now; the spend so far carries into the new period
+        # (LiteLLM does not reset spend on update either), unless the update sets spend itself.
+        changes["budget_anchor"] = utcnow()
+        changes["spend_period"] = 0
+    if changes.get("spend") is None:
+        changes.pop("spend", None)
+    return changes
+
+
+def expires_after(duration: str | None) -> datetime | None:
+    if not duration or duration in ("permanent", "-1"):
+        return None
+    try:
+        return utcnow() + timedelta(seconds=duration_seconds(duration))
+    except DurationError as exc:
+        raise InvalidRequestError(f"Invalid value for 'duration': {exc}", param="duration") from None
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def current_spend(row: BudgetColumns, now: datetime | None = None) -> float:
+    """Spend of the budget period `now` is in (the stored spend may belong to an ended one)."""
+    now = now or utcnow()
+    length = period_length(row.budget_duration)
+    current = period_index(row.budget_anchor.timestamp(), length, now.timestamp())
+    return (row.spend or 0.0) if (row.spend_period or 0) == current else 0.0
+
+
+def budget_changes(row: BudgetColumns, changes: dict[str, Any]) -> dict[str, Any]:
+    """A changed budget restarts its periods now, carrying the current period's spend over."""
+    if "budget_anchor" in changes and "spend" not in changes:
+        changes["spend"] = current_spend(row)
+    return changes
+
+
+def limits_json(row: BudgetColumns) -> dict[str, Any]:
+    now = utcnow()
+    current_spend_ = current_spend(row, now)
+    return {
+        "models": list(row.models or []),
+        "max_budget": row.max_budget,
+        "budget_duration": row.budget_duration,
+        "budget_reset_at": iso(period_reset_at(row.budget_anchor, row.budget_duration, now)),
+        "spend": current_spend_,
+        "tpm_limit": row.tpm_limit,
+        "rpm_limit": row.rpm_limit,
+        "max_parallel_requests": row.max_parallel_requests,
+        "metadata": dict(row.metadata_ or {}),
+        "blocked": bool(row.blocked),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def page_args(page: int, size: int) -> tuple[int, int]:
+    if page < 1:
+        raise InvalidRequestError("Invalid value for 'page': pages start at 1", param="page")
+    if not 1 <= size <= 100:
+        raise InvalidRequestError("Invalid value for 'size': 1 to 100", param="size")
+    return page, size

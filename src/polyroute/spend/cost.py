@@ -1,0 +1,179 @@
+"""What a request cost: provider usage priced from the shipped table or `model_info` overrides.
+
+Money on the budget path is integer micro-dollars (atomic counters, no float drift); spend logs
+keep the exact USD float as well. Prices are USD per token, LiteLLM's field names:
+input_cost_per_token, output_cost_per_token, cache_read_input_token_cost,
+cache_creation_input_token_cost, output_cost_per_reasoning_token. A missing cache or reasoning
+price falls back to the plain input or output price (what providers bill when they name none).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from polyroute.router.deployment import Deployment
+from polyroute.router.pricing import price_table
+
+MICROS_PER_USD = 1_000_000
+DEFAULT_MAX_OUTPUT_TOKENS = 4096  # a reservation's bound when neither request nor model_info sets one
+CHARS_PER_TOKEN_BOUND = 4  # tokens never outnumber characters: chars bound the prompt's tokens
+
+_PRICE_FIELDS = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+    "output_cost_per_reasoning_token",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    input: float = 0.0
+    output: float = 0.0
+    cache_read: float = 0.0
+    cache_creation: float = 0.0
+    reasoning: float = 0.0
+    known: bool = False  # False: no price anywhere; cost is 0 and said to be unknown
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    prompt: int = 0  # includes cached and cache-creation tokens (OpenAI's convention)
+    completion: int = 0  # includes reasoning tokens
+    cached: int = 0
+    cache_creation: int = 0
+    reasoning: int = 0
+    estimated: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.completion
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+_PRICES: dict[tuple[Any, ...], Prices] = {}
+_PRICES_MAX = 4096  # wildcard deployments are made per requested name: keep the memo bounded
+
+
+def prices_for(deployment: Deployment) -> Prices:
+    """model_info overrides first, then the table by `provider/model`, then by `model` (memoised:
+    the same model with the same overrides always has the same prices)."""
+    info = deployment.model_info
+    memo_key = (deployment.provider, deployment.call.model, *(info.get(name) for name in _PRICE_FIELDS))
+    prices = _PRICES.get(memo_key)
+    if prices is None:
+        if len(_PRICES) >= _PRICES_MAX:
+            _PRICES.clear()
+        prices = _PRICES[memo_key] = _lookup_prices(deployment)
+    return prices
+
+
+def _lookup_prices(deployment: Deployment) -> Prices:
+    table = price_table()
+    entry = (
+        table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
+    )
+    info = deployment.model_info
+    found = {name: _number(info.get(name, entry.get(name))) for name in _PRICE_FIELDS}
+    if found["input_cost_per_token"] is None and found["output_cost_per_token"] is None:
+        return Prices()
+    base_in = found["input_cost_per_token"] or 0.0
+    base_out = found["output_cost_per_token"] or 0.0
+    read, creation = found["cache_read_input_token_cost"], found["cache_creation_input_token_cost"]
+    reasoning = found["output_cost_per_reasoning_token"]
+    return Prices(
+        input=base_in,
+        output=base_out,
+        cache_read=base_in if read is None else read,
+        cache_creation=base_in if creation is None else creation,
+        reasoning=base_out if reasoning is None else reasoning,
+        known=True,
+    )
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_from(usage: dict[str, Any] | None, estimated: bool = False) -> TokenUsage | None:
+    """OpenAI-shaped usage (as every adapter reports it) -> TokenUsage; None when there is none."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = _count(usage.get("prompt_tokens"))
+    completion = _count(usage.get("completion_tokens"))
+    if not prompt and not completion and _count(usage.get("total_tokens")):
+        prompt = _count(usage.get("total_tokens"))  # embeddings from servers that send only a total
+    prompt_details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    cached = _count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
+    reasoning = (
+        _count(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+    )
+    creation = _count(usage.get("cache_creation_input_tokens"))  # Anthropic, as its adapter maps it
+    return TokenUsage(
+        prompt=prompt,
+        completion=completion,
+        cached=min(cached, prompt),
+        cache_creation=min(creation, max(0, prompt - cached)),
+        reasoning=min(reasoning, completion),
+        estimated=estimated,
+    )
+
+
+def cost_usd(prices: Prices, usage: TokenUsage) -> float:
+    plain_in = usage.prompt - usage.cached - usage.cache_creation
+    plain_out = usage.completion - usage.reasoning
+    return (
+        plain_in * prices.input
+        + usage.cached * prices.cache_read
+        + usage.cache_creation * prices.cache_creation
+        + plain_out * prices.output
+        + usage.reasoning * prices.reasoning
+    )
+
+
+def to_micros(usd: float) -> int:
+    """Rounded up, so budgets never under-count (by at most one micro-dollar per request)."""
+    return max(0, math.ceil(usd * MICROS_PER_USD - 1e-9))
+
+
+def max_output_tokens(body: dict[str, Any], group: list[Deployment]) -> int:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    limits = [
+        d.model_info.get(name)
+        for d in group
+        for name in ("max_output_tokens", "max_tokens")
+        if isinstance(d.model_info.get(name), int)
+    ]
+    return max(limits) if limits else DEFAULT_MAX_OUTPUT_TOKENS
+
+
+def reservation_micros(
+    body: dict[str, Any], prompt_estimate: int, group: list[Deployment], chat: bool
+) -> int:
+    """An upper bound of what this request can cost on any deployment of its model group.
+
+    The prompt is bounded by its characters (no tokenizer gives more tokens than characters) and
+    the output by max_tokens (or the model's limit). A bound, not a guess: concurrent requests
+    near a budget then overshoot it by at most one request's cost.
+    """
+    prices = [prices_for(d) for d in group]
+    if not any(p.known for p in prices):
+        return 0
+    input_price = max(max(p.input, p.cache_creation, p.cache_read) for p in prices)
+    output_price = max(max(p.output, p.reasoning) for p in prices)
+    prompt_bound = prompt_estimate * CHARS_PER_TOKEN_BOUND
+    n = body.get("n") if isinstance(body.get("n"), int) and body.get("n", 0) > 0 else 1
+    output_bound = max_output_tokens(body, group) * n if chat else 0
+    return to_micros(prompt_bound * input_price + output_bound * output_price)

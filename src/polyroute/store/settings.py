@@ -1,0 +1,26 @@
+"""`general_settings` keys for keys, spend logs and the database (LiteLLM's names where it has one)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: seconds a cached virtual key is trusted before it is looked up again (revocation delay)
+    key_cache_ttl_s: float = Field(default=5.0, gt=0, le=3600)
+    #: keep the request's messages in its spend row (LiteLLM: store_prompts_in_spend_logs)
+    store_prompts_in_spend_logs: bool = False
+    #: write no spend rows at all (budgets still hold: they count in the shared state)
+    disable_spend_logs: bool = False
+    #: seconds between spend-log batch writes (LiteLLM: proxy_batch_write_at)
+    proxy_batch_write_at: float = Field(default=1.0, gt=0, le=600)
+    spend_logs_batch_size: int = Field(default=500, ge=1, le=10_000)
+    spend_logs_queue_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    spend_logs_spool_max_mb: float = Field(default=64.0, gt=0)
+    #: connections per process to PostgreSQL (LiteLLM: database_connection_pool_limit)
+    database_connection_pool_limit: int = Field(default=10, ge=1, le=1000)
+
+
+STORE_KEYS = frozenset(StoreSettings.model_fields)

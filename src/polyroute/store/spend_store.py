@@ -1,0 +1,166 @@
+"""Spend rows in SQL: the idempotent batch insert the writer uses, and the admin API's reports.
+
+A batch is one transaction: rows are inserted with ON CONFLICT (request_id) DO NOTHING ...
+RETURNING request_id, and only the rows that were really inserted add to the spend of their
+key, team and user. So writing a batch twice (a replay after an outage that ended mid-commit)
+changes nothing the second time: each request counts exactly once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, desc, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from polyroute.store.database import Database
+from polyroute.store.models import SpendLog, Team, User, VirtualKey
+
+_ENTITY_TABLES = {
+    "key": (VirtualKey, VirtualKey.token),
+    "team": (Team, Team.team_id),
+    "user": (User, User.user_id),
+}
+_ROWS_PER_INSERT = 200  # 30 columns x 200 rows stays far below SQLite's bound-parameter limit
+SPEND_COLUMNS = frozenset(c.key for c in SpendLog.__table__.columns) | {"metadata_"}
+
+
+class SpendStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+
+    async def write_batch(self, records: Sequence[dict[str, Any]]) -> int:
+        """Inserts spend rows, each once; returns how many were new. Raises on database errors."""
+        if not records:
+            return 0
+        budgets = {r["request_id"]: r.get("budgets") or () for r in records}
+        rows = [_row(r) for r in records]
+        inserted: list[str] = []
+        async with self.db.session() as session, session.begin():
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start : start + _ROWS_PER_INSERT]
+                statement = (
+                    self._insert(SpendLog)
+                    .values(chunk)
+                    .on_conflict_do_nothing(index_elements=["request_id"])
+                    .returning(SpendLog.request_id)
+                )
+                inserted += list((await session.scalars(statement)).all())
+            spend_by_row = {r["request_id"]: float(r.get("spend") or 0.0) for r in rows}
+            increments: dict[tuple[str, str, int], float] = defaultdict(float)
+            for request_id in inserted:
+                for kind, ident, period in budgets[request_id]:
+                    increments[(kind, ident, int(period))] += spend_by_row[request_id]
+            # Oldest period first, so a later period's reset is never undone by an earlier one.
+            for (kind, ident, period), amount in sorted(increments.items(), key=lambda item: item[0][2]):
+                if amount:
+                    await session.execute(_add_spend(kind, ident, period, amount))
+        return len(inserted)
+
+    # -- reports (admin API) ------------------------------------------------------------------------
+    async def logs(self, filters: Sequence[Any], limit: int) -> list[SpendLog]:
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                select(SpendLog).where(*filters).order_by(desc(SpendLog.start_time)).limit(limit)
+            )
+            return list(rows.all())
+
+    async def daily(self, filters: Sequence[Any]) -> list[tuple[Any, str, str | None, str | None, float]]:
+        day = func.date(SpendLog.start_time)
+        statement = (
+            select(day, SpendLog.api_key, SpendLog.user_id, SpendLog.model_group, func.sum(SpendLog.spend))
+            .where(*filters)
+            .group_by(day, SpendLog.api_key, SpendLog.user_id, SpendLog.model_group)
+            .order_by(day)
+        )
+        async with self.db.session() as session:
+            return [tuple(row) for row in (await session.execute(statement)).all()]
+
+    async def total(self, since: datetime) -> float:
+        async with self.db.session() as session:
+            value = await session.scalar(select(func.sum(SpendLog.spend)).where(SpendLog.start_time >= since))
+        return float(value or 0.0)
+
+    async def top_keys(self, since: datetime, limit: int) -> list[dict[str, Any]]:
+        total = func.sum(SpendLog.spend).label("total_spend")
+        top = (
+            select(SpendLog.api_key, total)
+            .where(SpendLog.start_time >= since)
+            .group_by(SpendLog.api_key)
+            .order_by(desc(total))
+            .limit(limit)
+            .subquery()
+        )
+        statement = (
+            select(top.c.api_key, top.c.total_spend, VirtualKey.key_alias, VirtualKey.key_name)
+            .outerjoin(VirtualKey, VirtualKey.token == top.c.api_key)
+            .order_by(desc(top.c.total_spend))
+        )
+        async with self.db.session() as session:
+            rows = (await session.execute(statement)).all()
+        return [
+            {"api_key": r[0], "total_spend": float(r[1] or 0.0), "key_alias": r[2], "key_name": r[3]}
+            for r in rows
+        ]
+
+    async def team_daily(self, since: datetime) -> list[tuple[Any, str | None, str | None, float]]:
+        day = func.date(SpendLog.start_time)
+        statement = (
+            select(day, SpendLog.team_id, Team.team_alias, func.sum(SpendLog.spend))
+            .outerjoin(Team, Team.team_id == SpendLog.team_id)
+            .where(SpendLog.start_time >= since)
+            .group_by(day, SpendLog.team_id, Team.team_alias)
+            .order_by(day)
+        )
+        async with self.db.session() as session:
+            return [tuple(row) for row in (await session.execute(statement)).all()]
+
+    async def top_models(self, since: datetime, limit: int) -> list[dict[str, Any]]:
+        total = func.sum(SpendLog.spend).label("total_spend")
+        statement = (
+            select(SpendLog.model_group, total, func.sum(SpendLog.total_tokens), func.count())
+            .where(SpendLog.start_time >= since)
+            .group_by(SpendLog.model_group)
+            .order_by(desc(total))
+            .limit(limit)
+        )
+        async with self.db.session() as session:
+            rows = (await session.execute(statement)).all()
+        return [
+            {
+                "model": r[0],
+                "total_spend": float(r[1] or 0.0),
+                "total_tokens": int(r[2] or 0),
+                "requests": int(r[3]),
+            }
+            for r in rows
+        ]
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    row = {k: v for k, v in record.items() if k in SPEND_COLUMNS and k != "metadata"}
+    if "metadata" in record and "metadata_" not in row:
+        row["metadata_"] = record["metadata"]
+    for name in ("start_time", "end_time", "completion_start_time"):
+        value = row.get(name)
+        if isinstance(value, str):  # replayed from the JSON-lines spool
+            row[name] = datetime.fromisoformat(value)
+    return row
+
+
+def _add_spend(kind: str, ident: str, period: int, amount: float) -> Any:
+    model, key = _ENTITY_TABLES[kind]
+    return (
+        update(model)
+        .where(key == ident, model.spend_period <= period)
+        .values(
+            spend=case((model.spend_period == period, model.spend + amount), else_=amount),
+            spend_period=period,
+        )
+        .execution_options(synchronize_session=False)
+    )

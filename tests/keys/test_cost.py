@@ -1,0 +1,90 @@
+"""Costs from the shipped price table and model_info overrides; reservations bound real costs."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyroute.config.loader import load_config
+from polyroute.router.tokens import estimate_prompt_tokens
+from polyroute.spend.cost import (
+    TokenUsage,
+    cost_usd,
+    prices_for,
+    reservation_micros,
+    to_micros,
+    usage_from,
+)
+from polyroute.spend.periods import DurationError, duration_seconds, period_index
+
+
+def deployment(model: str, **model_info):
+    config = load_config(
+        None, {"OPENAI_API_KEY": "sk-x-0000000000", "ANTHROPIC_API_KEY": "sk-ant-0000000000"}
+    )
+    from polyroute.config.loader import _build_deployment
+    from polyroute.config.schema import ModelEntry
+    from polyroute.secrets import Redactor
+
+    entry = ModelEntry.model_validate(
+        {
+            "model_name": "m",
+            "litellm_params": {"model": model, "api_key": "sk-test-000000"},
+            "model_info": model_info,
+        }
+    )
+    assert config is not None
+    return _build_deployment(0, entry, {}, Redactor(), False)
+
+
+def test_table_prices_with_cache_and_reasoning() -> None:
+    prices = prices_for(deployment("openai/o4-mini"))
+    usage = usage_from(
+        {
+            "prompt_tokens": 1000,
+            "completion_tokens": 500,
+            "prompt_tokens_details": {"cached_tokens": 400},
+            "completion_tokens_details": {"reasoning_tokens": 300},
+        }
+    )
+    assert usage == TokenUsage(prompt=1000, completion=500, cached=400, reasoning=300)
+    expected = 600 * 1.1e-6 + 400 * 2.75e-7 + 200 * 4.4e-6 + 300 * 4.4e-6
+    assert cost_usd(prices, usage) == pytest.approx(expected)
+
+
+def test_anthropic_cache_writes_are_priced_as_writes() -> None:
+    prices = prices_for(deployment("anthropic/claude-sonnet-4-5"))
+    usage = usage_from(
+        {
+            "prompt_tokens": 1000,
+            "completion_tokens": 10,
+            "prompt_tokens_details": {"cached_tokens": 100},
+            "cache_creation_input_tokens": 200,
+        }
+    )
+    expected = 700 * 3e-6 + 100 * 3e-7 + 200 * 3.75e-6 + 10 * 1.5e-5
+    assert cost_usd(prices, usage) == pytest.approx(expected)
+
+
+def test_model_info_overrides_and_unknown_models() -> None:
+    priced = prices_for(deployment("openai/gpt-4o", input_cost_per_token=1e-3, output_cost_per_token=2e-3))
+    assert (priced.input, priced.output, priced.cache_read) == (1e-3, 2e-3, 1.25e-6)
+    unknown = prices_for(deployment("openai/some-local-model"))
+    assert not unknown.known and cost_usd(unknown, TokenUsage(prompt=10, completion=10)) == 0.0
+
+
+def test_micros_round_up_and_reservations_bound_the_cost() -> None:
+    assert to_micros(1.65e-6) == 2 and to_micros(0.0) == 0 and to_micros(1e-6) == 1
+    group = [deployment("openai/gpt-4o-mini")]
+    body = {"model": "m", "messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 100}
+    reserve = reservation_micros(body, estimate_prompt_tokens(body), group, chat=True)
+    worst = cost_usd(prices_for(group[0]), TokenUsage(prompt=400, completion=100))  # a token per character
+    assert reserve >= to_micros(worst)
+
+
+def test_durations_and_periods() -> None:
+    assert duration_seconds("30d") == 2_592_000 and duration_seconds("1mo") == 2_592_000
+    assert duration_seconds("90s") == 90 and duration_seconds("2h") == 7200
+    for bad in ("monthly", "0d", "-1d", "5y", ""):
+        with pytest.raises(DurationError):
+            duration_seconds(bad)
+    assert period_index(1000.0, 100.0, 1099.9) == 0 and period_index(1000.0, 100.0, 1100.0) == 1

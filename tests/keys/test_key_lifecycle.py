@@ -1,0 +1,192 @@
+"""Virtual keys through HTTP and the openai SDK, on SQLite and PostgreSQL: created by the master
+key, shown once, hashed at rest, limited to their models, revoked at once in this process, and
+never able to reach admin routes or raise their own limits."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import MASTER_KEY
+from tests.keys.conftest import Admin
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def test_generate_use_inspect_list_update_delete(keys_gateway, admin: Admin) -> None:
+    made = admin.new_key(
+        key_alias="lifecycle", models=["mock-gpt"], metadata={"app": "billing"}, duration="30d"
+    )
+    key = made["key"]
+    assert key.startswith("sk-") and len(key) > 30
+    assert made["token_id"] == hashlib.sha256(key.encode()).hexdigest()
+    assert made["key_name"] == f"sk-...{key[-4:]}" and made["expires"]
+
+    client = keys_gateway.client(api_key=key)
+    assert client.chat.completions.create(model="mock-gpt", messages=MESSAGES).choices
+
+    info = admin.ok("GET", "/key/info", key=key)
+    assert info["info"]["key_alias"] == "lifecycle" and info["info"]["metadata"] == {"app": "billing"}
+    assert key not in str(info)  # the key is shown once, at creation, and never again
+    listed = admin.ok("GET", "/key/list", key_alias="lifecycle")
+    assert listed["keys"] == [made["token_id"]] and listed["total_count"] == 1
+
+    admin.ok("POST", "/key/update", key=key, models=["mock-gpt", "priced-mock"], rpm_limit=100)
+    assert client.chat.completions.create(model="priced-mock", messages=MESSAGES).choices
+    assert admin.ok("GET", "/key/info", key=made["token_id"])["info"]["rpm_limit"] == 100
+
+    deleted = admin.ok("POST", "/key/delete", keys=[key])
+    assert deleted["deleted_keys"] == [made["token_id"]]
+    with pytest.raises(openai.AuthenticationError):  # this process evicts at once
+        client.chat.completions.create(model="mock-gpt", messages=MESSAGES)
+
+
+def test_a_key_calls_only_its_models(keys_gateway, admin: Admin) -> None:
+    key = admin.new_key(models=["mock-gpt"])["key"]
+    client = keys_gateway.client(api_key=key)
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        client.chat.completions.create(model="claude", messages=MESSAGES)
+    assert "claude" in caught.value.message and caught.value.code == "model_not_allowed"
+    with pytest.raises(openai.PermissionDeniedError):  # nor through a fallback it asks for
+        client.chat.completions.create(
+            model="mock-gpt", messages=MESSAGES, extra_body={"fallbacks": ["claude"]}
+        )
+    with pytest.raises(openai.PermissionDeniedError):
+        client.embeddings.create(model="gpt-4o-mini", input="x")
+    assert [m.id for m in client.models.list()] == ["mock-gpt"]
+
+
+def test_wildcard_models_and_team_models_both_apply(keys_gateway, admin: Admin) -> None:
+    admin.ok("POST", "/team/new", team_id="wild-team", models=["mock-gpt", "fake-openai/*"])
+    key = admin.new_key(team_id="wild-team", models=["fake-openai/*"])["key"]
+    client = keys_gateway.client(api_key=key)
+    assert client.chat.completions.create(model="fake-openai/gpt-x", messages=MESSAGES).choices
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="mock-gpt", messages=MESSAGES)  # the team allows it, the key not
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/key/generate", {"models": []}),
+        ("POST", "/key/update", {"key": "SELF", "rpm_limit": 100000}),
+        ("POST", "/key/delete", {"keys": ["SELF"]}),
+        ("GET", "/key/list", None),
+        ("POST", "/team/new", {"team_alias": "x"}),
+        ("GET", "/user/list", None),
+        ("GET", "/spend/logs", None),
+        ("GET", "/global/spend", None),
+        ("GET", "/global/spend/keys", None),
+        ("GET", "/health", None),
+    ],
+)
+def test_a_virtual_key_never_reaches_admin_routes(keys_gateway, admin: Admin, method, path, body) -> None:
+    key = admin.new_key(rpm_limit=5)["key"]
+    http = httpx.Client(base_url=keys_gateway.url, headers={"authorization": f"Bearer {key}"})
+    if method == "POST":
+        body = {k: (key if v == "SELF" else [key] if v == ["SELF"] else v) for k, v in body.items()}
+        response = http.post(path, json=body)
+    else:
+        response = http.get(path)
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["type"] == "permission_error"
+    assert admin.ok("GET", "/key/info", key=key)["info"]["rpm_limit"] == 5  # unchanged
+
+
+def test_a_key_reads_its_own_info_and_nothing_else(keys_gateway, admin: Admin) -> None:
+    mine = admin.new_key(key_alias="mine-info")["key"]
+    other = admin.new_key(key_alias="other-info")["key"]
+    http = httpx.Client(base_url=keys_gateway.url, headers={"authorization": f"Bearer {mine}"})
+    own = http.get("/key/info")
+    assert own.status_code == 200 and own.json()["info"]["key_alias"] == "mine-info"
+    assert http.get("/key/info", params={"key": other}).status_code == 403
+
+
+def test_blocked_and_expired_keys_are_401(keys_gateway, admin: Admin) -> None:
+    blocked = admin.new_key(blocked=True)["key"]
+    with pytest.raises(openai.AuthenticationError) as caught:
+        keys_gateway.client(api_key=blocked).chat.completions.create(model="mock-gpt", messages=MESSAGES)
+    assert caught.value.code == "key_blocked"
+    expiring = admin.new_key(duration="1s")["key"]
+    assert keys_gateway.client(api_key=expiring).chat.completions.create(model="mock-gpt", messages=MESSAGES)
+    import time
+
+    time.sleep(1.2)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        keys_gateway.client(api_key=expiring).chat.completions.create(model="mock-gpt", messages=MESSAGES)
+    assert caught.value.code == "key_expired"
+
+
+def test_bad_admin_input_names_the_field(keys_gateway, admin: Admin) -> None:
+    response = admin.post("/key/generate", max_budget=-1)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "max_budget"
+    response = admin.post("/key/generate", budget_duration="monthly")
+    assert response.status_code == 400 and response.json()["error"]["param"] == "budget_duration"
+    response = admin.post("/key/generate", model_max_budget={"gpt-4": 1})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "model_max_budget"
+    assert admin.post("/key/generate", aliases={}, config={}).status_code == 200  # LiteLLM's empty defaults
+    response = admin.post("/key/generate", team_id="no-such-team")
+    assert response.status_code == 400 and response.json()["error"]["param"] == "team_id"
+    admin.new_key(key_alias="taken")
+    response = admin.post("/key/generate", key_alias="taken")
+    assert response.status_code == 409 and response.json()["error"]["param"] == "key_alias"
+    assert admin.get("/key/info", key="sk-not-a-real-key-000000000").status_code == 404
+    assert httpx.post(keys_gateway.url + "/key/generate", json={}).status_code == 401
+
+
+def test_teams_and_users(keys_gateway, admin: Admin) -> None:
+    team = admin.ok(
+        "POST", "/team/new", team_alias="research", max_budget=50, budget_duration="30d", rpm_limit=7
+    )
+    assert team["budget_reset_at"] and team["rpm_limit"] == 7
+    user = admin.ok("POST", "/user/new", user_id="ada", user_email="ada@example.com", max_budget=5)
+    assert user["key"].startswith("sk-") and user["user_id"] == "ada"
+    key = admin.new_key(team_id=team["team_id"], user_id="ada", key_alias="ada-research")
+    info = admin.ok("GET", "/team/info", team_id=team["team_id"])
+    assert [k["key_alias"] for k in info["keys"]] == ["ada-research"]
+    user_info = admin.ok("GET", "/user/info", user_id="ada")
+    assert len(user_info["keys"]) == 2 and user_info["user_info"]["max_budget"] == 5
+    updated = admin.ok("POST", "/team/update", team_id=team["team_id"], rpm_limit=9)
+    assert updated["data"]["rpm_limit"] == 9
+    assert any(t["team_id"] == team["team_id"] for t in admin.ok("GET", "/team/list"))
+    assert admin.ok("GET", "/user/list")["total"] >= 1
+    client = keys_gateway.client(api_key=key["key"])
+    assert client.chat.completions.create(model="mock-gpt", messages=MESSAGES).choices
+    admin.ok("POST", "/team/delete", team_ids=[team["team_id"]])  # its keys go with it
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="mock-gpt", messages=MESSAGES)
+    admin.ok("POST", "/user/delete", user_ids=["ada"])
+    assert admin.get("/user/info", user_id="ada").status_code == 404
+
+
+def test_openapi_docs_are_served(keys_gateway) -> None:
+    spec = httpx.get(keys_gateway.url + "/openapi.json").json()
+    assert {"/key/generate", "/team/new", "/user/new", "/spend/logs", "/global/spend/models"} <= set(
+        spec["paths"]
+    )
+    assert MASTER_KEY not in str(spec)
+
+
+def test_curl_style_form_bodies_are_read_as_json(keys_gateway) -> None:
+    """`curl -d '{...}'` sends application/x-www-form-urlencoded; LiteLLM users' scripts do that."""
+    response = httpx.post(
+        keys_gateway.url + "/key/generate",
+        content=b'{"key_alias": "from-curl"}',
+        headers={
+            "authorization": f"Bearer {MASTER_KEY}",
+            "content-type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 200 and response.json()["key_alias"] == "from-curl"
+    assert response.headers["x-request-id"].startswith("req_")
+
+
+def test_master_key_requests_are_logged_without_any_key(keys_gateway, admin: Admin) -> None:
+    raw = keys_gateway.client().chat.completions.with_raw_response.create(model="mock-gpt", messages=MESSAGES)
+    request_id = raw.headers["x-request-id"]
+    (row,) = admin.wait_for_logs(1, request_id=request_id)
+    assert row["api_key"] == "master_key" and MASTER_KEY not in str(row)
+    assert hashlib.sha256(MASTER_KEY.encode()).hexdigest() not in str(row)

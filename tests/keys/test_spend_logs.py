@@ -1,0 +1,193 @@
+"""Spend rows and costs for streamed and non-streamed requests on every provider, from the
+providers' own usage figures (OpenAI's include_usage, Anthropic's cumulative deltas, Gemini's
+usageMetadata); estimates only when a provider gave none, and flagged."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+import pytest
+
+from polyroute.router.pricing import price_table
+from tests.conftest import ALL_SECRETS, PROVIDER_MODELS
+from tests.fakes.base import Reply
+from tests.keys.conftest import Admin
+
+MESSAGES = [{"role": "user", "content": "What is the answer?"}]
+TABLE_MODEL = {
+    "gpt-4o-mini": "gpt-4o-mini",
+    "claude": "claude-sonnet-4-5",
+    "gemini-flash": "gemini-2.5-flash",
+}
+
+
+def expected_cost(model: str, usage) -> float:
+    """Independent arithmetic over the shipped table (azure's deployment name has no price)."""
+    entry = price_table().get(TABLE_MODEL.get(model, ""), {})
+    if not entry:
+        return 0.0
+    cached = (usage.prompt_tokens_details.cached_tokens or 0) if usage.prompt_tokens_details else 0
+    reasoning = (
+        (usage.completion_tokens_details.reasoning_tokens or 0) if usage.completion_tokens_details else 0
+    )
+    read = entry.get("cache_read_input_token_cost", entry["input_cost_per_token"])
+    thinking = entry.get("output_cost_per_reasoning_token", entry["output_cost_per_token"])
+    return (
+        (usage.prompt_tokens - cached) * entry["input_cost_per_token"]
+        + cached * read
+        + (usage.completion_tokens - reasoning) * entry["output_cost_per_token"]
+        + reasoning * thinking
+    )
+
+
+def fake(request, provider: str):
+    return request.getfixturevalue(PROVIDER_MODELS[provider][1])
+
+
+@pytest.mark.parametrize("provider", list(PROVIDER_MODELS))
+def test_answer_cost_header_and_row(request, keys_gateway, admin: Admin, provider: str) -> None:
+    model = PROVIDER_MODELS[provider][0]
+    fake(request, provider).script(Reply(prompt_tokens=1200, completion_tokens=300, cached_tokens=200))
+    made = admin.new_key(key_alias=f"cost-{provider}", team_id=None)
+    raw = keys_gateway.client(api_key=made["key"]).chat.completions.with_raw_response.create(
+        model=model, messages=MESSAGES
+    )
+    reply = raw.parse()
+    cost = float(raw.headers["x-polyroute-response-cost"])
+    assert cost == pytest.approx(expected_cost(model, reply.usage), rel=1e-9, abs=1e-15)
+    assert raw.headers["x-litellm-response-cost"] == raw.headers["x-polyroute-response-cost"]
+    (row,) = admin.wait_for_logs(1, api_key=made["key"])
+    assert row["request_id"] == raw.headers["x-request-id"]
+    assert row["spend"] == pytest.approx(cost, rel=1e-9, abs=1e-15)
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (
+        reply.usage.prompt_tokens,
+        reply.usage.completion_tokens,
+    )
+    assert row["cached_tokens"] == 200 and row["usage_estimated"] is False
+    assert row["api_key"] == made["token_id"] and row["key_alias"] == f"cost-{provider}"
+    assert row["model_group"] == model and row["custom_llm_provider"] == raw.headers["x-polyroute-provider"]
+    assert row["status"] == "success" and row["call_type"] == "chat_completion" and row["stream"] is False
+    assert "messages" not in row  # prompts are kept only when the operator turns that on
+    text = json.dumps(row)
+    assert made["key"] not in text and not any(secret in text for secret in ALL_SECRETS)
+
+
+@pytest.mark.parametrize("provider", list(PROVIDER_MODELS))
+def test_streams_are_billed_from_the_providers_usage(
+    request, keys_gateway, admin: Admin, provider: str
+) -> None:
+    model = PROVIDER_MODELS[provider][0]
+    upstream = fake(request, provider)
+    upstream.script(
+        Reply(text="one two three four", prompt_tokens=900, completion_tokens=40, reasoning_tokens=8)
+    )
+    made = admin.new_key()
+    chunks = list(
+        keys_gateway.client(api_key=made["key"]).chat.completions.create(
+            model=model, messages=MESSAGES, stream=True
+        )
+    )
+    # The client did not ask for usage: it gets none, though the gateway asked OpenAI for it.
+    assert all(c.usage is None for c in chunks) and all(c.choices for c in chunks)
+    if provider in ("openai", "azure"):
+        assert upstream.requests[-1].json["stream_options"] == {"include_usage": True}
+    (row,) = admin.wait_for_logs(1, api_key=made["key"])
+    assert row["usage_estimated"] is False and row["stream"] is True and row["status"] == "success"
+    # The Gemini fake counts thoughts beside candidates, as Gemini does; OpenAI's figure adds them.
+    completion = 48 if provider == "gemini" else 40
+    assert (
+        row["prompt_tokens"] == 900
+        and row["completion_tokens"] == completion
+        and row["reasoning_tokens"] == 8
+    )
+    assert row["completionStartTime"] is not None
+    price = price_table().get(TABLE_MODEL.get(model, ""))
+    assert (row["spend"] > 0) == bool(price)
+
+
+def test_a_stream_that_asked_for_usage_gets_one_usage_chunk(keys_gateway, admin: Admin, fake_openai) -> None:
+    fake_openai.script(Reply(prompt_tokens=50, completion_tokens=5))
+    key = admin.new_key()["key"]
+    chunks = list(
+        keys_gateway.client(api_key=key).chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    usage_chunks = [c for c in chunks if c.usage is not None]
+    assert len(usage_chunks) == 1 and usage_chunks[0].usage.prompt_tokens == 50
+
+
+def test_a_stream_broken_off_is_billed_for_what_was_produced(keys_gateway, admin: Admin, fake_openai) -> None:
+    fake_openai.script(Reply(text="w1 w2 w3 w4 w5 w6 w7 w8", drop_after=5))
+    key = admin.new_key()["key"]
+    with pytest.raises(openai.APIError):
+        list(
+            keys_gateway.client(api_key=key).chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True
+            )
+        )
+    (row,) = admin.wait_for_logs(1, api_key=key)
+    assert row["status"] == "failure" and row["usage_estimated"] is True
+    assert row["completion_tokens"] == 4  # the content events that reached the client
+    assert row["prompt_tokens"] > 0 and row["spend"] > 0
+
+
+def test_a_client_that_leaves_mid_stream_is_billed_for_what_was_produced(
+    keys_gateway, admin: Admin, fake_anthropic
+) -> None:
+    fake_anthropic.script(Reply(text=" ".join(f"w{i}" for i in range(40)), chunk_delay=0.05))
+    key = admin.new_key()["key"]
+    body = {"model": "claude", "messages": MESSAGES, "stream": True}
+    with httpx.stream(
+        "POST",
+        keys_gateway.url + "/v1/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {key}"},
+    ) as response:
+        for line in response.iter_lines():
+            if '"content":"w2' in line:
+                break  # leave after a few words
+    (row,) = admin.wait_for_logs(1, api_key=key)
+    assert row["status"] == "cancelled" and row["http_status"] == 499
+    assert row["prompt_tokens"] > 0  # Anthropic reported input tokens at message_start
+    assert 3 <= row["completion_tokens"] < 40
+
+
+def test_embeddings_and_legacy_completions_are_billed(keys_gateway, admin: Admin, fake_openai) -> None:
+    key = admin.new_key()["key"]
+    client = keys_gateway.client(api_key=key)
+    client.embeddings.create(model="gpt-4o-mini", input=["a", "b"])
+    fake_openai.script(Reply(prompt_tokens=20, completion_tokens=4))
+    client.completions.create(model="gpt-4o-mini", prompt="Say", max_tokens=5)
+    rows = admin.wait_for_logs(2, api_key=key)
+    assert sorted(r["call_type"] for r in rows) == ["embeddings", "text_completion"]
+    assert all(r["spend"] > 0 for r in rows)
+
+
+def test_spend_reports(keys_gateway, admin: Admin, fake_openai) -> None:
+    team = admin.ok("POST", "/team/new", team_alias="reports-team")["team_id"]
+    made = admin.new_key(key_alias="reports-key", team_id=team)
+    fake_openai.script(*[Reply(prompt_tokens=1000, completion_tokens=1000)] * 3)
+    client = keys_gateway.client(api_key=made["key"])
+    for _ in range(3):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    rows = admin.wait_for_logs(3, api_key=made["key"])
+    total = sum(r["spend"] for r in rows)
+    assert total == pytest.approx(3 * (1000 * 1.5e-7 + 1000 * 6e-7))
+    keys = admin.ok("GET", "/global/spend/keys", limit=1000)
+    mine = next(k for k in keys if k["key_alias"] == "reports-key")
+    assert mine["total_spend"] == pytest.approx(total) and mine["api_key"] == made["token_id"]
+    teams = admin.ok("GET", "/global/spend/teams")
+    assert {"team_id": "reports-team", "total_spend": pytest.approx(total)} in teams["total_spend_per_team"]
+    models = admin.ok("GET", "/global/spend/models", limit=100)
+    assert any(m["model"] == "gpt-4o-mini" and m["total_spend"] >= total for m in models)
+    assert admin.ok("GET", "/global/spend")["spend"] >= total
+    assert len(admin.logs(team_id=team)) == 3
+    assert admin.logs(request_id=rows[0]["request_id"])[0]["request_id"] == rows[0]["request_id"]
+    day = rows[0]["startTime"][:10]
+    daily = admin.ok("GET", "/spend/logs", start_date=day, end_date=day, api_key=made["key"])
+    assert daily[0]["startTime"] == day and daily[0]["spend"] == pytest.approx(total)
+    assert daily[0][made["token_id"]] == pytest.approx(total)
+    assert admin.get("/spend/logs", start_date="2026-13-01", end_date="2026-01-02").status_code == 400
