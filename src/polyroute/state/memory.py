@@ -212,11 +212,6 @@ class MemoryState(SharedState):
             return None
         return record
 
-
-def check_ttl(ttl_s: float) -> None:
-    if not ttl_s > 0:
-        raise ValueError(f"ttl_s must be positive, got {ttl_s}")
-
     # -- small shared values --------------------------------------------------------------------
     async def get_value(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -237,3 +232,8 @@ def check_ttl(ttl_s: float) -> None:
     async def delete_values(self, keys: list[str]) -> None:
         for key in keys:
             self._values.pop(key, None)
+
+
+def check_ttl(ttl_s: float) -> None:
+    if not ttl_s > 0:
+        raise ValueError(f"ttl_s must be positive, got {ttl_s}")
