@@ -29,10 +29,18 @@ UPSTREAM_PORT, GATEWAY_PORT = 18000, 18080
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its reaped children, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(fields[i]) for i in (11, 12)) / TICK
+def cpu_seconds(session: int) -> float:
+    """utime + stime of every live process in a session (the gateway may run as a child of a
+    wrapper, or as several workers), in seconds."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[3]) == session:
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
 
 
 def wait_ready(url: str, headers: dict[str, str], body: bytes, timeout: float = 30) -> None:

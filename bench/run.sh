@@ -11,9 +11,16 @@ SHARED=${BENCH_HARNESS:-$ROOT/../shared/bench}
 PROFILE=${PROFILE:-full}
 [ -x "$ROOT/.venv/bin/polyroute" ] || (cd "$ROOT" && uv sync --frozen --no-dev --quiet)
 export GATEWAY_NAME="polyroute-$PROFILE"
-export GATEWAY_CMD="BENCH_UPSTREAM={UPSTREAM}/v1 exec $ROOT/.venv/bin/polyroute serve --config $HERE/conf/$PROFILE.yaml --port {PORT} --log-level warning"
-export GATEWAY_CMD_2W="BENCH_UPSTREAM={UPSTREAM}/v1 exec $ROOT/.venv/bin/polyroute serve --config $HERE/conf/$PROFILE.yaml --port {PORT} --workers {WORKERS} --log-level warning"
-export GATEWAY_HEADERS="Authorization: Bearer sk-bench"
+if [ "$PROFILE" = full ]; then
+  # The full path: the load presents a virtual key (minted at start-up), not the master key.
+  export GATEWAY_CMD="BENCH_UPSTREAM={UPSTREAM}/v1 exec $HERE/serve_with_key.sh $HERE/conf/full.yaml {PORT} 1"
+  export GATEWAY_CMD_2W="BENCH_UPSTREAM={UPSTREAM}/v1 exec $HERE/serve_with_key.sh $HERE/conf/full.yaml {PORT} {WORKERS}"
+  export GATEWAY_HEADERS="Authorization: Bearer sk-bench-virtual-0123456789abcdef"
+else
+  export GATEWAY_CMD="BENCH_UPSTREAM={UPSTREAM}/v1 exec $ROOT/.venv/bin/polyroute serve --config $HERE/conf/$PROFILE.yaml --port {PORT} --log-level warning"
+  export GATEWAY_CMD_2W="BENCH_UPSTREAM={UPSTREAM}/v1 exec $ROOT/.venv/bin/polyroute serve --config $HERE/conf/$PROFILE.yaml --port {PORT} --workers {WORKERS} --log-level warning"
+  export GATEWAY_HEADERS="Authorization: Bearer sk-bench"
+fi
 export GATEWAY_MODEL=bench-model
 "$SHARED/run.sh" "$@"
 results="${BENCH_RUN:-/tmp/bench-run}/results.json"

@@ -6,9 +6,7 @@ from typing import Any
 
 import orjson
 
-from polyroute.errors import UpstreamError
 from polyroute.protocol.validate import validate_chat
-from polyroute.providers.openai_compat import stream_error
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.server.client_scope import client_scope
@@ -21,6 +19,7 @@ from polyroute.server.routes.common import (
     first_byte_limit,
     idle_limit,
     include_usage,
+    relay_openai_answer,
     router_options,
     served_headers,
     with_mock_response,
@@ -53,12 +52,7 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
         data, raw, _ = await call_json(state, deployment, wire, limit)
         if adapter.passthrough_stream:
             # Already OpenAI's format: relay the upstream's bytes, parsed once only to check them.
-            if "choices" not in data:
-                raise (
-                    stream_error(data) if "error" in data else UpstreamError("upstream answer has no choices")
-                )
-            await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers))
-            return AttemptOutcome(usage=data.get("usage"))
+            return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
         out = adapter.chat_response(call, data)
         await request.respond(
             200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from polyroute.errors import InvalidRequestError
+from polyroute.errors import InvalidRequestError, UpstreamError
+from polyroute.providers.openai_compat import stream_error
 from polyroute.providers.registry import get_adapter
 from polyroute.router.deployment import Deployment
-from polyroute.router.engine import AttemptInfo, RequestOptions
+from polyroute.router.engine import AttemptInfo, AttemptOutcome, RequestOptions
 from polyroute.router.tokens import estimate_prompt_tokens
+from polyroute.server.http import Request
 from polyroute.server.state import DEFAULT_TIMEOUT, AppState
 
 
@@ -119,3 +121,19 @@ def cost_headers(
     if account is None:
         return headers
     return {**headers, **account.answered(deployment, usage, headers)}
+
+
+async def relay_openai_answer(
+    request: Request,
+    deployment: Deployment,
+    headers: dict[str, str],
+    data: dict[str, Any],
+    raw: bytes,
+    required: str,
+) -> AttemptOutcome:
+    """Sends an OpenAI-format upstream answer as the upstream's own bytes (parsed once, only to
+    check it and read its usage); an answer without `required` is an upstream failure."""
+    if required not in data:
+        raise stream_error(data) if "error" in data else UpstreamError(f"upstream answer has no {required}")
+    await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers))
+    return AttemptOutcome(usage=data.get("usage"))

@@ -8,10 +8,9 @@ from typing import Any
 
 import orjson
 
-from polyroute.errors import InvalidRequestError, UpstreamError
+from polyroute.errors import InvalidRequestError
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.validate import validate_completion
-from polyroute.providers.openai_compat import stream_error
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.server.client_scope import client_scope
@@ -24,6 +23,7 @@ from polyroute.server.routes.common import (
     first_byte_limit,
     idle_limit,
     include_usage,
+    relay_openai_answer,
     router_options,
     served_headers,
     with_mock_response,
@@ -146,12 +146,7 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
                     wire, first_byte_limit(deployment, body, limit), idle_limit(state, limit)
                 )
             data, raw, _ = await call_json(state, deployment, wire, limit)
-            if "choices" not in data:
-                raise (
-                    stream_error(data) if "error" in data else UpstreamError("upstream answer has no choices")
-                )
-            await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers))
-            return AttemptOutcome(usage=data.get("usage"))
+            return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
         chat = chat_body_for(body)
         payload = provider_body(chat, deployment, state.config.drop_params)
         if stream and adapter.passthrough_stream:

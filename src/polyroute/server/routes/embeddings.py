@@ -6,16 +6,20 @@ from typing import Any
 
 import orjson
 
-from polyroute.errors import UpstreamError
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.validate import validate_embeddings
-from polyroute.providers.openai_compat import stream_error
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.server.client_scope import client_scope
 from polyroute.server.http import Request
 from polyroute.server.relay import call_json
-from polyroute.server.routes.common import attempt_limit, cost_headers, router_options, served_headers
+from polyroute.server.routes.common import (
+    attempt_limit,
+    cost_headers,
+    relay_openai_answer,
+    router_options,
+    served_headers,
+)
 from polyroute.server.state import AppState
 
 
@@ -33,10 +37,7 @@ async def embeddings(request: Request, state: AppState, body: dict[str, Any]) ->
         data, raw, _ = await call_json(state, deployment, wire, attempt_limit(state, deployment, info))
         headers = served_headers(deployment, info)
         if adapter.passthrough_stream:
-            if "data" not in data:
-                raise stream_error(data) if "error" in data else UpstreamError("upstream answer has no data")
-            await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers))
-            return AttemptOutcome(usage=data.get("usage"))
+            return await relay_openai_answer(request, deployment, headers, data, raw, "data")
         out = adapter.embeddings_response(call, data, payload)
         await request.respond(
             200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers)
