@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +17,7 @@ import typer
 from polyroute.auth.master_key import is_loopback
 from polyroute.config.loader import ConfigError, GatewayConfig, load_config
 from polyroute.logs import configure_logging
+from polyroute.observability.multiprocess import ENV_VAR as METRICS_DIR_ENV
 
 log = logging.getLogger("polyroute.cli")
 
@@ -169,9 +174,22 @@ def serve(
         "server_header": False,
     }
     if workers > 1:
-        uvicorn.run("polyroute.server.app:create_app_from_env", factory=True, workers=workers, **common)
+        with _metrics_folder() as folder:
+            os.environ[METRICS_DIR_ENV] = str(folder)
+            uvicorn.run("polyroute.server.app:create_app_from_env", factory=True, workers=workers, **common)
     else:
         from polyroute.server.app import create_app
         from polyroute.server.state import AppState
 
         uvicorn.run(create_app(AppState.build(loaded, open_access=allow_unauthenticated)), **common)
+
+
+@contextlib.contextmanager
+def _metrics_folder() -> Iterator[Path]:
+    """A fresh folder per run where the worker processes publish their metrics (removed after):
+    a scrape of any worker then reports the sum over all (observability/multiprocess.py)."""
+    folder = Path(tempfile.mkdtemp(prefix="polyroute-metrics-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

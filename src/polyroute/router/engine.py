@@ -24,6 +24,7 @@ from polyroute.errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
+from polyroute.observability.metrics import METRICS, label
 from polyroute.router.deployment import Deployment
 from polyroute.router.health import HealthTracker
 from polyroute.router.model_table import ModelTable
@@ -130,6 +131,7 @@ class Router:
                 if time.monotonic() >= progress.deadline:
                     break
                 log.info("falling back: from=%s to=%s after=%s", group_name, target, error.code)
+                METRICS.fallbacks.inc((label(group_name), label(target), label(error.code or error.type)))
                 try:
                     return await self._run_group(target, options, attempt, progress, fallback=True)
                 except GatewayError as fallback_error:
@@ -196,6 +198,7 @@ class Router:
                     log.warning("retry budget exhausted: model=%s error=%s", name, error.code)
                     raise
                 await self._pause_before_retry(deployment, group, excluded, error, retries, remaining)
+                METRICS.retries.inc((label(name), label(error.code or error.type)))
                 continue
             if info.number > 1:
                 log.info(
@@ -251,12 +254,20 @@ class Router:
         inflight_key = deployment.keys.inflight
         await self.state.inflight_add(inflight_key, 1)
         started = time.monotonic()
+        outcome_label = "error"
         try:
             outcome = await attempt(deployment, info)
+            outcome_label = "success" if outcome.failed_after_start is None else "broken_stream"
+        except asyncio.CancelledError:
+            outcome_label = "cancelled"
+            raise
         finally:
             await self.state.inflight_add(inflight_key, -1)
             if probing:
                 await self.health.release_probe(deployment)
+            METRICS.upstream_duration.observe(
+                (deployment.provider, deployment.id, outcome_label), time.monotonic() - started
+            )
         total = time.monotonic() - started
         if outcome.failed_after_start is not None:
             # A stream broken after its first byte: not retried, but counted like any failure.
@@ -279,11 +290,13 @@ class Router:
             error.status,
             error.code,
         )
+        METRICS.upstream_errors.inc((deployment.provider, deployment.id, error.type))
         if len(group) == 1 and not probing:
             # One deployment: cooling it would take the whole model down; retries back off instead.
             return
         cooldown = await self.health.on_failure(deployment, error, probing, self.clock())
         if cooldown is not None:
+            METRICS.cooldowns.inc((deployment.id, deployment.provider, label(cooldown.reason)))
             log.warning(
                 "deployment cooling down: deployment=%s for=%.1fs reason=%s",
                 deployment.id,

@@ -16,6 +16,7 @@ from typing import Any
 
 from polyroute.auth.principal import Principal
 from polyroute.errors import GatewayError
+from polyroute.observability.requests import record_request
 from polyroute.router.deployment import Deployment
 from polyroute.router.tokens import estimate_prompt_tokens
 from polyroute.server.state import AppState
@@ -124,6 +125,7 @@ class RequestAccount:
     # -- the end ------------------------------------------------------------------------------------
     async def close(self) -> None:
         state = self.state
+        record_request(self)
         if self.ticket is not None and state.limiter is not None:
             tokens = self.usage.total if self.usage is not None else None
             await state.limiter.settle(self.ticket, tokens, to_micros(self.cost))

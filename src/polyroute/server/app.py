@@ -19,9 +19,11 @@ from polyroute.auth.context import auth_context_for
 from polyroute.auth.master_key import presented_key
 from polyroute.controller.security import presented_worker_token
 from polyroute.errors import GatewayError, InternalServerError, NotFoundError
+from polyroute.observability.metrics import METRICS, label
+from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
 from polyroute.server.accounting import admit
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
-from polyroute.server.routes import chat, completions, controller, embeddings, health, models
+from polyroute.server.routes import chat, completions, controller, embeddings, health, metrics, models
 from polyroute.server.state import AppState
 
 log = logging.getLogger("polyroute.server")
@@ -61,6 +63,7 @@ ROUTES: dict[str, Route] = {
     "/health/liveness": Route(health.liveness, "GET", public=True),
     "/health/readiness": Route(health.readiness, "GET"),
     "/health": Route(health.deployments_health, "GET", admin=True),
+    "/metrics": Route(metrics.metrics, "GET", admin=True),
 }
 # FastChat's controller endpoints (docs/serving_plane.md). Not hot paths; FastChat clients put
 # credentials in the controller URL, which their HTTP client sends as HTTP Basic auth.
@@ -113,6 +116,8 @@ class GatewayApp:
                 for task in self._background:
                     task.cancel()
                 await asyncio.gather(*self._background, return_exceptions=True)
+                if (folder := metrics_dir(self.state.config.env)) is not None:
+                    await final_publish(self.state, folder)
                 await self.state.stop()
                 await self.state.http.close()
                 await self.state.shared.close()
@@ -121,6 +126,9 @@ class GatewayApp:
 
     def _start_background(self) -> None:
         self._background.append(asyncio.ensure_future(self.state.directory.run()))
+        if (folder := metrics_dir(self.state.config.env)) is not None:
+            # --workers N: this process's metrics go where a scrape of any process finds them.
+            self._background.append(asyncio.ensure_future(publish_forever(self.state, folder)))
         settings = self.state.config.router
         if settings.background_health_checks:
             from polyroute.server.probes import run_probes
@@ -237,6 +245,7 @@ class GatewayApp:
             watch.stop()
 
     async def _answer_error(self, request: Request, error: GatewayError) -> None:
+        METRICS.errors.inc((error.type, label(error.code), label(error.provider), str(error.status)))
         if error.status >= 500 or error.status == 429:
             log.warning(
                 "request failed: request=%s path=%s status=%d code=%s provider=%s",

@@ -121,9 +121,15 @@ class Request:
             headers.extend((k.encode(), v.encode("latin-1", "replace")) for k, v in extra.items())
         return headers
 
-    async def respond(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    async def respond(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: tuple[bytes, bytes] = JSON_TYPE,
+    ) -> None:
         out = self._headers(headers)
-        out.append(JSON_TYPE)
+        out.append(content_type)
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": out})
         self.finished = True

@@ -1,0 +1,1 @@
+"""Metrics, logs and traces: what the gateway tells the tools operators already run."""

@@ -1,0 +1,55 @@
+"""Per-request metrics, counted once when a model request's account closes (server/accounting.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from polyroute.observability.metrics import METRICS, label
+
+if TYPE_CHECKING:
+    from polyroute.server.accounting import RequestAccount
+
+OTHER_MODEL = "other"  # requests for a model nothing serves: one label, not one per name sent
+
+
+def record_request(account: RequestAccount) -> None:
+    deployment = account.deployment
+    if deployment is not None:
+        group = label(account.model_group or deployment.model_name)
+        provider = deployment.provider
+    else:
+        # Nothing served it: the name is the client's choice, so it becomes a label only when the
+        # router knows it (a client sending random names must not grow the label set).
+        group = _known_group(account)
+        provider = ""
+    call_type = account.call_type
+    m = METRICS
+    m.requests.inc((call_type, group, provider, account.status, str(account.http_status)))
+    m.request_duration.observe((call_type, group, provider), time.monotonic() - account.started_mono)
+    if account.ttft is not None:
+        m.ttft.observe((group, provider), account.ttft)
+    usage = account.usage
+    if usage is not None:
+        source = "estimate" if usage.estimated else "provider"
+        tokens = m.tokens
+        if usage.prompt:
+            tokens.inc((group, provider, "prompt", source), usage.prompt)
+        if usage.completion:
+            tokens.inc((group, provider, "completion", source), usage.completion)
+        if usage.cached:
+            tokens.inc((group, provider, "cached", source), usage.cached)
+        if usage.reasoning:
+            tokens.inc((group, provider, "reasoning", source), usage.reasoning)
+    if account.cost:
+        m.cost.inc((group, provider), account.cost)
+
+
+def _known_group(account: RequestAccount) -> str:
+    name = account.model_group
+    if not name:
+        return ""
+    try:
+        return label(name) if account.state.router.resolve(name) else OTHER_MODEL
+    except Exception:  # noqa: BLE001  # a malformed name is just not a known group
+        return OTHER_MODEL

@@ -1,0 +1,67 @@
+"""What a scrape of GET /metrics reads besides the counters: gauges from the router, the spend
+writer, the remote log shipper and the controller, taken when Prometheus asks (never per request)."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from typing import TYPE_CHECKING, Any
+
+from polyroute import __version__
+from polyroute.observability.metrics import METRICS, Labels, label
+
+if TYPE_CHECKING:
+    from polyroute.server.state import AppState
+
+STATE_VALUES = {"healthy": 0.0, "probation": 1.0, "cooling_down": 2.0}
+
+
+async def local_snapshot(state: AppState) -> dict[str, Any]:
+    """This process's counters, histograms and gauges, as JSON-able data."""
+    _copy_component_counters(state)
+    return METRICS.snapshot(await gauges(state))
+
+
+def _copy_component_counters(state: AppState) -> None:
+    """Components that keep their own tallies (the spend writer, the log shipper): copied in."""
+    writer = state.writer
+    if writer is not None:
+        values = METRICS.spend_records.values
+        values[("written",)] = float(writer.stats.written)
+        values[("spooled",)] = float(writer.stats.spooled)
+        values[("replayed",)] = float(writer.stats.replayed)
+        values[("dropped",)] = float(writer.dropped)
+        values[("write_failed",)] = float(writer.stats.write_failures)
+    shipper = getattr(state, "remote_log", None)
+    if shipper is not None:
+        values = METRICS.remote_log_records.values
+        values[("shipped",)] = float(shipper.shipped)
+        values[("failed",)] = float(shipper.failed)
+        values[("dropped",)] = float(shipper.dropped)
+
+
+async def gauges(state: AppState) -> dict[str, dict[Labels, float]]:
+    from polyroute.router.inspect import deployment_states
+
+    deployment_state: dict[Labels, float] = {}
+    in_flight: dict[Labels, float] = {}
+    for entry in await deployment_states(state.router):
+        labels = (label(entry["id"]), label(entry["model_name"]), label(entry["provider"]))
+        deployment_state[labels] = STATE_VALUES.get(entry["state"], 0.0)
+        in_flight[labels] = float(entry["in_flight"] or 0)
+    out: dict[str, dict[Labels, float]] = {
+        "polyroute_deployment_state": deployment_state,
+        "polyroute_deployment_in_flight": in_flight,
+        "polyroute_build_info": {(__version__,): 1.0},
+        "polyroute_metrics_processes": {(): 1.0},
+    }
+    writer = state.writer
+    if writer is not None:
+        out["polyroute_spend_queue_depth"] = {(): float(writer.queue_depth)}
+        out["polyroute_spend_spool_bytes"] = {(): float(writer.spool.size())}
+        out["polyroute_database_up"] = {(): 1.0 if writer.stats.database_up else 0.0}
+    shipper = getattr(state, "remote_log", None)
+    if shipper is not None:
+        out["polyroute_remote_log_queue_depth"] = {(): float(shipper.queue_depth())}
+    workers = Tally(name for record in state.directory.workers() for name in record.model_names)
+    out["polyroute_workers_registered"] = {(label(name),): float(n) for name, n in workers.items()}
+    return out

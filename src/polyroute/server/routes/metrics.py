@@ -1,0 +1,15 @@
+"""GET /metrics: Prometheus text format, for the master key (a scrape config's bearer token)."""
+
+from __future__ import annotations
+
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from polyroute.observability.metrics import render
+from polyroute.observability.multiprocess import fleet_snapshot
+from polyroute.server.http import Request
+from polyroute.server.state import AppState
+
+
+async def metrics(request: Request, state: AppState) -> None:
+    snapshot = await fleet_snapshot(state)
+    await request.respond(200, render(snapshot), content_type=(b"content-type", CONTENT_TYPE_LATEST.encode()))
