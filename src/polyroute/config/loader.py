@@ -21,7 +21,7 @@ from polyroute.auth.url_safety import UrlAllowlist
 from polyroute.config.env_models import env_model_entries
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
-from polyroute.config.schema import ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
+from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
 from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
 from polyroute.providers.base import ProviderCall
 from polyroute.providers.registry import get_adapter
@@ -87,6 +87,7 @@ class GatewayConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     client_credentials: ClientCredentialSettings = field(default_factory=ClientCredentialSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    callbacks: frozenset[str] = frozenset()  # litellm_settings' integrations, lower case
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -178,6 +179,9 @@ def load_config(
         controller=controller,
         env=merged_env,
         client_credentials=client_settings,
+        callbacks=frozenset(
+            value.lower() for name in CALLBACK_FIELDS for value in getattr(config.litellm_settings, name)
+        ),
     )
 
 

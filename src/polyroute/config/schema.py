@@ -77,6 +77,10 @@ class LiteLLMSettings(BaseModel):
     drop_params: bool = False
     request_timeout: float | None = Field(default=None, gt=0)
     num_retries: int | None = Field(default=None, ge=0)
+    # LiteLLM's integrations: "prometheus" (GET /metrics, always on here) and "otel" (traces).
+    callbacks: list[str] = Field(default_factory=list)
+    success_callback: list[str] = Field(default_factory=list)
+    failure_callback: list[str] = Field(default_factory=list)
 
 
 class ConfigFile(BaseModel):
@@ -110,6 +114,8 @@ SUPPORTED_GENERAL = {
     "user_config_max_bytes",
 }
 SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries"}
+SUPPORTED_CALLBACKS = {"prometheus", "otel"}
+CALLBACK_FIELDS = ("callbacks", "success_callback", "failure_callback")
 # Keys that are harmless to ignore: they only tune LiteLLM's own logging or UI.
 QUIET_LITELLM = {"set_verbose", "json_logs"}
 
@@ -136,6 +142,10 @@ def unsupported_keys(config: ConfigFile) -> list[str]:
     for key in sorted(config.litellm_settings.model_extra or {}):
         if key not in SUPPORTED_LITELLM and key not in QUIET_LITELLM:
             found.append(f"litellm_settings.{key}")
+    for name in CALLBACK_FIELDS:
+        for value in getattr(config.litellm_settings, name):
+            if value.lower() not in SUPPORTED_CALLBACKS:
+                found.append(f"litellm_settings.{name}: {value}")
     for key in sorted(config.controller_settings.model_extra or {}):
         found.append(f"controller_settings.{key}")
     for key in sorted(config.router_settings):

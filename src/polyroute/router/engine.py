@@ -25,6 +25,7 @@ from polyroute.errors import (
     ServiceUnavailableError,
 )
 from polyroute.observability.metrics import METRICS, label
+from polyroute.observability.tracing import record_attempt_start
 from polyroute.router.deployment import Deployment
 from polyroute.router.health import HealthTracker
 from polyroute.router.model_table import ModelTable
@@ -255,13 +256,24 @@ class Router:
         await self.state.inflight_add(inflight_key, 1)
         started = time.monotonic()
         outcome_label = "error"
+        traced = record_attempt_start(deployment)
         try:
             outcome = await attempt(deployment, info)
             outcome_label = "success" if outcome.failed_after_start is None else "broken_stream"
+            if traced is not None and outcome.failed_after_start is not None:
+                traced.error_type = outcome.failed_after_start.type
+        except GatewayError as error:
+            if traced is not None:
+                traced.error_type, traced.status = error.type, error.status
+            raise
         except asyncio.CancelledError:
             outcome_label = "cancelled"
+            if traced is not None:
+                traced.error_type = "cancelled"
             raise
         finally:
+            if traced is not None:
+                traced.end_ns = time.time_ns()
             await self.state.inflight_add(inflight_key, -1)
             if probing:
                 await self.health.release_probe(deployment)

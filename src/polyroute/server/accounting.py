@@ -17,6 +17,7 @@ from typing import Any
 from polyroute.auth.principal import Principal
 from polyroute.errors import GatewayError
 from polyroute.observability.requests import record_request
+from polyroute.observability.tracing import RequestTrace
 from polyroute.router.deployment import Deployment
 from polyroute.router.tokens import estimate_prompt_tokens
 from polyroute.server.state import AppState
@@ -48,6 +49,7 @@ class RequestAccount:
         "status",
         "http_status",
         "error_code",
+        "trace",
     )
 
     def __init__(
@@ -72,6 +74,7 @@ class RequestAccount:
         self.status = "success"
         self.http_status = 200
         self.error_code: str | None = None
+        self.trace: RequestTrace | None = None  # set when OpenTelemetry tracing is on
 
     # -- reports from the routes and the relay ------------------------------------------------------
     def _served(self, deployment: Deployment, headers: dict[str, str] | None) -> None:
@@ -126,6 +129,8 @@ class RequestAccount:
     async def close(self) -> None:
         state = self.state
         record_request(self)
+        if state.tracing is not None:
+            state.tracing.finish(self)
         if self.ticket is not None and state.limiter is not None:
             tokens = self.usage.total if self.usage is not None else None
             await state.limiter.settle(self.ticket, tokens, to_micros(self.cost))

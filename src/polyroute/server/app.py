@@ -199,6 +199,8 @@ class GatewayApp:
                 request.account = await admit(
                     self.state, request.principal, request.request_id, route.call_type, body
                 )
+                if self.state.tracing is not None:
+                    self.state.tracing.begin(request.account, request.method, path, request.headers)
             await self._run_watched(request, route.handler(request, self.state, body))
         else:
             await route.handler(request, self.state, *args)

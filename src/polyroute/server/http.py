@@ -168,4 +168,6 @@ _WANTED = {
     b"content-length",
     b"content-type",
     b"x-request-id",
+    b"traceparent",  # W3C Trace Context, for OpenTelemetry traces (observability/tracing.py)
+    b"tracestate",
 }

@@ -3,6 +3,7 @@ plus keys, limits and spend (the database, the key cache, the limiter, the spend
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from polyroute.state.base import SharedState
 
 if TYPE_CHECKING:
     from polyroute.auth.authenticator import Authenticator
+    from polyroute.observability.tracing import Tracing
     from polyroute.spend.limits import Limiter
     from polyroute.spend.writer import SpendWriter
     from polyroute.store.database import Database
@@ -46,6 +48,7 @@ class AppState:
     writer: SpendWriter | None = None
     auth: Authenticator | None = None
     limiter: Limiter | None = None
+    tracing: Tracing | None = None  # OpenTelemetry, when configured and installed
 
     @classmethod
     def build(
@@ -80,6 +83,9 @@ class AppState:
             url_guard=guard,
         )
         state._build_store(share)
+        from polyroute.observability.tracing import build_tracing
+
+        state.tracing = build_tracing(config.callbacks, config.env)
         return state
 
     def _build_store(self, share: int) -> None:
@@ -125,5 +131,7 @@ class AppState:
     async def stop(self) -> None:
         if self.writer is not None:
             await self.writer.stop()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)
         if self.db is not None:
             await self.db.close()
