@@ -6,6 +6,7 @@ with orjson, and responses are sent as prepared bytes.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,8 +29,23 @@ SSE_HEADERS = [
 ]
 
 
-def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+class _RequestIds:
+    """Ids unique across processes and restarts without a system call per request: a random
+    per-process prefix (renewed in a forked child) and a counter."""
+
+    def __init__(self) -> None:
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        self.prefix = "req_" + os.urandom(8).hex()
+        self.counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):08x}"
+
+
+new_request_id = _RequestIds()
 
 
 class Request:

@@ -25,7 +25,6 @@ _ENTITY_TABLES = {
     "team": (Team, Team.team_id),
     "user": (User, User.user_id),
 }
-_ROWS_PER_INSERT = 200  # 30 columns x 200 rows stays far below SQLite's bound-parameter limit
 SPEND_COLUMNS = frozenset(c.key for c in SpendLog.__table__.columns) | {"metadata_"}
 
 
@@ -33,6 +32,18 @@ class SpendStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        self._statements: dict[frozenset[str], Any] = {}
+
+    def _statement(self, keys: frozenset[str]) -> Any:
+        statement = self._statements.get(keys)
+        if statement is None:
+            table = SpendLog.__table__
+            statement = self._statements[keys] = (
+                self._insert(table)
+                .on_conflict_do_nothing(index_elements=["request_id"])
+                .returning(table.c.request_id)
+            )
+        return statement
 
     async def write_batch(self, records: Sequence[dict[str, Any]]) -> int:
         """Inserts spend rows, each once; returns how many were new. Raises on database errors."""
@@ -42,15 +53,12 @@ class SpendStore:
         rows = [_row(r) for r in records]
         inserted: list[str] = []
         async with self.db.session() as session, session.begin():
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                chunk = rows[start : start + _ROWS_PER_INSERT]
-                statement = (
-                    self._insert(SpendLog)
-                    .values(chunk)
-                    .on_conflict_do_nothing(index_elements=["request_id"])
-                    .returning(SpendLog.request_id)
-                )
-                inserted += list((await session.scalars(statement)).all())
+            # One cached statement run over many parameter sets (SQLAlchemy's "insertmanyvalues"
+            # batches them into multi-row INSERT ... RETURNING itself); building a fresh
+            # `.values(rows)` statement per batch cost more CPU than the requests it recorded.
+            for keys, group in _by_columns(rows).items():
+                statement = self._statement(keys)
+                inserted += list((await session.scalars(statement, group)).all())
             spend_by_row = {r["request_id"]: float(r.get("spend") or 0.0) for r in rows}
             increments: dict[tuple[str, str, int], float] = defaultdict(float)
             for request_id in inserted:
@@ -142,10 +150,20 @@ class SpendStore:
         ]
 
 
+def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:
+    """Rows grouped by the columns they set: one executemany needs the same keys in every row
+    (rows from one gateway share them; a spool replayed after a config change may not)."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    return groups
+
+
 def _row(record: dict[str, Any]) -> dict[str, Any]:
-    row = {k: v for k, v in record.items() if k in SPEND_COLUMNS and k != "metadata"}
-    if "metadata" in record and "metadata_" not in row:
-        row["metadata_"] = record["metadata"]
+    """A record as the table's column keys ("metadata", which the ORM maps to `metadata_`)."""
+    row = {k: v for k, v in record.items() if k in SPEND_COLUMNS and k != "metadata_"}
+    if "metadata_" in record and "metadata" not in row:
+        row["metadata"] = record["metadata_"]
     for name in ("start_time", "end_time", "completion_start_time"):
         value = row.get(name)
         if isinstance(value, str):  # replayed from the JSON-lines spool
