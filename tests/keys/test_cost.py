@@ -88,3 +88,63 @@ def test_durations_and_periods() -> None:
         with pytest.raises(DurationError):
             duration_seconds(bad)
     assert period_index(1000.0, 100.0, 1099.9) == 0 and period_index(1000.0, 100.0, 1100.0) == 1
+
+
+def _router(tmp_path, router_settings: dict):
+    import yaml
+
+    from polyroute.router.engine import Router
+    from polyroute.state.memory import MemoryState
+
+    entries = [
+        {"model_name": "cheap", "litellm_params": {"model": "openai/gpt-4.1-nano", "api_key": "sk-a-000000"}},
+        {"model_name": "dear", "litellm_params": {"model": "openai/gpt-4.1", "api_key": "sk-b-000000"}},
+    ]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"model_list": entries, "router_settings": router_settings}))
+    config = load_config(path, {})
+    return Router(config.models, config.router, MemoryState())
+
+
+def test_reservations_cover_the_dearest_fallback(tmp_path) -> None:
+    """A request that may fall back to a dearer group reserves that group's price: otherwise
+    concurrent requests falling back would overshoot a budget by more than one request."""
+    from polyroute.spend.cost import reservation_group
+
+    body = {"model": "cheap", "messages": [{"role": "user", "content": "x" * 40}], "max_tokens": 100}
+    estimate = estimate_prompt_tokens(body)
+
+    def reserve(router, **extra):
+        group = reservation_group(router, "cheap", {**body, **extra})
+        return reservation_micros(body, estimate, group, chat=True), {d.model_name for d in group}
+
+    plain = _router(tmp_path, {})
+    alone, names = reserve(plain)
+    assert names == {"cheap"}
+    configured = _router(tmp_path, {"fallbacks": [{"cheap": ["dear"]}]})
+    with_fallback, names = reserve(configured)
+    assert names == {"cheap", "dear"} and with_fallback > alone
+    worst = cost_usd(prices_for(configured.resolve("dear")[0]), TokenUsage(prompt=40, completion=100))
+    assert with_fallback >= to_micros(worst)
+    assert reserve(plain, fallbacks=["dear"]) == (with_fallback, {"cheap", "dear"})  # the body's list
+    assert reserve(_router(tmp_path, {"default_fallbacks": ["dear"]}))[1] == {"cheap", "dear"}
+    capped = _router(tmp_path, {"fallbacks": [{"cheap": ["dear"]}], "max_fallbacks": 0})
+    assert reserve(capped)[1] == {"cheap"}
+
+
+@pytest.mark.parametrize("price", [-1e-6, "free", True, float("nan"), float("inf")])
+def test_prices_must_be_non_negative_numbers(tmp_path, price) -> None:
+    """A negative price would lower the spend of a key, its team and its user."""
+    import yaml
+
+    from polyroute.config.loader import ConfigError
+
+    entry = {
+        "model_name": "m",
+        "litellm_params": {"model": "openai/gpt-4o", "api_key": "sk-a-000000"},
+        "model_info": {"output_cost_per_token": price},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"model_list": [entry]}))
+    with pytest.raises(ConfigError, match=r"model_info.output_cost_per_token must be a number >= 0"):
+        load_config(path, {})

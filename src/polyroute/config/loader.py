@@ -27,6 +27,7 @@ from polyroute.providers.base import ProviderCall
 from polyroute.providers.registry import get_adapter
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
+from polyroute.router.pricing import PRICE_FIELDS
 from polyroute.router.settings import SHARED_WITH_LITELLM_SETTINGS, STATE_KEYS, RouterSettings
 from polyroute.secrets import Redactor, Secret
 from polyroute.store.settings import STORE_KEYS, StoreSettings
@@ -372,6 +373,7 @@ def _build_deployment(
         defaults=defaults,
     )
     info = dict(entry.model_info)
+    _check_prices(info, where)
     deployment_id = str(
         info.get("id") or _stable_id(index, entry.model_name, provider, upstream_model, api_base)
     )
@@ -391,6 +393,18 @@ def _build_deployment(
         model_info=info,
         wildcard="*" in entry.model_name,
     )
+
+
+def _check_prices(info: Mapping[str, Any], where: str) -> None:
+    """Prices are USD per token, never negative: a negative price would lower a budget's spend."""
+    for name in PRICE_FIELDS:
+        value = info.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e6:
+            raise ConfigError(
+                f"{where}: model_info.{name} must be a number >= 0 (USD per token), not {value!r}"
+            )
 
 
 def _stable_id(index: int, *parts: str | None) -> str:

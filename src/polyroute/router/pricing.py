@@ -9,6 +9,15 @@ from typing import Any
 
 from polyroute.router.deployment import Deployment
 
+# model_info (and price table) fields that set what a request costs, USD per token.
+PRICE_FIELDS = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+    "output_cost_per_reasoning_token",
+)
+
 
 @cache
 def price_table() -> dict[str, dict[str, Any]]:

@@ -38,6 +38,7 @@ from polyroute.protocol.openai_params import CLIENT_SECRET_PARAMS
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import Router
 from polyroute.router.model_table import ModelTable
+from polyroute.router.pricing import PRICE_FIELDS
 from polyroute.router.settings import RouterSettings
 from polyroute.secrets import Redactor, Secret
 from polyroute.state.memory import MemoryState
@@ -145,12 +146,28 @@ def _secret(value: Any, where: str) -> str:
     return value
 
 
+def _refuse_client_prices(info: Any, where: str) -> None:
+    """A client does not set what its requests cost: the gateway bills a virtual key's budget
+    from its own price table, so a price in user_config is refused by name, never used."""
+    if not isinstance(info, dict):
+        return
+    for name in PRICE_FIELDS:
+        if name in info:
+            raise InvalidRequestError(
+                f"'{where}.model_info.{name}' is not accepted in a request's user_config: requests "
+                "are priced from the gateway's own price table",
+                param=f"{where}.model_info.{name}",
+                code="unsupported_parameter",
+            )
+
+
 def _split_entry(entry: Any, where: str) -> tuple[dict[str, Any], DeploymentSecrets]:
     if not isinstance(entry, dict):
         raise _invalid(where, "expected a model_list entry object")
     params = entry.get("litellm_params")
     if not isinstance(params, dict):
         raise _invalid(f"{where}.litellm_params", "expected an object with at least 'model'")
+    _refuse_client_prices(entry.get("model_info"), where)
     shape = dict(params)
     at = f"{where}.litellm_params"
     api_key = None

@@ -14,12 +14,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from polyroute.auth.context import auth_context_for
 from polyroute.auth.principal import Principal
 from polyroute.errors import GatewayError
 from polyroute.observability.requests import record_request
 from polyroute.observability.tracing import RequestTrace
 from polyroute.router.deployment import Deployment
 from polyroute.router.tokens import estimate_prompt_tokens
+from polyroute.server.client_scope import budget_deployments
 from polyroute.server.state import AppState
 from polyroute.spend.cost import TokenUsage, cost_usd, prices_for, reservation_micros, to_micros, usage_from
 from polyroute.spend.limits import Ticket
@@ -192,10 +194,10 @@ async def admit(
     account = RequestAccount(state, principal, request_id, call_type, body)
     key = principal.key
     if key is not None and state.limiter is not None and any(e.limited for e in key.entities):
-        model = body.get("model")
-        group = state.router.resolve(model) if isinstance(model, str) else []
         reserve = 0
         if any(e.max_budget is not None for e in key.entities):
+            # The primary group, its fallbacks, or a user_config's own deployments.
+            group = budget_deployments(state, auth_context_for(principal), body)
             reserve = reservation_micros(body, account.prompt_estimate, group, chat=call_type != "embeddings")
         account.ticket = await state.limiter.admit(
             key.entities, account.prompt_estimate, reserve, account.started

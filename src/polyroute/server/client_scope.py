@@ -10,6 +10,7 @@ memory: a client's bad key or dead URL cannot cool down the operator's deploymen
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
@@ -24,8 +25,8 @@ from polyroute.auth.client_credentials import (
     check_allowed,
     parse_client_params,
 )
-from polyroute.auth.context import ANONYMOUS
-from polyroute.errors import InvalidRequestError, RefusedParamError
+from polyroute.auth.context import ANONYMOUS, AuthContext
+from polyroute.errors import GatewayError, InvalidRequestError, RefusedParamError
 from polyroute.protocol.openai_params import CLIENT_CREDENTIAL_PARAMS
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import Router
@@ -33,6 +34,7 @@ from polyroute.router.user_config import attach_secrets, split_user_config
 from polyroute.secrets import Secret
 from polyroute.server.http import Request
 from polyroute.server.state import AppState
+from polyroute.spend.cost import reservation_group
 from polyroute.state.memory import MemoryState
 
 log = logging.getLogger("polyroute.client_credentials")
@@ -83,6 +85,31 @@ def client_scope(request: Request, state: AppState, body: dict[str, Any]) -> Cli
     if "user_config" in sent:
         return _user_config_scope(state, body, sent, auth.principal)
     return _credentials_scope(request, state, body, sent, auth.principal)
+
+
+def budget_deployments(state: AppState, auth: AuthContext, body: dict[str, Any]) -> list[Deployment]:
+    """For a budget reservation at admission: the deployments this request may be served by.
+
+    A user_config request runs on its own router (the same cached one `client_scope` uses, so it
+    is built once), priced from the gateway's table only: its model_info may not set prices, and
+    its token limits are not trusted to shrink the bound. A config that `client_scope` will
+    refuse reserves nothing: it never reaches an upstream."""
+    model = body.get("model")
+    if body.get("user_config") is None:
+        return reservation_group(state.router, model, body)
+    if not state.config.client_credentials.enabled or not auth.client_side_credentials:
+        return []
+    try:
+        parsed = split_user_config(body["user_config"], state.config.client_credentials)
+        router = state.client_routers.user_router(parsed, auth.principal, state.config.drop_params)
+        group = reservation_group(router, model, body)
+    except GatewayError:
+        return []
+    untrusted = ("max_output_tokens", "max_tokens")
+    return [
+        dataclasses.replace(d, model_info={k: v for k, v in d.model_info.items() if k not in untrusted})
+        for d in group
+    ]
 
 
 def _fallback_credentials(body: dict[str, Any]) -> list[str]:

@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyroute.router.deployment import Deployment
-from polyroute.router.pricing import price_table
+from polyroute.router.pricing import PRICE_FIELDS, price_table
+
+if TYPE_CHECKING:
+    from polyroute.router.engine import Router
 
 MICROS_PER_USD = 1_000_000
 DEFAULT_MAX_OUTPUT_TOKENS = 4096  # a reservation's bound when neither request nor model_info sets one
 CHARS_PER_TOKEN_BOUND = 4  # tokens never outnumber characters: chars bound the prompt's tokens
-
-_PRICE_FIELDS = (
-    "input_cost_per_token",
-    "output_cost_per_token",
-    "cache_read_input_token_cost",
-    "cache_creation_input_token_cost",
-    "output_cost_per_reasoning_token",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +62,7 @@ def prices_for(deployment: Deployment) -> Prices:
     """model_info overrides first, then the table by `provider/model`, then by `model` (memoised:
     the same model with the same overrides always has the same prices)."""
     info = deployment.model_info
-    memo_key = (deployment.provider, deployment.call.model, *(info.get(name) for name in _PRICE_FIELDS))
+    memo_key = (deployment.provider, deployment.call.model, *(info.get(name) for name in PRICE_FIELDS))
     prices = _PRICES.get(memo_key)
     if prices is None:
         if len(_PRICES) >= _PRICES_MAX:
@@ -82,7 +77,7 @@ def _lookup_prices(deployment: Deployment) -> Prices:
         table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
     )
     info = deployment.model_info
-    found = {name: _number(info.get(name, entry.get(name))) for name in _PRICE_FIELDS}
+    found = {name: _number(info.get(name, entry.get(name))) for name in PRICE_FIELDS}
     if found["input_cost_per_token"] is None and found["output_cost_per_token"] is None:
         return Prices()
     base_in = found["input_cost_per_token"] or 0.0
@@ -177,3 +172,31 @@ def reservation_micros(
     n = body.get("n") if isinstance(body.get("n"), int) and body.get("n", 0) > 0 else 1
     output_bound = max_output_tokens(body, group) * n if chat else 0
     return to_micros(prompt_bound * input_price + output_bound * output_price)
+
+
+_FALLBACK_FIELDS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
+
+
+def reservation_group(router: Router, model: Any, body: dict[str, Any]) -> list[Deployment]:
+    """Every deployment that may serve this request: its model group and the groups it can fall
+    back to (the body's lists, else the router's), so a reservation bounds the dearest of them."""
+    if not isinstance(model, str):
+        return []
+    settings = router.settings
+    group = settings.model_group_alias.get(model, model)
+    names = [model]
+    for field in _FALLBACK_FIELDS:
+        given = body.get(field)
+        if isinstance(given, list):
+            chain = [item.get("model") if isinstance(item, dict) else item for item in given]
+        else:
+            chain = getattr(settings, field).get(group, [])
+            if field == "fallbacks" and not chain:
+                chain = settings.fallbacks.get("*") or list(settings.default_fallbacks)
+        names += chain[: settings.max_fallbacks]
+    found: dict[int, Deployment] = {}
+    for name in names:
+        if isinstance(name, str):
+            for deployment in router.resolve(name):
+                found.setdefault(id(deployment), deployment)
+    return list(found.values())

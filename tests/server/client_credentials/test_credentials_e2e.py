@@ -153,6 +153,13 @@ def test_user_config_errors_name_the_field(gw, gw_off, client_openai):
     huge["model_list"][0]["model_info"] = {"pad": "x" * 70000}
     refused(gw, "x", {"user_config": huge}, 413, "user_config")
     refused(gw, "x", {"user_config": config, "api_key": CLIENT_KEY}, 400, "api_key")
+    # A client does not set its own prices (a zero or negative one would dodge or lower its budget).
+    for field, price in (("input_cost_per_token", 0), ("output_cost_per_token", -1.0)):
+        priced = copy.deepcopy(config)
+        priced["model_list"][1]["model_info"] = {field: price}
+        param = f"user_config.model_list[1].model_info.{field}"
+        body = refused(gw, "user-openai-instance", {"user_config": priced}, 400, param)
+        assert body["code"] == "unsupported_parameter" and "price table" in body["message"]
     body = refused(gw_off, "user-openai-instance", {"user_config": config}, 403, "user_config")
     assert body["code"] == "client_side_credentials_disabled"
     assert client_openai.requests == []
