@@ -7,9 +7,7 @@ from typing import Any
 
 from polyroute.config.env_refs import resolve
 from polyroute.state.base import SharedState
-from polyroute.state.failover import FailoverState
 from polyroute.state.memory import MemoryState
-from polyroute.state.redis import RedisState
 
 # router_settings keys, as LiteLLM spells them, and the env vars LiteLLM reads in their place.
 SETTING_KEYS = ("redis_url", "redis_host", "redis_port", "redis_password", "redis_db")
@@ -58,6 +56,11 @@ def build_state(router_settings: Mapping[str, Any], env: Mapping[str, str]) -> S
     if not settings.get("redis_url") and not settings.get("redis_host"):
         # A port or password alone names no server: say so rather than silently run per-process limits.
         raise ValueError("router_settings has redis settings but neither redis_url nor redis_host")
+    # Imported only when Redis is configured: redis-py (and the OpenTelemetry SDK it pulls in)
+    # costs ~24 MB of every process's memory, which the embedded default never needs.
+    from polyroute.state.failover import FailoverState
+    from polyroute.state.redis import RedisState
+
     redis = RedisState.from_settings(
         url=settings.get("redis_url"),
         host=settings.get("redis_host"),

@@ -4,6 +4,11 @@ SQLite (a file under the data dir) is the embedded default; PostgreSQL is used w
 `general_settings.database_url` or DATABASE_URL names one. Both run the same Alembic
 migrations, programmatically, before the gateway serves. Several processes may start at once:
 migrations run under a lock (an advisory lock in PostgreSQL, a file lock beside a SQLite file).
+
+Alembic (with Mako and Pygments) costs ~15 MB in every process that imports it, so it is imported
+only when the schema is behind: the current revision is read with one query and compared with the
+newest migration file's. `polyroute serve` runs a needed upgrade in a short-lived child process
+(`python -m polyroute.store.migrate`), so the serving processes never load Alembic at all.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -110,7 +116,14 @@ class Database:
                 await connection.execute(
                     text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_MIGRATION_LOCK}
                 )
+            if await connection.run_sync(_current_revision) == head_revision():
+                return  # up to date: no need to import Alembic into this process
             await connection.run_sync(_run_alembic_upgrade)
+
+    async def at_head(self) -> bool:
+        """Whether the schema is at the newest migration (one query, no Alembic)."""
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(_current_revision) == head_revision()
 
     async def ping(self) -> bool:
         try:
@@ -132,6 +145,32 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+_REVISION_LINE = re.compile(r'^(down_revision|revision)\s*=\s*(None|"([^"]*)"|\'([^\']*)\')', re.MULTILINE)
+
+
+def head_revision() -> str:
+    """The newest migration's revision id, read from the migration files as text: the one no
+    other file names as its down_revision (a linear history, as Alembic would report it)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for name, _, double, single in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            value = double or single
+            if value:
+                (revisions if name == "revision" else parents).add(value)
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations must have exactly one head, found {sorted(heads)}")
+    return heads.pop()
+
+
+def _current_revision(connection: Any) -> str | None:
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    # VERSION_TABLE is our constant, never input: nothing to parameterise.
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()  # noqa: S608
 
 
 def alembic_config(connection: Any = None) -> Any:
