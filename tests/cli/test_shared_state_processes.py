@@ -155,6 +155,7 @@ def test_unreachable_redis_keeps_requests_flowing(tmp_path):
             f"http://127.0.0.1:{port}/health", headers={"authorization": f"Bearer {MASTER}"}
         ).json()
         assert health["state_backend"] == "memory (redis unreachable)"
+        assert health["state_fallback_operations"] > 0  # counted: the calls memory served
     finally:
         process.terminate()
         output = process.communicate(timeout=10)[0]

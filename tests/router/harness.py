@@ -1,4 +1,5 @@
-"""A router over the in-memory state with a fake clock: sleeping advances time instantly."""
+"""A router over the in-memory state with a fake clock: sleeping advances time instantly (the
+wall clock of cooldowns and windows and the deadline clock are the same fake)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,13 @@ def make_router(
     config = load_config(path, {})
     clock = FakeClock()
     router = Router(
-        config.models, config.router, MemoryState(), clock=clock, sleep=clock.sleep, rng=random.Random(seed)
+        config.models,
+        config.router,
+        MemoryState(),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(seed),
+        monotonic=clock,  # waits spend the request's deadline too
     )
     router.budget.clock = clock
     return router, clock, ScriptedUpstreams()

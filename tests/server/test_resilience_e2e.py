@@ -3,6 +3,8 @@ seen through the openai SDK against real loopback upstreams."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import pytest
@@ -72,6 +74,7 @@ def pair(upstreams, tmp_path):
             "num_retries": 2,
             "cooldown_time": 30,
             "allowed_fails": 1,
+            "stream_idle_timeout": 1.0,
             "fallbacks": [{"gpt": ["claude"]}, {"down": ["gpt"]}],
         },
     }
@@ -175,6 +178,60 @@ def test_stream_broken_after_first_byte_ends_with_an_error(pair):
     assert b.requests == []  # bytes had reached the client: no silent restart elsewhere
 
 
+def test_stream_stalled_mid_way_ends_at_the_idle_timeout(pair):
+    gw, a, b, _ = pair
+    a.script(Reply(text="one two three four", stall_after=2))  # then silence, connection open
+    stream = gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError) as caught:
+        list(stream)
+    # The error event of the gateway (not the client's own 20 s timeout), after
+    # router_settings.stream_idle_timeout (1 s) rather than the attempt's 600 s.
+    assert type(caught.value) is openai.APIError
+    assert "stalled sending its stream (over 1s)" in caught.value.message
+    assert b.requests == []
+
+
+def test_single_deployment_waits_the_providers_retry_after_ms(pair):
+    gw, _, _, c = pair
+    c.script(
+        Error(429, message="slow down", headers={"retry-after-ms": "1200"}), Reply(text="after the wait")
+    )
+    started = time.monotonic()
+    raw = gw.client().chat.completions.with_raw_response.create(model="claude", messages=MESSAGES)
+    waited = time.monotonic() - started
+    assert raw.parse().choices[0].message.content == "after the wait"
+    assert raw.headers["x-polyroute-attempts"] == "2" and len(c.requests) == 2
+    assert waited >= 1.15  # the provider's 1.2 s, not the ~0.5 s first backoff
+
+
+def test_timeout_in_the_body_is_one_deadline_for_every_attempt_and_fallback(pair):
+    gw, a, b, c = pair
+    a.script(Reply(text="too late", ttfb=3.0))
+    with pytest.raises(openai.InternalServerError) as caught:
+        gw.client().chat.completions.create(model="gpt", messages=MESSAGES, extra_body={"timeout": 0.5})
+    assert caught.value.status_code == 504
+    # The first attempt used up the 0.5 s: no retry on b and no fallback to claude followed.
+    assert len(a.requests) == 1 and b.requests == [] and c.requests == []
+
+
+def test_logs_say_for_each_attempt_why_the_request_moved_on(pair, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="polyroute.router")
+    gw, a, b, c = pair
+    a.script(Error(503), Error(503))  # the second cools dep-a
+    b.script(Error(500))
+    raw = gw.client().chat.completions.with_raw_response.create(model="gpt", messages=MESSAGES)
+    request_id = raw.headers["x-request-id"]
+    lines = [r.getMessage() for r in caplog.records if f"request={request_id} " in r.getMessage()]
+    assert [line.split(" failed")[0] for line in lines[:3]] == ["attempt 1", "attempt 2", "attempt 3"]
+    assert "deployment=dep-a" in lines[0] and "status=503" in lines[0] and "-> retry 1 in" in lines[0]
+    assert "deployment=dep-a" in lines[1] and lines[1].endswith("-> retry 2 on another deployment")
+    assert "deployment=dep-b" in lines[2] and lines[2].endswith("-> gave up: 2 retries spent")
+    assert "falling back: request=" in lines[3] and "from=gpt to=claude" in lines[3]
+    assert "served after 4 attempts" in lines[4] and "deployment=dep-c" in lines[4]
+
+
 def test_overloaded_anthropic_is_a_retryable_503(pair):
     gw, _, _, c = pair
     c.script(Error(529), Reply(text="recovered"))
@@ -186,8 +243,6 @@ def test_overloaded_anthropic_is_a_retryable_503(pair):
 
 
 def test_background_probe_finds_a_broken_deployment_before_any_client(upstreams, tmp_path):
-    import time
-
     a, b, _ = upstreams
     a.reset()
     b.reset()

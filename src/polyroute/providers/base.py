@@ -20,6 +20,8 @@ Translation contract, for one deployment (`ProviderCall`):
 
 from __future__ import annotations
 
+import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -135,31 +137,36 @@ class ProviderAdapter(ABC):
         return generic_upstream_error(self.name, status, body, headers)
 
 
-def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from retry-after-ms / retry-after (seconds or an HTTP date)."""
+def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms` (milliseconds, preferred: finer) or `retry-after`
+    (seconds or an HTTP date, RFC 9110), as the openai SDK reads them; None when absent or
+    unreadable. `now` (Unix seconds, default the wall clock) is what an HTTP date is measured from."""
     value = headers.get("retry-after-ms")
     if value:
         try:
-            return max(0.0, float(value) / 1000.0)
+            ms = float(value)
         except ValueError:
-            pass
+            ms = math.nan
+        if math.isfinite(ms):
+            return max(0.0, ms / 1000.0)
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    from datetime import datetime
+        seconds = math.nan
+    if math.isfinite(seconds):
+        return max(0.0, seconds)
     from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def generic_upstream_error(

@@ -30,6 +30,7 @@ from polyroute.router.deployment import Deployment
 from polyroute.router.health import HealthTracker
 from polyroute.router.model_table import ModelTable
 from polyroute.router.policy import (
+    RETRY_AFTER_CAP_S,
     RetryBudget,
     backoff_delay,
     is_client_fault,
@@ -57,6 +58,7 @@ class RequestOptions:
     context_window_fallbacks: list[str] | None = None
     content_policy_fallbacks: list[str] | None = None
     prompt_tokens: int = 1
+    request_id: str = "-"  # named in every log line about this request
 
 
 @dataclass(slots=True)
@@ -64,10 +66,12 @@ class AttemptInfo:
     number: int  # 1-based, across the whole request (fallbacks included)
     fallback: bool  # serving a fallback model group
     model_group: str
-    deadline: float  # loop-monotonic time by which this attempt must be done
+    deadline: float  # time on `monotonic` by which this attempt must be done
+    request_id: str = "-"
+    monotonic: Callable[[], float] = time.monotonic  # the router's deadline clock
 
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.deadline - self.monotonic()
 
 
 @dataclass(slots=True)
@@ -98,6 +102,7 @@ class Router:
         rng: random.Random | None = None,
         limit_share: int = 1,
         worker_order: Order | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.table = table
         # Worker processes that do not share state each enforce 1/limit_share of every rpm/tpm
@@ -107,6 +112,8 @@ class Router:
         self.state = state
         self.clock = clock  # wall clock: windows and cooldowns are shared across processes
         self.sleep = sleep
+        # The request deadline's clock (tests inject a fake one with `sleep`, so waits spend it).
+        self.monotonic = monotonic
         self.rng = rng or random.Random()  # noqa: S311  # load spreading, not secrecy
         self.health = HealthTracker(state, settings)
         self.budget = RetryBudget(settings.retry_budget_ratio, settings.retry_budget_min_per_s)
@@ -121,7 +128,7 @@ class Router:
     async def execute(self, model: str, options: RequestOptions, attempt: AttemptFn) -> AttemptOutcome:
         self.budget.on_request()
         limit = options.deadline_s or self.settings.timeout or DEFAULT_DEADLINE_S
-        progress = _Progress(deadline=time.monotonic() + limit)
+        progress = _Progress(deadline=self.monotonic() + limit)
         group_name = self.settings.model_group_alias.get(model, model)
         try:
             return await self._run_group(group_name, options, attempt, progress, fallback=False)
@@ -129,9 +136,20 @@ class Router:
             error = first
             chain = self._fallback_chain(group_name, first, options)
             for target in chain[: self.settings.max_fallbacks]:
-                if time.monotonic() >= progress.deadline:
+                if self.monotonic() >= progress.deadline:
+                    log.info(
+                        "no further fallback: request=%s group=%s reason=deadline reached",
+                        options.request_id,
+                        group_name,
+                    )
                     break
-                log.info("falling back: from=%s to=%s after=%s", group_name, target, error.code)
+                log.info(
+                    "falling back: request=%s from=%s to=%s after=%s",
+                    options.request_id,
+                    group_name,
+                    target,
+                    error.code or error.type,
+                )
                 METRICS.fallbacks.inc((label(group_name), label(target), label(error.code or error.type)))
                 try:
                     return await self._run_group(target, options, attempt, progress, fallback=True)
@@ -169,10 +187,13 @@ class Router:
         )
         retries = 0
         excluded: set[str] = set()
+        failures_of: dict[str, int] = {}  # per deployment, for its own litellm_params.max_retries
         while True:
             deployment, probing = await self._choose(name, group, excluded, progress, options.prompt_tokens)
             progress.attempts += 1
-            info = AttemptInfo(progress.attempts, fallback, name, progress.deadline)
+            info = AttemptInfo(
+                progress.attempts, fallback, name, progress.deadline, options.request_id, self.monotonic
+            )
             try:
                 outcome = await self._attempt(
                     deployment, group, probing, info, attempt, options.prompt_tokens
@@ -180,47 +201,89 @@ class Router:
             except GatewayError as error:
                 await self._on_failure(deployment, group, error, probing)
                 progress.failed.add(deployment.id)
+                failures_of[deployment.id] = failures_of.get(deployment.id, 0) + 1
                 if is_deployment_fault(error):
                     excluded.add(deployment.id)
                     if len(excluded) >= len(group):
+                        self._log_attempt(info, deployment, error, "gave up: every deployment refused")
                         raise
-                    continue  # another deployment may hold a working key: no retry is spent
+                    # Another deployment may hold a working key: no retry is spent.
+                    self._log_attempt(
+                        info, deployment, error, "next deployment: the provider refused this one"
+                    )
+                    continue
                 retries += 1
                 allowed = retries_allowed(error, default_retries, self.settings.retry_policy)
-                remaining = progress.deadline - time.monotonic()
-                if (
-                    retries > allowed
-                    or remaining <= 0
-                    or not error.retryable
-                    and not is_deployment_fault(error)
-                ):
+                remaining = progress.deadline - self.monotonic()
+                stop = None
+                if not error.retryable:
+                    stop = "gave up: not retryable"
+                elif retries > allowed:
+                    stop = f"gave up: {allowed} retries spent"
+                elif remaining <= 0:
+                    stop = "gave up: deadline reached"
+                elif not self.budget.try_spend():
+                    log.warning(
+                        "retry budget exhausted: request=%s model=%s error=%s",
+                        options.request_id,
+                        name,
+                        error.code,
+                    )
+                    stop = "gave up: retry budget exhausted"
+                if deployment.max_retries is not None and failures_of[deployment.id] > deployment.max_retries:
+                    excluded.add(deployment.id)  # its own retry allowance is spent
+                    if stop is None and len(excluded) >= len(group):
+                        stop = "gave up: max_retries of every deployment spent"
+                if stop is not None:
+                    self._log_attempt(info, deployment, error, stop)
                     raise
-                if not self.budget.try_spend():
-                    log.warning("retry budget exhausted: model=%s error=%s", name, error.code)
+                delay, step = await self._retry_plan(deployment, group, excluded, error, retries)
+                if delay >= remaining:
+                    self._log_attempt(
+                        info, deployment, error, f"gave up: waiting {delay:.2f}s would pass the deadline"
+                    )
                     raise
-                await self._pause_before_retry(deployment, group, excluded, error, retries, remaining)
+                self._log_attempt(info, deployment, error, step)
+                if delay > 0:
+                    await self.sleep(delay)
                 METRICS.retries.inc((label(name), label(error.code or error.type)))
                 continue
             if info.number > 1:
                 log.info(
-                    "served after %d attempts: group=%s deployment=%s fallback=%s",
+                    "served after %d attempts: request=%s group=%s deployment=%s fallback=%s",
                     info.number,
+                    options.request_id,
                     name,
                     deployment.id,
                     fallback,
                 )
             return outcome
 
-    async def _pause_before_retry(
+    @staticmethod
+    def _log_attempt(info: AttemptInfo, deployment: Deployment, error: GatewayError, step: str) -> None:
+        """One line per failed attempt: which, why, and what the router does next."""
+        log.info(
+            "attempt %d failed: request=%s group=%s deployment=%s provider=%s status=%d code=%s -> %s",
+            info.number,
+            info.request_id,
+            info.model_group,
+            deployment.id,
+            deployment.provider,
+            error.status,
+            error.code or error.type,
+            step,
+        )
+
+    async def _retry_plan(
         self,
         failed: Deployment,
         group: list[Deployment],
         excluded: set[str],
         error: GatewayError,
         retries: int,
-        remaining: float,
-    ) -> None:
-        """Waits only when the retry would hit the same deployment again; moving on is immediate."""
+    ) -> tuple[float, str]:
+        """(seconds to wait, what happens next). Waits only when the retry would hit the same
+        deployment again; moving on is immediate (but for `retry_after`, LiteLLM's minimum)."""
         candidates = [d for d in group if d.id not in excluded]
         open_ids = {
             a.deployment.id
@@ -228,20 +291,18 @@ class Router:
             if a.cooldown is None
         }
         tier = failed.order or 1
-        # The failed deployment is cooling (so the next pick is another one), or another one of
-        # the same or a better tier is open (a worse tier serves only when this one is unavailable).
+        # The failed deployment is cooling or spent (so the next pick is another one), or another
+        # one of the same or a better tier is open (a worse tier serves only when this one is
+        # unavailable).
         switching = (failed.id not in open_ids and open_ids) or any(
             d.id != failed.id and d.id in open_ids and (d.order or 1) <= tier for d in candidates
         )
         if switching:
-            if self.settings.retry_after:
-                await self.sleep(min(self.settings.retry_after, remaining))
-            return
+            return self.settings.retry_after, f"retry {retries} on another deployment"
         delay = backoff_delay(retries, error.retry_after, self.settings.retry_after, self.rng)
-        if delay >= remaining:
-            raise error
-        log.info("retrying in %.2fs: deployment=%s error=%s", delay, failed.id, error.code)
-        await self.sleep(delay)
+        honoured = error.retry_after is not None and 0 <= error.retry_after <= RETRY_AFTER_CAP_S
+        why = "the provider's Retry-After" if honoured else "backoff"
+        return delay, f"retry {retries} in {delay:.2f}s ({why})"
 
     async def _attempt(
         self,
@@ -284,6 +345,8 @@ class Router:
         if outcome.failed_after_start is not None:
             # A stream broken after its first byte: not retried, but counted like any failure.
             await self._on_failure(deployment, group, outcome.failed_after_start, probing)
+            step = "stream already started: ended with an error event"
+            self._log_attempt(info, deployment, outcome.failed_after_start, step)
         else:
             await self.health.on_success(deployment, probing)
             await self.state.record_latency(deployment.keys.latency, outcome.ttft, total)
@@ -295,13 +358,6 @@ class Router:
     async def _on_failure(
         self, deployment: Deployment, group: list[Deployment], error: GatewayError, probing: bool
     ) -> None:
-        log.info(
-            "attempt failed: deployment=%s provider=%s status=%d code=%s",
-            deployment.id,
-            deployment.provider,
-            error.status,
-            error.code,
-        )
         METRICS.upstream_errors.inc((deployment.provider, deployment.id, error.type))
         if len(group) == 1 and not probing:
             # One deployment: cooling it would take the whole model down; retries back off instead.
@@ -332,10 +388,11 @@ class Router:
                 chosen = await self._admit(name, open_, progress, prompt_tokens, now)
                 if chosen is not None:
                     return chosen
-                raise self._limits_full(name, group, now)  # every open deployment is at its limits
+                # Every open deployment is at its limits.
+                raise self._limits_full(name, [a.cooldown for a in availability if a.cooldown], now)
             cooling = [a.cooldown for a in availability if a.cooldown is not None]
             wait = min(c.until for c in cooling) - now if cooling else None
-            remaining = progress.deadline - time.monotonic()
+            remaining = progress.deadline - self.monotonic()
             if wait is not None and wait <= min(self.settings.wait_for_cooldown, remaining):
                 await self.sleep(max(wait, 0.01))
                 continue
@@ -414,9 +471,12 @@ class Router:
                 return False
         return True
 
-    def _limits_full(self, name: str, group: list[Deployment], now: float) -> RateLimitError:
-        # Fixed windows: everything frees up at the next window boundary.
+    def _limits_full(self, name: str, cooling: list[Any], now: float) -> RateLimitError:
+        # Fixed windows: everything frees up at the next window boundary, unless a cooling
+        # deployment of the group comes back before that.
         retry_after = WINDOW_S - (now % WINDOW_S)
+        if cooling:
+            retry_after = min(retry_after, max(0.0, min(c.until for c in cooling) - now))
         return RateLimitError(
             f"every deployment of '{name}' is at its rpm/tpm limit",
             retry_after=retry_after,

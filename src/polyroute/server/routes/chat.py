@@ -30,7 +30,7 @@ from polyroute.server.state import AppState
 
 async def chat_completions(request: Request, state: AppState, body: dict[str, Any]) -> None:
     validate_chat(body)
-    options = router_options(body)
+    options = router_options(body, request.request_id)
     stream = bool(body.get("stream"))
     scope = client_scope(request, state, body)
 

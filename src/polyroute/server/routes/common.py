@@ -43,7 +43,7 @@ def _model_list(body: dict[str, Any], name: str) -> list[str] | None:
     return models
 
 
-def router_options(body: dict[str, Any]) -> RequestOptions:
+def router_options(body: dict[str, Any], request_id: str = "-") -> RequestOptions:
     retries = body.get("num_retries")
     if retries is not None and (
         not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 20
@@ -59,6 +59,7 @@ def router_options(body: dict[str, Any]) -> RequestOptions:
         context_window_fallbacks=_model_list(body, "context_window_fallbacks"),
         content_policy_fallbacks=_model_list(body, "content_policy_fallbacks"),
         prompt_tokens=estimate_prompt_tokens(body),
+        request_id=request_id,
     )
 
 

@@ -117,7 +117,7 @@ def chunk_to_text_completion(chunk: dict[str, Any]) -> dict[str, Any] | None:
 
 async def completions(request: Request, state: AppState, body: dict[str, Any]) -> None:
     validate_completion(body)
-    options = router_options(body)
+    options = router_options(body, request.request_id)
     stream = bool(body.get("stream"))
     scope = client_scope(request, state, body)
 

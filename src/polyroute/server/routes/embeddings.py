@@ -25,7 +25,7 @@ from polyroute.server.state import AppState
 
 async def embeddings(request: Request, state: AppState, body: dict[str, Any]) -> None:
     validate_embeddings(body)
-    options = router_options(body)
+    options = router_options(body, request.request_id)
     payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
     scope = client_scope(request, state, body)
 

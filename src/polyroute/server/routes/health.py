@@ -41,6 +41,8 @@ async def deployments_health(request: Request, state: AppState) -> None:
             "healthy_endpoints": [{"model": s["model_name"], "api_base": s["api_base"]} for s in healthy],
             "unhealthy_endpoints": [{"model": s["model_name"], "api_base": s["api_base"]} for s in unhealthy],
             "state_backend": state.shared.backend,
+            # Shared-state calls served from process memory because Redis was unreachable.
+            "state_fallback_operations": getattr(state.shared, "fallback_operations", 0),
             "routing_strategy": state.config.router.routing_strategy,
             "deployments": states,
         },
