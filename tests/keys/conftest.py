@@ -85,3 +85,24 @@ def keys_gateway(
 @pytest.fixture
 def admin(keys_gateway) -> Admin:
     return Admin(keys_gateway.url)
+
+
+def database_rows(gateway: GatewayServer, table: str) -> list[dict[str, Any]]:
+    """Every row of one of the gateway's tables, read with a connection of its own (SQLite file
+    or PostgreSQL), to check what is really stored."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from polyroute.store.database import Database, async_url, data_dir_from
+
+    async def read() -> list[dict[str, Any]]:
+        db = Database(async_url(gateway.loaded.database_url, data_dir_from(gateway.env)))
+        try:
+            async with db.engine.connect() as connection:
+                result = await connection.execute(text(f"SELECT * FROM {table}"))  # noqa: S608  # a fixed name
+                return [dict(row._mapping) for row in result]
+        finally:
+            await db.close()
+
+    return asyncio.run(read())

@@ -66,3 +66,54 @@ def test_database_down_and_back_nothing_lost_nothing_twice(
                     break
                 time.sleep(0.1)
             assert spend == pytest.approx(expected, abs=1e-12)
+
+
+def test_what_the_spool_cannot_hold_is_counted_in_the_metrics(
+    fake_openai, fake_anthropic, fake_gemini, tmp_path: Path
+) -> None:
+    """A spool bounded to a few rows: requests still flow while the database is away, the rows
+    that do not fit are dropped and counted (polyroute_spend_records_total{outcome="dropped"}),
+    and the ones kept are written once when it returns."""
+    from tests.observability.test_metrics import Scrape
+
+    with pg_database_sync() as direct, TcpProxy(PG_HOST, PG_PORT) as proxy:
+        config = keys_config(
+            fake_openai, fake_anthropic, fake_gemini, spend_logs_spool_max_mb=0.003, key_cache_ttl_s=30
+        )
+        config["general_settings"]["database_url"] = pg_url(direct.rsplit("/", 1)[1], proxy.port)
+        env = {"TEST_OPENAI_KEY": "sk-fake-openai-key-0123456789abcdef"}
+        with GatewayServer(config, tmp_path, env=env) as gateway:
+            admin = Admin(gateway.url)
+            made = admin.new_key(key_alias="spool-full")
+            client = gateway.client(api_key=made["key"])
+            client.chat.completions.create(model="priced-mock", messages=MESSAGES)  # the key is cached
+            assert len(admin.wait_for_logs(1, api_key=made["key"])) == 1
+
+            def scrape() -> Scrape:
+                return Scrape(admin.http.get("/metrics").text)
+
+            before = scrape()
+            assert before.get("polyroute_spend_records_total", outcome="dropped") == 0
+            proxy.stop()
+            writer = gateway.state.writer
+            for _ in range(30):
+                assert client.chat.completions.create(model="priced-mock", messages=MESSAGES).choices
+            deadline = time.monotonic() + 15
+            while writer.stats.spooled + writer.dropped < 30 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            kept, dropped = writer.stats.spooled, writer.dropped
+            assert kept + dropped == 30 and kept >= 1 and dropped >= 1
+            assert writer.spool.size() <= 0.003 * 1024 * 1024
+            during = scrape()
+            assert during.get("polyroute_spend_records_total", outcome="dropped") == dropped
+            assert during.get("polyroute_spend_records_total", outcome="spooled") == kept
+            assert during.get("polyroute_spend_spool_bytes") == writer.spool.size() > 0
+            assert during.get("polyroute_database_up") == 0
+
+            proxy.start()
+            rows = admin.wait_for_logs(1 + kept, api_key=made["key"])
+            assert len(rows) == len({r["request_id"] for r in rows}) == 1 + kept
+            after = scrape()
+            assert after.get("polyroute_spend_records_total", outcome="replayed") == kept
+            assert after.get("polyroute_spend_records_total", outcome="dropped") == dropped
+            assert after.get("polyroute_database_up") == 1

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import MASTER_KEY
-from tests.keys.conftest import Admin
+from tests.keys.conftest import Admin, database_rows
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -190,3 +190,58 @@ def test_master_key_requests_are_logged_without_any_key(keys_gateway, admin: Adm
     (row,) = admin.wait_for_logs(1, request_id=request_id)
     assert row["api_key"] == "master_key" and MASTER_KEY not in str(row)
     assert hashlib.sha256(MASTER_KEY.encode()).hexdigest() not in str(row)
+
+
+def test_keys_are_stored_hashed_and_shown_once(keys_gateway, admin: Admin) -> None:
+    """What the database holds: the SHA-256 of each key, never the key, for keys made by
+    /key/generate, by /user/new, and keys an admin brought (`key`)."""
+    made = admin.new_key(key_alias="at-rest")
+    own = admin.new_key(key="sk-brought-by-the-admin-0123456789")
+    user = admin.ok("POST", "/user/new", user_id="at-rest-user")
+    keys = [made["key"], own["key"], user["key"]]
+    assert own["key"] == "sk-brought-by-the-admin-0123456789"
+    rows = database_rows(keys_gateway, "polyroute_keys")
+    tokens = {row["token"] for row in rows}
+    stored = str(rows) + str(database_rows(keys_gateway, "polyroute_users"))
+    for key in keys:
+        assert hashlib.sha256(key.encode()).hexdigest() in tokens
+        assert key not in stored and key[3:] not in stored
+    # Shown once: no later answer carries the key again.
+    later = [
+        admin.get("/key/info", key=made["key"]).text,
+        admin.get("/key/list", return_full_object="true", size=100).text,
+        admin.get("/user/info", user_id="at-rest-user").text,
+        admin.post("/key/update", key=made["key"], rpm_limit=3).text,
+    ]
+    for key in keys:
+        assert all(key not in text for text in later)
+
+
+def test_a_budget_resets_when_its_duration_ends(keys_gateway, admin: Admin) -> None:
+    """budget_duration: spent now, refused until the period ends, then served again from zero."""
+    made = admin.new_key(max_budget=1e-9, budget_duration="2s")
+    client = keys_gateway.client(api_key=made["key"])
+    assert client.chat.completions.create(model="priced-mock", messages=MESSAGES).choices
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="priced-mock", messages=MESSAGES)
+    assert caught.value.code == "budget_exceeded"
+    reset_at = admin.ok("GET", "/key/info", key=made["key"])["info"]["budget_reset_at"]
+    assert reset_at
+    import time
+
+    deadline = time.monotonic() + 6
+    while True:
+        try:
+            assert client.chat.completions.create(model="priced-mock", messages=MESSAGES).choices
+            break
+        except openai.BadRequestError:
+            assert time.monotonic() < deadline, "the budget never reset"
+            time.sleep(0.25)
+    # The rows of both periods are kept; the key's spend is this period's only.
+    rows = admin.wait_for_logs(2, api_key=made["key"])
+    assert len(rows) == 2
+    cost = rows[0]["spend"]
+    deadline = time.monotonic() + 10
+    while abs(admin.ok("GET", "/key/info", key=made["key"])["info"]["spend"] - cost) > 1e-12:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)

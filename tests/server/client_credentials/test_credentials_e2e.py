@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 import httpx
 import openai
@@ -351,6 +352,32 @@ def test_a_virtual_key_or_its_team_can_switch_client_credentials_off(gw, operato
     assert [r.headers["authorization"] for r in operator_fake.requests] == [f"Bearer {OPERATOR_KEY}"]
 
 
+def test_the_switch_per_key_and_per_user_and_turned_back_on(gw, client_openai, operator_fake):
+    admin = httpx.Client(base_url=gw.url, headers={"authorization": f"Bearer {MASTER}"})
+    off = {"metadata": {"allow_client_side_credentials": False}}
+    key = admin.post("/key/generate", json=off).json()["key"]
+    user = admin.post("/user/new", json={"user_id": "no-byok-user", **off}).json()["key"]
+    extra = {"api_key": CLIENT_KEY, "api_base": client_openai.url + "/v1"}
+    for virtual in (key, user):
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=virtual, max_retries=0)
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, extra_body=extra)
+        record_response(caught.value.response)
+        assert caught.value.code == "client_side_credentials_disabled"
+        with pytest.raises(openai.PermissionDeniedError):
+            client.chat.completions.create(
+                model="x", messages=MESSAGES, extra_body={"user_config": {"model_list": []}}
+            )
+    assert client_openai.requests == [] and operator_fake.requests == []
+    # Switched back on by /key/update (this process drops its cached entry at once).
+    on = {"metadata": {"allow_client_side_credentials": True}}
+    updated = admin.post("/key/update", json={"key": key, **on})
+    assert updated.status_code == 200, updated.text
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
+    reply = client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, extra_body=extra)
+    assert reply.choices and len(client_openai.requests) == 1
+
+
 def test_credentials_inside_fallback_entries_are_refused_not_dropped(gw, gw_off, operator_fake):
     """LiteLLM accepts fallbacks=[{"model": ..., "api_key": ...}]; running such a fallback with
     the operator's key instead would be a silent surprise, so it is refused by name."""
@@ -433,3 +460,16 @@ def test_no_key_in_any_response_log_or_cached_router(gw, client_openai, client_a
     state = gw.state
     assert holds_any((state.router, state.client_routers, state.config), CLIENT_SECRETS) == []
     assert OPERATOR_FIREWORKS_KEY not in said
+    # Nor anything it stored: once the spend rows of this module's requests are written, every
+    # byte under the gateway's data dir (SQLite database, its journal, the spend spool).
+    writer = state.writer
+    deadline = time.monotonic() + 15
+    while writer.queue_depth or writer.stats.written < 10:
+        assert time.monotonic() < deadline, "spend rows were never written"
+        time.sleep(0.1)
+    files = [p for p in Path(gw.env["POLYROUTE_DATA_DIR"]).rglob("*") if p.is_file()]
+    assert any(p.name == "polyroute.db" for p in files)
+    stored = b"".join(p.read_bytes() for p in files)
+    assert b"user-azure-instance" in stored  # the rows are there, readable in these bytes
+    for key in CLIENT_SECRETS:
+        assert key.encode() not in stored, f"a client key was stored: {key[:8]}..."
