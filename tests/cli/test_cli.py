@@ -118,3 +118,32 @@ def test_two_workers_serve_with_master_key(tmp_path):
     finally:
         process.terminate()
         process.wait(15)
+
+
+def _non_loopback_address():
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.123", 9))  # no packet is sent: this only picks the interface
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_public_bind_without_master_key_needs_the_flag_and_says_so_loudly():
+    env = {"POLYROUTE_MASTER_KEY": "", "LITELLM_MASTER_KEY": ""}
+    process, port = _serve(["--host", "0.0.0.0", "--allow-unauthenticated"], env)
+    try:
+        address = _non_loopback_address()
+        if address is not None:  # a client that is not on loopback is served: the flag is explicit
+            reply = httpx.post(
+                f"http://{address}:{port}/v1/chat/completions",
+                json={"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}]},
+            )
+            assert reply.status_code == 200, reply.text
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0]
+    assert "NO AUTHENTICATION" in output and "WARNING" in output.upper()

@@ -60,6 +60,11 @@ def pair(upstreams, tmp_path):
                 "model_info": {"id": "dep-c"},
             },
             {
+                "model_name": "tiny",
+                "litellm_params": {"model": "openai/gpt-tiny", "api_base": b.url + "/v1", "api_key": KEY},
+                "model_info": {"id": "dep-tiny", "max_input_tokens": 50},
+            },
+            {
                 "model_name": "down",
                 "litellm_params": {
                     "model": "openai/gpt-down",
@@ -76,6 +81,8 @@ def pair(upstreams, tmp_path):
             "allowed_fails": 1,
             "stream_idle_timeout": 1.0,
             "fallbacks": [{"gpt": ["claude"]}, {"down": ["gpt"]}],
+            "context_window_fallbacks": [{"gpt": ["claude"]}, {"tiny": ["claude"]}],
+            "content_policy_fallbacks": [{"gpt": ["claude"]}],
         },
     }
     with GatewayServer(config, tmp_path) as gw:
@@ -152,6 +159,36 @@ def test_bad_request_is_not_retried_or_fallen_back(pair):
     with pytest.raises(openai.BadRequestError):
         gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
     assert len(a.requests) == 1 and b.requests == [] and c.requests == []
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Error(400, message="maximum context length is 8192 tokens", code="context_length_exceeded"),
+        Error(400, message="flagged by the content filter", code="content_filter"),
+    ],
+    ids=["context_window", "content_policy"],
+)
+def test_context_window_and_content_policy_errors_use_their_own_fallbacks(pair, refusal):
+    gw, a, b, c = pair
+    a.script(refusal)
+    raw = gw.client().chat.completions.with_raw_response.create(model="gpt", messages=MESSAGES)
+    assert (
+        raw.headers["x-polyroute-provider"] == "anthropic" and raw.headers["x-polyroute-fallback"] == "true"
+    )
+    # Not retried and not tried on tier 2: the same request would fail there too.
+    assert len(a.requests) == 1 and b.requests == [] and len(c.requests) == 1
+    assert raw.headers["x-polyroute-attempts"] == "2"
+
+
+def test_prompt_over_max_input_tokens_goes_to_the_context_fallback_before_any_call(pair):
+    gw, a, b, c = pair
+    long_prompt = [{"role": "user", "content": "word " * 400}]  # ~500 tokens > 50
+    raw = gw.client().chat.completions.with_raw_response.create(model="tiny", messages=long_prompt)
+    assert raw.headers["x-polyroute-model-group"] == "claude" and raw.headers["x-polyroute-attempts"] == "1"
+    assert b.requests == [] and len(c.requests) == 1  # the small model was never called
+    short = gw.client().chat.completions.with_raw_response.create(model="tiny", messages=MESSAGES)
+    assert short.headers["x-polyroute-deployment"] == "dep-tiny"
 
 
 def test_stream_failing_before_first_byte_is_retried_transparently(pair):
