@@ -207,3 +207,21 @@ def test_secrets_are_masked_in_reprs(tmp_path):
     text = repr(loaded.models.deployments) + repr(loaded.master_key)
     for secret in ("sk-openai-env", "az-key", "sk-ant-env", "sk-master-123", "sk-literal-key-123456"):
         assert secret not in text
+
+
+def test_routing_strategy_args_without_effect_are_reported(tmp_path):
+    config = {
+        "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+        "router_settings": {
+            "routing_strategy": "latency-based-routing",
+            "routing_strategy_args": {"ttl": 10, "lowest_latency_buffer": 0.5},
+        },
+    }
+    loaded = load_config(write(tmp_path, config), ENV)
+    assert "config key 'router_settings.routing_strategy_args.lowest_latency_buffer' is not supported" in (
+        "\n".join(loaded.warnings)
+    )
+    assert any(
+        w.startswith("config key 'router_settings.routing_strategy_args.ttl'") for w in loaded.warnings
+    )
+    assert loaded.router.routing_strategy == "latency-based-routing"

@@ -151,6 +151,10 @@ def unsupported_keys(config: ConfigFile) -> list[str]:
     for key in sorted(config.router_settings):
         if key not in SUPPORTED_ROUTER:
             found.append(f"router_settings.{key}")
+    # Accepted (LiteLLM configs carry it) but no strategy of ours takes arguments yet.
+    strategy_args = config.router_settings.get("routing_strategy_args")
+    if isinstance(strategy_args, dict):
+        found += [f"router_settings.routing_strategy_args.{key}" for key in sorted(strategy_args)]
     for i, entry in enumerate(config.model_list):
         for key in sorted(entry.model_extra or {}):
             found.append(f"model_list[{i}].{key}")
