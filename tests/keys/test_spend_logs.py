@@ -191,3 +191,47 @@ def test_spend_reports(keys_gateway, admin: Admin, fake_openai) -> None:
     assert daily[0]["startTime"] == day and daily[0]["spend"] == pytest.approx(total)
     assert daily[0][made["token_id"]] == pytest.approx(total)
     assert admin.get("/spend/logs", start_date="2026-13-01", end_date="2026-01-02").status_code == 400
+
+
+def test_an_upstream_that_reports_no_usage_is_estimated_and_flagged(
+    keys_gateway, admin: Admin, fake_openai
+) -> None:
+    """An OpenAI-compatible server that ignores include_usage (and answers without `usage`): the
+    row is billed from an estimate and says so; the provider's figures are never invented."""
+
+    def chunk(delta: dict, finish: str | None = None) -> bytes:
+        body = {
+            "id": "chatcmpl-nousage",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": word}) for word in ("one ", "two ", "three ", "four ", "five")]
+    events += [chunk({}, "stop"), b"data: [DONE]\n\n"]
+    answer = {
+        "id": "chatcmpl-nousage",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "one two"}, "finish_reason": "stop"}
+        ],
+    }
+    fake_openai.script(Reply(raw_events=events), Reply(raw_body=json.dumps(answer).encode()))
+    key = admin.new_key()["key"]
+    client = keys_gateway.client(api_key=key)
+    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three four five"
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content == "one two"
+    rows = {r["stream"]: r for r in admin.wait_for_logs(2, api_key=key)}
+    for row in rows.values():
+        assert row["status"] == "success" and row["usage_estimated"] is True
+        assert row["prompt_tokens"] > 0 and row["spend"] > 0
+    assert rows[True]["completion_tokens"] == 5  # the content events that reached the client
+    assert rows[False]["completion_tokens"] == 2  # "one two": about four characters a token
+    assert float(raw.headers["x-polyroute-response-cost"]) == pytest.approx(rows[False]["spend"])

@@ -23,7 +23,15 @@ from polyroute.router.deployment import Deployment
 from polyroute.router.tokens import estimate_prompt_tokens
 from polyroute.server.client_scope import budget_deployments
 from polyroute.server.state import AppState
-from polyroute.spend.cost import TokenUsage, cost_usd, prices_for, reservation_micros, to_micros, usage_from
+from polyroute.spend.cost import (
+    TokenUsage,
+    cost_usd,
+    estimate_answer_tokens,
+    prices_for,
+    reservation_micros,
+    to_micros,
+    usage_from,
+)
 from polyroute.spend.limits import Ticket
 from polyroute.spend.periods import period_index, period_length
 
@@ -86,11 +94,16 @@ class RequestAccount:
             self.attempts = int(headers.get("x-polyroute-attempts", "1") or 1)
 
     def answered(
-        self, deployment: Deployment, usage: dict[str, Any] | None, headers: dict[str, str] | None = None
+        self,
+        deployment: Deployment,
+        usage: dict[str, Any] | None,
+        headers: dict[str, str] | None = None,
+        answer: dict[str, Any] | None = None,
     ) -> dict[str, str]:
-        """A JSON answer is about to go out: its cost, and the headers that tell the client."""
+        """A JSON answer is about to go out: its cost, and the headers that tell the client.
+        Without the provider's usage, `answer` (the OpenAI-format body) gives the estimate."""
         self._served(deployment, headers)
-        self.usage = usage_from(usage) or self._estimate(0)
+        self.usage = usage_from(usage) or self._estimate(estimate_answer_tokens(answer))
         self.cost = cost_usd(prices_for(deployment), self.usage)
         value = f"{self.cost:.10g}"
         return {name: value for name in COST_HEADERS}

@@ -220,7 +220,7 @@ class StreamRelay:
             # Parse only events that can matter: errors, usage, the end marker.
             spans = _marked_events(data)
             # Content events produced so far: the bill's basis if the provider never reports usage.
-            self.produced += data.count(b'"delta":{"content":"') + data.count(b'"text":"')
+            self.produced += _content_events(data)
             if spans:
                 await self._inspect_and_send(data, spans, reader)
             else:
@@ -298,6 +298,15 @@ class StreamRelay:
             "choices": [],
             "usage": self.usage,
         }
+
+
+def _content_events(data: bytes) -> int:
+    """Events of an OpenAI-format stream batch that carry text (about one token each), in compact
+    JSON or in the spaced form of servers that write JSON with Python's default separators."""
+    count = data.count(b'"delta":{"content":"') + data.count(b'"text":"')
+    if not count and b'": "' in data:
+        count = data.count(b'"delta": {"content": "') + data.count(b'"text": "')
+    return count
 
 
 def _usage_only(chunk: Any) -> bool:

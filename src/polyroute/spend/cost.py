@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from polyroute.router.deployment import Deployment
 from polyroute.router.pricing import PRICE_FIELDS, price_table
+from polyroute.router.tokens import CHARS_PER_TOKEN as TEXT_CHARS_PER_TOKEN
 
 if TYPE_CHECKING:
     from polyroute.router.engine import Router
@@ -121,6 +122,25 @@ def usage_from(usage: dict[str, Any] | None, estimated: bool = False) -> TokenUs
         reasoning=min(reasoning, completion),
         estimated=estimated,
     )
+
+
+def estimate_answer_tokens(answer: Any) -> int:
+    """Completion tokens of an OpenAI-format answer that came without usage: about four
+    characters a token over its choices' text and tool-call arguments (an estimate, flagged so)."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
+        return 0
+    chars = 0
+    for choice in answer["choices"]:
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        for text in (message.get("content"), message.get("reasoning_content"), choice.get("text")):
+            if isinstance(text, str):
+                chars += len(text)
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                chars += len(str(call["function"].get("arguments") or ""))
+    return -(-chars // TEXT_CHARS_PER_TOKEN)
 
 
 def cost_usd(prices: Prices, usage: TokenUsage) -> float:

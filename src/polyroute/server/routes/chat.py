@@ -55,7 +55,7 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
             return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
         out = adapter.chat_response(call, data)
         await request.respond(
-            200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers)
+            200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers, out)
         )
         return AttemptOutcome(usage=out.get("usage"))
 

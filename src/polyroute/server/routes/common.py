@@ -114,14 +114,19 @@ def with_stream_usage(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def cost_headers(
-    request: Any, deployment: Deployment, usage: dict[str, Any] | None, headers: dict[str, str]
+    request: Any,
+    deployment: Deployment,
+    usage: dict[str, Any] | None,
+    headers: dict[str, str],
+    answer: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """The served-by headers plus the answer's cost (x-polyroute-response-cost, and LiteLLM's
-    x-litellm-response-cost); records the cost on the request's account."""
+    x-litellm-response-cost); records the cost on the request's account. `answer` (the OpenAI-
+    format body) is what an estimate counts when the provider sent no usage."""
     account = getattr(request, "account", None)
     if account is None:
         return headers
-    return {**headers, **account.answered(deployment, usage, headers)}
+    return {**headers, **account.answered(deployment, usage, headers, answer)}
 
 
 async def relay_openai_answer(
@@ -136,5 +141,5 @@ async def relay_openai_answer(
     check it and read its usage); an answer without `required` is an upstream failure."""
     if required not in data:
         raise stream_error(data) if "error" in data else UpstreamError(f"upstream answer has no {required}")
-    await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers))
+    await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers, data))
     return AttemptOutcome(usage=data.get("usage"))

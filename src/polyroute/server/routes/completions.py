@@ -161,7 +161,7 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
         data, _, _ = await call_json(state, deployment, wire, limit)
         out = to_text_completion(adapter.chat_response(call, data))
         await request.respond(
-            200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers)
+            200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers, out)
         )
         return AttemptOutcome(usage=out.get("usage"))
 
