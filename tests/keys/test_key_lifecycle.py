@@ -245,3 +245,24 @@ def test_a_budget_resets_when_its_duration_ends(keys_gateway, admin: Admin) -> N
     while abs(admin.ok("GET", "/key/info", key=made["key"])["info"]["spend"] - cost) > 1e-12:
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_database_url_from_the_environment(fake_openai, fake_anthropic, fake_gemini, tmp_path) -> None:
+    """LiteLLM's DATABASE_URL (no database_url in the config): the gateway uses that PostgreSQL."""
+    from tests.gateway import GatewayServer
+    from tests.keys.conftest import keys_config
+    from tests.store.databases import pg_database_sync
+
+    config = keys_config(fake_openai, fake_anthropic, fake_gemini)
+    assert "database_url" not in config["general_settings"]
+    with pg_database_sync() as url:
+        env = {"TEST_OPENAI_KEY": "sk-fake-openai-key-0123456789abcdef", "DATABASE_URL": url}
+        with GatewayServer(config, tmp_path, env=env) as gateway:
+            admin = Admin(gateway.url)
+            assert admin.ok("GET", "/health/readiness")["db"] == "connected (postgresql)"
+            made = admin.new_key(key_alias="from-env")
+            client = gateway.client(api_key=made["key"])
+            assert client.chat.completions.create(model="mock-gpt", messages=MESSAGES).choices
+            rows = database_rows(gateway, "polyroute_keys")
+            assert [r["key_alias"] for r in rows] == ["from-env"]
+            assert rows[0]["token"] == made["token_id"]
