@@ -37,8 +37,10 @@ class Secret:
 
 
 # Shapes of provider keys that may appear in provider error text (OpenAI echoes part of a bad key).
+# The prefixes must start a word, so that log text such as "network_error" or "worker-address"
+# is left alone (the scrubber also runs over every log line: polyroute/logs.py).
 _KEY_SHAPES = re.compile(
-    r"(?:sk|pk|rk|key|sess|AIza)[-_A-Za-z0-9]*[-_][A-Za-z0-9*_\-]{6,}|AIza[0-9A-Za-z_\-]{20,}|"
+    r"(?<![A-Za-z0-9])(?:sk|pk|rk|key|sess|AIza)[-_A-Za-z0-9]*[-_][A-Za-z0-9*_\-]{6,}|AIza[0-9A-Za-z_\-]{20,}|"
     r"AKIA[0-9A-Z]{16}|Bearer\s+[A-Za-z0-9._\-]{8,}",
 )
 

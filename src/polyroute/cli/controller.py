@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOption
 from polyroute.cli.serve import ConfigOption, serve
 
 
@@ -22,7 +23,9 @@ def controller(
         str | None, typer.Option(help="lottery or shortest_queue (overrides controller_settings).")
     ] = None,
     allow_unauthenticated: Annotated[bool, typer.Option(help="As for `polyroute serve`.")] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = "json",
+    log_dir: LogDirOption = None,
 ) -> None:
     """Run the controller (and the gateway with it) on FastChat's controller port."""
     import os
@@ -40,4 +43,7 @@ def controller(
         workers=1,
         allow_unauthenticated=allow_unauthenticated,
         log_level=log_level,
+        log_format=log_format,
+        log_dir=log_dir,
+        log_component="controller",
     )

@@ -15,8 +15,9 @@ from typing import Annotated
 import typer
 
 from polyroute.auth.master_key import is_loopback
+from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOption, start_logging
 from polyroute.config.loader import ConfigError, GatewayConfig, load_config
-from polyroute.logs import configure_logging
+from polyroute.logs import export_to_env, protect_secrets
 from polyroute.observability.multiprocess import ENV_VAR as METRICS_DIR_ENV
 
 log = logging.getLogger("polyroute.cli")
@@ -76,6 +77,8 @@ def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = No
     typer.echo(f"routing: {loaded.router.routing_strategy}, shared state: {shared}")
     typer.echo(f"client-side credentials: {_client_credentials_summary(loaded)}")
     typer.echo(f"database: {_database_target(loaded)}")
+    remote = _remote_logger(loaded)
+    typer.echo(f"remote logger: {remote or 'off'}")
 
 
 def _client_credentials_summary(loaded: GatewayConfig) -> str:
@@ -89,6 +92,18 @@ def _client_credentials_summary(loaded: GatewayConfig) -> str:
         f"on (user_config; per-request params for {', '.join(models) if models else 'no model'}; "
         f"private addresses allowed: {', '.join(allowed) if allowed else 'none'})"
     )
+
+
+def _remote_logger(loaded: GatewayConfig) -> str | None:
+    """REMOTE_LOGGER_URL as it will be used (without user info or query), or None when unset."""
+    from polyroute.observability.remote_log import RemoteLogConfigError, display_url, remote_log_settings
+
+    try:
+        settings = remote_log_settings(loaded.env)
+    except RemoteLogConfigError as exc:
+        typer.echo(f"polyroute: config error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return display_url(settings[0]) if settings else None
 
 
 def _database_target(loaded: GatewayConfig) -> str:
@@ -120,14 +135,19 @@ def serve(
             "Anyone who reaches the port can spend your provider keys."
         ),
     ] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = "json",
+    log_dir: LogDirOption = None,
+    log_component: Annotated[str, typer.Option(hidden=True)] = "serve",
 ) -> None:
     """Run the gateway. With no config, models come from provider keys in the environment,
     and the offline `mock` provider is always available."""
     import uvicorn
 
-    configure_logging(log_level)
+    start_logging(log_level, log_format, log_dir, log_component)
     loaded = _load_or_exit(config, endpoint_file)
+    protect_secrets(loaded.redactor)
+    _remote_logger(loaded)  # a REMOTE_LOGGER_URL polyroute cannot use stops start-up here
     _redis_configured(loaded)  # a missing os.environ/ reference stops start-up here, in one line
     _database_target(loaded)  # so does a database URL polyroute cannot use
     for warning in loaded.warnings:
@@ -154,6 +174,7 @@ def serve(
     os.environ["POLYROUTE_ENDPOINT_FILE"] = str(endpoint_file or "")
     os.environ["POLYROUTE_ALLOW_UNAUTHENTICATED"] = "1" if allow_unauthenticated else "0"
     os.environ["POLYROUTE_WORKERS"] = str(workers)
+    export_to_env(os.environ, log_level.lower(), log_format.lower(), str(log_dir or ""), log_component)
     if workers > 1 and not _redis_configured(loaded):
         log.warning(
             "%d workers without Redis: each enforces 1/%d of every rpm/tpm limit, and each enforces key, "
@@ -168,7 +189,8 @@ def serve(
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
         "http": "httptools",
         "access_log": False,
-        "log_level": log_level,
+        "log_level": log_level.lower(),
+        "log_config": None,  # uvicorn's loggers go through ours (polyroute/logs.py)
         "lifespan": "on",
         "timeout_keep_alive": 75,
         "server_header": False,

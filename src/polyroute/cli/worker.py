@@ -10,8 +10,9 @@ from typing import Annotated
 
 import typer
 
+from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOption, start_logging
 from polyroute.controller.settings import fastchat_timings
-from polyroute.logs import configure_logging
+from polyroute.logs import protect_secrets
 from polyroute.secrets import Secret
 
 log = logging.getLogger("polyroute.cli")
@@ -75,7 +76,9 @@ def worker(
     ssl: Annotated[
         bool, typer.Option("--ssl", help="Serve HTTPS; needs SSL_KEYFILE and SSL_CERTFILE.")
     ] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = "json",
+    log_dir: LogDirOption = None,
 ) -> None:
     """Run a model worker. Engines: `openai` fronts any OpenAI-compatible server, `transformers`
     serves a local Hugging Face model, `vllm` runs vLLM (where it is installed)."""
@@ -84,7 +87,8 @@ def worker(
     from polyroute.worker.agent import WorkerAgent, split_controller_url
     from polyroute.worker.app import WorkerApp
 
-    configure_logging(log_level)
+    start_logging(log_level, log_format, log_dir, "worker")
+    protect_secrets(values=(api_key, worker_token))
     env = dict(os.environ)
     if engine not in ENGINES:
         raise _fail(f"--engine must be one of {', '.join(ENGINES)}")
@@ -122,7 +126,8 @@ def worker(
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
         "http": "httptools",
         "access_log": False,
-        "log_level": log_level,
+        "log_level": log_level.lower(),
+        "log_config": None,  # uvicorn's loggers go through ours (polyroute/logs.py)
         "lifespan": "on",
         "server_header": False,
     }

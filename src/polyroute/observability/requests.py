@@ -1,15 +1,19 @@
-"""Per-request metrics, counted once when a model request's account closes (server/accounting.py)."""
+"""Per-request metrics, counted once when a model request's account closes (server/accounting.py),
+and the request's record for REMOTE_LOGGER_URL and the debug log (nothing built when both are off)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
 from polyroute.observability.metrics import METRICS, label
+from polyroute.observability.remote_log import request_record
 
 if TYPE_CHECKING:
     from polyroute.server.accounting import RequestAccount
 
+log = logging.getLogger("polyroute.request")
 OTHER_MODEL = "other"  # requests for a model nothing serves: one label, not one per name sent
 
 
@@ -43,6 +47,11 @@ def record_request(account: RequestAccount) -> None:
             tokens.inc((group, provider, "reasoning", source), usage.reasoning)
     if account.cost:
         m.cost.inc((group, provider), account.cost)
+    shipper = account.state.remote_log
+    if shipper is not None:
+        shipper.submit(request_record(account))
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("request finished", extra=request_record(account))
 
 
 def _known_group(account: RequestAccount) -> str:

@@ -19,6 +19,7 @@ from polyroute.auth.context import auth_context_for
 from polyroute.auth.master_key import presented_key
 from polyroute.controller.security import presented_worker_token
 from polyroute.errors import GatewayError, InternalServerError, NotFoundError
+from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
 from polyroute.server.accounting import admit
@@ -116,9 +117,9 @@ class GatewayApp:
                 for task in self._background:
                     task.cancel()
                 await asyncio.gather(*self._background, return_exceptions=True)
+                await self.state.stop()  # the spend writer's and remote logger's last flush
                 if (folder := metrics_dir(self.state.config.env)) is not None:
-                    await final_publish(self.state, folder)
-                await self.state.stop()
+                    await final_publish(self.state, folder)  # after it, so the totals count it
                 await self.state.http.close()
                 await self.state.shared.close()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -139,6 +140,7 @@ class GatewayApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
+        REQUEST_ID.set(request.request_id)  # every log line of this request carries its id
         try:
             await self._dispatch(request)
         except GatewayError as error:
@@ -320,7 +322,9 @@ def create_app(state: AppState) -> GatewayApp:
 def create_app_from_env() -> GatewayApp:
     """Factory for `uvicorn --factory` and worker processes: config path from the environment."""
     from polyroute.config.loader import load_config
+    from polyroute.logs import configure_from_env, protect_secrets
 
+    configure_from_env(os.environ)  # spawned, not forked: logging is set up again here
     config = load_config(
         os.environ.get("POLYROUTE_CONFIG") or None,
         os.environ,
@@ -328,4 +332,5 @@ def create_app_from_env() -> GatewayApp:
     )
     open_access = os.environ.get("POLYROUTE_ALLOW_UNAUTHENTICATED") == "1"
     workers = int(os.environ.get("POLYROUTE_WORKERS") or 1)
+    protect_secrets(config.redactor)
     return create_app(AppState.build(config, open_access=open_access, workers=workers))

@@ -18,6 +18,7 @@ from polyroute.state.base import SharedState
 
 if TYPE_CHECKING:
     from polyroute.auth.authenticator import Authenticator
+    from polyroute.observability.remote_log import RemoteLogShipper
     from polyroute.observability.tracing import Tracing
     from polyroute.spend.limits import Limiter
     from polyroute.spend.writer import SpendWriter
@@ -49,6 +50,7 @@ class AppState:
     auth: Authenticator | None = None
     limiter: Limiter | None = None
     tracing: Tracing | None = None  # OpenTelemetry, when configured and installed
+    remote_log: RemoteLogShipper | None = None  # REMOTE_LOGGER_URL, when set
 
     @classmethod
     def build(
@@ -86,6 +88,9 @@ class AppState:
         from polyroute.observability.tracing import build_tracing
 
         state.tracing = build_tracing(config.callbacks, config.env)
+        from polyroute.observability.remote_log import build_remote_log
+
+        state.remote_log = build_remote_log(config.env, config.redactor)
         return state
 
     def _build_store(self, share: int) -> None:
@@ -126,11 +131,15 @@ class AppState:
         assert self.db is not None and self.writer is not None
         await self.db.migrate()
         await self.writer.start()
+        if self.remote_log is not None:
+            await self.remote_log.start()
         log.info("database: %s (schema up to date)", self.db.target)
 
     async def stop(self) -> None:
         if self.writer is not None:
             await self.writer.stop()
+        if self.remote_log is not None:
+            await self.remote_log.stop()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)
         if self.db is not None:
