@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import orjson
@@ -270,5 +269,33 @@ def test_an_unusable_remote_logger_url_stops_start_up(tmp_path):
     assert "REMOTE_LOGGER_URL must be an http:// or https:// URL" in result.stderr
 
 
-def test_the_log_file_is_named_per_command(tmp_path):
-    assert Path(tmp_path / log_file_name("worker")).name == "polyroute-worker.log"
+def test_worker_processes_share_the_logdir_file_line_by_line(tmp_path):
+    """--workers 2: both spawned processes set up logging again and append whole JSON lines."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m"}}],
+                "general_settings": {"master_key": MASTER},
+            }
+        )
+    )
+    env = {"POLYROUTE_DATA_DIR": str(tmp_path / "data"), "LOGDIR": str(tmp_path / "logs")}
+    process, port = _serve(["--config", str(config), "--workers", "2", "--log-level", "debug"], env)
+    try:
+        for _ in range(20):
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/v1/chat/completions",
+                json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+                headers={"authorization": f"Bearer {MASTER}"},
+            )
+            assert response.status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    lines = lines_of((tmp_path / "logs" / log_file_name("serve")).read_text())  # each line whole JSON
+    finished = [line for line in lines if line["event"] == "request finished"]
+    assert len(finished) == 20 and all(line["request_id"].startswith("req_") for line in finished)
+    started = {line["pid"] for line in lines if line["event"].startswith("Started server process")}
+    assert len(started) == 2  # uvicorn's line from each spawned process, in the one file
+    assert MASTER not in (tmp_path / "logs" / log_file_name("serve")).read_text()
