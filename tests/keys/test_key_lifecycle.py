@@ -266,3 +266,30 @@ def test_database_url_from_the_environment(fake_openai, fake_anthropic, fake_gem
             rows = database_rows(gateway, "polyroute_keys")
             assert [r["key_alias"] for r in rows] == ["from-env"]
             assert rows[0]["token"] == made["token_id"]
+
+
+def test_every_admin_route_refuses_a_virtual_key(keys_gateway, admin: Admin) -> None:
+    """Not a hand-picked list: every route of the admin API's OpenAPI document (and the gateway's
+    own admin routes) answers a virtual key with 403, whatever the body, and changes nothing."""
+    key = admin.new_key(rpm_limit=5, max_budget=1.0)["key"]
+    spec = httpx.get(keys_gateway.url + "/openapi.json").json()
+    routes = [(m.upper(), path) for path, methods in spec["paths"].items() for m in methods]
+    routes += [("GET", "/health"), ("GET", "/metrics")]
+    assert len(routes) >= 20
+    http = httpx.Client(base_url=keys_gateway.url, headers={"authorization": f"Bearer {key}"})
+    body = {
+        "key": key,
+        "keys": [key],
+        "rpm_limit": 10**6,
+        "max_budget": 10**6,
+        "team_id": "t",
+        "user_id": "u",
+    }
+    for method, path in routes:
+        if (method, path) == ("GET", "/key/info"):
+            continue  # its own info only (test_a_key_reads_its_own_info_and_nothing_else)
+        response = http.request(method, path, json=body if method == "POST" else None, params={"key": key})
+        assert response.status_code == 403, (method, path, response.text)
+        assert response.json()["error"]["type"] == "permission_error"
+    info = admin.ok("GET", "/key/info", key=key)["info"]
+    assert (info["rpm_limit"], info["max_budget"]) == (5, 1.0)
