@@ -267,6 +267,12 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
         entry = ModelEntry.model_validate(raw)
     except ValidationError as exc:
         raise _validation_error(exc, where) from None
+    for name in ("timeout", "stream_timeout"):
+        # The router keys' caps hold per deployment too: a client's slow upstream cannot hold a
+        # gateway connection longer than the operator allows any request.
+        value, cap = getattr(entry.litellm_params, name), LIMITS["timeout"]
+        if value is not None and value > cap:
+            raise _invalid(f"{where}.litellm_params.{name}", f"at most {cap:g} is accepted per request")
     try:
         deployment = build_deployment(index, entry, {}, Redactor(), drop_params)
     except ConfigError as exc:

@@ -154,6 +154,16 @@ def test_user_config_errors_name_the_field(gw, gw_off, client_openai):
     huge["model_list"][0]["model_info"] = {"pad": "x" * 70000}
     refused(gw, "x", {"user_config": huge}, 413, "user_config")
     refused(gw, "x", {"user_config": config, "api_key": CLIENT_KEY}, 400, "api_key")
+    for field in ("timeout", "stream_timeout"):
+        slow = copy.deepcopy(config)
+        slow["model_list"][1]["litellm_params"][field] = 601
+        refused(
+            gw,
+            "user-openai-instance",
+            {"user_config": slow},
+            400,
+            f"user_config.model_list[1].litellm_params.{field}",
+        )
     # A client does not set its own prices (a zero or negative one would dodge or lower its budget).
     for field, price in (("input_cost_per_token", 0), ("output_cost_per_token", -1.0)):
         priced = copy.deepcopy(config)
