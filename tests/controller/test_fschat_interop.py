@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import openai
 import pytest
 
 from tests.controller.support import TOKEN_ALL, serving_config, with_token
@@ -25,7 +26,8 @@ MESSAGES = [{"role": "user", "content": "hello world"}]
 
 @pytest.fixture(scope="module")
 def fschat_worker(tmp_path_factory):
-    model = build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-fschat")
+    # fschat's one_shot template alone is ~1,800 tokens for this tiny tokenizer.
+    model = build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-fschat", context_length=4096)
     logs = tmp_path_factory.mktemp("fschat-logs")
     port = free_port()
     with GatewayServer(serving_config(), tmp_path_factory.mktemp("gw")) as gateway:
@@ -89,6 +91,17 @@ def test_fschat_model_worker_serves_chat_through_the_gateway(fschat_worker):
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == reply.choices[0].message.content  # greedy: the same text either way
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == reply.choices[0].finish_reason
+
+
+def test_fschat_worker_counts_tokens_for_the_context_check(fschat_worker):
+    """As FastChat's API server does: /model_details and /count_token before generating."""
+    gateway, _ = fschat_worker
+    client = gateway.client(timeout=60)
+    long_message = [{"role": "user", "content": "hello world " * 1500}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fschat-tiny", messages=long_message, max_tokens=8)
+    assert caught.value.code == "context_length_exceeded"
+    assert "maximum context length is 4096 tokens" in caught.value.message
 
 
 def test_fschat_worker_heartbeats_reach_the_registry(fschat_worker):

@@ -193,3 +193,49 @@ def test_presented_worker_token():
     assert presented_worker_token("Basic !!notbase64") is None
     assert presented_worker_token("Basic " + base64.b64encode(b"no-colon").decode()) is None
     assert presented_worker_token(None) is None
+
+
+async def test_host_names_are_refused_by_what_they_resolve_to(monkeypatch):
+    import asyncio
+    import socket
+
+    from polyroute.controller.security import WorkerAddressError, check_resolved
+
+    answers = {
+        "rebound.example": ["10.0.0.7", "169.254.169.254"],  # one bad answer among good ones
+        "v6.example": ["fe80::1%eth0"],
+        "alibaba.example": ["100.100.100.200"],
+        "fine.example": ["10.0.0.7"],
+    }
+
+    async def getaddrinfo(host, port, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, 0)) for ip in answers[host]]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    for host, reason in (
+        ("rebound.example", "link-local"),
+        ("v6.example", "link-local"),
+        ("alibaba.example", "metadata"),
+    ):
+        with pytest.raises(WorkerAddressError, match=f"resolves to .*{reason}"):
+            await check_resolved(f"http://{host}:21002")
+    await check_resolved("http://fine.example:21002")
+
+
+async def test_registry_entries_the_settings_refuse_are_never_called():
+    """Anything else writing to a shared (Redis) registry cannot make this gateway call an
+    address its own checks refuse: the snapshot skips it."""
+    from polyroute.controller.directory import WorkerDirectory
+    from polyroute.controller.settings import ControllerConfig
+    from polyroute.router.model_table import ModelTable
+    from polyroute.state.base import WorkerRecord
+    from polyroute.state.memory import MemoryState
+
+    state = MemoryState()
+    table = ModelTable([])
+    directory = WorkerDirectory(state, table, ControllerConfig(), clock=lambda: 1000.0)
+    for address in ("http://169.254.169.254:80", "http://10.0.0.9:21002", "http://127.0.0.1:21002"):
+        await state.register_worker(WorkerRecord(address, ("vicuna",)), 90, 1000.0)
+    await directory.refresh()
+    assert [w.address for w in directory._workers.values()] == ["http://127.0.0.1:21002"]
+    assert [d.worker.address for d in table.resolve("vicuna")] == ["http://127.0.0.1:21002"]

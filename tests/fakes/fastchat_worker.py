@@ -64,6 +64,7 @@ class FakeFastChatWorker(FakeUpstream):
         self.model_names = list(model_names)
         self.speed = speed
         self.queue_length = 0
+        self.context_length = 512
         self.template = template or ONE_SHOT
 
     @property
@@ -104,7 +105,7 @@ class FakeFastChatWorker(FakeUpstream):
         return json_response({"conv": self.template})
 
     async def _details(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
-        return json_response({"context_length": 512})
+        return json_response({"context_length": self.context_length})
 
     async def _count(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         prompt = (rec.json or {}).get("prompt") or ""

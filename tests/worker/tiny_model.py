@@ -19,7 +19,7 @@ CHAT_TEMPLATE = (
 SPECIAL_TOKENS = ["<|endoftext|>", "<|end|>", "<|pad|>"]
 
 
-def build_tiny_model(directory: Path, seed: int = 0) -> Path:
+def build_tiny_model(directory: Path, seed: int = 0, context_length: int = 512) -> Path:
     """Writes a GPT-2-style model with random weights and its tokenizer into `directory`."""
     import torch
     from tokenizers import ByteLevelBPETokenizer
@@ -33,14 +33,14 @@ def build_tiny_model(directory: Path, seed: int = 0) -> Path:
         bos_token="<|endoftext|>",
         eos_token="<|endoftext|>",
         pad_token="<|pad|>",
-        model_max_length=512,
+        model_max_length=context_length,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(directory)
     torch.manual_seed(seed)
     config = GPT2Config(
         vocab_size=len(tokenizer),
-        n_positions=512,
+        n_positions=context_length,
         n_embd=32,
         n_layer=2,
         n_head=2,

@@ -72,6 +72,14 @@ def worker(
     ] = None,
     device: Annotated[str, typer.Option(help="transformers engine: cpu, cuda or auto.")] = "auto",
     limit_worker_concurrency: Annotated[int, typer.Option(min=1, help="Requests served at once.")] = 5,
+    context_length: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Context length reported on FastChat's /model_details (default: the model's own; "
+            "the openai engine asks its upstream's /v1/models, else 2048).",
+        ),
+    ] = None,
     speed: Annotated[float, typer.Option(min=0, help="Relative speed reported to the controller.")] = 1.0,
     ssl: Annotated[
         bool, typer.Option("--ssl", help="Serve HTTPS; needs SSL_KEYFILE and SSL_CERTFILE.")
@@ -104,7 +112,9 @@ def worker(
         timings = fastchat_timings(env)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    built = _engine(engine, names[0], api_base, api_key, upstream_model, model_path, device, timings)
+    built = _engine(
+        engine, names[0], api_base, api_key, upstream_model, model_path, device, timings, context_length
+    )
     agent = None
     if controller:
         url, url_token = split_controller_url(controller)
@@ -145,7 +155,7 @@ def _reachable(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
 
 
-def _engine(name, model_name, api_base, api_key, upstream_model, model_path, device, timings):
+def _engine(name, model_name, api_base, api_key, upstream_model, model_path, device, timings, context_length):
     timeout = timings["worker_api_timeout_s"]
     if name == "openai":
         if not api_base:
@@ -155,15 +165,15 @@ def _engine(name, model_name, api_base, api_key, upstream_model, model_path, dev
         from polyroute.worker.engines.openai_proxy import OpenAIProxyEngine
 
         key = Secret(api_key, "OPENAI_API_KEY") if api_key else None
-        return OpenAIProxyEngine(api_base, key, upstream_model or model_name, timeout)
+        return OpenAIProxyEngine(api_base, key, upstream_model or model_name, timeout, context_length)
     if not model_path:
         raise _fail(f"the {name} engine needs --model-path (a model directory)")
     if name == "vllm":
-        from polyroute.worker.engines.vllm_engine import VllmEngine, vllm_available
+        from polyroute.worker.engines.vllm_engine import MISSING, VllmEngine, vllm_available
 
         if not vllm_available():
-            raise _fail("the vllm engine needs the vllm package, which is not installed (pip install vllm)")
-        return VllmEngine(model_path, model_name, timeout, [])
+            raise _fail(MISSING)
+        return VllmEngine(model_path, model_name, timeout, context_length)
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -174,4 +184,6 @@ def _engine(name, model_name, api_base, api_key, upstream_model, model_path, dev
         ) from None
     from polyroute.worker.engines.transformers_engine import TransformersEngine
 
-    return TransformersEngine(model_path, model_name, device, timeout, int(timings["embedding_batch_size"]))
+    return TransformersEngine(
+        model_path, model_name, device, timeout, int(timings["embedding_batch_size"]), context_length
+    )

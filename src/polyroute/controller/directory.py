@@ -53,6 +53,19 @@ def worker_deployment(record: WorkerRecord, model_name: str, config: ControllerC
     )
 
 
+def _same_worker(a: WorkerRecord, b: WorkerRecord) -> bool:
+    return (a.model_names, a.protocol) == (b.model_names, b.protocol)
+
+
+def forget_worker_facts(address: str) -> None:
+    """Drops what the gateway keeps about a worker (FastChat conversation templates, context
+    lengths), so a worker that comes back, perhaps with another model, is asked again."""
+    for adapter_name in PROTOCOLS.values():
+        cache = getattr(get_adapter(adapter_name), "templates", None)
+        if cache is not None:
+            cache.forget(address)
+
+
 class WorkerDirectory:
     def __init__(
         self,
@@ -76,14 +89,17 @@ class WorkerDirectory:
         return self.config.heart_beat_expiration_s
 
     async def register(self, record: WorkerRecord) -> WorkerRecord:
+        forget_worker_facts(record.address)  # a worker registering again may serve another model now
         stored = await self.state.register_worker(record, self.ttl_s, self.clock())
         await self.refresh()
         return stored
 
     async def heartbeat(self, address: str, queue_length: int) -> WorkerRecord | None:
         record = await self.state.refresh_worker(address, queue_length, self.ttl_s, self.clock())
-        if record is None:
-            await self.refresh()  # it expired: drop it here at once
+        known = self._workers.get(address)
+        if record is None or known is None or known.queue_length != queue_length:
+            # Expired (drop it here at once), or its queue changed: dispatch by the new length now.
+            await self.refresh()
         return record
 
     async def remove(self, address: str) -> bool:
@@ -126,6 +142,11 @@ class WorkerDirectory:
                 groups.setdefault(name, []).append(worker_deployment(record, name, self.config))
         gone = set(self._workers) - set(accepted)
         added = set(accepted) - set(self._workers)
+        changed = {
+            a for a in set(accepted) & set(self._workers) if not _same_worker(accepted[a], self._workers[a])
+        }
+        for address in gone | added | changed:
+            forget_worker_facts(address)
         for address in sorted(gone):
             log.info(
                 "worker gone: address=%s models=%s", address, ",".join(self._workers[address].model_names)

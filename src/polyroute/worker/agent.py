@@ -116,7 +116,17 @@ class WorkerAgent:
 
     async def deregister(self, session: aiohttp.ClientSession) -> None:
         try:
-            await self._post(session, "/deregister_worker", {"worker_name": self.worker_address})
-            log.info("deregistered from %s", self.controller_url)
+            status, data = await self._post(
+                session, "/deregister_worker", {"worker_name": self.worker_address}
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("could not deregister (%s); the controller drops this worker when its TTL ends", exc)
+            return
+        if status == 200 and isinstance(data, dict) and data.get("removed"):
+            log.info("deregistered from %s", self.controller_url)
+        elif status == 200:
+            log.info("the controller had already dropped this worker")
+        elif status == 404:  # FastChat's own controller has no /deregister_worker
+            log.info("the controller cannot deregister workers; it drops this one when heartbeats stop")
+        else:
+            log.warning("the controller did not deregister this worker (HTTP %d)", status)

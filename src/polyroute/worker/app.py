@@ -1,5 +1,6 @@
-"""The worker's HTTP server: the OpenAI API for its engine, FastChat's /worker_get_status, and a
-concurrency limit (`--limit-worker-concurrency`) whose queue is what heartbeats report."""
+"""The worker's HTTP server: the OpenAI API for its engine, FastChat's worker API (fastchat_api.py)
+for FastChat's own controller and API server, and a concurrency limit
+(`--limit-worker-concurrency`) shared by both, whose queue is what heartbeats report."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from polyroute.errors import GatewayError, NotFoundError
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
 from polyroute.worker.agent import RegistrationRefused, WorkerAgent
 from polyroute.worker.engines.base import Engine, EngineResponse
+from polyroute.worker.fastchat_api import FastChatWorkerAPI
 
 log = logging.getLogger("polyroute.worker")
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -63,6 +65,7 @@ class WorkerApp:
             ("GET", "/v1/models"): self._models,
             ("POST", "/worker_get_status"): self._status,
             ("GET", "/health"): self._health,
+            **FastChatWorkerAPI(self).routes,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,8 +137,10 @@ class WorkerApp:
             return
         await request.start_stream()
         try:
-            async for chunk in response.stream:
-                await request.write(chunk)
+            # aclosing: a client that leaves ends the engine's generation now, not at garbage collection.
+            async with contextlib.aclosing(response.stream) as stream:  # type: ignore[type-var]
+                async for chunk in stream:
+                    await request.write(chunk)
         except Exception as exc:  # noqa: BLE001  # the engine broke mid-stream
             log.warning("stream failed mid-way: %s", type(exc).__name__)
             # Close without the end marker: the gateway sees a truncated stream and says so.

@@ -47,7 +47,10 @@ from polyroute.providers.base import (
 )
 from polyroute.providers.fastchat_worker.conversation import Conversation
 
-DEFAULT_MAX_NEW_TOKENS = 512  # FastChat's API server sends this when the request has no max_tokens
+# Without max_tokens FastChat's API server asks for the rest of the worker's context (see
+# bounded_max_new_tokens); 512 applies only to a worker that answers no /model_details.
+DEFAULT_MAX_NEW_TOKENS = 512
+UNBOUNDED_MAX_TOKENS = 1024 * 1024  # FastChat's stand-in for "no max_tokens"
 SUPPORTED_CHAT_PARAMS = frozenset(
     {
         "model",
@@ -143,6 +146,22 @@ def gen_params(payload: dict[str, Any], template: Mapping[str, Any], model: str)
         if payload.get(name) is not None:
             params[name] = payload[name]
     return params
+
+
+def bounded_max_new_tokens(requested: Any, context_length: int, prompt_tokens: int) -> int:
+    """FastChat's API server's check_length: the tokens left in the worker's context, at most the
+    request's max_tokens (the whole rest when it has none), or a context_length_exceeded error."""
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested <= 0:
+        requested = UNBOUNDED_MAX_TOKENS
+    length = min(requested, context_length - prompt_tokens)
+    if length <= 0:
+        raise ContextWindowExceededError(
+            f"This model's maximum context length is {context_length} tokens. However, your messages "
+            f"resulted in {prompt_tokens} tokens. Please reduce the length of the messages.",
+            param="messages",
+            provider=PROVIDER,
+        )
+    return length
 
 
 def _usage(data: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -1,7 +1,12 @@
 """The I/O of FastChat's worker protocol, on the gateway's pooled HTTP transport.
 
 * the worker's conversation template is fetched once per (worker, model) and kept (FastChat's
-  API server does the same), bounded to `TemplateCache.limit` entries;
+  API server does the same), bounded to `TemplateCache.limit` entries, and so is its context
+  length (/model_details);
+* before each generation the prompt's tokens are counted by the worker (/count_token) and
+  `max_new_tokens` bounded to what is left of the context, or the request refused with
+  context_length_exceeded, as FastChat's API server does (fschat's workers would otherwise cut
+  the prompt from the left without a word);
 * /worker_generate_stream answers NUL-delimited JSON objects with no end marker: for a stream
   they are re-framed as SSE `data:` events for the adapter's translator; for a plain answer only
   the last object matters (it holds the whole text, the usage and the finish reason);
@@ -19,7 +24,12 @@ import orjson
 
 from polyroute.errors import InvalidRequestError, UpstreamError
 from polyroute.providers.base import WireRequest
-from polyroute.providers.fastchat_worker.adapter import PROVIDER, WorkerWire, gen_params
+from polyroute.providers.fastchat_worker.adapter import (
+    PROVIDER,
+    WorkerWire,
+    bounded_max_new_tokens,
+    gen_params,
+)
 from polyroute.providers.transport import UpstreamResponse
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -31,6 +41,7 @@ class TemplateCache:
 
     def __init__(self) -> None:
         self._templates: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._context_lengths: OrderedDict[tuple[str, str], int | None] = OrderedDict()
 
     async def get(self, http: Any, address: str, model: str) -> dict[str, Any]:
         key = (address, model)
@@ -58,9 +69,43 @@ class TemplateCache:
             self._templates.popitem(last=False)
         return template
 
+    async def context_length(self, http: Any, address: str, model: str) -> int | None:
+        """The worker's /model_details context length; None when it has no such endpoint."""
+        key = (address, model)
+        if key in self._context_lengths:
+            return self._context_lengths[key]
+        data = await _post_json(http, f"{address}/model_details", {"model": model})
+        length = data.get("context_length") if isinstance(data, dict) else None
+        if isinstance(length, bool) or not isinstance(length, int) or length <= 0:
+            length = None
+        if data is not None:  # an answer (even one without a length) is kept; a failure is not
+            self._context_lengths[key] = length
+            if len(self._context_lengths) > self.limit:
+                self._context_lengths.popitem(last=False)
+        return length
+
     def forget(self, address: str) -> None:
-        for key in [k for k in self._templates if k[0] == address]:
-            del self._templates[key]
+        for cache in (self._templates, self._context_lengths):
+            for key in [k for k in cache if k[0] == address]:
+                del cache[key]
+
+
+_MISSING_ENDPOINT = {404, 405, 501}
+
+
+async def _post_json(http: Any, url: str, body: dict[str, Any]) -> Any:
+    """A small JSON call to a worker: its answer, {} when it lacks the endpoint, None on other
+    failures (an unreachable worker raises, so the router fails over)."""
+    response = await http.send(WireRequest(url, JSON_HEADERS, orjson.dumps(body)))
+    raw = await response.read()
+    if response.status in _MISSING_ENDPOINT:
+        return {}
+    if response.status != 200:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
 
 
 class _Answer:
@@ -128,6 +173,7 @@ class FastChatWorkerTransport:
             return await self._embeddings(wire)
         template = await self.templates.get(self.http, wire.address, wire.model)
         params = gen_params(wire.payload, template, wire.model)
+        await self._bound_length(wire, params)
         response = await self.http.send(
             WireRequest(f"{wire.address}/worker_generate_stream", JSON_HEADERS, orjson.dumps(params)),
             connect_timeout,
@@ -137,6 +183,19 @@ class FastChatWorkerTransport:
         if wire.stream:
             return _NulFramedStream(response)
         return _Answer(200, last_object(await response.read()), response.headers)
+
+    async def _bound_length(self, wire: WorkerWire, params: dict[str, Any]) -> None:
+        context = await self.templates.context_length(self.http, wire.address, wire.model)
+        if context is None:
+            return
+        counted = await _post_json(
+            self.http, f"{wire.address}/count_token", {"model": wire.model, "prompt": params["prompt"]}
+        )
+        count = counted.get("count") if isinstance(counted, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return
+        requested = wire.payload.get("max_completion_tokens") or wire.payload.get("max_tokens")
+        params["max_new_tokens"] = bounded_max_new_tokens(requested, context, count)
 
     async def _embeddings(self, wire: WorkerWire) -> Any:
         inputs = wire.payload.get("input")

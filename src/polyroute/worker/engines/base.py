@@ -25,9 +25,19 @@ def openai_error(
     return EngineResponse(status, orjson.dumps(body))
 
 
+DEFAULT_CONTEXT_LENGTH = 2048  # FastChat's figure for a model whose config names none
+CHARS_PER_TOKEN = 4
+
+
 class Engine(ABC):
     name: str = "engine"
     supports_embeddings: bool = False
+    # What FastChat's /model_details reports; engines that know their model set it in start().
+    context_length: int = DEFAULT_CONTEXT_LENGTH
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` (FastChat's /count_token); an estimate where there is no tokenizer."""
+        return -(-len(text) // CHARS_PER_TOKEN)
 
     async def start(self) -> None:
         """Load the model / open connections (before the worker registers)."""

@@ -18,7 +18,17 @@ class OpenAIProxyEngine(Engine):
     name = "openai"
     supports_embeddings = True
 
-    def __init__(self, api_base: str, api_key: Secret | None, upstream_model: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        api_base: str,
+        api_key: Secret | None,
+        upstream_model: str,
+        timeout_s: float,
+        context_length: int | None = None,
+    ) -> None:
+        self.context_length_override = context_length
+        if context_length is not None:
+            self.context_length = context_length
         self.api_base = api_base.rstrip("/")
         self.api_key = api_key
         self.upstream_model = upstream_model
@@ -29,6 +39,26 @@ class OpenAIProxyEngine(Engine):
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout_s), skip_auto_headers=("User-Agent",)
         )
+        if self.context_length_override is None:
+            await self._learn_context_length()
+
+    async def _learn_context_length(self) -> None:
+        """vLLM (and SGLang) list `max_model_len` in /v1/models; other servers keep the default."""
+        assert self._session is not None
+        try:
+            async with self._session.get(
+                f"{self.api_base}/models", headers=self._headers(), timeout=aiohttp.ClientTimeout(total=5)
+            ) as response:
+                listed = await response.json(content_type=None) if response.status == 200 else {}
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return
+        models = listed.get("data") if isinstance(listed, dict) else None
+        for model in models if isinstance(models, list) else ():
+            if not isinstance(model, dict) or model.get("id") != self.upstream_model:
+                continue
+            length = model.get("max_model_len")
+            if isinstance(length, int) and not isinstance(length, bool) and length > 0:
+                self.context_length = length
 
     async def close(self) -> None:
         if self._session is not None:

@@ -13,6 +13,7 @@ FASTCHAT_WORKER_API_EMBEDDING_BATCH_SIZE. Needs the `worker-transformers` extra 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -24,6 +25,27 @@ import orjson
 from polyroute.worker.engines.base import Engine, EngineResponse, openai_error
 
 DEFAULT_MAX_TOKENS = 256
+# Model config keys that give the context length, in the order FastChat's workers read them.
+CONTEXT_LENGTH_KEYS = (
+    "max_sequence_length",
+    "seq_length",
+    "max_seq_len",
+    "model_max_length",
+    "max_position_embeddings",
+    "n_positions",
+)
+
+
+def context_length_of(config: Any, default: int) -> int:
+    """The model's context length from its config (times a RoPE scaling factor), else `default`."""
+    rope = getattr(config, "rope_scaling", None)
+    factor = rope.get("factor") if isinstance(rope, dict) else None
+    scale = factor if isinstance(factor, int | float) and factor > 1 else 1
+    for key in CONTEXT_LENGTH_KEYS:
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return int(scale * value)
+    return default
 
 
 def _text_content(content: Any) -> str:
@@ -59,8 +81,17 @@ class TransformersEngine(Engine):
     supports_embeddings = True
 
     def __init__(
-        self, model_path: str, model_name: str, device: str, timeout_s: float, batch_size: int
+        self,
+        model_path: str,
+        model_name: str,
+        device: str,
+        timeout_s: float,
+        batch_size: int,
+        context_length: int | None = None,
     ) -> None:
+        self.context_length_override = context_length
+        if context_length is not None:
+            self.context_length = context_length
         self.model_path = model_path
         self.model_name = model_name
         self.device = device
@@ -86,6 +117,11 @@ class TransformersEngine(Engine):
         self.model.eval()
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.context_length_override is None:
+            self.context_length = context_length_of(self.model.config, self.context_length)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text).input_ids)
 
     # -- chat ------------------------------------------------------------------------------------
     def _prompt_ids(self, messages: list[dict[str, Any]]) -> Any:
@@ -294,8 +330,10 @@ class _Generation:
 
     async def sse(self, include_usage: bool) -> AsyncIterator[bytes]:
         yield self._chunk({"role": "assistant", "content": ""})
-        async for delta in self.deltas():
-            yield self._chunk({"content": delta})
+        # Closed with this stream, so a client that leaves stops the generation at once.
+        async with contextlib.aclosing(self.deltas()) as deltas:
+            async for delta in deltas:
+                yield self._chunk({"content": delta})
         yield self._chunk({}, self.finish)
         if include_usage:
             usage = {

@@ -1,78 +1,235 @@
-"""The `vllm` engine, where vllm is installed (a GPU machine): runs vLLM's own OpenAI-compatible
-server for the model as a child process on a loopback port and fronts it like the `openai`
-engine. vLLM's server applies the model's chat template and serves streaming and embeddings;
-using its public CLI keeps this engine independent of vLLM's internal Python API, which changes
-between releases."""
+"""The `vllm` engine, where vllm is installed (a GPU machine): the model runs in this process on
+vLLM's asynchronous engine (`vllm.AsyncLLMEngine`, which is `AsyncLLM` in vLLM's V1 engine), with
+the interface of the `transformers` engine: prompts from the tokenizer's chat template, streaming,
+stop strings, `max_tokens`, FASTCHAT_WORKER_API_TIMEOUT, the context length from vLLM's model
+config. vllm is imported only when the engine starts, so the rest of polyroute never needs it.
+The API used (AsyncEngineArgs, AsyncLLMEngine.from_engine_args, generate(prompt, sampling_params,
+request_id) yielding RequestOutput with cumulative text, abort, get_tokenizer, get_model_config,
+SamplingParams) is the one vLLM has kept from 0.4 to the V1 engine.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import socket
-import sys
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
-import aiohttp
+import orjson
 
-from polyroute.worker.engines.openai_proxy import OpenAIProxyEngine
+from polyroute.worker.engines.base import Engine, EngineResponse, openai_error
 
-STARTUP_TIMEOUT_S = 900.0  # loading a large model onto a GPU takes minutes
+DEFAULT_MAX_TOKENS = 256
+MISSING = (
+    "the vllm engine needs the vllm package, which is not installed here "
+    "(pip install vllm, on a machine with a GPU vLLM supports)"
+)
+
+
+class VllmUnavailable(RuntimeError):
+    """vllm cannot be imported."""
+
+
+def load_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise VllmUnavailable(MISSING) from exc
+    return vllm
 
 
 def vllm_available() -> bool:
-    return importlib.util.find_spec("vllm") is not None
+    try:
+        load_vllm()
+    except VllmUnavailable:
+        return False
+    return True
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return content if isinstance(content, str) else ""
 
 
-class VllmEngine(OpenAIProxyEngine):
+class VllmEngine(Engine):
     name = "vllm"
 
-    def __init__(self, model_path: str, model_name: str, timeout_s: float, extra_args: list[str]) -> None:
-        self.port = _free_port()
-        super().__init__(f"http://127.0.0.1:{self.port}/v1", None, model_name, timeout_s)
+    def __init__(
+        self,
+        model_path: str,
+        model_name: str,
+        timeout_s: float,
+        context_length: int | None = None,
+        engine_args: dict[str, Any] | None = None,
+        llm: Any = None,
+        sampling_params: Any = None,
+    ) -> None:
+        """`llm` and `sampling_params` replace vLLM's engine and SamplingParams (tests)."""
         self.model_path = model_path
         self.model_name = model_name
-        self.extra_args = extra_args
-        self.process: asyncio.subprocess.Process | None = None
+        self.timeout_s = timeout_s
+        self.context_length_override = context_length
+        if context_length is not None:
+            self.context_length = context_length
+        self.engine_args = engine_args or {}
+        self.llm = llm
+        self.sampling_params = sampling_params
+        self.tokenizer: Any = None
 
     async def start(self) -> None:
-        if not vllm_available():
-            raise RuntimeError("the vllm engine needs the vllm package (pip install vllm) on a GPU machine")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "vllm.entrypoints.openai.api_server",
-            "--model",
-            self.model_path,
-            "--served-model-name",
-            self.model_name,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            *self.extra_args,
-        )
-        await super().start()
-        deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT_S
-        assert self._session is not None
-        while asyncio.get_running_loop().time() < deadline:
-            if self.process.returncode is not None:
-                raise RuntimeError(f"vLLM's server exited with status {self.process.returncode}")
-            try:
-                async with self._session.get(f"http://127.0.0.1:{self.port}/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(1.0)
-        raise RuntimeError("vLLM's server did not become ready in time")
+        if self.llm is None:
+            vllm = load_vllm()
+            args = vllm.AsyncEngineArgs(
+                model=self.model_path, served_model_name=[self.model_name], **self.engine_args
+            )
+            self.llm = vllm.AsyncLLMEngine.from_engine_args(args)
+            self.sampling_params = vllm.SamplingParams
+        self.tokenizer = await self.llm.get_tokenizer()
+        if self.context_length_override is None:
+            self.context_length = int((await self.llm.get_model_config()).max_model_len)
 
     async def close(self) -> None:
-        await super().close()
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
+        shutdown = getattr(self.llm, "shutdown", None)  # V1's AsyncLLM; V0 stops with the process
+        if callable(shutdown):
+            shutdown()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text))
+
+    def _prompt(self, messages: list[Any]) -> str:
+        turns = [
+            {"role": m.get("role"), "content": _text(m.get("content"))}
+            for m in messages
+            if isinstance(m, dict)
+        ]
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        return "".join(f"{t['role']}: {t['content']}\n" for t in turns) + "assistant:"
+
+    def _sampling(self, body: dict[str, Any], max_tokens: int, stops: list[str]) -> Any:
+        options: dict[str, Any] = {
+            "n": 1,
+            "temperature": float(body.get("temperature", 1.0)),
+            "top_p": float(body.get("top_p") or 1.0),
+            "max_tokens": max_tokens,
+            "stop": stops,
+        }
+        for name in ("presence_penalty", "frequency_penalty", "seed"):
+            if body.get(name) is not None:
+                options[name] = body[name]
+        return self.sampling_params(**options)
+
+    async def chat(self, body: dict[str, Any]) -> EngineResponse:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return openai_error(400, "messages must be a non-empty list", param="messages")
+        if (body.get("n") or 1) != 1:
+            return openai_error(400, "this worker generates one choice per request", param="n")
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
+        if not isinstance(max_tokens, int) or max_tokens < 1:
+            return openai_error(400, "max_tokens must be a positive integer", param="max_tokens")
+        stop = body.get("stop")
+        stops = [stop] if isinstance(stop, str) else [s for s in stop or () if isinstance(s, str) and s]
+        prompt = self._prompt(messages)
+        prompt_tokens = self.count_tokens(prompt)
+        if prompt_tokens >= self.context_length:
+            return openai_error(
+                400,
+                f"This model's maximum context length is {self.context_length} tokens. However, your "
+                f"messages resulted in {prompt_tokens} tokens.",
+                param="messages",
+            )
+        run = _Run(self, prompt, self._sampling(body, max_tokens, stops))
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return EngineResponse(200, stream=run.sse(include_usage), content_type="text/event-stream")
+        text = "".join([delta async for delta in run.deltas()])
+        return EngineResponse(200, orjson.dumps(run.completion(text)))
+
+
+class _Run:
+    """One vLLM request, read as text deltas (vLLM's outputs carry the whole text so far)."""
+
+    def __init__(self, engine: VllmEngine, prompt: str, sampling: Any) -> None:
+        self.engine = engine
+        self.prompt = prompt
+        self.sampling = sampling
+        self.id = "chatcmpl-" + uuid.uuid4().hex
+        self.created = int(time.time())
+        self.finish = "stop"
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    async def deltas(self) -> AsyncIterator[str]:
+        llm = self.engine.llm
+        sent = text = ""
+        done = False
+        try:
+            async with asyncio.timeout(self.engine.timeout_s):
+                async for output in llm.generate(self.prompt, self.sampling, self.id):
+                    self.prompt_tokens = len(output.prompt_token_ids or ())
+                    completion = output.outputs[0]
+                    self.completion_tokens = len(completion.token_ids)
+                    if completion.finish_reason == "length":
+                        self.finish = "length"
+                    text = completion.text
+                    # A trailing U+FFFD is half a character: wait for the rest of it.
+                    if len(text) > len(sent) and not text.endswith("\ufffd"):
+                        delta, sent = text[len(sent) :], text
+                        yield delta
+                    done = bool(output.finished)
+        except TimeoutError:
+            self.finish = "length"  # FASTCHAT_WORKER_API_TIMEOUT ran out: what there is, cut short
+        finally:
+            if not done:
+                await llm.abort(self.id)  # the client left or the time ran out: free the GPU
+        if len(text) > len(sent):
+            yield text[len(sent) :]
+
+    def usage(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+    def completion(self, text: str) -> dict[str, Any]:
+        message = {"role": "assistant", "content": text, "refusal": None}
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.engine.model_name,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish}],
+            "usage": self.usage(),
+        }
+
+    def _event(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
+        chunk = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.engine.model_name,
+            "choices": choices,
+            **extra,
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def _choice(self, delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+        return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+
+    async def sse(self, include_usage: bool) -> AsyncIterator[bytes]:
+        yield self._event(self._choice({"role": "assistant", "content": ""}))
+        # Closed with this stream, so a client that leaves stops the generation at once.
+        async with contextlib.aclosing(self.deltas()) as deltas:
+            async for delta in deltas:
+                yield self._event(self._choice({"content": delta}))
+        yield self._event(self._choice({}, self.finish))
+        if include_usage:
+            yield self._event([], usage=self.usage())
+        yield b"data: [DONE]\n\n"

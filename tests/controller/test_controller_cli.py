@@ -1,0 +1,58 @@
+"""`polyroute controller` as a process on its own: FastChat's controller port and endpoints,
+`--dispatch-method` (FastChat's flag) overriding controller_settings, and the router with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import yaml
+
+from tests.controller.support import MASTER, TOKEN_ALL, controller_post, serving_config, with_token
+from tests.fakes.base import free_port
+from tests.fakes.fastchat_worker import FakeFastChatWorker
+
+
+def test_controller_runs_standalone(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(serving_config()))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "POLYROUTE_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "polyroute", "controller", "--config", str(config), "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--dispatch-method", "lottery"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert httpx.get(url + "/test_connection", timeout=1).json() == "success"
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+                time.sleep(0.2)
+        with FakeFastChatWorker(["vicuna"]) as worker:
+            assert worker.register(with_token(url, TOKEN_ALL)).status_code == 200
+            assert controller_post(url, "/list_models", token=MASTER).json() == {"models": ["vicuna"]}
+            assert controller_post(url, "/get_worker_address", {"model": "vicuna"}, MASTER).json() == {
+                "address": worker.address
+            }
+            listed = httpx.get(url + "/v1/models", headers={"authorization": f"Bearer {MASTER}"}).json()
+            assert "vicuna" in [m["id"] for m in listed["data"]]
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0]
+    assert TOKEN_ALL not in output and MASTER not in output
+    bad = subprocess.run(
+        [*command, "--dispatch-method", "round_robin"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2 and "lottery or shortest_queue" in bad.stderr
