@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -120,6 +121,24 @@ def _database_target(loaded: GatewayConfig) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _migrate_in_child(loaded: GatewayConfig) -> None:
+    """Brings the schema up to date in a short-lived child process, so that the serving
+    processes never import Alembic (~15 MB each). Should the child fail, each serving process
+    still migrates (or reports the database) at start-up as before: nothing is decided here."""
+    from polyroute.store.database import async_url, data_dir_from
+    from polyroute.store.migrate import URL_ENV
+
+    if not loaded.database_url:
+        data_dir_from(loaded.env).mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env[URL_ENV] = async_url(loaded.database_url, data_dir_from(loaded.env))
+    command = [sys.executable, "-m", "polyroute.store.migrate"]
+    child = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603  # our own module
+    if child.returncode != 0:
+        reason = child.stderr.strip().splitlines()[-1:] or ["no output"]
+        log.warning("schema migration in a child process failed (%s); migrating in-process", reason[0])
+
+
 def serve(
     config: ConfigOption = None,
     endpoint_file: EndpointOption = None,
@@ -161,6 +180,7 @@ def serve(
         raise typer.Exit(2)
     if loaded.master_key is None and allow_unauthenticated:
         log.warning("NO AUTHENTICATION: serving every client on %s:%d without a master key", host, port)
+    _migrate_in_child(loaded)
     log.info(
         "polyroute serving %d deployments from %s on http://%s:%d (master key %s)",
         len(loaded.models.deployments),
