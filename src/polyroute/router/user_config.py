@@ -255,6 +255,14 @@ def _user_settings(shape: dict[str, Any]) -> RouterSettings:
         value = getattr(settings, key)
         if value is not None and value > cap:
             raise _invalid(f"user_config.{key}", f"at most {cap:g} is accepted per request")
+    # Per-error retries are retries too: without this cap a retry_policy would let one request
+    # make the gateway send dozens of requests to a URL the client chose.
+    for family, retries in settings.retry_policy.items():
+        if not 0 <= retries <= LIMITS["num_retries"]:
+            raise _invalid(
+                f"user_config.retry_policy.{family}Retries",
+                f"from 0 to {LIMITS['num_retries']:g} retries are accepted per request",
+            )
     return settings
 
 
