@@ -30,6 +30,7 @@ from polyroute.errors import GatewayError, InvalidRequestError, RefusedParamErro
 from polyroute.protocol.openai_params import CLIENT_CREDENTIAL_PARAMS
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import Router
+from polyroute.router.user_config import LIMITS as USER_CONFIG_LIMITS
 from polyroute.router.user_config import attach_secrets, split_user_config
 from polyroute.secrets import Secret
 from polyroute.server.http import Request
@@ -40,6 +41,7 @@ from polyroute.state.memory import MemoryState
 log = logging.getLogger("polyroute.client_credentials")
 
 CLIENT_REQUEST_KEYS = CLIENT_CREDENTIAL_PARAMS | {"user_config"}
+MAX_CLIENT_RETRIES = int(USER_CONFIG_LIMITS["num_retries"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,15 @@ def client_scope(request: Request, state: AppState, body: dict[str, Any]) -> Cli
             "level (they apply to fallback models that allow them) or use user_config",
             param=nested[0],
             code="unsupported_parameter",
+        )
+    retries = body.get("num_retries")
+    if isinstance(retries, int) and retries > MAX_CLIENT_RETRIES:
+        # Each retry may be one more request to a URL the client chose: the user_config cap holds.
+        raise InvalidRequestError(
+            f"Invalid value for 'num_retries': requests with client-side credentials or user_config "
+            f"take at most {MAX_CLIENT_RETRIES} retries",
+            param="num_retries",
+            code="invalid_value",
         )
     if "user_config" in sent:
         return _user_config_scope(state, body, sent, auth.principal)

@@ -154,6 +154,8 @@ def test_user_config_errors_name_the_field(gw, gw_off, client_openai):
     huge["model_list"][0]["model_info"] = {"pad": "x" * 70000}
     refused(gw, "x", {"user_config": huge}, 413, "user_config")
     refused(gw, "x", {"user_config": config, "api_key": CLIENT_KEY}, 400, "api_key")
+    refused(gw, "user-openai-instance", {"user_config": config, "num_retries": 6}, 400, "num_retries")
+    refused(gw, "key-only", {"api_key": CLIENT_KEY, "num_retries": 6}, 400, "num_retries")
     many = {**config, "retry_policy": {"InternalServerErrorRetries": 6}}
     refused(gw, "x", {"user_config": many}, 400, "user_config.retry_policy.InternalServerErrorRetries")
     for field in ("timeout", "stream_timeout"):
