@@ -235,3 +235,21 @@ def test_an_upstream_that_reports_no_usage_is_estimated_and_flagged(
     assert rows[True]["completion_tokens"] == 5  # the content events that reached the client
     assert rows[False]["completion_tokens"] == 2  # "one two": about four characters a token
     assert float(raw.headers["x-polyroute-response-cost"]) == pytest.approx(rows[False]["spend"])
+
+
+def test_prompts_are_kept_only_when_the_operator_turns_that_on(
+    fake_openai, fake_anthropic, fake_gemini, tmp_path
+) -> None:
+    from tests.gateway import GatewayServer
+    from tests.keys.conftest import database_rows, keys_config
+
+    config = keys_config(fake_openai, fake_anthropic, fake_gemini, store_prompts_in_spend_logs=True)
+    env = {"TEST_OPENAI_KEY": "sk-fake-openai-key-0123456789abcdef"}
+    with GatewayServer(config, tmp_path, env=env) as gateway:
+        admin = Admin(gateway.url)
+        key = admin.new_key()["key"]
+        prompt = [{"role": "user", "content": "a prompt the operator wants to keep 7f3a"}]
+        gateway.client(api_key=key).chat.completions.create(model="gpt-4o-mini", messages=prompt)
+        (row,) = admin.wait_for_logs(1, api_key=key)
+        assert row["messages"] == prompt
+        assert "7f3a" in str(database_rows(gateway, "polyroute_spend_logs"))
