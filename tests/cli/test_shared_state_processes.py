@@ -4,6 +4,7 @@ gateway whose Redis is unreachable keeps serving on local state."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -156,6 +157,12 @@ def test_unreachable_redis_keeps_requests_flowing(tmp_path):
         ).json()
         assert health["state_backend"] == "memory (redis unreachable)"
         assert health["state_fallback_operations"] > 0  # counted: the calls memory served
+        scrape = httpx.get(
+            f"http://127.0.0.1:{port}/metrics", headers={"authorization": f"Bearer {MASTER}"}
+        ).text
+        assert "polyroute_shared_state_up 0.0" in scrape
+        fallbacks = re.search(r"^polyroute_shared_state_fallback_operations_total (\S+)$", scrape, re.M)
+        assert fallbacks and float(fallbacks.group(1)) > 0
     finally:
         process.terminate()
         output = process.communicate(timeout=10)[0]

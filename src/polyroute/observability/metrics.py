@@ -78,7 +78,7 @@ class Histogram:
 
 @dataclass(frozen=True, slots=True)
 class GaugeSpec:
-    """A gauge read at scrape time. `merge`: how processes combine ("sum" or "max")."""
+    """A gauge read at scrape time. `merge`: how processes combine ("sum", "max" or "min")."""
 
     name: str
     doc: str
@@ -103,6 +103,12 @@ GAUGES: tuple[GaugeSpec, ...] = (
     GaugeSpec("polyroute_spend_spool_bytes", "Bytes of spend rows spooled on disk (database down).", ()),
     GaugeSpec("polyroute_database_up", "1 when the spend writer's last database write succeeded.", ()),
     GaugeSpec("polyroute_remote_log_queue_depth", "Records waiting to be shipped to REMOTE_LOGGER_URL.", ()),
+    GaugeSpec(
+        "polyroute_shared_state_up",
+        "1 while the configured Redis answers, 0 while limits and cooldowns run on process memory.",
+        (),
+        merge="min",
+    ),
     GaugeSpec("polyroute_workers_registered", "Model workers registered with the controller.", ("model",)),
     GaugeSpec(
         "polyroute_metrics_processes",
@@ -209,6 +215,13 @@ class GatewayMetrics:
             ("outcome",),
         )
     )
+    shared_state_fallbacks: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_shared_state_fallback_operations_total",
+            "Shared-state operations served from process memory because Redis was unreachable.",
+            (),
+        )
+    )
 
     def families(self) -> Iterator[Counter | Histogram]:
         for value in vars(self).values():
@@ -267,7 +280,8 @@ def merge_snapshots(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
                     target[key] = [a + b for a, b in zip(current, buckets, strict=True)]
         for name, series in snapshot.get("gauges", {}).items():
             target = merged["gauges"].setdefault(name, {})
-            combine = max if rules.get(name) == "max" else (lambda a, b: a + b)
+            rule = rules.get(name)
+            combine = max if rule == "max" else min if rule == "min" else (lambda a, b: a + b)
             for labels, value in series:
                 key = tuple(labels)
                 target[key] = value if key not in target else combine(target[key], value)

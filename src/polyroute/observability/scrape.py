@@ -31,6 +31,9 @@ def _copy_component_counters(state: AppState) -> None:
         values[("replayed",)] = float(writer.stats.replayed)
         values[("dropped",)] = float(writer.dropped)
         values[("write_failed",)] = float(writer.stats.write_failures)
+    fallbacks = getattr(state.shared, "fallback_operations", None)
+    if fallbacks is not None:  # only a Redis-backed state falls back
+        METRICS.shared_state_fallbacks.values[()] = float(fallbacks)
     shipper = getattr(state, "remote_log", None)
     if shipper is not None:
         values = METRICS.remote_log_records.values
@@ -62,6 +65,8 @@ async def gauges(state: AppState) -> dict[str, dict[Labels, float]]:
     shipper = getattr(state, "remote_log", None)
     if shipper is not None:
         out["polyroute_remote_log_queue_depth"] = {(): float(shipper.queue_depth())}
+    if state.shared.backend != "memory":  # Redis configured: is it answering?
+        out["polyroute_shared_state_up"] = {(): 0.0 if "unreachable" in state.shared.backend else 1.0}
     workers = Tally(name for record in state.directory.workers() for name in record.model_names)
     out["polyroute_workers_registered"] = {(label(name),): float(n) for name, n in workers.items()}
     return out
