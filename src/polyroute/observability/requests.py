@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.remote_log import request_record
+from polyroute.router.engine import CLIENT_CHOSEN_LABEL
 
 if TYPE_CHECKING:
     from polyroute.server.accounting import RequestAccount
@@ -19,7 +20,10 @@ OTHER_MODEL = "other"  # requests for a model nothing serves: one label, not one
 
 def record_request(account: RequestAccount) -> None:
     deployment = account.deployment
-    if deployment is not None:
+    if account.body.get("user_config"):
+        group = CLIENT_CHOSEN_LABEL  # the client named its groups: one label for all of them
+        provider = deployment.provider if deployment is not None else ""
+    elif deployment is not None:
         group = label(account.model_group or deployment.model_name)
         provider = deployment.provider
     else:

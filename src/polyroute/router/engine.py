@@ -42,6 +42,7 @@ from polyroute.router.strategies import STRATEGIES, Order
 from polyroute.router.tokens import usage_tokens
 from polyroute.state.base import SharedState
 
+CLIENT_CHOSEN_LABEL = "user_config"  # the one metric label of every name a user_config chose
 log = logging.getLogger("polyroute.router")
 
 DEFAULT_DEADLINE_S = 600.0
@@ -118,6 +119,9 @@ class Router:
         self.health = HealthTracker(state, settings)
         self.budget = RetryBudget(settings.retry_budget_ratio, settings.retry_budget_min_per_s)
         self.order = STRATEGIES[settings.routing_strategy]
+        # A user_config router's group names and deployment ids are the client's choice: as metric
+        # labels they would let a client grow the label set without bound, so they share one.
+        self.client_chosen_names = False
         # Registered workers are ordered among themselves by the controller's dispatch method
         # (FastChat's lottery or shortest queue); see `_order`.
         self.worker_order = worker_order
@@ -150,7 +154,9 @@ class Router:
                     target,
                     error.code or error.type,
                 )
-                METRICS.fallbacks.inc((label(group_name), label(target), label(error.code or error.type)))
+                METRICS.fallbacks.inc(
+                    (self._label(group_name), self._label(target), label(error.code or error.type))
+                )
                 try:
                     return await self._run_group(target, options, attempt, progress, fallback=True)
                 except GatewayError as fallback_error:
@@ -246,7 +252,7 @@ class Router:
                 self._log_attempt(info, deployment, error, step)
                 if delay > 0:
                     await self.sleep(delay)
-                METRICS.retries.inc((label(name), label(error.code or error.type)))
+                METRICS.retries.inc((self._label(name), label(error.code or error.type)))
                 continue
             if info.number > 1:
                 log.info(
@@ -339,7 +345,7 @@ class Router:
             if probing:
                 await self.health.release_probe(deployment)
             METRICS.upstream_duration.observe(
-                (deployment.provider, deployment.id, outcome_label), time.monotonic() - started
+                (deployment.provider, self._label(deployment.id), outcome_label), time.monotonic() - started
             )
         total = time.monotonic() - started
         if outcome.failed_after_start is not None:
@@ -355,16 +361,19 @@ class Router:
             await self.state.adjust(deployment.keys.tpm, actual - prompt_tokens, WINDOW_S, self.clock())
         return outcome
 
+    def _label(self, name: str) -> str:
+        return CLIENT_CHOSEN_LABEL if self.client_chosen_names else label(name)
+
     async def _on_failure(
         self, deployment: Deployment, group: list[Deployment], error: GatewayError, probing: bool
     ) -> None:
-        METRICS.upstream_errors.inc((deployment.provider, deployment.id, error.type))
+        METRICS.upstream_errors.inc((deployment.provider, self._label(deployment.id), error.type))
         if len(group) == 1 and not probing:
             # One deployment: cooling it would take the whole model down; retries back off instead.
             return
         cooldown = await self.health.on_failure(deployment, error, probing, self.clock())
         if cooldown is not None:
-            METRICS.cooldowns.inc((deployment.id, deployment.provider, label(cooldown.reason)))
+            METRICS.cooldowns.inc((self._label(deployment.id), deployment.provider, label(cooldown.reason)))
             log.warning(
                 "deployment cooling down: deployment=%s for=%.1fs reason=%s",
                 deployment.id,

@@ -311,7 +311,9 @@ def build_user_router(request: UserConfigRequest, drop_params: bool) -> Router:
     deployments = [
         _user_deployment(i, entry, drop_params) for i, entry in enumerate(request.shape["model_list"])
     ]
-    return Router(ModelTable(deployments), settings, MemoryState())
+    router = Router(ModelTable(deployments), settings, MemoryState())
+    router.client_chosen_names = True
+    return router
 
 
 def attach_secrets(deployment: Deployment, secrets: tuple[DeploymentSecrets, ...]) -> Deployment:

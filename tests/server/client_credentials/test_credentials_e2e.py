@@ -102,6 +102,24 @@ def test_user_config_fallbacks_and_retries_follow_the_clients_settings(gw, clien
     assert all(r.headers.get("api-key") == CLIENT_AZURE_KEY for r in client_azure.requests)
 
 
+def test_names_a_user_config_chose_never_become_metric_labels(gw, client_azure, client_openai):
+    # Retries, a fallback and upstream errors all count metrics; a client picking fresh group
+    # names and deployment ids per request must not grow the label set.
+    client_azure.default = Error(500, message="azure is down")
+    chosen = []
+    for n in range(3):
+        config = seed_user_config(client_azure.url, client_openai.url)
+        for entry in config["model_list"]:
+            entry["model_name"] = f"{entry['model_name']}-{n}-chosen"
+            entry.setdefault("model_info", {})["id"] = f"client-id-{n}-{entry['model_name']}"
+            chosen += [entry["model_name"], entry["model_info"]["id"]]
+        config["fallbacks"] = [{f"user-azure-instance-{n}-chosen": [f"user-openai-instance-{n}-chosen"]}]
+        assert chat(gw, f"user-azure-instance-{n}-chosen", {"user_config": config}).parse().choices
+    scrape = httpx.get(gw.url + "/metrics", headers={"authorization": f"Bearer {MASTER}"}).text
+    assert 'model_group="user_config"' in scrape and "polyroute_retries_total" in scrape
+    assert [name for name in chosen if name in scrape] == []
+
+
 def test_the_js_seed_shape_and_an_unknown_model_in_user_config(gw, client_azure, client_openai):
     config = seed_user_config(client_azure.url, client_openai.url)
     # The JS example asks for 'gpt-3.5-turbo' with a user_config that has no such model name.
