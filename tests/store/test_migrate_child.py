@@ -78,3 +78,33 @@ def test_a_process_whose_database_is_at_head_never_imports_alembic(tmp_path) -> 
     )
     child = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, check=True)
     assert child.stdout.split() == ["False", "False"]
+
+
+async def test_prepared_statement_caches_are_bounded(tmp_path, monkeypatch) -> None:
+    """Each spend batch size is its own INSERT text; an unbounded cache kept them all (+50 MB)."""
+    import sqlite3
+
+    from polyroute.store.database import STATEMENT_CACHE_SIZE
+
+    seen: list[dict] = []
+    real_connect = sqlite3.connect
+
+    def recording_connect(*args, **kwargs):
+        seen.append(kwargs)
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", recording_connect)  # aiosqlite opens through it
+    db = Database(async_url(sqlite_url(tmp_path), tmp_path))
+    try:
+        assert not await db.at_head()
+    finally:
+        await db.close()
+    assert seen and all(kwargs.get("cached_statements") == STATEMENT_CACHE_SIZE for kwargs in seen)
+    async with pg_database() as url:
+        db = Database(async_url(url, tmp_path))
+        try:
+            async with db.engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                assert raw.dbapi_connection._prepared_statement_cache.capacity == STATEMENT_CACHE_SIZE
+        finally:
+            await db.close()
