@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -25,6 +26,18 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench"))
 UPSTREAM_PORT, GATEWAY_PORT = 18001, 18080
+
+
+def wait_live(url: str, timeout_s: float = 60) -> None:
+    """Start-up includes a schema migration in a child process: poll rather than guess."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310  # a loopback URL we built
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gateway not live after {timeout_s:g}s: {url}")
 
 
 def rss_mb(pid: int) -> float:
@@ -63,15 +76,15 @@ async def one_stream(
     return ok, first or 0.0, "" if ok else "text mismatch"
 
 
-async def drive(streams: int, url: str, expected: str, pid: int) -> dict:
+async def drive(streams: int, url: str, expected: str, pid: int | None) -> dict:
     body = json.dumps(
         {"model": "bench-model", "stream": True, "messages": [{"role": "user", "content": "Say hello."}]}
     ).encode()
     connector = aiohttp.TCPConnector(limit=0)
-    peak = [rss_mb(pid)]
+    peak = [rss_mb(pid) if pid else 0.0]
 
     async def sample() -> None:
-        while True:
+        while pid:
             peak[0] = max(peak[0], rss_mb(pid))
             await asyncio.sleep(0.05)
 
@@ -95,7 +108,7 @@ async def drive(streams: int, url: str, expected: str, pid: int) -> dict:
         "wall_s": round(elapsed, 2),
         "ttfb_ms_p50": round(firsts[len(firsts) // 2] * 1000, 1) if firsts else None,
         "ttfb_ms_p99": round(firsts[int(len(firsts) * 0.99) - 1] * 1000, 1) if firsts else None,
-        "gateway_peak_rss_mb": round(peak[0], 1),
+        "gateway_peak_rss_mb": round(peak[0], 1) if pid else None,
     }
 
 
@@ -126,7 +139,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
-    gateway = subprocess.Popen(
+    gateway = None if args.direct else subprocess.Popen(
         [
             "taskset",
             "-c",
@@ -146,19 +159,23 @@ def main() -> None:
         start_new_session=True,
     )
     try:
-        time.sleep(3)
-        idle = rss_mb(gateway.pid)
+        if gateway is not None:
+            wait_live(f"http://127.0.0.1:{GATEWAY_PORT}/health/liveness")
+            time.sleep(1)  # settle: the idle figure is taken after start-up's work is done
+        idle = rss_mb(gateway.pid) if gateway is not None else None
+        port = UPSTREAM_PORT if gateway is None else GATEWAY_PORT
         result = asyncio.run(
             drive(
                 args.streams,
-                f"http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions",
+                f"http://127.0.0.1:{port}/v1/chat/completions",
                 fake_upstream.stream_text(),
-                gateway.pid,
+                gateway.pid if gateway is not None else None,
             )
         )
         result.update(
             {
-                "gateway_idle_rss_mb": round(idle, 1),
+                "target": "upstream (direct)" if gateway is None else "polyroute",
+                "gateway_idle_rss_mb": round(idle, 1) if idle is not None else None,
                 "upstream_ttfb_ms": args.ttfb_ms,
                 "upstream_chunk_ms": args.chunk_ms,
                 "profile": args.profile,
@@ -166,8 +183,9 @@ def main() -> None:
         )
     finally:
         for process in (gateway, upstream):
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(10)
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(10)
     print(json.dumps(result, indent=2))
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
