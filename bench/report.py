@@ -118,19 +118,21 @@ def main() -> None:
     parser.add_argument(
         "--command", default="bench/run.sh direct nginx pyfloor polyroute-full portkey-nooverride litellm"
     )
+    parser.add_argument("--name", default="latest", help="output files: bench/results/NAME.{md,json}")
+    parser.add_argument("--revision", help="the commit measured, when it is not the checkout's HEAD")
     args = parser.parse_args()
     results = json.loads(Path(args.results).read_text())
     summary = summarize(results)
     meta = results.get("meta", {})
     record = {
-        "polyroute_revision": git_revision(),
+        "polyroute_revision": args.revision or git_revision(),
         "command": args.command,
         "machine": machine(),
         "harness_meta": meta,
         "summary": summary,
     }
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "latest.json").write_text(json.dumps(record, indent=2) + "\n")
+    (OUT / f"{args.name}.json").write_text(json.dumps(record, indent=2) + "\n")
     versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
     md = [
         f"# Side-by-side benchmark ({meta.get('started', '')})",
@@ -151,7 +153,7 @@ def main() -> None:
         results.get("table_md", "").strip(),
         "",
     ]
-    (OUT / "latest.md").write_text("\n".join(md))
+    (OUT / f"{args.name}.md").write_text("\n".join(md))
     print("\n".join(md))
 
 
