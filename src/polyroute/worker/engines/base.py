@@ -25,6 +25,41 @@ def openai_error(
     return EngineResponse(status, orjson.dumps(body))
 
 
+DEFAULT_MAX_TOKENS = 256  # a local engine's answer length when the request names none
+
+
+@dataclass(frozen=True)
+class ChatArgs:
+    """What a local engine takes from a chat request, checked once for every engine."""
+
+    messages: list[Any]
+    max_tokens: int
+    stops: list[str]
+    stream: bool
+    include_usage: bool
+
+
+def chat_args(body: dict[str, Any]) -> ChatArgs | EngineResponse:
+    """The request's generation arguments, or the 400 that names the offending field."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return openai_error(400, "messages must be a non-empty list", param="messages")
+    if (body.get("n") or 1) != 1:
+        return openai_error(400, "this worker generates one choice per request", param="n")
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        return openai_error(400, "max_tokens must be a positive integer", param="max_tokens")
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else [s for s in stop or () if isinstance(s, str) and s]
+    return ChatArgs(
+        messages,
+        max_tokens,
+        stops,
+        bool(body.get("stream")),
+        bool((body.get("stream_options") or {}).get("include_usage")),
+    )
+
+
 DEFAULT_CONTEXT_LENGTH = 2048  # FastChat's figure for a model whose config names none
 CHARS_PER_TOKEN = 4
 

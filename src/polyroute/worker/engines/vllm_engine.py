@@ -19,9 +19,8 @@ from typing import Any
 
 import orjson
 
-from polyroute.worker.engines.base import Engine, EngineResponse, openai_error
+from polyroute.worker.engines.base import Engine, EngineResponse, chat_args, openai_error
 
-DEFAULT_MAX_TOKENS = 256
 MISSING = (
     "the vllm engine needs the vllm package, which is not installed here "
     "(pip install vllm, on a machine with a GPU vLLM supports)"
@@ -125,16 +124,10 @@ class VllmEngine(Engine):
         return self.sampling_params(**options)
 
     async def chat(self, body: dict[str, Any]) -> EngineResponse:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return openai_error(400, "messages must be a non-empty list", param="messages")
-        if (body.get("n") or 1) != 1:
-            return openai_error(400, "this worker generates one choice per request", param="n")
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
-        if not isinstance(max_tokens, int) or max_tokens < 1:
-            return openai_error(400, "max_tokens must be a positive integer", param="max_tokens")
-        stop = body.get("stop")
-        stops = [stop] if isinstance(stop, str) else [s for s in stop or () if isinstance(s, str) and s]
+        args = chat_args(body)
+        if isinstance(args, EngineResponse):
+            return args
+        messages, max_tokens, stops = args.messages, args.max_tokens, args.stops
         prompt = self._prompt(messages)
         prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens >= self.context_length:
@@ -145,9 +138,8 @@ class VllmEngine(Engine):
                 param="messages",
             )
         run = _Run(self, prompt, self._sampling(body, max_tokens, stops))
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return EngineResponse(200, stream=run.sse(include_usage), content_type="text/event-stream")
+        if args.stream:
+            return EngineResponse(200, stream=run.sse(args.include_usage), content_type="text/event-stream")
         text = "".join([delta async for delta in run.deltas()])
         return EngineResponse(200, orjson.dumps(run.completion(text)))
 
