@@ -23,6 +23,7 @@ from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
 from polyroute.server.accounting import admit
+from polyroute.server.admin_paths import ADMIN_PATHS
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
 from polyroute.server.routes import chat, completions, controller, embeddings, health, metrics, models
 from polyroute.server.state import AppState
@@ -87,12 +88,10 @@ class GatewayApp:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._background: list[asyncio.Task[None]] = []
-        from polyroute.server.admin import create_admin_app
-
-        # The admin API (keys, teams, users, spend) is a FastAPI app behind this one: it serves
-        # the paths this app does not know, with OpenAPI docs at /docs.
-        self.admin = create_admin_app(state)
-        self.admin_paths: frozenset[str] = self.admin.state.paths
+        # The admin API (keys, teams, users, spend) is a FastAPI app behind this one, with OpenAPI
+        # docs at /docs. It is built on the first admin request (server/admin_paths.py says why).
+        self._admin_app: Any = None
+        self.admin_paths: frozenset[str] = ADMIN_PATHS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -239,6 +238,14 @@ class GatewayApp:
             await request.send(message)
 
         await self.admin(scope, request.receive, send)
+
+    @property
+    def admin(self) -> Any:
+        if self._admin_app is None:  # one event loop: no other request can interleave here
+            from polyroute.server.admin import create_admin_app
+
+            self._admin_app = create_admin_app(self.state)
+        return self._admin_app
 
     async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:
         """Runs the handler; a client that goes away cancels it (and so the upstream call)."""
