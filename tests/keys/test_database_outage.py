@@ -113,7 +113,14 @@ def test_what_the_spool_cannot_hold_is_counted_in_the_metrics(
             proxy.start()
             rows = admin.wait_for_logs(1 + kept, api_key=made["key"])
             assert len(rows) == len({r["request_id"] for r in rows}) == 1 + kept
+            # The rows are visible once committed; the writer counts them just after the commit.
+            deadline = time.monotonic() + 10
             after = scrape()
+            while after.get("polyroute_spend_records_total", outcome="replayed") != kept:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+                after = scrape()
             assert after.get("polyroute_spend_records_total", outcome="replayed") == kept
             assert after.get("polyroute_spend_records_total", outcome="dropped") == dropped
             assert after.get("polyroute_database_up") == 1
