@@ -67,7 +67,7 @@ def test_key_tpm_limit_counts_real_tokens(limits_gateway, fake_openai) -> None:
 async def test_max_parallel_requests(limits_gateway, fake_openai) -> None:
     admin = Admin(limits_gateway.url)
     key = admin.new_key(max_parallel_requests=1)["key"]
-    fake_openai.script(Reply(ttfb=0.6), Reply(ttfb=0.6))
+    fake_openai.script(Reply(ttfb=2.0), Reply(ttfb=0.1))
     client = limits_gateway.async_client(api_key=key)
 
     async def call() -> str:
@@ -78,8 +78,12 @@ async def test_max_parallel_requests(limits_gateway, fake_openai) -> None:
             assert exc.code == "max_parallel_requests"
             return "429"
 
+    seen = len(fake_openai.requests)
     first = asyncio.ensure_future(call())
-    await asyncio.sleep(0.2)
+    for _ in range(200):  # until the first request holds its slot (it is upstream, answering in 2 s)
+        if len(fake_openai.requests) > seen:
+            break
+        await asyncio.sleep(0.01)
     assert await call() == "429"
     assert await first == "ok"
     assert await call() == "ok"  # the slot was given back
