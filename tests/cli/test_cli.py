@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import openai
 import yaml
 
 from tests.fakes.base import free_port
+from tests.serve_process import serve_process
 
 POLYROUTE = [sys.executable, "-m", "polyroute"]
 
@@ -56,29 +56,9 @@ def test_refuses_public_bind_without_master_key():
     assert "--allow-unauthenticated" in result.stderr
 
 
-def _serve(args, env):
-    port = free_port()
-    process = subprocess.Popen(
-        [*POLYROUTE, "serve", "--port", str(port), *args],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/liveliness").status_code == 200:
-                return process, port
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("gateway did not start: " + (process.stdout.read() if process.stdout else ""))
-
-
 def test_embedded_default_serves_the_mock_offline():
     env = {"POLYROUTE_MASTER_KEY": "", "LITELLM_MASTER_KEY": ""}
-    process, port = _serve([], env)
+    process, port = serve_process([], env)
     try:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="anything", max_retries=0)
         reply = client.chat.completions.create(
@@ -100,7 +80,7 @@ def test_two_workers_serve_with_master_key(tmp_path):
             }
         )
     )
-    process, port = _serve(["--config", str(config), "--workers", "2"], {"MK": "sk-mk-0123456789"})
+    process, port = serve_process(["--config", str(config), "--workers", "2"], {"MK": "sk-mk-0123456789"})
     try:
         client = openai.OpenAI(
             base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-mk-0123456789", max_retries=0
@@ -134,7 +114,7 @@ def _non_loopback_address():
 
 def test_public_bind_without_master_key_needs_the_flag_and_says_so_loudly():
     env = {"POLYROUTE_MASTER_KEY": "", "LITELLM_MASTER_KEY": ""}
-    process, port = _serve(["--host", "0.0.0.0", "--allow-unauthenticated"], env)
+    process, port = serve_process(["--host", "0.0.0.0", "--allow-unauthenticated"], env)
     try:
         address = _non_loopback_address()
         if address is not None:  # a client that is not on loopback is served: the flag is explicit

@@ -3,11 +3,8 @@ gateway whose Redis is unreachable keeps serving on local state."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
-import time
 import uuid
 
 import httpx
@@ -17,6 +14,7 @@ import yaml
 
 from tests.fakes.base import Error, free_port
 from tests.fakes.openai import FakeOpenAI
+from tests.serve_process import serve_process
 
 KEY = "sk-fake-openai-key-0123456789abcdef"
 MASTER = "sk-shared-state-master-000111"
@@ -24,23 +22,9 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 def start_gateway(config_path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "POLYROUTE_MASTER_KEY": ""}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyroute", "serve", "--config", str(config_path), "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/liveness").status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("gateway did not start: " + (process.stdout.read() if process.stdout else ""))
+    args = ["--config", str(config_path)]
+    process, _ = serve_process(args, {"POLYROUTE_MASTER_KEY": ""}, port, timeout_s=20)
+    return process
 
 
 @pytest.fixture

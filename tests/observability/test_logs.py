@@ -22,6 +22,7 @@ from polyroute.secrets import Redactor
 from tests.fakes.base import Error, Reply, free_port
 from tests.fakes.log_sink import LogSink
 from tests.fakes.openai import FakeOpenAI
+from tests.serve_process import serve_process
 
 PROVIDER_KEY = "sk-fake-openai-key-0123456789abcdef"
 MASTER = "sk-logs-master-key-0123456789abcdef"
@@ -134,27 +135,6 @@ def test_bad_options_are_refused(logging_setup):
 # -- a real gateway process -------------------------------------------------------------------------------
 
 
-def _serve(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyroute", "serve", "--port", str(port), *args],
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/liveliness").status_code == 200:
-                return process, port
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("gateway did not start: " + process.communicate()[0])
-
-
 def test_a_real_gateway_logs_request_ids_to_logdir_and_ships_records_without_keys(tmp_path):
     """Every key of an end-to-end request (provider key, master key, a virtual key, a wrong client
     key, a key the upstream echoes in its error) is absent from stderr, LOGDIR and the sink."""
@@ -184,7 +164,7 @@ def test_a_real_gateway_logs_request_ids_to_logdir_and_ships_records_without_key
             "LOGDIR": str(logdir),
             "REMOTE_LOGGER_URL": sink.endpoint,
         }
-        process, port = _serve(["--config", str(path), "--log-level", "debug"], env)
+        process, port = serve_process(["--config", str(path), "--log-level", "debug"], env)
         try:
             url = f"http://127.0.0.1:{port}"
             master = {"authorization": f"Bearer {MASTER}"}
@@ -281,7 +261,7 @@ def test_worker_processes_share_the_logdir_file_line_by_line(tmp_path):
         )
     )
     env = {"POLYROUTE_DATA_DIR": str(tmp_path / "data"), "LOGDIR": str(tmp_path / "logs")}
-    process, port = _serve(["--config", str(config), "--workers", "2", "--log-level", "debug"], env)
+    process, port = serve_process(["--config", str(config), "--workers", "2", "--log-level", "debug"], env)
     try:
         for _ in range(20):
             response = httpx.post(
