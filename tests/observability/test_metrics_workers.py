@@ -8,7 +8,7 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cli.test_cli import _serve
+from tests.serve_process import serve_process
 
 MASTER = "sk-workers-master-0123456789"
 
@@ -36,7 +36,7 @@ def test_a_scrape_sums_every_worker_process(tmp_path):
             }
         )
     )
-    process, port = _serve(
+    process, port = serve_process(
         ["--config", str(config), "--workers", "2"], {"POLYROUTE_DATA_DIR": str(tmp_path / "data")}
     )
     try:
