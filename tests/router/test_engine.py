@@ -129,6 +129,25 @@ async def test_fallbacks_after_the_group_fails(tmp_path):
     assert last.fallback is True and last.model_group == "backup" and last.number == 3
 
 
+async def test_a_failed_request_says_how_many_attempts_it_made(tmp_path):
+    router, clock, up = make_router(
+        tmp_path,
+        [deployment("primary", "p"), deployment("backup", "k")],
+        {"fallbacks": [{"primary": ["backup"]}], "num_retries": 1},
+    )
+    up.add("p", upstream(ServiceUnavailableError), upstream(ServiceUnavailableError))
+    up.add("k", upstream(UpstreamError), upstream(UpstreamError))
+    with pytest.raises(UpstreamError) as caught:
+        await run(router, up, "primary")
+    headers = caught.value.response_headers()
+    assert headers["x-polyroute-attempts"] == "4" and headers["x-polyroute-fallback"] == "true"
+    with pytest.raises(InvalidRequestError) as refused:
+        up.add("p", InvalidRequestError("bad field", param="x"))
+        await run(router, up, "primary")
+    headers = refused.value.response_headers()
+    assert headers["x-polyroute-attempts"] == "1" and headers["x-polyroute-fallback"] == "false"
+
+
 async def test_per_request_fallbacks_and_default_fallbacks(tmp_path):
     router, clock, up = make_router(
         tmp_path,

@@ -66,3 +66,17 @@ async def test_cost_based_prefers_cheapest(tmp_path):
     )
     ordered = await cost_based(deps, MemoryState(), random.Random(1), NOW)
     assert [d.id for d in ordered] == ["cheap", "pricey", "unknown"]
+
+
+async def test_latency_based_compares_like_with_like(tmp_path):
+    # "streams" started fast (ttft 0.1 s) but took 9 s in all; "whole" only served whole answers
+    # in 2 s. Without a ttft for both, total latency decides; with one for both, ttft does.
+    deps = group(tmp_path, deployment("m", "streams"), deployment("m", "whole"))
+    state = MemoryState()
+    await state.record_latency("latency:streams", 0.1, 9.0)
+    await state.record_latency("latency:whole", None, 2.0)
+    ordered = await latency_based(deps, state, random.Random(1), NOW)
+    assert [d.id for d in ordered] == ["whole", "streams"]
+    await state.record_latency("latency:whole", 0.5, 2.0)  # now it streamed too
+    ordered = await latency_based(deps, state, random.Random(1), NOW)
+    assert [d.id for d in ordered] == ["streams", "whole"]

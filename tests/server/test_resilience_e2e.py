@@ -161,6 +161,19 @@ def test_bad_request_is_not_retried_or_fallen_back(pair):
     assert len(a.requests) == 1 and b.requests == [] and c.requests == []
 
 
+def test_a_failed_request_says_how_many_attempts_were_made(pair):
+    gw, a, b, c = pair
+    a.script(Error(503))
+    c.script(Error(400, message="bad thing"))  # the fallback group refuses it: not retried
+    with pytest.raises(openai.BadRequestError) as caught:
+        gw.client().chat.completions.create(
+            model="gpt", messages=MESSAGES, extra_body={"num_retries": 0, "fallbacks": ["claude"]}
+        )
+    headers = caught.value.response.headers
+    assert headers["x-polyroute-attempts"] == "2" and headers["x-polyroute-fallback"] == "true"
+    assert len(a.requests) == 1 and b.requests == [] and len(c.requests) == 1
+
+
 @pytest.mark.parametrize(
     "refusal",
     [

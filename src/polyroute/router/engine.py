@@ -90,6 +90,7 @@ class _Progress:
     attempts: int = 0
     deadline: float = 0.0
     failed: set[str] = field(default_factory=set)  # deployments that failed in this request
+    fell_back: bool = False  # a fallback group was tried
 
 
 class Router:
@@ -135,6 +136,18 @@ class Router:
         progress = _Progress(deadline=self.monotonic() + limit)
         group_name = self.settings.model_group_alias.get(model, model)
         try:
+            return await self._execute(group_name, options, attempt, progress)
+        except GatewayError as error:
+            # A failed request says what was tried, like a served one (x-polyroute-attempts),
+            # so a client can tell "refused at once" from "four attempts across two groups".
+            error.headers["x-polyroute-attempts"] = str(progress.attempts)
+            error.headers["x-polyroute-fallback"] = "true" if progress.fell_back else "false"
+            raise
+
+    async def _execute(
+        self, group_name: str, options: RequestOptions, attempt: AttemptFn, progress: _Progress
+    ) -> AttemptOutcome:
+        try:
             return await self._run_group(group_name, options, attempt, progress, fallback=False)
         except GatewayError as first:
             error = first
@@ -157,6 +170,7 @@ class Router:
                 METRICS.fallbacks.inc(
                     (self._label(group_name), self._label(target), label(error.code or error.type))
                 )
+                progress.fell_back = True
                 try:
                     return await self._run_group(target, options, attempt, progress, fallback=True)
                 except GatewayError as fallback_error:

@@ -46,14 +46,20 @@ async def least_busy(
 async def latency_based(
     group: list[Deployment], state: SharedState, rng: random.Random, now: float
 ) -> list[Deployment]:
-    """Fastest moving-average latency first; deployments never measured go first (explore)."""
+    """Fastest moving-average latency first; deployments never measured go first (explore).
+
+    Time to first token when every measured deployment has one (they served streams), else total
+    latency: like is compared with like, so a deployment that only served whole answers (a total
+    of seconds) is not ranked behind one whose streams started in milliseconds but ran longer."""
     stats = await state.latencies([d.keys.latency for d in group])
+    measured = [s for s in stats if s.samples and s.total is not None]
+    by_ttft = bool(measured) and all(s.ttft is not None for s in measured)
 
     def key(item: tuple) -> tuple[float, float]:
         stat, jitter, _ = item
         if not stat.samples or stat.total is None:
             return (-1.0, jitter)
-        return (stat.ttft if stat.ttft is not None else stat.total, jitter)
+        return (stat.ttft if by_ttft else stat.total, jitter)
 
     return [d for _, _, d in sorted(zip(stats, [rng.random() for _ in group], group, strict=True), key=key)]
 
