@@ -221,6 +221,24 @@ async def test_tpm_limit_uses_estimate_and_reconciles(tmp_path):
         await run(router, up, "m", prompt_tokens=20)
 
 
+async def test_a_prompt_over_every_tpm_limit_gets_no_false_retry_after(tmp_path):
+    router, clock, up = make_router(
+        tmp_path,
+        [deployment("m", "small", tpm=100), deployment("m", "smaller", tpm=50), deployment("big", "b")],
+        {"fallbacks": [{"m": ["big"]}]},
+    )
+    await run(router, up, "m", prompt_tokens=80)
+    assert up.served_by == ["small"]  # the one whose limit can take it
+    with pytest.raises(RateLimitError) as caught:
+        await run(router, up, "m", prompt_tokens=500, fallbacks=[])
+    # No window will ever admit 500 tokens here: no Retry-After, and no call was made.
+    assert caught.value.retry_after is None and caught.value.code == "prompt_over_tpm_limit"
+    assert "retry-after" not in caught.value.response_headers()
+    assert up.served_by == ["small"]
+    await run(router, up, "m", prompt_tokens=500)  # the configured fallback takes it
+    assert up.served_by == ["small", "b"]
+
+
 async def test_priority_tiers(tmp_path):
     router, clock, up = make_router(
         tmp_path, [deployment("m", "t2", order=2), deployment("m", "t1", order=1)], {"cooldown_time": 30}

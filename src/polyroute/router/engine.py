@@ -408,7 +408,10 @@ class Router:
             if self.settings.enable_pre_call_checks:
                 open_ = self._fits_context(name, open_, prompt_tokens)
             if open_:
-                chosen = await self._admit(name, open_, progress, prompt_tokens, now)
+                fitting = [a for a in open_ if self._fits_tpm(a.deployment, prompt_tokens)]
+                if not fitting:
+                    raise self._over_tpm(name, availability, prompt_tokens, now)
+                chosen = await self._admit(name, fitting, progress, prompt_tokens, now)
                 if chosen is not None:
                     return chosen
                 # Every open deployment is at its limits.
@@ -493,6 +496,26 @@ class Router:
                     await self.state.adjust(deployment.keys.rpm, -1, WINDOW_S, now)
                 return False
         return True
+
+    def _fits_tpm(self, deployment: Deployment, prompt_tokens: int) -> bool:
+        """Whether the prompt's estimate fits this process's share of the tpm limit at all."""
+        return not deployment.tpm or prompt_tokens <= self._limit(deployment.tpm)
+
+    def _over_tpm(self, name: str, availability: list[Any], prompt_tokens: int, now: float) -> RateLimitError:
+        # No new window admits a prompt larger than a whole tpm limit: a Retry-After naming the
+        # window's end would send the client into retries that can never succeed. Only a cooling
+        # deployment that could take it gives a true one. A 429 still lets fallbacks apply.
+        back = [
+            a.cooldown.until - now
+            for a in availability
+            if a.cooldown is not None and self._fits_tpm(a.deployment, prompt_tokens)
+        ]
+        return RateLimitError(
+            f"the prompt (about {prompt_tokens} tokens) is larger than the tpm limit of every "
+            f"available deployment of '{name}'",
+            retry_after=max(0.0, min(back)) if back else None,
+            code="prompt_over_tpm_limit",
+        )
 
     def _limits_full(self, name: str, cooling: list[Any], now: float) -> RateLimitError:
         # Fixed windows: everything frees up at the next window boundary, unless a cooling
