@@ -44,6 +44,25 @@ async def test_migrations_create_the_schema_and_run_twice(database: Database) ->
     assert await database.ping()
 
 
+async def test_the_migrations_build_exactly_what_the_models_declare(database: Database) -> None:
+    """A column, index or type added to models.py without a migration (or the other way round)
+    shows up here as Alembic's autogenerate diff, on each database kind."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from polyroute.store.models import Base
+
+    def diff(sync) -> list:
+        context = MigrationContext.configure(
+            sync, opts={"compare_type": True, "version_table": VERSION_TABLE}
+        )
+        return compare_metadata(context, Base.metadata)
+
+    async with database.engine.connect() as connection:
+        changes = await connection.run_sync(diff)
+    assert changes == []
+
+
 def test_urls() -> None:
     data = Path("/tmp/polyroute-data")
     assert async_url(None, data) == "sqlite+aiosqlite:////tmp/polyroute-data/polyroute.db"

@@ -77,6 +77,21 @@ async def test_a_new_budget_period_starts_from_zero(database: Database) -> None:
     assert (key.spend, key.spend_period) == (2.0, 1)
 
 
+async def test_spend_only_records_add_to_budgets_without_a_row(database: Database) -> None:
+    """disable_spend_logs: no row is written, but the key's and team's spend still grow (it is
+    what /key/info shows and what budgets are seeded from after a restart)."""
+    await seed_key(database)
+    store = SpendStore(database)
+    only = [
+        {"request_id": f"quiet-{i}", "spend_only": True, "spend": 0.25, "budgets": [["key", "k" * 64, 0]]}
+        for i in range(3)
+    ]
+    assert await store.write_batch([*only, record("logged", 1.0)]) == 4
+    count, _, key_spend, team_spend = await rows_and_spend(database)
+    assert count == 1
+    assert (key_spend, team_spend) == (1.75, 1.0)
+
+
 async def test_writer_batches_by_size_and_time(database: Database, tmp_path: Path) -> None:
     await seed_key(database)
     writer = SpendWriter(

@@ -149,8 +149,29 @@ class RequestAccount:
         if self.ticket is not None and state.limiter is not None:
             tokens = self.usage.total if self.usage is not None else None
             await state.limiter.settle(self.ticket, tokens, to_micros(self.cost))
-        if state.writer is not None and not state.config.store.disable_spend_logs:
-            state.writer.submit(self.record())
+        if state.writer is not None:
+            if not state.config.store.disable_spend_logs:
+                state.writer.submit(self.record())
+            elif self.principal.key is not None and self.cost > 0:
+                # No row, but the key's, team's and user's spend still grow: /key/info shows it
+                # and a restarted gateway (or an expired shared counter) seeds its budgets from it.
+                state.writer.submit(self.spend_only_record())
+
+    def spend_only_record(self) -> dict[str, Any]:
+        """With `disable_spend_logs`: only what adds this request's cost to its budgets."""
+        return {
+            "request_id": self.request_id,
+            "spend_only": True,
+            "spend": self.cost,
+            "budgets": self._budgets(),
+        }
+
+    def _budgets(self) -> list[tuple[str, str, int]]:
+        key = self.principal.key
+        return [
+            (e.kind, e.id, period_index(e.budget_anchor, period_length(e.budget_duration), self.started))
+            for e in (key.entities if key else ())
+        ]
 
     def record(self) -> dict[str, Any]:
         usage = self.usage or TokenUsage()
@@ -189,10 +210,7 @@ class RequestAccount:
             "error_code": self.error_code,
             "stream": self.stream,
             "metadata": {"attempts": self.attempts} if self.attempts > 1 else {},
-            "budgets": [
-                (e.kind, e.id, period_index(e.budget_anchor, period_length(e.budget_duration), self.started))
-                for e in (key.entities if key else ())
-            ],
+            "budgets": self._budgets(),
         }
         if self.state.config.store.store_prompts_in_spend_logs:
             row["messages"] = self.body.get("messages") or self.body.get("prompt") or self.body.get("input")

@@ -50,12 +50,16 @@ class SpendStore:
         return statement
 
     async def write_batch(self, records: Sequence[dict[str, Any]]) -> int:
-        """Inserts spend rows, each once; returns how many were new. Raises on database errors."""
+        """Inserts spend rows, each once, and adds the new ones' spend to their key, team and user;
+        returns how many were new. Raises on database errors."""
         if not records:
             return 0
         budgets = {r["request_id"]: r.get("budgets") or () for r in records}
-        rows = [_row(r) for r in records]
-        inserted: list[str] = []
+        spend_by_row = {r["request_id"]: float(r.get("spend") or 0.0) for r in records}
+        # `disable_spend_logs`: records that only add to budgets. With no row there is nothing to
+        # deduplicate a replay against, so these count as new (see docs/keys_and_spend.md).
+        inserted = [r["request_id"] for r in records if r.get("spend_only")]
+        rows = [_row(r) for r in records if not r.get("spend_only")]
         async with self.db.session() as session, session.begin():
             # One cached statement run over many parameter sets (SQLAlchemy's "insertmanyvalues"
             # batches them into multi-row INSERT ... RETURNING itself); building a fresh
@@ -63,7 +67,6 @@ class SpendStore:
             for keys, group in _by_columns(rows).items():
                 statement = self._statement(keys)
                 inserted += list((await session.scalars(statement, group)).all())
-            spend_by_row = {r["request_id"]: float(r.get("spend") or 0.0) for r in rows}
             increments: dict[tuple[str, str, int], float] = defaultdict(float)
             for request_id in inserted:
                 for kind, ident, period in budgets[request_id]:
