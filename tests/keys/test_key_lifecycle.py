@@ -137,6 +137,22 @@ def test_bad_admin_input_names_the_field(keys_gateway, admin: Admin) -> None:
     assert httpx.post(keys_gateway.url + "/key/generate", json={}).status_code == 401
 
 
+def test_admin_user_roles_are_refused_not_silently_ignored(keys_gateway, admin: Admin) -> None:
+    """LiteLLM makes a proxy_admin user's keys admins; polyroute's only admin is the master key,
+    so such a role is a 400 naming user_role, and an ordinary role leaves the keys virtual."""
+    for role in ("proxy_admin", "proxy_admin_viewer", "org_admin"):
+        response = admin.post("/user/new", user_id=f"would-be-{role}", user_role=role)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == "user_role"
+        assert admin.get("/user/info", user_id=f"would-be-{role}").status_code == 404
+    made = admin.ok("POST", "/user/new", user_id="plain-user", user_role="internal_user")
+    response = admin.post("/user/update", user_id="plain-user", user_role="proxy_admin")
+    assert response.status_code == 400 and response.json()["error"]["param"] == "user_role"
+    assert admin.ok("GET", "/user/info", user_id="plain-user")["user_info"]["user_role"] == "internal_user"
+    as_user = httpx.get(keys_gateway.url + "/key/list", headers={"authorization": f"Bearer {made['key']}"})
+    assert as_user.status_code == 403
+
+
 def test_teams_and_users(keys_gateway, admin: Admin) -> None:
     team = admin.ok(
         "POST", "/team/new", team_alias="research", max_budget=50, budget_duration="30d", rpm_limit=7

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from polyroute.auth.keys import display_name, generate_key, hash_key
 from polyroute.auth.principal import Principal
@@ -31,6 +31,19 @@ from polyroute.store.models import User, VirtualKey
 
 router = APIRouter(tags=["user management"])
 
+# LiteLLM makes the keys of users with these roles admins. polyroute's only admin is the master
+# key, so these are refused rather than stored: a key must never look more powerful than it is.
+ADMIN_ROLES = frozenset({"proxy_admin", "proxy_admin_viewer", "org_admin"})
+
+
+def _role(value: str | None) -> str | None:
+    if value in ADMIN_ROLES:
+        raise ValueError(
+            f"user_role '{value}' is not supported: only the master key administers polyroute "
+            "(a user's keys are virtual keys whatever its role)"
+        )
+    return value
+
 
 class NewUserRequest(LimitFields):
     user_id: str | None = Field(default=None, min_length=1, max_length=128)
@@ -42,6 +55,8 @@ class NewUserRequest(LimitFields):
     key_alias: str | None = Field(default=None, max_length=256)
     duration: str | None = None
 
+    _user_role = field_validator("user_role")(_role)
+
 
 class UpdateUserRequest(LimitFields):
     user_id: str = Field(min_length=1, max_length=128)
@@ -49,6 +64,8 @@ class UpdateUserRequest(LimitFields):
     user_email: str | None = Field(default=None, max_length=320)
     user_role: str | None = Field(default=None, max_length=64)
     teams: list[str] | None = Field(default=None, max_length=1000)
+
+    _user_role = field_validator("user_role")(_role)
 
 
 class DeleteUsersRequest(BaseModel):
