@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, desc, func, select, update
+from sqlalchemy import Integer, String, case, desc, func, select, update
 
 from polyroute.store.database import Database
 from polyroute.store.models import SpendLog, Team, User, VirtualKey
@@ -24,6 +24,15 @@ _ENTITY_TABLES = {
     "user": (User, User.user_id),
 }
 SPEND_COLUMNS = frozenset(c.key for c in SpendLog.__table__.columns) | {"metadata_"}
+# Bounds of the columns, applied to every row: values a client chooses (the body's `user`, a
+# model name, the usage a client-chosen upstream reports) must never make PostgreSQL refuse a
+# row ("value too long", "integer out of range"), which would fail its whole batch, again on
+# every replay, and stop spend logging for everyone.
+_STRING_LENGTHS = {
+    c.key: c.type.length for c in SpendLog.__table__.columns if isinstance(c.type, String) and c.type.length
+}
+_INTEGERS = frozenset(c.key for c in SpendLog.__table__.columns if isinstance(c.type, Integer))
+_INT_MAX = 2**31 - 1  # SQL INTEGER
 
 
 class SpendStore:
@@ -175,6 +184,14 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         value = row.get(name)
         if isinstance(value, str):  # replayed from the JSON-lines spool
             row[name] = datetime.fromisoformat(value)
+    for name, length in _STRING_LENGTHS.items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > length:
+            row[name] = value[:length]
+    for name in _INTEGERS:
+        value = row.get(name)
+        if isinstance(value, int) and not 0 <= value <= _INT_MAX:
+            row[name] = min(max(value, 0), _INT_MAX)
     return row
 
 
