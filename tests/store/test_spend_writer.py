@@ -110,6 +110,29 @@ async def test_writer_batches_by_size_and_time(database: Database, tmp_path: Pat
         await writer.stop()
 
 
+async def test_a_row_the_database_refuses_is_dropped_and_counted_not_a_stuck_writer(
+    database: Database, tmp_path: Path
+) -> None:
+    """A row the database refuses while it answers (here: no start_time, a NOT NULL column; a
+    spool line from an older version could be like that) is dropped and counted; the rows of
+    its batch are written, and the writer neither spools them nor calls the database down."""
+    await seed_key(database)
+    spool = Spool(tmp_path / "spool.jsonl")
+    writer = SpendWriter(SpendStore(database), spool, batch_size=10)
+    writer.submit(record("good-1", 0.5))
+    writer.submit(record("bad", 0.25, start_time=None))
+    writer.submit(record("good-2", 0.5))
+    await writer.flush()
+    assert writer.stats.database_up and writer.stats.written == 2
+    assert writer.stats.rejected == 1 and writer.dropped == 1
+    assert writer.stats.spooled == 0 and not await spool.pending()
+    count, _, key_spend, _ = await rows_and_spend(database)
+    assert (count, key_spend) == (2, 1.0)
+    writer.submit(record("good-3", 0.5))  # and it keeps going
+    await writer.flush()
+    assert writer.stats.written == 3
+
+
 async def test_full_queue_counts_what_it_drops(tmp_path: Path) -> None:
     db = Database(async_url(f"sqlite:///{tmp_path / 'x.db'}", tmp_path))
     writer = SpendWriter(SpendStore(db), Spool(tmp_path / "spool.jsonl"), queue_size=5)

@@ -33,6 +33,7 @@ class WriterStats:
     spooled: int = 0  # rows put on disk while the database was down
     replayed: int = 0  # spooled rows written once it returned
     dropped_queue_full: int = 0
+    rejected: int = 0  # rows the database refused while it answered (dropped, counted, logged)
     write_failures: int = 0
     database_up: bool = True
 
@@ -72,8 +73,9 @@ class SpendWriter:
 
     @property
     def dropped(self) -> int:
-        """Rows that could not be kept anywhere (queue full, spool full or unreadable)."""
-        return self.stats.dropped_queue_full + self.spool.dropped
+        """Rows that could not be kept anywhere (queue full, spool full or unreadable, or refused
+        by a database that answers)."""
+        return self.stats.dropped_queue_full + self.stats.rejected + self.spool.dropped
 
     # -- request path ---------------------------------------------------------------------------------
     def submit(self, record: dict[str, Any]) -> None:
@@ -140,14 +142,47 @@ class SpendWriter:
         try:
             async with asyncio.timeout(self.write_timeout_s):
                 inserted = await self.store.write_batch(batch)
-        except Exception as exc:  # noqa: BLE001  # any failure: the rows go to the spool
+        except Exception as exc:  # noqa: BLE001  # any failure: the rows go to the spool...
+            if not isinstance(exc, TimeoutError) and await self._answers():
+                # ...unless the database answers: then a row of this batch is at fault, and it
+                # must not hold back the others, nor stop the writer on every replay.
+                return await self._write_one_by_one(batch)
             self._mark_down(exc)
             return False
+        self._written(inserted)
+        return True
+
+    async def _write_one_by_one(self, batch: list[dict[str, Any]]) -> bool:
+        for record in batch:
+            try:
+                async with asyncio.timeout(self.write_timeout_s):
+                    inserted = await self.store.write_batch([record])
+            except Exception as exc:  # noqa: BLE001
+                if isinstance(exc, TimeoutError) or not await self._answers():
+                    self._mark_down(exc)
+                    return False  # the batch is spooled; its rows written already are skipped on replay
+                self.stats.rejected += 1
+                log.error(
+                    "spend logs: the database refused the row of request %s (%s); it is dropped",
+                    str(record.get("request_id"))[:64],
+                    type(exc).__name__,
+                )
+                continue
+            self._written(inserted)
+        return True
+
+    async def _answers(self) -> bool:
+        try:
+            async with asyncio.timeout(self.write_timeout_s):
+                return await self.store.db.ping()
+        except TimeoutError:
+            return False
+
+    def _written(self, inserted: int) -> None:
         self.stats.written += inserted
         if not self.stats.database_up:
             self.stats.database_up = True
             log.info("spend logs: database %s answers again", self.store.db.target)
-        return True
 
     async def _replay(self) -> bool:
         records = await self.spool.take()
