@@ -256,20 +256,23 @@ def test_prompts_are_kept_only_when_the_operator_turns_that_on(
 
 
 def test_values_a_client_chooses_never_stop_the_spend_writer(keys_gateway, admin: Admin, fake_openai) -> None:
-    """A 1,000-character `user`, an unknown 300-character model name and an upstream reporting
-    more tokens than an SQL INTEGER holds: PostgreSQL would refuse such a row, failing its whole
-    batch on every replay. Each is cut to its column and the writer carries on."""
+    """A 1,000-character `user`, a `user` with a NUL, an unknown 300-character model name and an
+    upstream reporting more tokens than an SQL INTEGER holds: PostgreSQL would refuse such a row
+    (and with it the key's spend). Each is bounded to its column, every row is written, and the
+    writer never takes the database for down."""
     key = admin.new_key()["key"]
     client = keys_gateway.client(api_key=key)
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, user="u" * 1000)
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, user="nul\x00user")
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="m" * 300, messages=MESSAGES)
     fake_openai.script(Reply(prompt_tokens=5_000_000_000, completion_tokens=3))
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     after = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
-    rows = admin.wait_for_logs(4, api_key=key)
-    assert len(rows) == 4 and after.headers["x-request-id"] in {r["request_id"] for r in rows}
+    rows = admin.wait_for_logs(5, api_key=key)
+    assert len(rows) == 5 and after.headers["x-request-id"] in {r["request_id"] for r in rows}
     assert max(len(r["end_user"] or "") for r in rows) == 256
+    assert "nuluser" in {r["end_user"] for r in rows}
     assert max(len(r["model_group"] or "") for r in rows) == 256  # the 404 has its row too
     assert max(r["prompt_tokens"] for r in rows) == 2**31 - 1
-    assert keys_gateway.state.writer.stats.database_up
+    assert keys_gateway.state.writer.stats.database_up and keys_gateway.state.writer.dropped == 0

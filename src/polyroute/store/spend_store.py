@@ -26,8 +26,8 @@ _ENTITY_TABLES = {
 SPEND_COLUMNS = frozenset(c.key for c in SpendLog.__table__.columns) | {"metadata_"}
 # Bounds of the columns, applied to every row: values a client chooses (the body's `user`, a
 # model name, the usage a client-chosen upstream reports) must never make PostgreSQL refuse a
-# row ("value too long", "integer out of range"), which would fail its whole batch, again on
-# every replay, and stop spend logging for everyone.
+# row ("value too long", NUL characters, "integer out of range"): the row and its spend would be
+# lost (spend/writer.py drops what the database refuses), and with them the key's budget record.
 _STRING_LENGTHS = {
     c.key: c.type.length for c in SpendLog.__table__.columns if isinstance(c.type, String) and c.type.length
 }
@@ -186,8 +186,9 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
             row[name] = datetime.fromisoformat(value)
     for name, length in _STRING_LENGTHS.items():
         value = row.get(name)
-        if isinstance(value, str) and len(value) > length:
-            row[name] = value[:length]
+        if isinstance(value, str):
+            # PostgreSQL text cannot hold NUL, which JSON ("\u0000") can carry in.
+            row[name] = value.replace("\x00", "")[:length]
     for name in _INTEGERS:
         value = row.get(name)
         if isinstance(value, int) and not 0 <= value <= _INT_MAX:
