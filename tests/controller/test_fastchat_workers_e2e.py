@@ -259,3 +259,22 @@ def test_controller_read_endpoints(gateway, workers):
     assert httpx.get(gateway.url + "/test_connection").json() == "success"
     # FastChat's API server puts credentials in the controller URL: HTTP Basic with the master key.
     assert httpx.post(gateway.url + "/list_models", auth=("x", MASTER)).status_code == 200
+
+
+def test_refresh_all_workers_removes_silent_ones_and_updates_live_ones(gateway, workers):
+    live, _ = workers
+    controller = with_token(gateway.url, TOKEN_ALL)
+    dead = FakeFastChatWorker(["vicuna-dead"]).start()
+    dead.register(controller)
+    live.register(controller)
+    dead.stop()  # gone without deregistering
+    live.queue_length = 4  # changed since it registered, no heartbeat sent
+    try:
+        refreshed = controller_post(gateway.url, "/refresh_all_workers", token=MASTER).json()
+    finally:
+        live.queue_length = 0
+    assert refreshed == {"refreshed": [live.address], "removed": [dead.address]}
+    assert controller_post(gateway.url, "/list_models", token=MASTER).json() == {"models": ["vicuna"]}
+    status = controller_post(gateway.url, "/worker_get_status", token=MASTER).json()
+    assert status["queue_length"] == 4
+    assert "vicuna-dead" not in [m.id for m in gateway.client().models.list().data]

@@ -90,6 +90,23 @@ def test_heartbeats_and_deregistration_are_scoped_too(gateway, worker):
     assert [w.queue_length for w in gateway.state.directory.workers()] == [0]
 
 
+
+def test_a_scoped_token_cannot_take_over_another_models_worker(gateway, worker):
+    # A worker serving "llama" is live. A token scoped to "vicuna" may not register the same
+    # address again under its own names: that would drop llama's worker and lock its real owner
+    # out of heartbeating (its heartbeats would meet the vicuna registration and be refused).
+    worker.model_names = ["llama"]
+    assert register(gateway, worker.address, models=("llama",)).status_code == 200
+    takeover = register(gateway, worker.address, models=("vicuna",), token=TOKEN_VICUNA)
+    assert takeover.status_code == 403 and takeover.json()["error"]["code"] == "worker_model_not_allowed"
+    assert [w.model_names for w in gateway.state.directory.workers()] == [("llama",)]
+    beat = {"worker_name": worker.address, "queue_length": 1}
+    assert controller_post(gateway.url, "/receive_heart_beat", beat, TOKEN_ALL).json() == {"exist": True}
+    # Once the worker is gone, the address is free for a token allowed its new names.
+    gone = {"worker_name": worker.address}
+    assert controller_post(gateway.url, "/deregister_worker", gone, TOKEN_ALL).json() == {"removed": True}
+    assert register(gateway, worker.address, models=("vicuna",), token=TOKEN_VICUNA).status_code == 200
+
 def test_unmodified_fastchat_worker_sends_its_token_as_basic_auth(gateway, worker):
     assert worker.register(with_token(gateway.url, TOKEN_VICUNA)).status_code == 200
     assert worker.register(with_token(gateway.url, "wt-not-a-token-0000")).status_code == 401

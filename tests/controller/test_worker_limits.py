@@ -5,6 +5,8 @@ shortest_queue dispatch."""
 
 from __future__ import annotations
 
+import time
+
 import openai
 import pytest
 
@@ -113,3 +115,25 @@ def test_heartbeat_queue_lengths_steer_shortest_queue_dispatch(workers, tmp_path
             for worker in (a, b):
                 assert worker.heartbeat(controller).json() == {"exist": True}
             assert {served_by() for _ in range(4)} == {f"worker:{idle.address}:vicuna"}
+
+
+def test_heart_beat_expiration_from_the_environment(workers, tmp_path):
+    silent, _ = workers
+    env = {"FASTCHAT_CONTROLLER_HEART_BEAT_EXPIRATION": "3"}
+    with GatewayServer(serving_config(), tmp_path, env=env) as gateway:
+        assert gateway.loaded.controller.heart_beat_expiration_s == 3
+        controller = with_token(gateway.url, TOKEN_ALL)
+        assert silent.register(controller).status_code == 200
+        [record] = [w for w in gateway.state.directory.workers() if w.address == silent.address]
+        assert record.expires_at - record.heartbeat_at == pytest.approx(3)
+        client = gateway.client()
+        # No heartbeat follows: the worker leaves after 3 s, not FastChat's default 90 s.
+        deadline = time.monotonic() + 30
+        while "vicuna" in [m.id for m in client.models.list().data]:
+            assert time.monotonic() < deadline, "the worker was not dropped"
+            time.sleep(0.1)
+        with pytest.raises(openai.InternalServerError) as caught:  # its only worker is gone
+            client.chat.completions.create(model="vicuna", messages=MESSAGES)
+        assert caught.value.status_code == 503
+        assert silent.heartbeat(controller).json() == {"exist": False}
+        assert paths(silent, "/worker_generate_stream") == []

@@ -84,3 +84,33 @@ def test_embeddings_are_normalised_vectors(served):
         assert abs(sum(v * v for v in item.embedding) - 1.0) < 1e-4
     assert result.data[0].embedding != result.data[1].embedding
     assert result.usage.prompt_tokens > 5
+
+
+async def test_fastchat_timeout_and_embedding_batch_size_from_the_environment(tiny_model):
+    """FASTCHAT_WORKER_API_TIMEOUT and FASTCHAT_WORKER_API_EMBEDDING_BATCH_SIZE reach the engine
+    as `polyroute worker` builds it, and the engine honours both."""
+    import orjson
+
+    from polyroute.cli.worker import _engine
+    from polyroute.controller.settings import fastchat_timings
+
+    env = {"FASTCHAT_WORKER_API_TIMEOUT": "7", "FASTCHAT_WORKER_API_EMBEDDING_BATCH_SIZE": "2"}
+    engine = _engine(
+        "transformers", "tiny", None, None, None, str(tiny_model), "cpu", fastchat_timings(env), None
+    )
+    assert (engine.timeout_s, engine.batch_size) == (7, 2)
+    await engine.start()
+    try:
+        batches = []
+        embed = engine._embed
+        engine._embed = lambda texts: (batches.append(len(texts)), embed(texts))[1]
+        reply = orjson.loads((await engine.embeddings({"input": ["a", "b", "c", "d", "e"]})).body)
+        assert len(reply["data"]) == 5 and batches == [2, 2, 1]
+
+        engine.timeout_s = -1  # the time is up before the first token: stopped after it
+        body = {"messages": MESSAGES, "max_tokens": 50, "temperature": 0}
+        reply = orjson.loads((await engine.chat(body)).body)
+        assert reply["choices"][0]["finish_reason"] == "length"
+        assert reply["usage"]["completion_tokens"] == 1
+    finally:
+        await engine.close()

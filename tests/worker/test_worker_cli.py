@@ -4,17 +4,28 @@ FastChat's env vars and --ssl as FastChat has them."""
 
 from __future__ import annotations
 
+import signal
 import ssl
 import subprocess
 import time
 
 import httpx
+import openai
 import pytest
+import yaml
 
-from tests.controller.support import TOKEN_ALL, TOKEN_VICUNA, serving_config, with_token
+from tests.controller.support import (
+    MASTER,
+    TOKEN_ALL,
+    TOKEN_VICUNA,
+    controller_post,
+    serving_config,
+    with_token,
+)
 from tests.fakes.base import Reply, free_port
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway import GatewayServer
+from tests.serve_process import serve_process
 from tests.worker.support import POLYROUTE, WorkerProcess
 
 UPSTREAM_KEY = "sk-fake-openai-key-0123456789abcdef"
@@ -109,8 +120,10 @@ def test_unmodified_url_credentials_and_heartbeat_interval(gateway, upstream):
         )
         assert removal.json() == {"removed": True}
         worker.wait_until(
-            lambda: "vicuna" in models(gateway)
-            and gateway.state.directory.workers()[0].heartbeat_at >= removed_at,
+            lambda: (
+                "vicuna" in models(gateway)
+                and gateway.state.directory.workers()[0].heartbeat_at >= removed_at
+            ),
             timeout=10,
         )
     assert "the controller forgot this worker; registering again" in worker.output
@@ -129,22 +142,27 @@ def test_limit_worker_concurrency_queues_and_reports(gateway, upstream):
     import concurrent.futures
 
     port = free_port()
-    upstream.default = Reply(text="slow", ttfb=1.0)
+    upstream.default = Reply(text="slow", ttfb=2.0)
+
+    def chats() -> int:
+        return len([r for r in upstream.requests if r.path == "/v1/chat/completions"])
+
     with openai_worker(gateway, upstream, port, "--limit-worker-concurrency", "1") as worker:
         worker.wait_until(lambda: "vicuna" in models(gateway))
-        client = gateway.client()
+        client = gateway.client(timeout=60)
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             futures = [
                 pool.submit(client.chat.completions.create, model="vicuna", messages=MESSAGES)
                 for _ in range(3)
             ]
-            time.sleep(0.5)
-            status = httpx.post(f"http://127.0.0.1:{port}/worker_get_status").json()
-            assert status["queue_length"] == 3  # one running, two waiting for the slot
+            # All three inside the worker (one running, two waiting for the slot) ...
+            status_url = f"http://127.0.0.1:{port}/worker_get_status"
+            worker.wait_until(lambda: httpx.post(status_url).json()["queue_length"] == 3 and chats() >= 1)
+            # ... and only the running one reached the upstream (it answers after 2 s).
+            assert chats() == 1
             assert [f.result().choices[0].message.content for f in futures] == ["slow"] * 3
-        # One at a time: the upstream never saw two requests overlap.
-        chats = [r for r in upstream.requests if r.path == "/v1/chat/completions"]
-        assert len(chats) == 3
+        assert chats() == 3
+        assert httpx.post(status_url).json()["queue_length"] == 0
 
 
 def test_ssl_needs_both_variables_named_in_one_line(tmp_path):
@@ -175,6 +193,66 @@ def test_ssl_worker_serves_https(tmp_path, upstream, gateway):
             httpx.get(f"https://127.0.0.1:{port}/health")  # not trusted without the certificate
         with pytest.raises(httpx.RemoteProtocolError):
             httpx.get(f"http://127.0.0.1:{port}/health")  # and no plain HTTP
+
+
+def test_gateway_reaches_an_ssl_worker_it_trusts(tmp_path, upstream):
+    """`--ssl` end to end: the worker registers its https:// address, a gateway started with
+    SSL_CERT_FILE naming the worker's certificate serves through it, and a gateway that does not
+    trust that certificate refuses to talk to the same worker (verification is on)."""
+    key, cert = self_signed_certificate(tmp_path)
+    upstream.script(Reply(text="over TLS"))
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(serving_config(allowed_worker_addresses=[r"https://127\.0\.0\.1:\d+"])))
+    gateway, gateway_port = serve_process(
+        ["--config", str(config)], {"SSL_CERT_FILE": str(cert), "POLYROUTE_DATA_DIR": str(tmp_path / "data")}
+    )
+    url = f"http://127.0.0.1:{gateway_port}"
+    port = free_port()
+    worker = WorkerProcess(
+        [
+            *("--controller", url, "--model-name", "vicuna", "--api-base", upstream.url + "/v1"),
+            *("--port", str(port), "--ssl"),
+        ],
+        env={
+            "SSL_KEYFILE": str(key),
+            "SSL_CERTFILE": str(cert),
+            "POLYROUTE_WORKER_TOKEN": TOKEN_ALL,
+            "OPENAI_API_KEY": UPSTREAM_KEY,
+        },
+    )
+    client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER, max_retries=0)
+    try:
+        with worker:
+            worker.wait_until(lambda: "vicuna" in [m.id for m in client.models.list().data])
+            raw = client.chat.completions.with_raw_response.create(model="vicuna", messages=MESSAGES)
+            assert raw.parse().choices[0].message.content == "over TLS"
+            assert raw.headers["x-polyroute-deployment"] == f"worker:https://127.0.0.1:{port}:vicuna"
+            # The same worker registered with a gateway that does not trust its certificate.
+            https = serving_config(allowed_worker_addresses=[r"https://127\.0\.0\.1:\d+"])
+            with GatewayServer(https, tmp_path) as untrusting:
+                registered = controller_post(
+                    untrusting.url,
+                    "/register_worker",
+                    {
+                        "worker_name": f"https://127.0.0.1:{port}",
+                        "check_heart_beat": True,
+                        "worker_status": {"model_names": ["vicuna"], "speed": 1, "queue_length": 0},
+                        "protocol": "openai",
+                    },
+                    TOKEN_ALL,
+                )
+                assert registered.status_code == 200
+                served_before = len(upstream.requests)
+                with pytest.raises(openai.APIStatusError) as refused:
+                    untrusting.client(max_retries=0).chat.completions.create(
+                        model="vicuna", messages=MESSAGES
+                    )
+                assert refused.value.status_code == 502
+                assert "certificate verify failed" in refused.value.message.lower()
+                assert len(upstream.requests) == served_before  # nothing reached the worker's upstream
+    finally:
+        gateway.send_signal(signal.SIGINT)
+        gateway.communicate(timeout=30)
 
 
 def self_signed_certificate(directory):

@@ -37,7 +37,7 @@ from polyroute.controller.security import (
     worker_credentials,
 )
 from polyroute.controller.settings import WorkerToken
-from polyroute.errors import GatewayError, InvalidRequestError, UpstreamError
+from polyroute.errors import GatewayError, InvalidRequestError, PermissionDeniedError, UpstreamError
 from polyroute.providers.base import WireRequest
 from polyroute.router.worker_dispatch import DISPATCH_METHODS
 from polyroute.server.http import Request
@@ -142,6 +142,16 @@ async def register_worker(request: Request, state: AppState, body: dict[str, Any
     if status is not None:
         # Refuse a token scoped to other models before any outbound call or DNS lookup.
         check_scope(token, _record(address, status, protocol, False).model_names)
+    # Registering again replaces the worker at this address: only a token that could heartbeat
+    # or deregister the live one may, or a scoped token could take another model's worker over.
+    known = await state.directory.lookup(address)
+    if known is not None and token is not None and not token.allows(known.model_names):
+        raise PermissionDeniedError(
+            f"worker address {address} is registered for model names this token does not cover; "
+            "deregister it or wait until it expires",
+            code="worker_model_not_allowed",
+            param="worker_name",
+        )
     await check_resolved(address)
     if status is None:  # FastChat then asks the worker itself
         status = await fetch_status(state, address)
