@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 
+import openai
 import pytest
+from aiohttp import web
 
 from polyroute.controller.security import normalise_address, presented_worker_token
 from polyroute.errors import InvalidRequestError
@@ -17,6 +19,7 @@ from tests.controller.support import (
     serving_config,
     with_token,
 )
+from tests.fakes.base import FakeUpstream
 from tests.fakes.fastchat_worker import FakeFastChatWorker
 from tests.gateway import GatewayServer
 
@@ -90,7 +93,6 @@ def test_heartbeats_and_deregistration_are_scoped_too(gateway, worker):
     assert [w.queue_length for w in gateway.state.directory.workers()] == [0]
 
 
-
 def test_a_scoped_token_cannot_take_over_another_models_worker(gateway, worker):
     # A worker serving "llama" is live. A token scoped to "vicuna" may not register the same
     # address again under its own names: that would drop llama's worker and lock its real owner
@@ -106,6 +108,7 @@ def test_a_scoped_token_cannot_take_over_another_models_worker(gateway, worker):
     gone = {"worker_name": worker.address}
     assert controller_post(gateway.url, "/deregister_worker", gone, TOKEN_ALL).json() == {"removed": True}
     assert register(gateway, worker.address, models=("vicuna",), token=TOKEN_VICUNA).status_code == 200
+
 
 def test_unmodified_fastchat_worker_sends_its_token_as_basic_auth(gateway, worker):
     assert worker.register(with_token(gateway.url, TOKEN_VICUNA)).status_code == 200
@@ -170,6 +173,37 @@ def test_registration_without_status_asks_only_an_accepted_address(gateway, work
     assert [r.path for r in worker.requests] == ["/worker_get_status"]
     metadata = {"worker_name": "http://169.254.169.254:80", "check_heart_beat": True}
     assert controller_post(gateway.url, "/register_worker", metadata, TOKEN_ALL).status_code == 400
+
+
+class RedirectingWorker(FakeUpstream):
+    """A registered address that answers every call with a redirect to somewhere else."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/{tail:.*}", self.handler(self._redirect))]
+
+    async def _redirect(self, request: web.Request, rec: object) -> web.StreamResponse:
+        return web.Response(status=307, headers={"location": self.target + request.path})
+
+
+def test_a_workers_redirects_are_never_followed(gateway, worker):
+    # The gateway calls only addresses it accepted: a worker cannot bounce it elsewhere (here to
+    # another loopback service standing in for an internal one).
+    with RedirectingWorker(worker.address) as redirecting:
+        unasked = {"worker_name": redirecting.url, "check_heart_beat": True}
+        refused = controller_post(gateway.url, "/register_worker", unasked, TOKEN_ALL)
+        assert refused.status_code == 502 and "HTTP 307" in refused.json()["error"]["message"]
+        assert register(gateway, redirecting.url).status_code == 200
+        with pytest.raises(openai.APIStatusError) as caught:
+            gateway.client(max_retries=0).chat.completions.create(
+                model="vicuna", messages=[{"role": "user", "content": "hi"}]
+            )
+        assert caught.value.status_code >= 500
+        assert {r.path for r in redirecting.requests} == {"/worker_get_status", "/worker_get_conv_template"}
+    assert worker.requests == []  # the redirect target was never called
 
 
 def test_read_only_controller_calls_need_the_master_key(gateway):
