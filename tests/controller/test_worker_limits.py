@@ -137,3 +137,31 @@ def test_heart_beat_expiration_from_the_environment(workers, tmp_path):
         assert caught.value.status_code == 503
         assert silent.heartbeat(controller).json() == {"exist": False}
         assert paths(silent, "/worker_generate_stream") == []
+
+
+def test_lottery_from_the_config_spreads_requests_by_reported_speed(workers, tmp_path):
+    import random
+    from collections import Counter
+
+    slow, fast = workers
+    with GatewayServer(serving_config(dispatch_method="lottery"), tmp_path) as gateway:
+        gateway.state.router.rng = random.Random(11)  # a fixed draw; the shares are the lottery's
+        controller = with_token(gateway.url, TOKEN_ALL)
+        slow.register(controller)
+        fast.speed = 4
+        try:
+            fast.register(controller)
+        finally:
+            fast.speed = 1
+        # A busy fast worker still wins most draws: lottery ignores queue lengths.
+        fast.queue_length = 50
+        assert fast.heartbeat(controller).json() == {"exist": True}
+        client = gateway.client()
+        served = Counter(
+            client.chat.completions.with_raw_response.create(model="vicuna", messages=MESSAGES).headers[
+                "x-polyroute-deployment"
+            ]
+            for _ in range(60)
+        )
+        assert set(served) == {f"worker:{slow.address}:vicuna", f"worker:{fast.address}:vicuna"}
+        assert served[f"worker:{fast.address}:vicuna"] > 2 * served[f"worker:{slow.address}:vicuna"]
