@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import openai
 import pytest
 
@@ -165,3 +166,25 @@ def test_lottery_from_the_config_spreads_requests_by_reported_speed(workers, tmp
         )
         assert set(served) == {f"worker:{slow.address}:vicuna", f"worker:{fast.address}:vicuna"}
         assert served[f"worker:{fast.address}:vicuna"] > 2 * served[f"worker:{slow.address}:vicuna"]
+
+
+def test_a_model_whose_workers_are_gone_falls_back_to_its_fallbacks(workers, tmp_path):
+    worker, _ = workers
+    config = serving_config()
+    config["router_settings"]["fallbacks"] = [{"vicuna": ["mock-gpt"]}]
+    with GatewayServer(config, tmp_path) as gateway:
+        controller = with_token(gateway.url, TOKEN_ALL)
+        worker.register(controller)
+        client = gateway.client()
+        raw = client.chat.completions.with_raw_response.create(model="vicuna", messages=MESSAGES)
+        assert raw.headers["x-polyroute-provider"] == "fastchat_worker"
+        gone = {"worker_name": worker.address}
+        removed = httpx.post(
+            gateway.url + "/deregister_worker", json=gone, headers={"authorization": f"Bearer {TOKEN_ALL}"}
+        )
+        assert removed.json() == {"removed": True}
+        # Its only worker is gone: an outage (503), so the group's fallbacks serve it.
+        raw = client.chat.completions.with_raw_response.create(model="vicuna", messages=MESSAGES)
+        assert raw.headers["x-polyroute-fallback"] == "true"
+        assert raw.headers["x-polyroute-deployment"] != f"worker:{worker.address}:vicuna"
+        assert raw.parse().choices[0].message.content
