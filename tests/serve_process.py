@@ -14,7 +14,7 @@ from tests.fakes.base import free_port
 
 
 def serve_process(
-    args: list[str], env: dict[str, str], port: int | None = None, timeout_s: float = 30
+    args: list[str], env: dict[str, str], port: int | None = None, timeout_s: float = 60
 ) -> tuple[subprocess.Popen[str], int]:
     """Starts the gateway with `args` and `env` (over this process's environment) and returns it
     once /health/liveness answers; a process that exits or never answers fails the test with its

@@ -5,20 +5,18 @@ and deleting it in one reaches the other within key_cache_ttl_s."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 import yaml
 
 from tests.fakes.base import free_port
 from tests.keys.conftest import MOCK_PRICES, Admin
+from tests.serve_process import serve_process
 from tests.store.databases import pg_database_sync
 
 MASTER = "sk-two-process-master-4242"
@@ -27,23 +25,10 @@ TTL = 1.0
 
 
 def start(config_path: Path, port: int, data_dir: Path) -> subprocess.Popen:
-    env = {**os.environ, "POLYROUTE_MASTER_KEY": "", "POLYROUTE_DATA_DIR": str(data_dir)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyroute", "serve", "--config", str(config_path), "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/liveness").status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("gateway did not start: " + (process.stdout.read() if process.stdout else ""))
+    # Start-up migrates PostgreSQL in a child process first: allow for a busy machine.
+    env = {"POLYROUTE_MASTER_KEY": "", "POLYROUTE_DATA_DIR": str(data_dir)}
+    process, _ = serve_process(["--config", str(config_path)], env, port=port, timeout_s=90)
+    return process
 
 
 @pytest.fixture(scope="module")
