@@ -43,11 +43,12 @@ class WorkerProcess:
             time.sleep(0.1)
         raise AssertionError("worker condition not reached:\n" + self.stop())
 
-    def stop(self) -> str:
-        """Ctrl-C, as a user stops it; returns everything it printed."""
+    def stop(self, sig: int = signal.SIGINT) -> str:
+        """Ctrl-C (or `sig`, e.g. SIGTERM as a service manager sends), as a user stops it; returns
+        everything it printed."""
         if self.process is not None:
             if self.process.poll() is None:
-                self.process.send_signal(signal.SIGINT)
+                self.process.send_signal(sig)
             try:
                 self.output, _ = self.process.communicate(timeout=20)
             except subprocess.TimeoutExpired:

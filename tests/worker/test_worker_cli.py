@@ -129,6 +129,28 @@ def test_unmodified_url_credentials_and_heartbeat_interval(gateway, upstream):
     assert "the controller forgot this worker; registering again" in worker.output
 
 
+def test_sigterm_deregisters_too(gateway, upstream):
+    with openai_worker(gateway, upstream, free_port()) as worker:
+        worker.wait_until(lambda: "vicuna" in models(gateway))
+        output = worker.stop(signal.SIGTERM)  # what systemd, docker stop and Kubernetes send
+    assert "deregistered" in output
+    assert "vicuna" not in models(gateway)
+
+
+def test_a_controller_that_cannot_be_reached_at_start_stops_the_worker(upstream):
+    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with WorkerProcess(
+        [
+            *("--controller", unreachable, "--model-name", "vicuna", "--api-base", upstream.url + "/v1"),
+            *("--port", str(free_port())),
+        ],
+        env={"OPENAI_API_KEY": UPSTREAM_KEY, "POLYROUTE_WORKER_TOKEN": TOKEN_ALL},
+    ) as worker:
+        assert worker.process.wait(timeout=60) != 0
+    assert f"cannot reach the controller at {unreachable}" in worker.output
+    assert "Traceback" not in worker.output
+
+
 def test_worker_refused_by_the_controller_exits_with_the_reason(gateway, upstream):
     with openai_worker(
         gateway, upstream, free_port(), "--model-name", "gpt-4o", env={"POLYROUTE_WORKER_TOKEN": TOKEN_VICUNA}
