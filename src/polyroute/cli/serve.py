@@ -198,7 +198,8 @@ def serve(
     if workers > 1 and not _redis_configured(loaded):
         log.warning(
             "%d workers without Redis: each enforces 1/%d of every rpm/tpm limit, and each enforces key, "
-            "team and user budgets on its own; cooldowns and latency statistics are per worker. Set "
+            "team and user budgets on its own; cooldowns, latency statistics and the registry of model "
+            "workers (FastChat's controller) are per worker. Set "
             "router_settings.redis_host (or redis_url) to share them.",
             workers,
             workers,
