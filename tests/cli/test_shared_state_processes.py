@@ -152,3 +152,42 @@ def test_unreachable_redis_keeps_requests_flowing(tmp_path):
         output = process.communicate(timeout=10)[0]
     assert output.count("unreachable") >= 1  # one warning, not one per request
     assert output.count("WARNING") < 5
+
+
+@pytest.mark.parametrize("redis", [False, True], ids=["split_without_redis", "shared_on_redis"])
+def test_serve_workers_hold_one_rpm_limit(tmp_path, redis):
+    """`polyroute serve --workers 2`: without Redis each worker enforces half of the limit, on
+    Redis both take from one window; either way the configured rpm holds in total."""
+    run = uuid.uuid4().hex[:8]
+    router_settings = {"num_retries": 0}
+    if redis:
+        router_settings |= {"redis_host": "127.0.0.1", "redis_port": 6379}
+    config = {
+        "model_list": [
+            {"model_name": "m", "litellm_params": {"model": "mock/m", "rpm": 4}, "model_info": {"id": run}}
+        ],
+        "general_settings": {"master_key": MASTER},
+        "router_settings": router_settings,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process, port = serve_process(["--config", str(path), "--workers", "2"], {"POLYROUTE_MASTER_KEY": ""})
+    try:
+        ok = 0
+        for _ in range(12):
+            # A fresh connection per request, so the kernel may hand it to either worker.
+            with httpx.Client() as http:
+                reply = http.post(
+                    f"http://127.0.0.1:{port}/v1/chat/completions",
+                    json={"model": "m", "messages": MESSAGES},
+                    headers={"authorization": f"Bearer {MASTER}"},
+                )
+            assert reply.status_code in (200, 429), reply.text
+            ok += reply.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(15)
+    if redis:
+        assert ok == 4  # one shared window
+    else:
+        assert 2 <= ok <= 4  # 2 per worker: 4 only when both workers were reached
