@@ -151,6 +151,25 @@ def test_a_controller_that_cannot_be_reached_at_start_stops_the_worker(upstream)
     assert "Traceback" not in worker.output
 
 
+def test_worker_api_timeout_bounds_the_openai_engines_upstream_call(gateway, upstream):
+    port = free_port()
+    upstream.default = Reply(text="too late", ttfb=4.0)
+    env = {"FASTCHAT_WORKER_API_TIMEOUT": "1"}
+    with openai_worker(gateway, upstream, port, env=env) as worker:
+        worker.wait_until(lambda: "vicuna" in models(gateway))
+        body = {"model": "vicuna", "messages": MESSAGES}
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=30)
+        assert answer.status_code == 504  # the gateway fails a 504 over to the rest of the group
+        assert "FASTCHAT_WORKER_API_TIMEOUT" in answer.json()["error"]["message"]
+        # FastChat's worker API reports it as FastChat's worker timeout.
+        generated = httpx.post(
+            f"http://127.0.0.1:{port}/worker_generate",
+            json={"model": "vicuna", "prompt": "hello", "echo": False},
+            timeout=30,
+        ).json()
+        assert generated["error_code"] == 50006
+
+
 def test_worker_refused_by_the_controller_exits_with_the_reason(gateway, upstream):
     with openai_worker(
         gateway, upstream, free_port(), "--model-name", "gpt-4o", env={"POLYROUTE_WORKER_TOKEN": TOKEN_VICUNA}

@@ -77,20 +77,32 @@ class OpenAIProxyEngine(Engine):
             response = await self._session.post(
                 f"{self.api_base}/{path}", data=payload, headers=self._headers()
             )
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError:
+            return self._timed_out()
+        except aiohttp.ClientError as exc:
             return openai_error(502, f"upstream unreachable: {type(exc).__name__}", kind="api_error")
         content_type = response.headers.get("content-type", "application/json")
         if body.get("stream") and response.status == 200:
             return EngineResponse(200, stream=_relay(response), content_type=content_type)
         try:
             data = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError:
+            return self._timed_out()
+        except aiohttp.ClientError as exc:
             return openai_error(
                 502, f"upstream failed while answering: {type(exc).__name__}", kind="api_error"
             )
         finally:
             response.release()
         return EngineResponse(response.status, data, content_type=content_type.split(";")[0])
+
+    def _timed_out(self) -> EngineResponse:
+        # 504, as FastChat's worker timeout (50006 on its worker API): the gateway fails it over.
+        return openai_error(
+            504,
+            f"upstream did not answer within {self.timeout_s:g}s (FASTCHAT_WORKER_API_TIMEOUT)",
+            kind="timeout_error",
+        )
 
     async def chat(self, body: dict[str, Any]) -> EngineResponse:
         return await self._forward("chat/completions", body)
