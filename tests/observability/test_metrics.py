@@ -228,3 +228,37 @@ def test_no_secret_in_the_metrics(gw):
     text = scrape(server).text
     for secret in (KEY, MASTER, "sk-ant-x"):
         assert secret not in text
+
+
+def test_error_codes_an_upstream_chooses_cannot_grow_the_label_set(upstreams, tmp_path):
+    """An upstream (a client-chosen one, with client-side credentials) may put any `code` in
+    its error bodies. Past MAX_OPEN_LABEL_VALUES distinct codes per process, new ones count as
+    "other": each error is still counted, and the series stay bounded."""
+    from polyroute.observability.metrics import MAX_OPEN_LABEL_VALUES
+
+    a = upstreams[0]
+    a.reset()
+    config = {
+        "model_list": [
+            {
+                "model_name": "chatty-errors",
+                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": a.url + "/v1", "api_key": KEY},
+            }
+        ],
+        "general_settings": {"master_key": MASTER},
+        "router_settings": {"num_retries": 0},
+    }
+    sent = MAX_OPEN_LABEL_VALUES + 20
+    a.script(*[Error(400, code=f"junk_code_{n}") for n in range(sent)])
+    with GatewayServer(config, tmp_path) as server:
+        before = scrape(server)
+        for _ in range(sent):
+            with pytest.raises(openai.BadRequestError):
+                server.client().chat.completions.create(model="chatty-errors", messages=MESSAGES)
+        after = scrape(server)
+    codes = {dict(labels)["code"] for (name, labels) in after.samples if name == "polyroute_errors_total"}
+    assert len(codes) <= MAX_OPEN_LABEL_VALUES + 1 and "other" in codes
+    counted = after.get("polyroute_errors_total", provider="openai", status="400") - before.get(
+        "polyroute_errors_total", provider="openai", status="400"
+    )
+    assert counted == sent

@@ -35,21 +35,45 @@ TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 MAX_LABEL_LENGTH = 200  # a label value is cut, never unbounded
 
 
-class Counter:
-    __slots__ = ("name", "doc", "labelnames", "values")
+MAX_OPEN_LABEL_VALUES = 64  # distinct values of a label an upstream chooses, per process
+OTHER_LABEL = "other"
 
-    def __init__(self, name: str, doc: str, labelnames: Labels) -> None:
+
+class Counter:
+    __slots__ = ("name", "doc", "labelnames", "values", "_open", "_seen")
+
+    def __init__(self, name: str, doc: str, labelnames: Labels, open_label: str | None = None) -> None:
         self.name = name
         self.doc = doc
         self.labelnames = labelnames
         self.values: dict[Labels, float] = {}
+        # `open_label` takes values an upstream chooses (the `code` of its error body): a
+        # client-chosen upstream could send a new one each request and grow the series without
+        # bound, so past MAX_OPEN_LABEL_VALUES distinct values, new ones count as "other".
+        self._open = labelnames.index(open_label) if open_label else -1
+        self._seen: set[str] = set()
 
     def inc(self, labels: Labels, amount: float = 1.0) -> None:
         values = self.values
+        if self._open >= 0 and labels not in values:
+            labels = self._bounded(labels)
         values[labels] = values.get(labels, 0.0) + amount
+
+    def _bounded(self, labels: Labels) -> Labels:
+        value, seen = labels[self._open], self._seen
+        if value in seen:
+            return labels
+        if len(seen) < MAX_OPEN_LABEL_VALUES:
+            seen.add(value)
+            return labels
+        return labels[: self._open] + (OTHER_LABEL,) + labels[self._open + 1 :]
 
     def value(self, labels: Labels) -> float:
         return self.values.get(labels, 0.0)
+
+    def clear(self) -> None:
+        self.values.clear()
+        self._seen.clear()
 
 
 class Histogram:
@@ -173,6 +197,7 @@ class GatewayMetrics:
             "polyroute_errors_total",
             "Error answers sent to clients, by OpenAI error type, code and provider ('' before routing).",
             ("type", "code", "provider", "status"),
+            open_label="code",
         )
     )
     upstream_errors: Counter = field(
@@ -184,7 +209,10 @@ class GatewayMetrics:
     )
     retries: Counter = field(
         default_factory=lambda: Counter(
-            "polyroute_retries_total", "Retries within a model group.", ("model_group", "reason")
+            "polyroute_retries_total",
+            "Retries within a model group.",
+            ("model_group", "reason"),
+            open_label="reason",
         )
     )
     fallbacks: Counter = field(
@@ -246,7 +274,7 @@ class GatewayMetrics:
     def reset(self) -> None:
         for family in self.families():
             if isinstance(family, Counter):
-                family.values.clear()
+                family.clear()
             else:
                 family.series.clear()
 
