@@ -221,6 +221,17 @@ async def test_tpm_limit_uses_estimate_and_reconciles(tmp_path):
         await run(router, up, "m", prompt_tokens=20)
 
 
+async def test_tpm_counts_what_a_stream_sent_when_the_provider_reported_no_usage(tmp_path):
+    router, clock, up = make_router(tmp_path, [deployment("m", "a", tpm=1000)])
+    from polyroute.router.engine import AttemptOutcome
+
+    broken = AttemptOutcome(usage=None, failed_after_start=UpstreamError("reset"), produced_tokens=30)
+    up.add("a", broken)
+    await run(router, up, "m", prompt_tokens=20)
+    used = await router.state.window_usage(["tpm:a"], 60, clock())
+    assert used == [50]  # the prompt's 20 and the 30 tokens sent before the stream broke
+
+
 async def test_a_prompt_over_every_tpm_limit_gets_no_false_retry_after(tmp_path):
     router, clock, up = make_router(
         tmp_path,

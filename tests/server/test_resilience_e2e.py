@@ -41,6 +41,7 @@ def pair(upstreams, tmp_path):
                     "api_key": KEY,
                     "order": 1,
                     "stream_timeout": 0.5,
+                    "tpm": 1_000_000,
                 },
                 "model_info": {"id": "dep-a"},
             },
@@ -226,6 +227,25 @@ def test_stream_broken_after_first_byte_ends_with_an_error(pair):
     with pytest.raises(openai.APIError):
         list(gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True))
     assert b.requests == []  # bytes had reached the client: no silent restart elsewhere
+
+
+def test_a_broken_stream_counts_what_it_sent_against_tpm(pair):
+    from polyroute.router.tokens import estimate_prompt_tokens
+
+    gw, a, _, _ = pair
+    a.script(Reply(text="one two three four five six", drop_after=4))  # no usage chunk arrives
+    with pytest.raises(openai.APIError):
+        list(gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True))
+    prompt = estimate_prompt_tokens({"model": "gpt", "messages": MESSAGES})
+    # The router reconciles just after the error event reached the client: wait for it.
+    deadline = time.monotonic() + 10
+    while True:
+        health = httpx.get(gw.url + "/health", headers={"authorization": f"Bearer {MASTER}"}).json()
+        used = {d["id"]: d["tpm_used"] for d in health["deployments"]}["dep-a"]
+        if used != prompt or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert prompt < used <= prompt + 4  # the prompt's estimate and the content events sent
 
 
 def test_stream_stalled_mid_way_ends_at_the_idle_timeout(pair):

@@ -80,6 +80,9 @@ class AttemptOutcome:
     usage: dict[str, Any] | None = None
     ttft: float | None = None  # seconds to the first byte sent to the client (streams)
     failed_after_start: GatewayError | None = None  # a stream that broke after bytes were sent
+    # Content events a stream sent (about one token each): counted against tpm when the provider
+    # reported no usage (a stream broken off, or a server that never sends it).
+    produced_tokens: int = 0
 
 
 AttemptFn = Callable[[Deployment, AttemptInfo], Awaitable[AttemptOutcome]]
@@ -371,6 +374,8 @@ class Router:
             await self.health.on_success(deployment, probing)
             await self.state.record_latency(deployment.keys.latency, outcome.ttft, total)
         actual = usage_tokens(outcome.usage)
+        if actual is None and outcome.produced_tokens:
+            actual = prompt_tokens + outcome.produced_tokens
         if deployment.tpm and actual is not None:
             await self.state.adjust(deployment.keys.tpm, actual - prompt_tokens, WINDOW_S, self.clock())
         return outcome

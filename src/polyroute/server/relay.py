@@ -178,7 +178,12 @@ class StreamRelay:
             if self.request.started:
                 # Bytes reached the client: bill what was produced, also when the client left.
                 self._bill()
-        return AttemptOutcome(usage=self.usage, ttft=self.ttft, failed_after_start=self.failed_after_start)
+        return AttemptOutcome(
+            usage=self.usage,
+            ttft=self.ttft,
+            failed_after_start=self.failed_after_start,
+            produced_tokens=self.produced,
+        )
 
     def _bill(self) -> None:
         account = self.request.account
