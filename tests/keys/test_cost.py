@@ -81,6 +81,31 @@ def test_micros_round_up_and_reservations_bound_the_cost() -> None:
     assert reserve >= to_micros(worst)
 
 
+def test_without_max_tokens_the_reservation_covers_the_models_longest_answer() -> None:
+    """No max_tokens in the request: the bound is the model's own output limit (model_info, else
+    the shipped table), so a 16k-token gpt-4o answer never costs more than it reserved."""
+    from polyroute.router.pricing import price_table
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "x" * 40}]}
+    estimate = estimate_prompt_tokens(body)
+    for model in ("gpt-4o", "claude-sonnet-4-5", "gemini-2.5-pro", "o3"):
+        provider = {"claude": "anthropic", "gemini": "gemini"}.get(model.split("-")[0], "openai")
+        group = [deployment(f"{provider}/{model}")]
+        longest = price_table()[model]["max_output_tokens"]
+        assert longest > 4096
+        worst = cost_usd(prices_for(group[0]), TokenUsage(prompt=40, completion=longest))
+        assert reservation_micros(body, estimate, group, chat=True) >= to_micros(worst), model
+    # The operator's model_info wins over the table; the request's max_tokens over both.
+    own = [deployment("openai/gpt-4o", max_output_tokens=100)]
+    assert reservation_micros(body, estimate, own, chat=True) < reservation_micros(
+        body, estimate, [deployment("openai/gpt-4o")], chat=True
+    )
+    short = {**body, "max_tokens": 10}
+    assert reservation_micros(short, estimate, own, chat=True) < reservation_micros(
+        body, estimate, own, chat=True
+    )
+
+
 def test_durations_and_periods() -> None:
     assert duration_seconds("30d") == 2_592_000 and duration_seconds("1mo") == 2_592_000
     assert duration_seconds("90s") == 90 and duration_seconds("2h") == 7200

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from polyroute.router.engine import Router
 
 MICROS_PER_USD = 1_000_000
-DEFAULT_MAX_OUTPUT_TOKENS = 4096  # a reservation's bound when neither request nor model_info sets one
+DEFAULT_MAX_OUTPUT_TOKENS = 4096  # a reservation's bound when no request, model_info or table entry sets one
 CHARS_PER_TOKEN_BOUND = 4  # tokens never outnumber characters: chars bound the prompt's tokens
 
 
@@ -72,11 +72,15 @@ def prices_for(deployment: Deployment) -> Prices:
     return prices
 
 
-def _lookup_prices(deployment: Deployment) -> Prices:
+def _table_entry(deployment: Deployment) -> dict[str, Any]:
     table = price_table()
-    entry = (
+    return (
         table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
     )
+
+
+def _lookup_prices(deployment: Deployment) -> Prices:
+    entry = _table_entry(deployment)
     info = deployment.model_info
     found = {name: _number(info.get(name, entry.get(name))) for name in PRICE_FIELDS}
     if found["input_cost_per_token"] is None and found["output_cost_per_token"] is None:
@@ -165,12 +169,16 @@ def max_output_tokens(body: dict[str, Any], group: list[Deployment]) -> int:
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
-    limits = [
-        d.model_info.get(name)
-        for d in group
-        for name in ("max_output_tokens", "max_tokens")
-        if isinstance(d.model_info.get(name), int)
-    ]
+    limits = []
+    for d in group:
+        own = [d.model_info.get(n) for n in ("max_output_tokens", "max_tokens")]
+        # The shipped table knows the models it prices: without it, a long answer to a request
+        # with no max_tokens (16k tokens from gpt-4o, 64k from Claude) would cost several times
+        # its reservation, and concurrent ones could overshoot a budget by more than one.
+        own.append(_table_entry(d).get("max_output_tokens"))
+        found = [v for v in own if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+        if found:
+            limits.append(found[0])
     return max(limits) if limits else DEFAULT_MAX_OUTPUT_TOKENS
 
 
