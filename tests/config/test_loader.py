@@ -225,3 +225,17 @@ def test_routing_strategy_args_without_effect_are_reported(tmp_path):
         w.startswith("config key 'router_settings.routing_strategy_args.ttl'") for w in loaded.warnings
     )
     assert loaded.router.routing_strategy == "latency-based-routing"
+
+
+def test_a_key_without_its_base_url_is_named_at_start_up():
+    env = {"AZURE_OPENAI_KEY": "az-0123456789", "HOSTED_VLLM_API_KEY": "v-0123456789"}
+    loaded = load_config(None, env)
+    assert loaded.models.resolve("azure/dep") == [] and loaded.models.resolve("hosted_vllm/m") == []
+    assert (
+        "AZURE_OPENAI_KEY is set but AZURE_OPENAI_ENDPOINT or AZURE_API_BASE is not set: "
+        "azure/<model> is not routable"
+    ) in loaded.warnings
+    assert any(w.startswith("HOSTED_VLLM_API_KEY is set but HOSTED_VLLM_API_BASE") for w in loaded.warnings)
+    assert not any("0123456789" in w for w in loaded.warnings)  # names, never values
+    served = load_config(None, {**env, "HOSTED_VLLM_API_BASE": "http://127.0.0.1:8000/v1"})
+    assert served.models.resolve("hosted_vllm/m")[0].call.api_base == "http://127.0.0.1:8000/v1"

@@ -15,6 +15,7 @@ from polyroute.providers.registry import get_adapter, known_providers
 _BASE_VARS = {
     "openai": ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
     "azure": ("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE"),
+    "hosted_vllm": ("HOSTED_VLLM_API_BASE",),  # LiteLLM's name
 }
 _VERSION_VARS = {"azure": ("OPENAI_API_VERSION", "AZURE_API_VERSION")}
 # Alternative key variables (LiteLLM's names) accepted beside FastChat's.
@@ -27,6 +28,17 @@ def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
 
 def env_model_entries(env: Mapping[str, str]) -> list[dict[str, Any]]:
     """`provider/*` entries for each keyed provider, plus `mock/*` and a `mock-gpt` model."""
+    return _env_models(env)[0]
+
+
+def env_model_warnings(env: Mapping[str, str]) -> list[str]:
+    """One line per provider whose key is set but that has no base URL to call (Azure without
+    its endpoint, ...): reported at start-up, where a 404 for `azure/...` would give no hint."""
+    return _env_models(env)[1]
+
+
+def _env_models(env: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
+    warnings: list[str] = []
     entries: list[dict[str, Any]] = [
         {"model_name": "mock-gpt", "litellm_params": {"model": "mock/mock-gpt"}},
         {"model_name": "mock/*", "litellm_params": {"model": "mock/*"}},
@@ -43,13 +55,22 @@ def env_model_entries(env: Mapping[str, str]) -> list[dict[str, Any]]:
         if not key:
             continue
         params: dict[str, Any] = {"model": f"{adapter.name}/*", "api_key": key}
-        base = _first(env, _BASE_VARS.get(adapter.name, ()))
-        if adapter.name == "azure" and not base:
-            continue  # Azure needs its endpoint as well as its key
+        base_vars = _BASE_VARS.get(adapter.name, ())
+        base = _first(env, base_vars)
+        if not base and adapter.default_api_base is None:
+            missing = " or ".join(base_vars) + " is not set" if base_vars else "there is no default base URL"
+            warnings.append(
+                f"{_first_set(env, keys)} is set but {missing}: {adapter.name}/<model> is not routable"
+            )
+            continue
         if base:
             params["api_base"] = base
         version = _first(env, _VERSION_VARS.get(adapter.name, ()))
         if version:
             params["api_version"] = version
         entries.append({"model_name": f"{adapter.name}/*", "litellm_params": params})
-    return entries
+    return entries, warnings
+
+
+def _first_set(env: Mapping[str, str], names: tuple[str, ...]) -> str:
+    return next((n for n in names if env.get(n)), names[0])

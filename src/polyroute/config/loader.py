@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from polyroute.auth.client_credentials import ClientCredentialSettings, compile_policy
 from polyroute.auth.url_safety import UrlAllowlist
-from polyroute.config.env_models import env_model_entries
+from polyroute.config.env_models import env_model_entries, env_model_warnings
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
 from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
@@ -147,6 +147,7 @@ def load_config(
         entries += [ModelEntry.model_validate(e) for e in extra]
     if not path and endpoint_data is None:
         entries = [ModelEntry.model_validate(e) for e in env_model_entries(merged_env)]
+        warnings += env_model_warnings(merged_env)
 
     redactor = Redactor()
     deployments = [
