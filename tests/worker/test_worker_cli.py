@@ -188,7 +188,8 @@ def test_limit_worker_concurrency_queues_and_reports(gateway, upstream):
     def chats() -> int:
         return len([r for r in upstream.requests if r.path == "/v1/chat/completions"])
 
-    with openai_worker(gateway, upstream, port, "--limit-worker-concurrency", "1") as worker:
+    env = {"FASTCHAT_WORKER_HEART_BEAT_INTERVAL": "0.2"}
+    with openai_worker(gateway, upstream, port, "--limit-worker-concurrency", "1", env=env) as worker:
         worker.wait_until(lambda: "vicuna" in models(gateway))
         client = gateway.client(timeout=60)
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
@@ -201,6 +202,8 @@ def test_limit_worker_concurrency_queues_and_reports(gateway, upstream):
             worker.wait_until(lambda: httpx.post(status_url).json()["queue_length"] == 3 and chats() >= 1)
             # ... and only the running one reached the upstream (it answers after 2 s).
             assert chats() == 1
+            # The heartbeats carry that queue to the controller (2 s per request leaves time).
+            worker.wait_until(lambda: gateway.state.directory.workers()[0].queue_length >= 2)
             assert [f.result().choices[0].message.content for f in futures] == ["slow"] * 3
         assert chats() == 3
         assert httpx.post(status_url).json()["queue_length"] == 0
