@@ -351,3 +351,25 @@ def test_background_probe_finds_a_broken_deployment_before_any_client(upstreams,
             assert len(a.requests) == 1  # clients never met the broken deployment
     finally:
         a.reset()
+
+
+def test_router_stream_timeout_bounds_the_first_byte_of_deployments_without_their_own(upstreams, tmp_path):
+    _, b, _ = upstreams
+    b.reset()
+    config = {
+        "model_list": [
+            {
+                "model_name": "gpt",
+                "litellm_params": {"model": "openai/gpt-b", "api_base": b.url + "/v1", "api_key": KEY},
+            }
+        ],
+        "general_settings": {"master_key": MASTER},
+        "router_settings": {"num_retries": 0, "stream_timeout": 0.5},
+    }
+    b.script(Reply(text="late", ttfb=3.0))
+    with GatewayServer(config, tmp_path) as gw:
+        with pytest.raises(openai.InternalServerError) as caught:
+            list(gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True))
+    assert caught.value.status_code == 504
+    assert "starting its stream (over 0.5s)" in caught.value.message  # not the 600 s default
+    b.reset()

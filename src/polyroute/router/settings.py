@@ -61,6 +61,8 @@ class RouterSettings(BaseModel):
     num_retries: int = Field(default=2, ge=0, le=20)
     timeout: float | None = Field(default=None, gt=0)  # overall deadline across attempts
     stream_idle_timeout: float | None = Field(default=None, gt=0)  # gap allowed between chunks
+    # Time to a stream's first byte for deployments without their own (LiteLLM's Router takes it).
+    stream_timeout: float | None = Field(default=None, gt=0)
     retry_after: float = Field(default=0.0, ge=0)  # LiteLLM: minimum wait before a retry
     allowed_fails: int = Field(default=3, ge=0)
     allowed_fails_window: float = Field(default=60.0, gt=0)

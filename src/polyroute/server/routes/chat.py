@@ -48,7 +48,9 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
         if stream:
             translator = adapter.chat_stream(call, payload)
             relay = StreamRelay(request, state, deployment, translator, headers, include_usage(body))
-            return await relay.run(wire, first_byte_limit(deployment, body, limit), idle_limit(state, limit))
+            return await relay.run(
+                wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
+            )
         data, raw, _ = await call_json(state, deployment, wire, limit)
         if adapter.passthrough_stream:
             # Already OpenAI's format: relay the upstream's bytes, parsed once only to check them.

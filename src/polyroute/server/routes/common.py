@@ -80,8 +80,9 @@ def attempt_limit(state: AppState, deployment: Deployment, info: AttemptInfo) ->
     return max(0.001, min(own, info.remaining()))
 
 
-def first_byte_limit(deployment: Deployment, body: dict[str, Any], limit: float) -> float:
-    value = body.get("stream_timeout") or deployment.stream_timeout
+def first_byte_limit(state: AppState, deployment: Deployment, body: dict[str, Any], limit: float) -> float:
+    """Seconds to a stream's first byte: the body's, else the deployment's, else the router's."""
+    value = body.get("stream_timeout") or deployment.stream_timeout or state.config.router.stream_timeout
     return min(float(value), limit) if value else limit
 
 

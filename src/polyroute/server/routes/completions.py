@@ -143,7 +143,7 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
                     include_usage(body),
                 )
                 return await relay.run(
-                    wire, first_byte_limit(deployment, body, limit), idle_limit(state, limit)
+                    wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
                 )
             data, raw, _ = await call_json(state, deployment, wire, limit)
             return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
@@ -157,7 +157,9 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
             relay = StreamRelay(
                 request, state, deployment, translator, headers, include_usage(body), chunk_to_text_completion
             )
-            return await relay.run(wire, first_byte_limit(deployment, body, limit), idle_limit(state, limit))
+            return await relay.run(
+                wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
+            )
         data, _, _ = await call_json(state, deployment, wire, limit)
         out = to_text_completion(adapter.chat_response(call, data))
         await request.respond(
