@@ -309,3 +309,22 @@ def test_every_admin_route_refuses_a_virtual_key(keys_gateway, admin: Admin) -> 
         assert response.json()["error"]["type"] == "permission_error"
     info = admin.ok("GET", "/key/info", key=key)["info"]
     assert (info["rpm_limit"], info["max_budget"]) == (5, 1.0)
+
+
+def test_tokens_that_are_not_virtual_keys_cost_no_lookup(keys_gateway) -> None:
+    """Every virtual key starts with sk-: other tokens are a 401 without a key-store lookup, so a
+    client sending random tokens neither reaches SQL nor fills the key cache. An unknown sk- key
+    is looked up once and remembered as unknown."""
+    from polyroute.auth.keys import hash_key
+
+    cache = keys_gateway.state.auth.keys
+    garbage = [f"not-a-virtual-key-{n:04d}-xxxxxxxxxxxx" for n in range(20)]
+    for token in garbage:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            keys_gateway.client(api_key=token).chat.completions.create(model="mock-gpt", messages=MESSAGES)
+        assert caught.value.code == "invalid_api_key"
+    assert not any(hash_key(token) in cache._entries for token in garbage)
+    unknown = "sk-unknown-but-key-shaped-0000000000"
+    with pytest.raises(openai.AuthenticationError):
+        keys_gateway.client(api_key=unknown).chat.completions.create(model="mock-gpt", messages=MESSAGES)
+    assert hash_key(unknown) in cache._entries

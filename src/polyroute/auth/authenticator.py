@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 
 from polyroute.auth.key_cache import KeyCache
-from polyroute.auth.keys import MAX_PRESENTED_KEY_CHARS, hash_key
+from polyroute.auth.keys import KEY_PREFIX, MAX_PRESENTED_KEY_CHARS, hash_key
 from polyroute.auth.master_key import is_loopback, presented_key
 from polyroute.auth.principal import ADMIN, ANONYMOUS, VIRTUAL_KEY, Principal
 from polyroute.errors import AuthenticationError, ServiceUnavailableError
@@ -35,7 +35,13 @@ class Authenticator:
         if presented is not None and self._master is not None:
             if hmac.compare_digest(presented.encode(), self._master):
                 return _ADMIN
-        if presented is not None and len(presented) <= MAX_PRESENTED_KEY_CHARS:
+        # Every virtual key starts with sk- (generated, or brought to /key/generate): anything
+        # else is refused without a lookup, so random tokens cost no SQL and fill no cache entry.
+        if (
+            presented is not None
+            and len(presented) <= MAX_PRESENTED_KEY_CHARS
+            and presented.startswith(KEY_PREFIX)
+        ):
             try:
                 record = await self.keys.get(hash_key(presented))
             except Exception:  # noqa: BLE001  # the key store is down and this key is not cached
