@@ -332,3 +332,11 @@ async def test_workers_without_shared_state_split_limits(tmp_path):
         await run(router, up, "m")
     with pytest.raises(RateLimitError):
         await run(router, up, "m")
+
+
+async def test_a_prompt_over_a_workers_share_of_tpm_says_why(tmp_path):
+    router, clock, up = make_router(tmp_path, [deployment("m", "a", tpm=1000)])
+    router.limit_share = 2  # two workers on local state: 500 each
+    with pytest.raises(RateLimitError) as caught:
+        await run(router, up, "m", prompt_tokens=600)
+    assert caught.value.retry_after is None and "each of 2 worker processes holds 1/2" in caught.value.message

@@ -515,9 +515,11 @@ class Router:
             for a in availability
             if a.cooldown is not None and self._fits_tpm(a.deployment, prompt_tokens)
         ]
+        # Workers without shared state each hold 1/N of a limit (see `limit_share`): say so.
+        share = f" (each of {self.limit_share} worker processes holds 1/{self.limit_share})"
         return RateLimitError(
             f"the prompt (about {prompt_tokens} tokens) is larger than the tpm limit of every "
-            f"available deployment of '{name}'",
+            f"available deployment of '{name}'{share if self.limit_share > 1 else ''}",
             retry_after=max(0.0, min(back)) if back else None,
             code="prompt_over_tpm_limit",
         )
