@@ -11,6 +11,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 import yaml
 
 from tests.controller.support import MASTER, TOKEN_ALL, controller_post, serving_config, with_token
@@ -60,12 +61,15 @@ def test_controller_runs_standalone(tmp_path):
     assert bad.returncode == 2 and "lottery or shortest_queue" in bad.stderr
 
 
-def test_serve_workers_share_one_worker_registry_on_redis(tmp_path):
-    """`polyroute serve --workers 2` on Redis: a worker registered through whichever process took
-    the call is served by both, and its deregistration reaches both."""
+@pytest.mark.parametrize("shared_by", ["redis", "folder"])
+def test_serve_workers_share_one_worker_registry(tmp_path, shared_by):
+    """`polyroute serve --workers 2`, on Redis or (without Redis) through the run's registry
+    folder: a worker registered through whichever process took the call is served by both, both
+    know it when it heartbeats, and its deregistration reaches both."""
     model = f"vicuna-{uuid.uuid4().hex[:8]}"  # the Redis on 127.0.0.1:6379 is shared by every test
     config = serving_config()
-    config["router_settings"] |= {"redis_host": "127.0.0.1", "redis_port": 6379}
+    if shared_by == "redis":
+        config["router_settings"] |= {"redis_host": "127.0.0.1", "redis_port": 6379}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {"POLYROUTE_MASTER_KEY": "", "POLYROUTE_DATA_DIR": str(tmp_path / "data")}
@@ -95,6 +99,8 @@ def test_serve_workers_share_one_worker_registry_on_redis(tmp_path):
                     timeout=30,
                 )
                 assert reply.status_code == 200, reply.text
+            for _ in range(6):  # a new connection each: either process answers, and knows it
+                assert worker.heartbeat(with_token(url, TOKEN_ALL)).json() == {"exist": True}
             gone = controller_post(url, "/deregister_worker", {"worker_name": worker.address}, TOKEN_ALL)
             assert gone.json() == {"removed": True}
             every_process_agrees(False)

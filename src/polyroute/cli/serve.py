@@ -20,6 +20,7 @@ from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOpt
 from polyroute.config.loader import ConfigError, GatewayConfig, load_config
 from polyroute.logs import export_to_env, protect_secrets
 from polyroute.observability.multiprocess import ENV_VAR as METRICS_DIR_ENV
+from polyroute.state.worker_files import ENV_VAR as REGISTRY_DIR_ENV
 
 log = logging.getLogger("polyroute.cli")
 
@@ -198,8 +199,8 @@ def serve(
     if workers > 1 and not _redis_configured(loaded):
         log.warning(
             "%d workers without Redis: each enforces 1/%d of every rpm/tpm limit, and each enforces key, "
-            "team and user budgets on its own; cooldowns, latency statistics and the registry of model "
-            "workers (FastChat's controller) are per worker. Set "
+            "team and user budgets on its own; cooldowns and latency statistics are per worker (the "
+            "registry of model workers is shared through a folder of this run). Set "
             "router_settings.redis_host (or redis_url) to share them.",
             workers,
             workers,
@@ -217,8 +218,11 @@ def serve(
         "server_header": False,
     }
     if workers > 1:
-        with _metrics_folder() as folder:
-            os.environ[METRICS_DIR_ENV] = str(folder)
+        with _run_folder("polyroute-metrics-") as metrics, _run_folder("polyroute-workers-") as registry:
+            os.environ[METRICS_DIR_ENV] = str(metrics)
+            # Read only without Redis (state/factory.py): then the processes share FastChat's
+            # worker registry through this folder, as they would through Redis.
+            os.environ[REGISTRY_DIR_ENV] = str(registry)
             uvicorn.run("polyroute.server.app:create_app_from_env", factory=True, workers=workers, **common)
     else:
         from polyroute.server.app import create_app
@@ -228,10 +232,12 @@ def serve(
 
 
 @contextlib.contextmanager
-def _metrics_folder() -> Iterator[Path]:
-    """A fresh folder per run where the worker processes publish their metrics (removed after):
-    a scrape of any worker then reports the sum over all (observability/multiprocess.py)."""
-    folder = Path(tempfile.mkdtemp(prefix="polyroute-metrics-"))
+def _run_folder(prefix: str) -> Iterator[Path]:
+    """A fresh folder for one run of the worker processes (removed after): where they publish
+    their metrics, so a scrape of any one reports the sum over all
+    (observability/multiprocess.py), and without Redis, their shared worker registry
+    (state/worker_files.py)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         yield folder
     finally:

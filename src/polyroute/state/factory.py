@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from polyroute.config.env_refs import resolve
 from polyroute.state.base import SharedState
 from polyroute.state.memory import MemoryState
+from polyroute.state.worker_files import ENV_VAR as REGISTRY_DIR_ENV
+from polyroute.state.worker_files import FolderRegistryState
 
 # router_settings keys, as LiteLLM spells them, and the env vars LiteLLM reads in their place.
 SETTING_KEYS = ("redis_url", "redis_host", "redis_port", "redis_password", "redis_db")
@@ -49,10 +52,13 @@ def _int_setting(settings: Mapping[str, Any], key: str) -> int | None:
 
 
 def build_state(router_settings: Mapping[str, Any], env: Mapping[str, str]) -> SharedState:
-    """MemoryState when no Redis is configured; otherwise Redis, falling back to memory while it is down."""
+    """MemoryState when no Redis is configured (its worker registry in a folder for `serve
+    --workers N`); otherwise Redis, falling back to memory while it is down."""
     settings = redis_settings(router_settings, env)
     if not settings:
-        return MemoryState()
+        registry = env.get(REGISTRY_DIR_ENV)
+        # `serve --workers N` without Redis: the processes share the worker registry in a folder.
+        return FolderRegistryState(Path(registry)) if registry else MemoryState()
     if not settings.get("redis_url") and not settings.get("redis_host"):
         # A port or password alone names no server: say so rather than silently run per-process limits.
         raise ValueError("router_settings has redis settings but neither redis_url nor redis_host")
