@@ -44,6 +44,22 @@ def test_anthropic_and_azure_style_key_headers(gateway, header):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("value", ["{key}", "Bearer {key}"])
+def test_litellm_key_header_wins_over_authorization(gateway, value):
+    """LiteLLM clients send their gateway key in x-litellm-api-key when Authorization carries
+    something else (another service's token): that header is the one checked."""
+    client = gateway.client(
+        api_key="sk-not-for-the-gateway",
+        default_headers={"x-litellm-api-key": value.format(key=gateway.master_key)},
+    )
+    assert client.chat.completions.create(model="mock-gpt", messages=MESSAGES).choices
+    wrong = httpx.get(
+        gateway.url + "/v1/models",
+        headers={"x-litellm-api-key": "sk-wrong", "authorization": f"Bearer {gateway.master_key}"},
+    )
+    assert wrong.status_code == 401
+
+
 def test_without_master_key_only_loopback_is_served():
     check_master_key(None, None, "127.0.0.1", open_access=False)
     check_master_key(None, None, "::1", open_access=False)

@@ -29,9 +29,7 @@ class Authenticator:
         self.keys = keys
 
     async def authenticate(self, headers: Mapping[str, str], client_host: str | None) -> Principal:
-        presented = presented_key(
-            headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key")
-        )
+        presented = presented_key(headers)
         if presented is not None and self._master is not None:
             if hmac.compare_digest(presented.encode(), self._master):
                 return _ADMIN

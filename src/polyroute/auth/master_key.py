@@ -4,6 +4,7 @@ clients present keys. With no master key configured, only loopback clients are s
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from ipaddress import ip_address
 
 from polyroute.auth.context import AuthContext
@@ -11,12 +12,26 @@ from polyroute.errors import AuthenticationError
 from polyroute.secrets import Secret
 
 
-def presented_key(authorization: str | None, x_api_key: str | None, api_key: str | None) -> str | None:
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
+def _bearer(value: str | None) -> str | None:
+    if value:
+        scheme, _, token = value.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
-    return x_api_key or api_key or None
+    return None
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a client presents. LiteLLM's `x-litellm-api-key` (with or without "Bearer ")
+    comes first: its clients send it when `Authorization` carries something else; then
+    `Authorization: Bearer`, Anthropic's `x-api-key`, Azure's `api-key`."""
+    litellm = headers.get("x-litellm-api-key")
+    return (
+        (litellm and (_bearer(litellm) or litellm.strip()))
+        or _bearer(headers.get("authorization"))
+        or headers.get("x-api-key")
+        or headers.get("api-key")
+        or None
+    )
 
 
 def is_loopback(host: str | None) -> bool:

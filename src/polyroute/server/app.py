@@ -211,8 +211,7 @@ class GatewayApp:
         headers = request.headers
         if (
             basic_auth
-            and presented_key(headers.get("authorization"), headers.get("x-api-key"), headers.get("api-key"))
-            is None
+            and presented_key(headers) is None
         ):
             # FastChat clients put the key in the URL's userinfo: HTTP Basic auth's password.
             token = presented_worker_token(headers.get("authorization"))

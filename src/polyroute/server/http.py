@@ -181,6 +181,7 @@ _WANTED = {
     b"authorization",
     b"x-api-key",
     b"api-key",
+    b"x-litellm-api-key",  # LiteLLM's own key header (its clients send it beside their own auth)
     b"content-length",
     b"content-type",
     b"x-request-id",
