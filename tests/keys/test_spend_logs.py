@@ -137,7 +137,14 @@ def test_a_stream_broken_off_is_billed_for_what_was_produced(keys_gateway, admin
 def test_a_client_that_leaves_mid_stream_is_billed_for_what_was_produced(
     keys_gateway, admin: Admin, fake_anthropic
 ) -> None:
-    fake_anthropic.script(Reply(text=" ".join(f"w{i}" for i in range(40)), chunk_delay=0.05))
+    fake_anthropic.script(
+        Reply(
+            text=" ".join(f"w{i}" for i in range(40)),
+            chunk_delay=0.05,
+            prompt_tokens=1200,
+            cached_tokens=200,
+        )
+    )
     key = admin.new_key()["key"]
     body = {"model": "claude", "messages": MESSAGES, "stream": True}
     with httpx.stream(
@@ -151,7 +158,10 @@ def test_a_client_that_leaves_mid_stream_is_billed_for_what_was_produced(
                 break  # leave after a few words
     (row,) = admin.wait_for_logs(1, api_key=key)
     assert row["status"] == "cancelled" and row["http_status"] == 499
-    assert row["prompt_tokens"] > 0  # Anthropic reported input tokens at message_start
+    # Anthropic reported the input and cache tokens at message_start: those are billed as
+    # reported; only the output (the words sent before the client left) is estimated.
+    assert (row["prompt_tokens"], row["cached_tokens"]) == (1200, 200)
+    assert row["usage_estimated"] is True
     assert 3 <= row["completion_tokens"] < 40
 
 

@@ -77,6 +77,9 @@ class StreamTranslator(ABC):
 
     #: OpenAI-shaped usage dict once the provider has reported it (cumulative, final).
     usage: dict[str, Any] | None = None
+    #: what the provider reported before its final figures (Anthropic's message_start: the
+    #: input and cache tokens): the basis of the bill when the stream breaks off before `usage`
+    usage_so_far: dict[str, Any] | None = None
 
     @abstractmethod
     def on_event(self, event: SSEEvent) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ batched writer. Nothing here waits for SQL.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -116,12 +117,14 @@ class RequestAccount:
         ttft: float | None,
         headers: dict[str, str] | None = None,
         failed: GatewayError | None = None,
+        usage_so_far: dict[str, Any] | None = None,
     ) -> None:
         """A stream that sent bytes ended (completely, broken off, or the client left): bill what
-        was produced, from the provider's own figures when it gave them."""
+        was produced, from the provider's own figures when it gave them; a stream broken off
+        before its final usage keeps the prompt figures the provider reported at its start."""
         self._served(deployment, headers)
         self.ttft = ttft
-        self.usage = usage_from(usage) or self._estimate(produced_tokens)
+        self.usage = usage_from(usage) or self._estimate(produced_tokens, usage_from(usage_so_far))
         self.cost = cost_usd(prices_for(deployment), self.usage)
         if failed is not None:
             self.failed(failed)
@@ -137,8 +140,14 @@ class RequestAccount:
             self.http_status = 499  # the client closed the request (nginx's convention)
             self.error_code = "client_disconnected"
 
-    def _estimate(self, produced_tokens: int) -> TokenUsage:
-        return TokenUsage(prompt=self.prompt_estimate, completion=max(0, produced_tokens), estimated=True)
+    def _estimate(self, produced_tokens: int, reported: TokenUsage | None = None) -> TokenUsage:
+        completion = max(0, produced_tokens)
+        if reported is not None and reported.prompt:
+            # The provider's own prompt and cache counts; only the output is estimated.
+            return dataclasses.replace(
+                reported, completion=max(completion, reported.completion), reasoning=0, estimated=True
+            )
+        return TokenUsage(prompt=self.prompt_estimate, completion=completion, estimated=True)
 
     # -- the end ------------------------------------------------------------------------------------
     async def close(self) -> None:

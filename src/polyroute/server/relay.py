@@ -149,6 +149,7 @@ class StreamRelay:
         #: events with generated content sent so far: the output estimate when a stream broken
         #: off carries no usage (OpenAI-compatible servers send about one token per event)
         self.produced = 0
+        self.usage_so_far: dict[str, Any] | None = None
         self.broke_off: GatewayError | None = None
 
     async def run(self, wire: WireRequest, first_byte_timeout: float, idle_timeout: float) -> AttemptOutcome:
@@ -175,6 +176,7 @@ class StreamRelay:
                 response.close()
             if self.usage is None:  # broken off: whatever usage the provider had reported so far
                 self.usage = self._reader.usage if self._reader is not None else self.translator.usage
+                self.usage_so_far = self.translator.usage_so_far
             if self.request.started:
                 # Bytes reached the client: bill what was produced, also when the client left.
                 self._bill()
@@ -189,7 +191,13 @@ class StreamRelay:
         account = self.request.account
         if account is not None:
             account.streamed(
-                self.deployment, self.usage, self.produced, self.ttft, self.headers, self.broke_off
+                self.deployment,
+                self.usage,
+                self.produced,
+                self.ttft,
+                self.headers,
+                self.broke_off,
+                self.usage_so_far,
             )
 
     async def _fail(self, error: GatewayError) -> None:

@@ -81,6 +81,7 @@ class AnthropicStreamTranslator(StreamTranslator):
             self.model = message["model"]
         if isinstance(message.get("usage"), dict):
             self._anthropic_usage.update(message["usage"])
+            self.usage_so_far = openai_usage(self._anthropic_usage)
         return self._start()
 
     def _start(self) -> list[dict[str, Any]]:
