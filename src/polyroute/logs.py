@@ -28,7 +28,9 @@ import logging
 import logging.handlers
 import os
 import queue
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -302,7 +304,29 @@ def configure_logging(
     listener.start()
     setup: LogSetup = getattr(enqueue, _HANDLER_MARK)
     atexit.register(setup.stop)
+    _flush_before_sigterm_ends_the_process()
     return setup
+
+
+def _flush_before_sigterm_ends_the_process() -> None:
+    """uvicorn ends a server stopped by SIGTERM (systemd, docker stop, Kubernetes) by raising the
+    signal again once its shutdown is done; the default action then kills the process without
+    running atexit, and the last lines still queued for the writer thread (the shutdown's own,
+    such as a worker's deregistration) were lost. This handler, which uvicorn restores before
+    raising, writes them out and then lets SIGTERM end the process as before (same exit status)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone else's handler (a test runner, an embedding application): keep it
+    signal.signal(signal.SIGTERM, _flush_and_terminate)
+
+
+def _flush_and_terminate(signum: int, frame: Any) -> None:
+    setup = installed()
+    if setup is not None:
+        setup.stop()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
 
 
 def installed() -> LogSetup | None:

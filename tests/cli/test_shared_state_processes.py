@@ -15,6 +15,7 @@ import yaml
 from tests.fakes.base import Error, free_port
 from tests.fakes.openai import FakeOpenAI
 from tests.serve_process import serve_process
+from tests.windows import clear_of_window_edge
 
 KEY = "sk-fake-openai-key-0123456789abcdef"
 MASTER = "sk-shared-state-master-000111"
@@ -91,6 +92,7 @@ def two_gateways(tmp_path):
 
 def test_two_processes_enforce_one_global_rpm_limit(two_gateways):
     clients, _, a, _ = two_gateways
+    clear_of_window_edge()
     outcomes = []
     for i in range(8):
         try:
@@ -173,6 +175,7 @@ def test_serve_workers_hold_one_rpm_limit(tmp_path, redis):
     path.write_text(yaml.safe_dump(config))
     process, port = serve_process(["--config", str(path), "--workers", "2"], {"POLYROUTE_MASTER_KEY": ""})
     try:
+        clear_of_window_edge()
         ok = 0
         for _ in range(12):
             # A fresh connection per request, so the kernel may hand it to either worker.

@@ -15,6 +15,7 @@ import pytest
 from tests.fakes.base import Reply
 from tests.gateway import GatewayServer
 from tests.keys.conftest import Admin, keys_config
+from tests.windows import clear_of_window_edge
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -45,6 +46,7 @@ def _call(gateway: GatewayServer, key: str, model: str = "mock-gpt") -> str:
 def test_key_rpm_limit(limits_gateway) -> None:
     admin = Admin(limits_gateway.url)
     key = admin.new_key(rpm_limit=2)["key"]
+    clear_of_window_edge()
     assert [_call(limits_gateway, key) for _ in range(4)] == ["ok", "ok", "429", "429"]
 
 
@@ -52,6 +54,7 @@ def test_team_rpm_limit_covers_all_its_keys(limits_gateway) -> None:
     admin = Admin(limits_gateway.url)
     team = admin.ok("POST", "/team/new", rpm_limit=3)["team_id"]
     keys = [admin.new_key(team_id=team)["key"] for _ in range(2)]
+    clear_of_window_edge()
     outcomes = [_call(limits_gateway, keys[i % 2]) for i in range(6)]
     assert outcomes.count("ok") == 3 and outcomes[3:] == ["429"] * 3
 
@@ -59,6 +62,7 @@ def test_team_rpm_limit_covers_all_its_keys(limits_gateway) -> None:
 def test_key_tpm_limit_counts_real_tokens(limits_gateway, fake_openai) -> None:
     admin = Admin(limits_gateway.url)
     key = admin.new_key(tpm_limit=100)["key"]
+    clear_of_window_edge()
     fake_openai.default = Reply(prompt_tokens=30, completion_tokens=30)  # 60 real tokens each
     outcomes = [_call(limits_gateway, key, "gpt-4o-mini") for _ in range(3)]
     assert outcomes == ["ok", "ok", "429"]  # 60 + 60 reached 100; the estimate alone (~5) would not
@@ -147,6 +151,7 @@ def test_user_and_team_budgets_apply_to_their_keys(limits_gateway) -> None:
 def test_refused_requests_give_back_what_they_took(limits_gateway) -> None:
     admin = Admin(limits_gateway.url)
     made = admin.new_key(rpm_limit=3, max_budget=0.0)
+    clear_of_window_edge()
     assert [_call(limits_gateway, made["key"], "priced-mock") for _ in range(4)] == ["budget"] * 4
     admin.ok("POST", "/key/update", key=made["key"], max_budget=1.0)
     # The four refusals did not use up the rpm window.

@@ -18,6 +18,7 @@ from tests.fakes.base import free_port
 from tests.keys.conftest import MOCK_PRICES, Admin
 from tests.serve_process import serve_process
 from tests.store.databases import pg_database_sync
+from tests.windows import clear_of_window_edge
 
 MASTER = "sk-two-process-master-4242"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -72,6 +73,7 @@ def client(url: str, key: str) -> openai.OpenAI:
 
 def test_a_key_made_in_one_process_has_one_rpm_limit_across_both(two) -> None:
     key = Admin(two[0], MASTER).new_key(rpm_limit=3)["key"]
+    clear_of_window_edge()
     outcomes = []
     for i in range(8):
         try:
