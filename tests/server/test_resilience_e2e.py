@@ -7,6 +7,7 @@ import time
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.fakes.anthropic import FakeAnthropic
@@ -246,6 +247,30 @@ def test_a_broken_stream_counts_what_it_sent_against_tpm(pair):
             break
         time.sleep(0.05)
     assert prompt < used <= prompt + 4  # the prompt's estimate and the content events sent
+
+
+def test_an_answer_without_usage_counts_its_estimate_against_tpm(pair):
+    """An OpenAI-compatible server that sends no `usage`: the answer's text, about four
+    characters a token, is reconciled against tpm on top of the prompt's estimate."""
+    from polyroute.router.tokens import estimate_prompt_tokens
+
+    gw, a, _, _ = pair
+    answer = {
+        "id": "chatcmpl-nousage",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-a",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "x" * 400}, "finish_reason": "stop"}
+        ],
+    }
+    a.script(Reply(raw_body=orjson.dumps(answer)))
+    reply = gw.client().chat.completions.create(model="gpt", messages=MESSAGES)
+    assert reply.choices[0].message.content == "x" * 400 and reply.usage is None
+    prompt = estimate_prompt_tokens({"model": "gpt", "messages": MESSAGES})
+    health = httpx.get(gw.url + "/health", headers={"authorization": f"Bearer {MASTER}"}).json()
+    used = {d["id"]: d["tpm_used"] for d in health["deployments"]}["dep-a"]
+    assert used == prompt + 100
 
 
 def test_stream_stalled_mid_way_ends_at_the_idle_timeout(pair):

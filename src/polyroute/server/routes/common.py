@@ -13,6 +13,7 @@ from polyroute.router.engine import AttemptInfo, AttemptOutcome, RequestOptions
 from polyroute.router.tokens import estimate_prompt_tokens
 from polyroute.server.http import Request
 from polyroute.server.state import DEFAULT_TIMEOUT, AppState
+from polyroute.spend.cost import estimate_answer_tokens
 
 
 def _positive_number(body: dict[str, Any], name: str) -> float | None:
@@ -142,5 +143,7 @@ async def relay_openai_answer(
     check it and read its usage); an answer without `required` is an upstream failure."""
     if required not in data:
         raise stream_error(data) if "error" in data else UpstreamError(f"upstream answer has no {required}")
-    await request.respond(200, raw, cost_headers(request, deployment, data.get("usage"), headers, data))
-    return AttemptOutcome(usage=data.get("usage"))
+    usage = data.get("usage")
+    await request.respond(200, raw, cost_headers(request, deployment, usage, headers, data))
+    # A server that sends no usage: its answer's estimate still counts against tpm.
+    return AttemptOutcome(usage=usage, produced_tokens=0 if usage else estimate_answer_tokens(data))
