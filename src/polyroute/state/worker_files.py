@@ -81,9 +81,10 @@ class WorkerRegistryFolder:
     def _live(self, address: str, now: float) -> WorkerRecord | None:
         path = self._path(address)
         record = self._read(path)
-        if record is not None and (record.address != address or record.expires_at <= now):
-            if record.expires_at <= now:
-                path.unlink(missing_ok=True)
+        if record is None or record.address != address:
+            return None  # not registered (or, by a digest collision, another worker's file)
+        if record.expires_at <= now:
+            path.unlink(missing_ok=True)
             return None
         return record
 
