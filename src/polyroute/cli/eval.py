@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # the command's modules load only when it runs (rich, matplotlib)
+    from polyroute.eval.run import EvalOptions
+    from polyroute.eval.session import Source
 
 app = typer.Typer(help="Evaluate the models behind a gateway with an LLM judge.", no_args_is_help=True)
 
@@ -67,7 +71,7 @@ RequestRetriesOption = Annotated[
 QuietOption = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 
 
-def _run(options, source, database_url: str | None, no_store: bool, quiet: bool) -> None:  # noqa: ANN001
+def _run(options: EvalOptions, source: Source, database_url: str | None, no_store: bool, quiet: bool) -> None:
     from rich.console import Console
 
     from polyroute.eval.questions import EvalInputError
