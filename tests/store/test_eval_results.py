@@ -61,6 +61,9 @@ async def test_latest_mt_bench_score_per_model(database: Database) -> None:
         "created": late,
     }
     assert latest["b"]["run_id"] == "run-1"
+    # Two runs stamped alike (a coarse clock): the one written last is the newer.
+    await save_eval_run(database, summary("run-4", "single", {"a": 9.0}), late)
+    assert (await load_latest_scores(database))["a"]["run_id"] == "run-4"
 
     async with database.session() as session:
         run = await session.get(EvalRunRow, "run-3")
