@@ -71,7 +71,7 @@ async def test_latest_mt_bench_score_per_model(database: Database) -> None:
         metrics = await session.execute(
             select(EvalScoreRow.metric, func.count()).group_by(EvalScoreRow.metric)
         )
-        assert dict(metrics.all()) == {"mt-bench": 3, "win-rate": 1}
+        assert dict(metrics.all()) == {"mt-bench": 4, "win-rate": 1}
 
 
 async def test_a_run_id_is_written_once(database: Database) -> None:
