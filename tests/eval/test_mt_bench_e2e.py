@@ -309,3 +309,33 @@ def test_refused_key_and_rate_limit_are_reported_and_the_run_goes_on(gateway, ju
     assert failures[("mock-limited", 1)]["status"] == 429
     assert made.json()["key"] not in (out / "polyroute" / "errors.jsonl").read_text()
     assert "4 errors" in done.stdout
+
+
+def test_pairwise_baseline_with_two_choices_per_answer(gateway, judge, tmp_path: Path) -> None:
+    questions, references = write_inputs(tmp_path)
+    out = tmp_path / "mt_bench"
+    done = run_eval(
+        gateway.url, out, "mt-bench", "--models", "mock-good", "--baseline", "mock-bad",
+        "--mode", "pairwise-baseline", "--judge", "judge", "--questions", str(questions),
+        "--references", str(references), "--question-ids", "1,3", "--num-choices", "2", "--no-store",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    baseline_answers = read_jsonl(out / "model_answer" / "mock-bad.jsonl")  # the baseline answers too
+    assert sorted(r["question_id"] for r in baseline_answers) == [1, 3]
+    assert all([c["index"] for c in r["choices"]] == [0, 1] for r in baseline_answers)
+    records = read_jsonl(out / "model_judgment" / "judge_pair.jsonl")
+    assert len(records) == 4 and len(judge.chat_requests()) == 8
+    assert {(r["model_1"], r["model_2"]) for r in records} == {("mock-good", "mock-bad")}
+
+    summary = orjson.loads((out / "polyroute" / "summary.json").read_bytes())
+    assert set(summary["win_rates"]) == {"mock-good"}  # the baseline is not ranked
+    good = summary["win_rates"]["mock-good"]
+    assert (good["win"], good["loss"], good["tie"], good["win_rate_adjusted"]) == (2, 0, 2, 0.75)
+    judgments = str(out / "model_judgment" / "judge_pair.jsonl")
+    shown = show_result(
+        "--mode", "pairwise-baseline", "--baseline-model", "mock-bad", "--input-file", judgments
+    )
+    rows = {
+        m: [float(x) for x in rest.split()] for m, rest in re.findall(r"^(mock-\w+)\s+(.*)$", shown, re.M)
+    }
+    assert rows == {"mock-good": pytest.approx([2, 0, 2, 0.5, 0, 0.75])}
