@@ -1,4 +1,5 @@
-"""`polyroute eval` end to end: a real process, through a real gateway (mock models answer, a
+"""`polyroute eval` end to end (its command-line entry point; tests/eval/test_resume.py runs it as
+a real process), through a real gateway (mock models answer, a
 scripted fake OpenAI judge grades over real HTTP), checked file by file, number by number, and
 against FastChat's own show_result.py reading the same files."""
 

@@ -107,7 +107,7 @@ def test_ctrl_c_mid_run_then_resume_asks_nothing_twice(gateway, judge, rules, tm
     assert all(len(records) == 4 for records in answers_before.values())
 
     rules.stall = None
-    done = run_eval(gateway.url, out, *args)
+    done = run_eval(gateway.url, out, *args, process=True)
     assert done.returncode == 0, done.stderr
 
     asked = Counter(b["messages"][1]["content"] for b in judge.chat_requests())
