@@ -89,17 +89,18 @@ class GatewayClient:
         *,
         temperature: float,
         max_tokens: int,
-        n: int = 1,
     ) -> Completion:
         try:
             raw = await self._client.chat.completions.with_raw_response.create(
-                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens, n=n
+                model=model, messages=messages, temperature=temperature, max_tokens=max_tokens
             )
         except openai.APIStatusError as exc:
             raise describe_error(exc) from None
         except openai.APIError as exc:  # connection failures, timeouts, bodies that are not JSON
             raise RequestFailed(None, f"{type(exc).__name__}: {exc.message}") from None
         answer = raw.parse()
+        if not answer.choices:
+            raise RequestFailed(raw.http_response.status_code, "the answer has no choices")
         usage = Usage(requests=1, cost=_cost(raw.headers))
         if answer.usage is not None:
             usage.prompt_tokens = answer.usage.prompt_tokens or 0
