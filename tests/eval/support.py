@@ -55,6 +55,14 @@ def gateway_config(judge_url: str) -> dict[str, Any]:
                 "model_name": "mock-limited",
                 "litellm_params": {"model": "mock/limited", "mock_error_rate": 1.0, "mock_error_status": 429},
             },
+            {  # a model answering from the same fake server, so its requests can be inspected
+                "model_name": "fake-answerer",
+                "litellm_params": {
+                    "model": "openai/answerer-1",
+                    "api_base": judge_url + "/v1",
+                    "api_key": JUDGE_KEY,
+                },
+            },
             {
                 "model_name": "judge",
                 "litellm_params": {
@@ -90,6 +98,8 @@ class Rules:
         self.malformed = True
 
     def __call__(self, body: dict[str, Any]) -> Any:
+        if body["model"] == "answerer-1":
+            return Reply(text=f"answer {len(body['messages'])} to {body['messages'][-1]['content']}")
         system, user = body["messages"][0]["content"], body["messages"][1]["content"]
         self.asked[user] += 1
         if self.stall is not None and self.stall(user):

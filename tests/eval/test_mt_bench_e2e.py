@@ -340,3 +340,29 @@ def test_pairwise_baseline_with_two_choices_per_answer(gateway, judge, tmp_path:
         m: [float(x) for x in rest.split()] for m, rest in re.findall(r"^(mock-\w+)\s+(.*)$", shown, re.M)
     }
     assert rows == {"mock-good": pytest.approx([2, 0, 2, 0.5, 0, 0.75])}
+
+
+def test_answers_use_mt_bench_temperatures_and_carry_the_first_turn(gateway, judge, tmp_path: Path) -> None:
+    questions, _ = write_inputs(tmp_path)
+    out = tmp_path / "mt_bench"
+    done = run_eval(
+        gateway.url, out, "mt-bench", "--models", "fake-answerer", "--judge", "judge",
+        "--questions", str(questions), "--max-tokens", "256", "--no-store",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    asked = [b for b in judge.chat_requests() if b["model"] == "answerer-1"]
+    assert len(asked) == 8
+    by_turn = {b["messages"][-1]["content"][:5]: b for b in asked}
+    temperatures = {name: by_turn[name]["temperature"] for name in ("Q1-T1", "Q2-T1", "Q3-T1", "Q4-T1")}
+    assert temperatures == {
+        "Q1-T1": 0.7,
+        "Q2-T1": 0.0,
+        "Q3-T1": 0.7,
+        "Q4-T1": 0.1,
+    }  # writing, math, roleplay, stem
+    second = by_turn["Q2-T2"]
+    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
+    assert second["messages"][1]["content"] == "answer 1 to Q2-T1 add 2 and 2"
+    assert second["temperature"] == 0.0 and all(b["max_tokens"] == 256 for b in asked)
+    [record] = [r for r in read_jsonl(out / "model_answer" / "fake-answerer.jsonl") if r["question_id"] == 2]
+    assert record["choices"][0]["turns"] == ["answer 1 to Q2-T1 add 2 and 2", "answer 3 to Q2-T2 now times 3"]
