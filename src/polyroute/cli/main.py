@@ -6,6 +6,7 @@ import typer
 
 from polyroute import __version__
 from polyroute.cli import controller as controller_commands
+from polyroute.cli import eval as eval_commands
 from polyroute.cli import serve as serve_commands
 from polyroute.cli import worker as worker_commands
 
@@ -19,6 +20,7 @@ app.command("serve")(serve_commands.serve)
 app.command("check-config")(serve_commands.check_config)
 app.command("worker")(worker_commands.worker)
 app.command("controller")(controller_commands.controller)
+app.add_typer(eval_commands.app, name="eval")
 
 
 @app.command("version")

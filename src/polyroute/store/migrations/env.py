@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import polyroute.store.eval_results  # noqa: F401  # the eval tables (0003_eval) join Base's metadata
 from polyroute.store.models import Base
 
 connection = context.config.attributes.get("connection")
