@@ -85,11 +85,14 @@ class FakeFastChatWorker(FakeUpstream):
         return {"model_names": self.model_names, "speed": self.speed, "queue_length": self.queue_length}
 
     # -- the worker's side of the controller protocol -------------------------------------------------
-    def register(self, controller_url: str, worker_name: str | None = None) -> httpx.Response:
+    def register(
+        self, controller_url: str, worker_name: str | None = None, multimodal: bool = False
+    ) -> httpx.Response:
         body = {
             "worker_name": worker_name or self.address,
             "check_heart_beat": True,
             "worker_status": self.status(),
+            "multimodal": multimodal,
         }
         return httpx.post(controller_url + "/register_worker", json=body, timeout=10)
 

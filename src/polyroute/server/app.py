@@ -74,6 +74,8 @@ CONTROLLER_ROUTES: dict[str, Route] = {
     "/receive_heart_beat": Route(controller.receive_heart_beat, "POST", json_body=True, worker=True),
     "/deregister_worker": Route(controller.deregister_worker, "POST", json_body=True, worker=True),
     "/list_models": Route(controller.list_models, "POST", basic_auth=True),
+    "/list_language_models": Route(controller.list_language_models, "POST", basic_auth=True),
+    "/list_multimodal_models": Route(controller.list_multimodal_models, "POST", basic_auth=True),
     "/get_worker_address": Route(controller.get_worker_address, "POST", json_body=True, basic_auth=True),
     "/worker_get_status": Route(controller.worker_get_status, "POST", basic_auth=True),
     "/refresh_all_workers": Route(controller.refresh_all_workers, "POST", basic_auth=True),
