@@ -84,6 +84,14 @@ def worker(
     ssl: Annotated[
         bool, typer.Option("--ssl", help="Serve HTTPS; needs SSL_KEYFILE and SSL_CERTFILE.")
     ] = False,
+    standalone: Annotated[
+        bool,
+        typer.Option(
+            "--standalone",
+            help="Serve without registering with a controller (clients call this worker's /v1 "
+            "directly). Without it, --controller is required.",
+        ),
+    ] = False,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "json",
     log_dir: LogDirOption = None,
@@ -115,6 +123,13 @@ def worker(
     built = _engine(
         engine, names[0], api_base, api_key, upstream_model, model_path, device, timings, context_length
     )
+    if not controller and not standalone:
+        raise _fail(
+            "give --controller URL (the gateway to register with), or --standalone to serve this "
+            "worker's OpenAI API directly without registering anywhere"
+        )
+    if controller and standalone:
+        raise _fail("--standalone and --controller exclude each other")
     agent = None
     if controller:
         url, url_token = split_controller_url(controller)
@@ -144,6 +159,14 @@ def worker(
     if ssl_files:
         options.update(ssl_keyfile=ssl_files[0], ssl_certfile=ssl_files[1])
     log.info("worker %s (%s engine) on %s:%d", ",".join(names), engine, host, port)
+    if standalone:
+        log.warning(
+            "standalone worker: registered with no controller; no gateway routes to it, clients "
+            "call %s://%s:%d/v1 directly",
+            "https" if ssl else "http",
+            _reachable(host),
+            port,
+        )
     server = uvicorn.Server(uvicorn.Config(app, **options))
     server.run()
     if not server.started:
