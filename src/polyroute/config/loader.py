@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from polyroute.auth.client_credentials import ClientCredentialSettings, compile_policy
 from polyroute.auth.url_safety import UrlAllowlist
 from polyroute.config.env_models import env_model_entries, env_model_warnings
+from polyroute.config.mock_settings import BUILTIN_MOCK_ENTRY, MockSettings, mock_settings
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
 from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
@@ -89,6 +90,7 @@ class GatewayConfig:
     client_credentials: ClientCredentialSettings = field(default_factory=ClientCredentialSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     callbacks: frozenset[str] = frozenset()  # litellm_settings' integrations, lower case
+    mock: MockSettings = field(default_factory=MockSettings)  # config/mock_settings.py
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -148,6 +150,12 @@ def load_config(
     if not path and endpoint_data is None:
         entries = [ModelEntry.model_validate(e) for e in env_model_entries(merged_env)]
         warnings += env_model_warnings(merged_env)
+    try:
+        mock = mock_settings(config.general_settings.model_extra or {}, merged_env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if mock.builtin_mock_model and not any(e.model_name == "mock-gpt" for e in entries):
+        entries.append(ModelEntry.model_validate(BUILTIN_MOCK_ENTRY))  # the README's examples use it
 
     redactor = Redactor()
     deployments = [
@@ -181,6 +189,7 @@ def load_config(
         controller=controller,
         env=merged_env,
         client_credentials=client_settings,
+        mock=mock,
         callbacks=frozenset(
             value.lower() for name in CALLBACK_FIELDS for value in getattr(config.litellm_settings, name)
         ),

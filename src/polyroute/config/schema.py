@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from polyroute.config.mock_settings import GENERAL_KEYS as MOCK_GENERAL_KEYS
 from polyroute.controller.settings import ControllerSettings
 
 
@@ -112,6 +113,7 @@ SUPPORTED_GENERAL = {
     "allowed_client_url_hosts",
     "user_config_max_deployments",
     "user_config_max_bytes",
+    *MOCK_GENERAL_KEYS,
 }
 SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries"}
 SUPPORTED_CALLBACKS = {"prometheus", "otel"}

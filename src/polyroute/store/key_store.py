@@ -178,6 +178,8 @@ def _primary(model: type[Any]) -> Any:
 def _conflict(row: Any, changes: dict[str, Any] | None = None) -> ConflictError:
     if isinstance(row, VirtualKey):
         alias = (changes or {}).get("key_alias", row.key_alias)
+        if alias is None:  # only the key itself can clash
+            return ConflictError("this key already exists", param="key")
         return ConflictError(f"a key with key_alias '{alias}' already exists", param="key_alias")
     if isinstance(row, Team):
         return ConflictError(f"team '{row.team_id}' already exists", param="team_id")
