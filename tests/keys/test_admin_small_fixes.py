@@ -46,7 +46,9 @@ def test_user_roles_are_normalised_and_validated(keys_gateway, admin: Admin) -> 
         assert response.json()["error"]["param"] == "user_role"
     made = admin.ok("POST", "/user/new", user_id="spelled-internal", user_role=" Internal_User ")
     assert made["user_role"] == "internal_user"
-    assert admin.ok("GET", "/user/info", user_id="spelled-internal")["user_info"]["user_role"] == "internal_user"
+    assert (
+        admin.ok("GET", "/user/info", user_id="spelled-internal")["user_info"]["user_role"] == "internal_user"
+    )
     unknown = admin.post("/user/update", user_id="spelled-internal", user_role="superuser")
     assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "user_role"
 

@@ -25,7 +25,17 @@ from polyroute.observability.multiprocess import final_publish, metrics_dir, pub
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
-from polyroute.server.routes import chat, completions, controller, embeddings, health, metrics, models
+from polyroute.server.refusals import log_refusal
+from polyroute.server.routes import (
+    chat,
+    completions,
+    controller,
+    embeddings,
+    health,
+    metrics,
+    model_info,
+    models,
+)
 from polyroute.server.state import AppState
 
 log = logging.getLogger("polyroute.server")
@@ -64,6 +74,8 @@ ROUTES: dict[str, Route] = {
     "/health/liveliness": Route(health.liveness, "GET", public=True),
     "/health/liveness": Route(health.liveness, "GET", public=True),
     "/health/readiness": Route(health.readiness, "GET"),
+    "/model/info": Route(model_info.model_info, "GET"),  # LiteLLM's, with and without /v1
+    "/v1/model/info": Route(model_info.model_info, "GET"),
     "/health": Route(health.deployments_health, "GET", admin=True),
     "/metrics": Route(metrics.metrics, "GET", admin=True),
 }
@@ -267,6 +279,8 @@ class GatewayApp:
                 error.code,
                 error.provider,
             )
+        else:
+            log_refusal(request.request_id, request.method, request.path, error)
         if request.started:
             if not request.finished:
                 with contextlib.suppress(Exception):
