@@ -84,16 +84,26 @@ def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = No
 
 
 def _client_credentials_summary(loaded: GatewayConfig) -> str:
+    """What clients may bring, in one line (check-config prints it, serve logs it)."""
     settings = loaded.client_credentials
-    if not settings.enabled:
-        return "off"
-    models = sorted({d.model_name for d in loaded.models.deployments if d.client_policy is not None})
+    parts = ["user_config: " + ("on" if settings.user_config else "off (general_settings.allow_user_config)")]
+    if settings.any_model:
+        parts.append("api_key/api_base/api_version: every model (allow_client_side_credentials)")
+    models = sorted(
+        {
+            d.model_name
+            for d in loaded.models.deployments
+            if d.client_policy is not None and not settings.any_model
+        }
+    )
+    if models:
+        parts.append("per-request params: " + ", ".join(models))
+    elif not settings.any_model:
+        parts.append("per-request params: no model")
     allowlist = settings.allowlist
     allowed = [str(n) for n in allowlist.networks] + sorted(allowlist.hosts)
-    return (
-        f"on (user_config; per-request params for {', '.join(models) if models else 'no model'}; "
-        f"private addresses allowed: {', '.join(allowed) if allowed else 'none'})"
-    )
+    parts.append(f"private addresses allowed: {', '.join(allowed) if allowed else 'none'}")
+    return "; ".join(parts)
 
 
 def _remote_logger(loaded: GatewayConfig) -> str | None:
@@ -156,7 +166,7 @@ def serve(
         ),
     ] = False,
     log_level: LogLevelOption = "info",
-    log_format: LogFormatOption = "json",
+    log_format: LogFormatOption = "auto",
     log_dir: LogDirOption = None,
     log_component: Annotated[str, typer.Option(hidden=True)] = "serve",
 ) -> None:
@@ -172,6 +182,7 @@ def serve(
     _database_target(loaded)  # so does a database URL polyroute cannot use
     for warning in loaded.warnings:
         log.warning(warning)
+    log.info("client-side credentials: %s", _client_credentials_summary(loaded))
     if loaded.master_key is None and not is_loopback(host) and not allow_unauthenticated:
         typer.echo(
             f"polyroute: refusing to listen on {host} without a master key: set POLYROUTE_MASTER_KEY "

@@ -16,7 +16,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from polyroute.auth.client_credentials import ClientCredentialSettings, compile_policy
+from polyroute.auth.client_credentials import (
+    ClientCredentialSettings,
+    ClientParamPolicy,
+    compile_policy,
+    needs_client_key,
+)
 from polyroute.auth.url_safety import UrlAllowlist
 from polyroute.config.env_models import env_model_entries, env_model_warnings
 from polyroute.config.mock_settings import BUILTIN_MOCK_ENTRY, MockSettings, mock_settings
@@ -102,8 +107,15 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        # LiteLLM's docs show regexes such as "^https://x\.example" in double quotes, where YAML
+        # reads backslashes as escapes.
+        hint = (
+            " (in double quotes YAML reads a backslash as an escape: write regexes in single quotes)"
+            if "unknown escape character" in str(exc)
+            else ""
+        )
         raise ConfigError(
-            f"{file} is not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}"
+            f"{file} is not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}{hint}"
         ) from exc
     if data is None:
         return {}
@@ -158,15 +170,16 @@ def load_config(
         entries.append(ModelEntry.model_validate(BUILTIN_MOCK_ENTRY))  # the README's examples use it
 
     redactor = Redactor()
+    general = config.general_settings
+    policies = _client_policies(entries, general.allow_client_side_credentials, warnings)
     deployments = [
-        _build_deployment(i, entry, merged_env, redactor, config.litellm_settings.drop_params)
-        for i, entry in enumerate(entries)
+        _build_deployment(i, entry, merged_env, redactor, config.litellm_settings.drop_params, policy)
+        for i, (entry, policy) in enumerate(zip(entries, policies, strict=True))
     ]
     master = _master_key(config, merged_env, redactor)
     controller = _controller_config(config, merged_env, redactor)
     router_settings = _router_settings(config)
-    general = config.general_settings
-    client_settings = _client_credentials(config, entries, deployments, warnings)
+    client_settings = _client_credentials(config, deployments)
     max_mb = general.max_request_size_mb or float(
         env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB
     )
@@ -196,34 +209,41 @@ def load_config(
     )
 
 
-def _client_credentials(
-    config: ConfigFile, entries: list[ModelEntry], deployments: list[Deployment], warnings: list[str]
-) -> ClientCredentialSettings:
-    """general_settings' switches, and each deployment's configurable_clientside_auth_params."""
-    general = config.general_settings
-    for entry, deployment in zip(entries, deployments, strict=True):
+def _client_policies(
+    entries: list[ModelEntry], any_model: bool, warnings: list[str]
+) -> list[ClientParamPolicy | None]:
+    """Each entry's configurable_clientside_auth_params (its own opt-in, as in LiteLLM), widened
+    by general_settings.allow_client_side_credentials when that is on."""
+    policies = []
+    for entry in entries:
         params = entry.litellm_params
         where = f"model '{entry.model_name}'"
         try:
             policy, policy_warnings = compile_policy(
-                params.configurable_clientside_auth_params, params.allow_operator_key_with_client_base, where
+                params.configurable_clientside_auth_params,
+                params.allow_operator_key_with_client_base,
+                where,
+                any_model,
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         warnings += policy_warnings
-        if policy is not None and not general.allow_client_side_credentials:
-            warnings.append(
-                f"{where} sets configurable_clientside_auth_params, but clients can set them only "
-                "when general_settings.allow_client_side_credentials is true"
-            )
-        deployment.client_policy = policy
+        policies.append(policy)
+    return policies
+
+
+def _client_credentials(config: ConfigFile, deployments: list[Deployment]) -> ClientCredentialSettings:
+    """general_settings' switches for client-side credentials and user_config."""
+    general = config.general_settings
     try:
         allowlist = UrlAllowlist.parse(general.allowed_client_url_hosts)
     except ValueError as exc:
         raise ConfigError(f"general_settings.allowed_client_url_hosts: {exc}") from exc
     return ClientCredentialSettings(
-        enabled=general.allow_client_side_credentials,
+        any_model=general.allow_client_side_credentials,
+        user_config=general.allow_user_config,
         allowlist=allowlist,
+        client_key_models=any(needs_client_key(d) for d in deployments),
         max_user_config_deployments=general.user_config_max_deployments,
         max_user_config_bytes=general.user_config_max_bytes,
     )
@@ -334,11 +354,16 @@ def build_deployment(
 ) -> Deployment:
     """One deployment from a validated model_list entry (also used for a request's user_config,
     with an empty `env` so no operator variable can be read into it)."""
-    return _build_deployment(index, entry, env, redactor, global_drop)
+    return _build_deployment(index, entry, env, redactor, global_drop, None)
 
 
 def _build_deployment(
-    index: int, entry: ModelEntry, env: Mapping[str, str], redactor: Redactor, global_drop: bool
+    index: int,
+    entry: ModelEntry,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    global_drop: bool,
+    client_policy: ClientParamPolicy | None,
 ) -> Deployment:
     params: LiteLLMParams = entry.litellm_params
     where = f"model '{entry.model_name}'"
@@ -354,7 +379,13 @@ def _build_deployment(
         raise ConfigError(str(exc)) from exc
     if not api_key and adapter.env_key and env.get(adapter.env_key):
         api_key = env[adapter.env_key]
-    if not api_key and not adapter.key_optional and not (api_base and provider.startswith("openai")):
+    client_key = client_policy is not None and client_policy.allows("api_key")
+    if (
+        not api_key
+        and not adapter.key_optional
+        and not (api_base and provider.startswith("openai"))
+        and not client_key  # served to requests that bring their own api_key only
+    ):
         variable = adapter.env_key or "api_key"
         raise ConfigError(f"{where} needs an API key: set {variable} or litellm_params.api_key")
     if not api_base and getattr(adapter, "base_env", None) and env.get(adapter.base_env):  # type: ignore[arg-type]
@@ -402,6 +433,7 @@ def _build_deployment(
         drop_params=params.drop_params,
         model_info=info,
         wildcard="*" in entry.model_name,
+        client_policy=client_policy,
     )
 
 

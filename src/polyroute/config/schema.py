@@ -64,8 +64,11 @@ class GeneralSettings(BaseModel):
     master_key: str | None = None
     database_url: str | None = None
     max_request_size_mb: float | None = Field(default=None, gt=0)
-    # Client-side credentials and per-request user_config (LiteLLM's name; off by default).
+    # LiteLLM's switch: clients may send api_key/api_base/api_version for every model (off by
+    # default; a model's configurable_clientside_auth_params opens that model alone).
     allow_client_side_credentials: bool = False
+    # A request's own router config (LiteLLM accepts it always); false turns it off for everyone.
+    allow_user_config: bool = True
     # IPs, CIDR networks and host names a client-chosen URL may reach although they are not public.
     allowed_client_url_hosts: list[str] = Field(default_factory=list)
     user_config_max_deployments: int = Field(default=20, ge=1, le=200)
@@ -110,6 +113,7 @@ SUPPORTED_GENERAL = {
     "background_health_checks",
     "health_check_interval",
     "allow_client_side_credentials",
+    "allow_user_config",
     "allowed_client_url_hosts",
     "user_config_max_deployments",
     "user_config_max_bytes",

@@ -70,8 +70,10 @@ class KeyStore:
             user_id=key.user_id,
             expires=key.expires.timestamp() if key.expires else None,
             entities=tuple(entities),
+            # Only true (or no entry) leaves it on: a non-boolean stored before the admin routes
+            # validated it ("false", 0, null) reads as off.
             client_side_credentials=all(
-                (row.metadata_ or {}).get("allow_client_side_credentials", True) is not False
+                (row.metadata_ or {}).get("allow_client_side_credentials", True) is True
                 for row in (key, team, user)
                 if row is not None
             ),

@@ -103,6 +103,19 @@ class LimitFields(BaseModel):
             out[name] = value
         return out
 
+    @field_validator("metadata")
+    @classmethod
+    def _switches(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # The per-key/team/user off switch: "false", 0 or null must not read as "left on".
+        switch = (value or {}).get("allow_client_side_credentials", True)
+        if not isinstance(switch, bool):
+            raise InvalidRequestError(
+                "Invalid value for 'metadata.allow_client_side_credentials': expected true or false, "
+                f"not {type(switch).__name__ if switch is not None else 'null'}",
+                param="metadata.allow_client_side_credentials",
+            )
+        return value
+
     @field_validator("budget_duration")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
