@@ -95,6 +95,7 @@ class GatewayConfig:
     client_credentials: ClientCredentialSettings = field(default_factory=ClientCredentialSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     callbacks: frozenset[str] = frozenset()  # litellm_settings' integrations, lower case
+    max_tokens_over_limit: str = "clamp"  # or "reject" (server/params.py)
     mock: MockSettings = field(default_factory=MockSettings)  # config/mock_settings.py
 
 
@@ -202,6 +203,7 @@ def load_config(
         controller=controller,
         env=merged_env,
         client_credentials=client_settings,
+        max_tokens_over_limit=general.max_tokens_over_limit,
         mock=mock,
         callbacks=frozenset(
             value.lower() for name in CALLBACK_FIELDS for value in getattr(config.litellm_settings, name)

@@ -7,7 +7,7 @@ migrated config starts and says what it ignores instead of crashing or silently 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -73,6 +73,8 @@ class GeneralSettings(BaseModel):
     allowed_client_url_hosts: list[str] = Field(default_factory=list)
     user_config_max_deployments: int = Field(default=20, ge=1, le=200)
     user_config_max_bytes: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
+    # A request's max_tokens above the model's declared maximum output: lowered to it, or a 400.
+    max_tokens_over_limit: Literal["clamp", "reject"] = "clamp"
 
 
 class LiteLLMSettings(BaseModel):
@@ -117,6 +119,7 @@ SUPPORTED_GENERAL = {
     "allowed_client_url_hosts",
     "user_config_max_deployments",
     "user_config_max_bytes",
+    "max_tokens_over_limit",
     *MOCK_GENERAL_KEYS,
 }
 SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries"}

@@ -39,7 +39,8 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
             deployment = scope.prepare(deployment)
         deployment = with_mock_response(deployment, body)
         adapter, call = deployment.adapter, deployment.call
-        payload = provider_body(body, deployment, state.config.drop_params)
+        config = state.config
+        payload = provider_body(body, deployment, config.drop_params, config.max_tokens_over_limit)
         if stream and adapter.passthrough_stream:
             payload = with_stream_usage(payload)  # bill from the provider's own figures
         wire = adapter.chat_request(call, payload, stream)

@@ -15,7 +15,7 @@ from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.server.client_scope import client_scope
 from polyroute.server.http import Request
-from polyroute.server.params import provider_body
+from polyroute.server.params import bounded_output, provider_body
 from polyroute.server.relay import StreamRelay, call_json
 from polyroute.server.routes.common import (
     attempt_limit,
@@ -148,7 +148,8 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
             data, raw, _ = await call_json(state, deployment, wire, limit)
             return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
         chat = chat_body_for(body)
-        payload = provider_body(chat, deployment, state.config.drop_params)
+        config = state.config
+        payload = provider_body(chat, deployment, config.drop_params, config.max_tokens_over_limit)
         if stream and adapter.passthrough_stream:
             payload = with_stream_usage(payload)
         wire = adapter.chat_request(call, payload, stream)
@@ -169,3 +170,4 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
 
     router = scope.router if scope is not None else state.router
     await router.execute(body["model"], options, attempt)
+            payload = bounded_output(payload, deployment, state.config.max_tokens_over_limit)
