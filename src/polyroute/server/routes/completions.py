@@ -130,6 +130,7 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
         limit = attempt_limit(state, deployment, info)
         if "completions" in adapter.supports:
             payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
+            payload = bounded_output(payload, deployment, state.config.max_tokens_over_limit)
             if stream and adapter.passthrough_stream:
                 payload = with_stream_usage(payload)
             wire = adapter.completions_request(call, payload, stream)
@@ -170,4 +171,3 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
 
     router = scope.router if scope is not None else state.router
     await router.execute(body["model"], options, attempt)
-            payload = bounded_output(payload, deployment, state.config.max_tokens_over_limit)
