@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from polyroute.router.deployment import Deployment
-from polyroute.router.pricing import PRICE_FIELDS, price_table
+from polyroute.router.pricing import PRICE_FIELDS, table_entry
 from polyroute.router.tokens import CHARS_PER_TOKEN as TEXT_CHARS_PER_TOKEN
 
 if TYPE_CHECKING:
@@ -63,7 +63,12 @@ def prices_for(deployment: Deployment) -> Prices:
     """model_info overrides first, then the table by `provider/model`, then by `model` (memoised:
     the same model with the same overrides always has the same prices)."""
     info = deployment.model_info
-    memo_key = (deployment.provider, deployment.call.model, *(info.get(name) for name in PRICE_FIELDS))
+    memo_key = (
+        deployment.provider,
+        deployment.call.model,
+        deployment.call.extras.get("mock_stands_in_for"),
+        *(info.get(name) for name in PRICE_FIELDS),
+    )
     prices = _PRICES.get(memo_key)
     if prices is None:
         if len(_PRICES) >= _PRICES_MAX:
@@ -73,10 +78,7 @@ def prices_for(deployment: Deployment) -> Prices:
 
 
 def _table_entry(deployment: Deployment) -> dict[str, Any]:
-    table = price_table()
-    return (
-        table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
-    )
+    return table_entry(deployment)
 
 
 def _lookup_prices(deployment: Deployment) -> Prices:

@@ -15,6 +15,7 @@ from polyroute.server.params import provider_body
 from polyroute.server.relay import StreamRelay, call_json
 from polyroute.server.routes.common import (
     attempt_limit,
+    check_mock_response,
     cost_headers,
     first_byte_limit,
     idle_limit,
@@ -33,11 +34,12 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
     options = router_options(body, request.request_id)
     stream = bool(body.get("stream"))
     scope = client_scope(request, state, body)
+    check_mock_response(body, state, scope.router if scope is not None else state.router)
 
     async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
         if scope is not None:
             deployment = scope.prepare(deployment)
-        deployment = with_mock_response(deployment, body)
+        deployment = with_mock_response(deployment, body, state)
         adapter, call = deployment.adapter, deployment.call
         config = state.config
         payload = provider_body(body, deployment, config.drop_params, config.max_tokens_over_limit)
