@@ -28,6 +28,17 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="LiteLLM-style config.yaml (or a FastChat API-endpoint JSON file)."),
 ]
+GracefulShutdownOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout-graceful-shutdown",
+        envvar="POLYROUTE_TIMEOUT_GRACEFUL_SHUTDOWN",
+        min=0.1,
+        help="On SIGTERM/SIGINT, seconds to let requests in flight finish before they are cut "
+        "(and billed for what they produced); keep it below your supervisor's kill timeout.",
+    ),
+]
+DEFAULT_GRACEFUL_SHUTDOWN_S = 25.0  # below Kubernetes' 30 s, leaving time for the last spend flush
 EndpointOption = Annotated[
     Path | None,
     typer.Option("--register-api-endpoint-file", help="FastChat API-endpoint JSON file to load as models."),
@@ -169,6 +180,7 @@ def serve(
     log_format: LogFormatOption = "auto",
     log_dir: LogDirOption = None,
     log_component: Annotated[str, typer.Option(hidden=True)] = "serve",
+    timeout_graceful_shutdown: GracefulShutdownOption = DEFAULT_GRACEFUL_SHUTDOWN_S,
 ) -> None:
     """Run the gateway. With no config, models come from provider keys in the environment,
     and the offline `mock` provider is always available."""
@@ -226,6 +238,7 @@ def serve(
         "log_config": None,  # uvicorn's loggers go through ours (polyroute/logs.py)
         "lifespan": "on",
         "timeout_keep_alive": 75,
+        "timeout_graceful_shutdown": timeout_graceful_shutdown,
         "server_header": False,
     }
     if workers > 1:

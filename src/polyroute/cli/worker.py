@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOption, start_logging
+from polyroute.cli.serve import DEFAULT_GRACEFUL_SHUTDOWN_S, GracefulShutdownOption
 from polyroute.controller.settings import fastchat_timings
 from polyroute.logs import protect_secrets
 from polyroute.secrets import Secret
@@ -93,8 +94,9 @@ def worker(
         ),
     ] = False,
     log_level: LogLevelOption = "info",
-    log_format: LogFormatOption = "json",
+    log_format: LogFormatOption = "auto",
     log_dir: LogDirOption = None,
+    timeout_graceful_shutdown: GracefulShutdownOption = DEFAULT_GRACEFUL_SHUTDOWN_S,
 ) -> None:
     """Run a model worker. Engines: `openai` fronts any OpenAI-compatible server, `transformers`
     serves a local Hugging Face model, `vllm` runs vLLM (where it is installed)."""
@@ -155,6 +157,7 @@ def worker(
         "log_config": None,  # uvicorn's loggers go through ours (polyroute/logs.py)
         "lifespan": "on",
         "server_header": False,
+        "timeout_graceful_shutdown": timeout_graceful_shutdown,
     }
     if ssl_files:
         options.update(ssl_keyfile=ssl_files[0], ssl_certfile=ssl_files[1])

@@ -18,7 +18,7 @@ from typing import Any
 from polyroute.auth.context import auth_context_for
 from polyroute.auth.master_key import presented_key
 from polyroute.controller.security import presented_worker_token
-from polyroute.errors import GatewayError, InternalServerError, NotFoundError
+from polyroute.errors import GatewayError, InternalServerError, NotFoundError, ServiceUnavailableError
 from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
@@ -167,7 +167,16 @@ class GatewayApp:
                 if request.account is not None:
                     request.account.cancelled()
                 return  # the client left; the upstream call was cancelled with us
-            raise
+            # Not the client: the server is stopping and its graceful-shutdown time is up
+            # (--timeout-graceful-shutdown). The client learns so in OpenAI's shape (a 503 it may
+            # retry elsewhere, or an error event ending its stream); the task then ends as the
+            # server wants it to.
+            error = ServiceUnavailableError(
+                "the gateway is shutting down; retry", code="shutting_down", retry_after=1.0
+            )
+            if request.account is not None:
+                request.account.failed(error)
+            await self._answer_error(request, error)
         except Exception:
             log.exception("unhandled error: request=%s path=%s", request.request_id, request.path)
             error = InternalServerError("internal error; see the gateway log")
