@@ -22,6 +22,7 @@ from polyroute.errors import GatewayError, InternalServerError, NotFoundError, S
 from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
+from polyroute.protocol.rate_limit_headers import own_limit_headers
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
@@ -223,6 +224,10 @@ class GatewayApp:
                 request.account = await admit(
                     self.state, request.principal, request.request_id, route.call_type, body
                 )
+                ticket = request.account.ticket
+                if ticket is not None and (ticket.requests or ticket.tokens):
+                    # The counts the limiter just took: no state round trip of its own.
+                    request.rate_headers = own_limit_headers(ticket.requests, ticket.tokens, ticket.reset_s)
                 if self.state.tracing is not None:
                     self.state.tracing.begin(request.account, request.method, path, request.headers)
             await self._run_watched(request, route.handler(request, self.state, body))

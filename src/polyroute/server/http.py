@@ -62,6 +62,7 @@ class Request:
         "auth",
         "principal",
         "account",
+        "rate_headers",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,6 +81,8 @@ class Request:
         self.auth: AuthContext | None = None  # set by authentication (auth/context.py)
         self.principal: Any = None  # auth.principal.Principal once authenticated
         self.account: Any = None  # server.accounting.RequestAccount on the model routes
+        # The caller's own rate-limit headers, on every answer (protocol/rate_limit_headers.py).
+        self.rate_headers: list[tuple[bytes, bytes]] = []
 
     @property
     def method(self) -> str:
@@ -134,6 +137,8 @@ class Request:
 
     def _headers(self, extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
         headers = [(b"x-request-id", self.request_id.encode())]
+        if self.rate_headers:
+            headers.extend(self.rate_headers)
         if extra:
             headers.extend((k.encode(), header_value(v)) for k, v in extra.items())
         return headers

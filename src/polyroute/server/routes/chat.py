@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.validate import validate_chat
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
@@ -54,7 +55,8 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
             return await relay.run(
                 wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
             )
-        data, raw, _ = await call_json(state, deployment, wire, limit)
+        data, raw, upstream = await call_json(state, deployment, wire, limit)
+        headers |= provider_limit_headers(upstream, request.rate_headers)
         if adapter.passthrough_stream:
             # Already OpenAI's format: relay the upstream's bytes, parsed once only to check them.
             return await relay_openai_answer(request, deployment, headers, data, raw, "choices")

@@ -12,6 +12,7 @@ import orjson
 
 from polyroute.errors import InvalidRequestError
 from polyroute.protocol.openai_params import GATEWAY_KEYS
+from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.validate import validate_completion
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
@@ -196,7 +197,8 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
                 return await relay.run(
                     wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
                 )
-            data, raw, _ = await call_json(state, deployment, wire, limit)
+            data, raw, upstream = await call_json(state, deployment, wire, limit)
+            headers |= provider_limit_headers(upstream, request.rate_headers)
             return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
         chat = chat_body_for(body)
         config = state.config
@@ -212,7 +214,8 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
             return await relay.run(
                 wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
             )
-        data, _, _ = await call_json(state, deployment, wire, limit)
+        data, _, upstream = await call_json(state, deployment, wire, limit)
+        headers |= provider_limit_headers(upstream, request.rate_headers)
         out = to_text_completion(adapter.chat_response(call, data))
         await request.respond(
             200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers, out)

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from polyroute.protocol.openai_params import GATEWAY_KEYS
+from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.validate import validate_embeddings
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
@@ -34,8 +35,8 @@ async def embeddings(request: Request, state: AppState, body: dict[str, Any]) ->
             deployment = scope.prepare(deployment)
         adapter, call = deployment.adapter, deployment.call
         wire = adapter.embeddings_request(call, payload)
-        data, raw, _ = await call_json(state, deployment, wire, attempt_limit(state, deployment, info))
-        headers = served_headers(deployment, info)
+        data, raw, upstream = await call_json(state, deployment, wire, attempt_limit(state, deployment, info))
+        headers = served_headers(deployment, info) | provider_limit_headers(upstream, request.rate_headers)
         if adapter.passthrough_stream:
             return await relay_openai_answer(request, deployment, headers, data, raw, "data")
         out = adapter.embeddings_response(call, data, payload)
