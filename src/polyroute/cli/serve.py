@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +45,16 @@ EndpointOption = Annotated[
 ]
 
 
+AllowUnknownOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unknown",
+        help="Accept config keys neither polyroute nor LiteLLM knows (each is still reported); "
+        "without it such a key, usually a typo, stops the command.",
+    ),
+]
+
+
 def _load_or_exit(config: Path | None, endpoint_file: Path | None) -> GatewayConfig:
     try:
         return load_config(config, os.environ, endpoint_file)
@@ -75,12 +85,42 @@ def _redis_configured(loaded: GatewayConfig) -> bool:
         raise typer.Exit(2) from None
 
 
-def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = None) -> None:
+def unknown_keys_or_exit(loaded: GatewayConfig, allow: bool, say: Callable[[str], None]) -> None:
+    """Reports keys neither polyroute nor LiteLLM knows (with the nearest known name); exits 2
+    unless `allow`. A misspelled master_key is said loudly: the gateway would run without it."""
+    kind = "warning" if allow else "error"
+    for key in loaded.unknown_keys:
+        say(f"{kind}: {key.message}")
+        master_typo = key.near == "master_key" and key.path.startswith("general_settings.")
+        if master_typo and loaded.master_key is None:
+            say(f"{kind}: NO MASTER KEY IS SET: '{key.path}' is not 'master_key'")
+    if loaded.unknown_keys and not allow:
+        typer.echo(
+            f"polyroute: config error: {len(loaded.unknown_keys)} unknown config key(s), listed above; "
+            "fix them, or pass --allow-unknown to accept them",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+def check_config(
+    config_file: Annotated[
+        Path | None,
+        typer.Argument(metavar="FILE", help="The config file (the same as --config).", show_default=False),
+    ] = None,
+    config: ConfigOption = None,
+    endpoint_file: EndpointOption = None,
+    allow_unknown: AllowUnknownOption = False,
+) -> None:
     """Validate a config without serving: exit 0 when it loads, 2 with the reason when not."""
-    loaded = _load_or_exit(config, endpoint_file)
+    if config_file is not None and config is not None and config_file != config:
+        typer.echo("polyroute: give the config file once (as an argument or with --config)", err=True)
+        raise typer.Exit(2)
+    loaded = _load_or_exit(config_file or config, endpoint_file)
     shared = "redis" if _redis_configured(loaded) else "in-process"
     for warning in loaded.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    unknown_keys_or_exit(loaded, allow_unknown, lambda line: typer.echo(line, err=True))
     typer.echo(f"config OK ({loaded.source}): {len(loaded.models.deployments)} deployments")
     for line in _describe(loaded):
         typer.echo(line)
@@ -180,6 +220,7 @@ def serve(
     log_format: LogFormatOption = "auto",
     log_dir: LogDirOption = None,
     log_component: Annotated[str, typer.Option(hidden=True)] = "serve",
+    allow_unknown: AllowUnknownOption = False,
     timeout_graceful_shutdown: GracefulShutdownOption = DEFAULT_GRACEFUL_SHUTDOWN_S,
 ) -> None:
     """Run the gateway. With no config, models come from provider keys in the environment,
@@ -194,6 +235,7 @@ def serve(
     _database_target(loaded)  # so does a database URL polyroute cannot use
     for warning in loaded.warnings:
         log.warning(warning)
+    unknown_keys_or_exit(loaded, allow_unknown, log.error if not allow_unknown else log.warning)
     log.info("client-side credentials: %s", _client_credentials_summary(loaded))
     if loaded.master_key is None and not is_loopback(host) and not allow_unauthenticated:
         typer.echo(

@@ -23,14 +23,17 @@ from polyroute.auth.client_credentials import (
     needs_client_key,
 )
 from polyroute.auth.url_safety import UrlAllowlist
+from polyroute.config.deployment_params import sort_params
 from polyroute.config.env_models import env_model_entries, env_model_warnings
-from polyroute.config.mock_settings import BUILTIN_MOCK_ENTRY, MockSettings, mock_settings
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
-from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
+from polyroute.config.key_report import KeyReport, UnknownKey, report_keys
+from polyroute.config.litellm_keys import LITELLM_PROVIDERS
+from polyroute.config.mock_settings import BUILTIN_MOCK_ENTRY, MockSettings, mock_settings
+from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry
 from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.registry import get_adapter
+from polyroute.providers.registry import get_adapter, known_providers
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
 from polyroute.router.pricing import PRICE_FIELDS
@@ -41,28 +44,6 @@ from polyroute.store.settings import STORE_KEYS, StoreSettings
 DEFAULT_MAX_BODY_MB = 32.0  # Anthropic's own request cap; base64 images need room
 DEFAULT_MAX_JSON_DEPTH = 64
 
-# litellm_params keys with a meaning of their own; the rest are provider settings or defaults.
-_ROUTING_KEYS = {
-    "model",
-    "api_base",
-    "base_url",
-    "api_key",
-    "api_version",
-    "organization",
-    "timeout",
-    "stream_timeout",
-    "max_retries",
-    "rpm",
-    "tpm",
-    "weight",
-    "order",
-    "extra_headers",
-    "drop_params",
-    "configurable_clientside_auth_params",
-    "allow_operator_key_with_client_base",
-}
-# Provider settings that are not request params (they stay out of the provider's body).
-_PROVIDER_SETTING_PREFIXES = ("mock_", "vertex_", "aws_", "anthropic_version", "default_max_tokens")
 # Name prefixes LiteLLM resolves to a provider when a model has no `provider/` prefix.
 _INFERRED = (
     (("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci", "babbage", "omni-"), "openai"),
@@ -96,6 +77,8 @@ class GatewayConfig:
     store: StoreSettings = field(default_factory=StoreSettings)
     callbacks: frozenset[str] = frozenset()  # litellm_settings' integrations, lower case
     max_tokens_over_limit: str = "clamp"  # or "reject" (server/params.py)
+    # Keys neither polyroute nor LiteLLM knows (typos): the CLI refuses them unless allowed.
+    unknown_keys: list[UnknownKey] = field(default_factory=list)
     mock: MockSettings = field(default_factory=MockSettings)  # config/mock_settings.py
 
 
@@ -146,9 +129,7 @@ def load_config(
         config = ConfigFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_first_validation_error(exc)) from exc
-    warnings += [
-        f"config key '{key}' is not supported yet and is ignored" for key in unsupported_keys(config)
-    ]
+    report = report_keys(config)
     # LiteLLM's environment_variables section: values the config itself provides.
     merged_env = {**env, **{k: str(v) for k, v in config.environment_variables.items()}}
 
@@ -174,9 +155,10 @@ def load_config(
     general = config.general_settings
     policies = _client_policies(entries, general.allow_client_side_credentials, warnings)
     deployments = [
-        _build_deployment(i, entry, merged_env, redactor, config.litellm_settings.drop_params, policy)
+        _build_deployment(i, entry, merged_env, redactor, config.litellm_settings.drop_params, policy, report)
         for i, (entry, policy) in enumerate(zip(entries, policies, strict=True))
     ]
+    warnings += [f"config key '{key}' is not supported yet and is ignored" for key in report.unsupported]
     master = _master_key(config, merged_env, redactor)
     controller = _controller_config(config, merged_env, redactor)
     router_settings = _router_settings(config)
@@ -191,6 +173,7 @@ def load_config(
         request_timeout=config.litellm_settings.request_timeout,
         max_body_bytes=int(max_mb * 1024 * 1024),
         warnings=warnings,
+        unknown_keys=report.unknown,
         redactor=redactor,
         source=str(path or endpoint_file or "environment"),
         database_url=resolve(
@@ -339,6 +322,12 @@ def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str
     head, sep, rest = model.partition("/")
     if sep and get_adapter(head) is not None:
         return head, rest
+    if sep and head in LITELLM_PROVIDERS:
+        raise ConfigError(
+            f"model '{model_name}': provider '{head}' is not supported by polyroute yet (LiteLLM's "
+            f"'{head}/' models need an adapter polyroute does not have). Supported: "
+            + ", ".join(p for p in known_providers() if not p.startswith("polyroute"))
+        )
     lowered = model.lower()
     for prefixes, provider in _INFERRED:
         if lowered.startswith(prefixes):
@@ -352,11 +341,17 @@ def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str
 
 
 def build_deployment(
-    index: int, entry: ModelEntry, env: Mapping[str, str], redactor: Redactor, global_drop: bool
+    index: int,
+    entry: ModelEntry,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    global_drop: bool,
+    report: KeyReport | None = None,
 ) -> Deployment:
     """One deployment from a validated model_list entry (also used for a request's user_config,
-    with an empty `env` so no operator variable can be read into it)."""
-    return _build_deployment(index, entry, env, redactor, global_drop, None)
+    with an empty `env` so no operator variable can be read into it). Its litellm_params keys
+    polyroute does not act on go to `report`."""
+    return _build_deployment(index, entry, env, redactor, global_drop, None, report or KeyReport())
 
 
 def _build_deployment(
@@ -366,6 +361,7 @@ def _build_deployment(
     redactor: Redactor,
     global_drop: bool,
     client_policy: ClientParamPolicy | None,
+    report: KeyReport,
 ) -> Deployment:
     params: LiteLLMParams = entry.litellm_params
     where = f"model '{entry.model_name}'"
@@ -393,13 +389,17 @@ def _build_deployment(
     if not api_base and getattr(adapter, "base_env", None) and env.get(adapter.base_env):  # type: ignore[arg-type]
         api_base = env[adapter.base_env]  # type: ignore[index]
     redactor.add(api_key)
-    extras: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
-    for key, value in (params.model_extra or {}).items():
-        if key.startswith(_PROVIDER_SETTING_PREFIXES):
-            extras[key] = value
-        else:
-            defaults[key] = value  # LiteLLM applies other litellm_params as request defaults
+    try:
+        params_sorted = sort_params(params.model_extra or {}, adapter.name, set(LiteLLMParams.model_fields))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: litellm_params.{exc}") from None
+    prefix = f"model_list[{index}].litellm_params."
+    report.unsupported += [prefix + key for key in params_sorted.unsupported]
+    hint = (
+        f"; it is not a documented param of provider '{adapter.name}' and is not sent "
+        "(fields to send as they are go under litellm_params.extra_body)"
+    )
+    report.unknown += [UnknownKey(prefix + key, near, hint) for key, near in params_sorted.unknown]
     call = ProviderCall(
         provider=adapter.name,
         model=upstream_model,
@@ -412,8 +412,8 @@ def _build_deployment(
         api_version=api_version,
         organization=params.organization,
         extra_headers=dict(params.extra_headers or {}),
-        extras=extras,
-        defaults=defaults,
+        extras=params_sorted.extras,
+        defaults=params_sorted.defaults,
     )
     info = dict(entry.model_info)
     _check_prices(info, where)

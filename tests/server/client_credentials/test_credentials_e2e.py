@@ -165,6 +165,16 @@ def test_user_config_errors_name_the_field(gw, gw_off, client_openai):
     refused(gw, "x", {"user_config": {**config, "redis_host": "10.0.0.1"}}, 400, "user_config.redis_host")
     refused(gw, "x", {"user_config": {**config, "num_retries": 100}}, 400, "user_config.num_retries")
     refused(gw, "x", {"user_config": {"model_list": []}}, 400, "user_config.model_list")
+    typo = copy.deepcopy(config)
+    typo["model_list"][1]["litellm_params"]["api_kye"] = CLIENT_KEY  # never sent on as a body field
+    body = refused(
+        gw,
+        "user-openai-instance",
+        {"user_config": typo},
+        400,
+        "user_config.model_list[1].litellm_params.api_kye",
+    )
+    assert "did you mean 'api_key'" in body["message"] and CLIENT_KEY not in body["message"]
     refused(gw, "x", {"user_config": "not an object"}, 400, "user_config")
     big = {"model_list": [{"model_name": f"m{i}", "litellm_params": {"model": "mock/x"}} for i in range(21)]}
     refused(gw, "m0", {"user_config": big}, 400, "user_config.model_list")
