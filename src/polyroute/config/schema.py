@@ -1,8 +1,8 @@
 """The config file's schema: LiteLLM proxy config.yaml, as far as polyroute supports it.
 
-Parsed once at start-up. Sections and keys we know but do not support yet are collected as
-warnings naming each key (`unsupported_keys`); unknown keys are reported the same way, so a
-migrated config starts and says what it ignores instead of crashing or silently dropping.
+Parsed once at start-up. Keys a section allows but polyroute does not act on are sorted by
+config/key_report.py: LiteLLM's own names are reported as not supported yet, anything else as a
+probable typo with the nearest known name.
 """
 
 from __future__ import annotations
@@ -138,33 +138,3 @@ def _router_keys() -> tuple[set[str], set[str]]:
 
 SUPPORTED_ROUTER, _SHARED = _router_keys()
 SUPPORTED_LITELLM |= _SHARED
-
-
-def unsupported_keys(config: ConfigFile) -> list[str]:
-    """Dotted names of keys in the file that polyroute does not act on (yet)."""
-    found: list[str] = []
-    for key in sorted(config.model_extra or {}):
-        found.append(key)
-    for key in sorted(config.general_settings.model_extra or {}):
-        if key not in SUPPORTED_GENERAL:
-            found.append(f"general_settings.{key}")
-    for key in sorted(config.litellm_settings.model_extra or {}):
-        if key not in SUPPORTED_LITELLM and key not in QUIET_LITELLM:
-            found.append(f"litellm_settings.{key}")
-    for name in CALLBACK_FIELDS:
-        for value in getattr(config.litellm_settings, name):
-            if value.lower() not in SUPPORTED_CALLBACKS:
-                found.append(f"litellm_settings.{name}: {value}")
-    for key in sorted(config.controller_settings.model_extra or {}):
-        found.append(f"controller_settings.{key}")
-    for key in sorted(config.router_settings):
-        if key not in SUPPORTED_ROUTER:
-            found.append(f"router_settings.{key}")
-    # Accepted (LiteLLM configs carry it) but no strategy of ours takes arguments yet.
-    strategy_args = config.router_settings.get("routing_strategy_args")
-    if isinstance(strategy_args, dict):
-        found += [f"router_settings.routing_strategy_args.{key}" for key in sorted(strategy_args)]
-    for i, entry in enumerate(config.model_list):
-        for key in sorted(entry.model_extra or {}):
-            found.append(f"model_list[{i}].{key}")
-    return found
