@@ -97,6 +97,23 @@ async def test_stream_and_plain_answers_from_cumulative_outputs():
     assert llm.aborted == []  # finished requests are not aborted
 
 
+async def test_legacy_completions_take_the_raw_prompt():
+    llm = FakeAsyncLLM(["Once", "Once more"])
+    engine = await started(llm)
+    body = {"prompt": "tell me", "max_tokens": 5, "temperature": 0, "echo": True}
+    plain = orjson.loads((await engine.completions(body)).body)
+    assert plain["object"] == "text_completion" and plain["choices"][0]["text"] == "tell meOnce more"
+    assert plain["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert llm.calls[0][0] == "tell me" and llm.calls[0][1]["max_tokens"] == 5  # no chat template
+    chunks = await read_sse(await engine.completions({**body, "echo": False, "stream": True}))
+    assert [c["choices"][0]["text"] for c in chunks] == ["Once", " more", ""]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    refused = await engine.completions({**body, "logprobs": 1})
+    assert refused.status == 400 and orjson.loads(refused.body)["error"]["param"] == "logprobs"
+    too_long = await engine.completions({**body, "prompt": "w " * 40})  # 40 tokens, context 32
+    assert too_long.status == 400 and orjson.loads(too_long.body)["error"]["param"] == "prompt"
+
+
 async def test_a_client_that_leaves_or_the_timeout_aborts_the_request():
     llm = FakeAsyncLLM(["a ", "a b ", "a b c"], delay=0.05)
     engine = await started(llm)

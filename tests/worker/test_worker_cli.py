@@ -93,6 +93,11 @@ def test_openai_engine_worker_registers_serves_and_deregisters(gateway, upstream
         )
         embedded = client.embeddings.create(model="vicuna", input=["a", "b"])
         assert len(embedded.data) == 2
+        # Legacy completions: the worker forwards them to its upstream's /completions.
+        completion = client.completions.create(model="vicuna", prompt="Once upon a time", max_tokens=5)
+        assert completion.object == "text_completion"
+        forwarded = [r.json for r in upstream.requests if r.path == "/v1/completions"]
+        assert forwarded[-1]["prompt"] == "Once upon a time" and forwarded[-1]["model"] == "gpt-upstream"
         status = httpx.post(f"http://127.0.0.1:{port}/worker_get_status").json()
         assert status == {"model_names": ["vicuna", "vicuna-7b"], "speed": 1.0, "queue_length": 0}
     output = worker.output

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from polyroute.worker.engines.base import Engine, EngineResponse, chat_args, openai_error
+from polyroute.worker.engines.completions import completion_answer, completion_args, completion_stream
 
 MISSING = (
     "the vllm engine needs the vllm package, which is not installed here "
@@ -142,6 +143,29 @@ class VllmEngine(Engine):
             return EngineResponse(200, stream=run.sse(args.include_usage), content_type="text/event-stream")
         text = "".join([delta async for delta in run.deltas()])
         return EngineResponse(200, orjson.dumps(run.completion(text)))
+
+
+    async def completions(self, body: dict[str, Any]) -> EngineResponse:
+        """The prompt as the model's input (no chat template). Without logprobs: this engine does
+        not ask vLLM for them yet (a 400 naming the field)."""
+        args = completion_args(body)
+        if isinstance(args, EngineResponse):
+            return args
+        if args.logprobs is not None:
+            return openai_error(400, "the vllm engine answers completions without logprobs", param="logprobs")
+        prompt_tokens = self.count_tokens(args.prompt)
+        room = self.context_length - prompt_tokens
+        if room <= 0:
+            return openai_error(
+                400,
+                f"This model's maximum context length is {self.context_length} tokens. However, your "
+                f"prompt resulted in {prompt_tokens} tokens.",
+                param="prompt",
+            )
+        run = _Run(self, args.prompt, self._sampling(body, min(args.max_tokens, room), args.stops))
+        if args.stream:
+            return completion_stream(run, self.model_name, args)
+        return await completion_answer(run, self.model_name, args)
 
 
 class _Run:
