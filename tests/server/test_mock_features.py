@@ -230,6 +230,9 @@ def test_builtin_mock_gpt_beside_a_config(gateway, tmp_path):
         load_config(path, {})
     with pytest.raises(ConfigError, match="POLYROUTE_ALLOW_CLIENT_MOCK_RESPONSE"):
         load_config(None, {"POLYROUTE_ALLOW_CLIENT_MOCK_RESPONSE": "maybe"})
+    on = load_config(None, {"POLYROUTE_ALLOW_CLIENT_MOCK_RESPONSE": "1"})
+    assert on.mock.allow_client_mock_response and any("mock_response is on" in w for w in on.warnings)
+    assert not load_config(None, {}).mock.allow_client_mock_response
 
 
 # -- per-request mock_response: gated, bounded, billed (issue 13) ----------------------------------------

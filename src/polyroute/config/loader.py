@@ -148,6 +148,11 @@ def load_config(
         mock = mock_settings(config.general_settings.model_extra or {}, merged_env)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    if mock.allow_client_mock_response:
+        warnings.append(
+            "per-request mock_response is on for every model (allow_client_mock_response): a test "
+            "setting; mocked answers are billed at the model's prices"
+        )
     if mock.builtin_mock_model and not any(e.model_name == "mock-gpt" for e in entries):
         entries.append(ModelEntry.model_validate(BUILTIN_MOCK_ENTRY))  # the README's examples use it
 
