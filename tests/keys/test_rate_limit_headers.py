@@ -5,6 +5,8 @@ LiteLLM's llm_provider- prefix (bounded, sanitised), in process and on the real 
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import openai
@@ -79,6 +81,7 @@ def test_the_providers_rate_limit_headers_are_passed_on_prefixed(limits_gateway,
     assert plain["llm_provider-x-ratelimit-remaining-requests"] == "9998"
     assert plain["llm_provider-x-ratelimit-reset-requests"] == "6m0s"
     assert plain["llm_provider-anthropic-ratelimit-tokens-remaining"] == "77"
+    assert plain["x-ratelimit-remaining-tokens"] == "77"  # Anthropic's, in OpenAI's name
     # Without limits of its own, the caller sees the provider's OpenAI-format headers (LiteLLM's rule).
     assert plain["x-ratelimit-remaining-requests"] == "9998"
     assert "llm_provider-x-ratelimit-sneaky" not in plain and "x-ratelimit-sneaky" not in plain
@@ -104,6 +107,27 @@ def test_provider_headers_are_bounded_and_shaped() -> None:
     assert provider_limit_headers({"x-ratelimit-limit-requests": "60"}, own) == {
         "llm_provider-x-ratelimit-limit-requests": "60"
     }
+
+
+def test_anthropic_headers_are_standardised_to_openais_names() -> None:
+    reset_at = datetime.fromtimestamp(time.time() + 90, UTC).isoformat().replace("+00:00", "Z")
+    out = provider_limit_headers(
+        {
+            "anthropic-ratelimit-requests-limit": "50",
+            "anthropic-ratelimit-requests-remaining": "49",
+            "anthropic-ratelimit-requests-reset": reset_at,
+            "anthropic-ratelimit-tokens-reset": "not a date",
+        }
+    )
+    assert out["x-ratelimit-limit-requests"] == "50" and out["x-ratelimit-remaining-requests"] == "49"
+    assert out["llm_provider-anthropic-ratelimit-requests-reset"] == reset_at
+    assert re.fullmatch(r"1m(29|30)s", out["x-ratelimit-reset-requests"])
+    assert "x-ratelimit-reset-tokens" not in out
+    # An upstream's own OpenAI-format header wins over the renamed one.
+    both = provider_limit_headers(
+        {"x-ratelimit-limit-requests": "7", "anthropic-ratelimit-requests-limit": "50"}
+    )
+    assert both["x-ratelimit-limit-requests"] == "7"
 
 
 def test_reset_durations_read_as_openais() -> None:

@@ -7,9 +7,10 @@ Two sources, LiteLLM's rules (docs.litellm.ai, "Response Headers"):
   knows the counts when it admits the request (`spend/limits.py` notes them on the ticket), so
   this costs no state round trip; the headers are built once per request.
 - The provider's: its rate-limit headers (`x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`)
-  passed on with LiteLLM's `llm_provider-` prefix; OpenAI-format ones also unprefixed where the
-  caller's own limits did not set that header. Only rate-limit headers, at most
-  MAX_PROVIDER_HEADERS of them, names and values of a strict shape (numbers, durations, dates):
+  passed on with LiteLLM's `llm_provider-` prefix; OpenAI-format ones (and Anthropic's, renamed
+  to OpenAI's names, the reset time as a duration) also unprefixed where the caller's own limits
+  did not set that header. Only rate-limit headers, at most MAX_PROVIDER_HEADERS of the
+  upstream's, names and values of a strict shape (numbers, durations, dates):
   an upstream cannot put anything else into the client's response this way.
 
 Reset times use OpenAI's duration format (`1s`, `6m0s`, `250ms`).
@@ -18,7 +19,9 @@ Reset times use OpenAI's duration format (`1s`, `6m0s`, `250ms`).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 PROVIDER_PREFIX = "llm_provider-"
 _RATE_LIMIT_NAMES = ("x-ratelimit-", "anthropic-ratelimit-")
@@ -62,9 +65,32 @@ def provider_limit_headers(
         if passed > MAX_PROVIDER_HEADERS:
             break
         out[PROVIDER_PREFIX + low] = value
-        if low.startswith("x-ratelimit-") and not any(n == low.encode() for n, _ in own):
-            out[low] = value
+        plain = low if low.startswith("x-ratelimit-") else _ANTHROPIC_AS_OPENAI.get(low)
+        if plain is not None and plain not in out and not any(n == plain.encode() for n, _ in own):
+            if plain.startswith("x-ratelimit-reset-") and not low.startswith("x-ratelimit-"):
+                value = _until(value)  # Anthropic gives the reset as a time of day
+            if value:
+                out[plain] = value
     return out
+
+
+# Anthropic's rate-limit headers in OpenAI's names (LiteLLM standardises them the same way).
+_ANTHROPIC_AS_OPENAI = {
+    f"anthropic-ratelimit-{kind}-{what}": f"x-ratelimit-{what}-{kind}"
+    for kind in ("requests", "tokens")
+    for what in ("limit", "remaining", "reset")
+}
+
+
+def _until(timestamp: str) -> str:
+    """An RFC 3339 time as OpenAI's duration from now ('' when it is not one)."""
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        return ""
+    return duration(max(0.0, moment.timestamp() - time.time()))
 
 
 def refused_headers(kind: str, limit: int, reset_s: float) -> dict[str, str]:
