@@ -55,23 +55,49 @@ def provider_limit_headers(
     out: dict[str, str] = {}
     passed = 0
     for name, value in upstream.items():
-        low = name.lower()
-        if not low.startswith(_RATE_LIMIT_NAMES):
+        names = _NAMES.get(name, _UNSEEN)
+        if names is _UNSEEN:
+            names = _learn(name)
+        if names is None:
             continue
         value = value.strip()
-        if not (_NAME.fullmatch(low) and _VALUE.fullmatch(value)):
+        if not _VALUE.fullmatch(value):
             continue
         passed += 1
         if passed > MAX_PROVIDER_HEADERS:
             break
-        out[PROVIDER_PREFIX + low] = value
-        plain = low if low.startswith("x-ratelimit-") else _ANTHROPIC_AS_OPENAI.get(low)
-        if plain is not None and plain not in out and not any(n == plain.encode() for n, _ in own):
-            if plain.startswith("x-ratelimit-reset-") and not low.startswith("x-ratelimit-"):
+        prefixed, plain = names
+        out[prefixed] = value
+        if plain is not None and plain not in out and not (own and _sets(own, plain)):
+            if plain.startswith("x-ratelimit-reset-") and not name.lower().startswith("x-ratelimit-"):
                 value = _until(value)  # Anthropic gives the reset as a time of day
             if value:
                 out[plain] = value
     return out
+
+
+# What each upstream header name means here, learnt once per name (an upstream sends the same
+# few names every time; bounded all the same): None for a header that is not passed on, else
+# (its llm_provider- name, its OpenAI name or None).
+_NAMES: dict[str, tuple[str, str | None] | None] = {}
+_NAMES_MAX = 1024
+_UNSEEN = object()
+
+
+def _learn(name: str) -> tuple[str, str | None] | None:
+    low = name.lower()
+    names = None
+    if low.startswith(_RATE_LIMIT_NAMES) and _NAME.fullmatch(low):
+        plain = low if low.startswith("x-ratelimit-") else _ANTHROPIC_AS_OPENAI.get(low)
+        names = (PROVIDER_PREFIX + low, plain)
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[name] = names
+    return names
+
+
+def _sets(own: Sequence[tuple[bytes, bytes]], plain: str) -> bool:
+    wanted = plain.encode()
+    return any(name == wanted for name, _ in own)
 
 
 # Anthropic's rate-limit headers in OpenAI's names (LiteLLM standardises them the same way).
