@@ -56,6 +56,15 @@ class FakeAsyncLLM:
             completion = SimpleNamespace(
                 text=text, token_ids=list(range(i + 1)), finish_reason=self.finish if last else None
             )
+            k = sampling_params.get("logprobs")
+            if k is not None:  # vLLM's shape: per token, {token_id: Logprob} for the chosen and top k
+                completion.logprobs = [
+                    {
+                        t: SimpleNamespace(logprob=-0.5 * (t + 1), rank=2, decoded_token=f"<{t}>"),
+                        100 + t: SimpleNamespace(logprob=-0.1, rank=1, decoded_token="alt"),
+                    }
+                    for t in completion.token_ids
+                ]
             yield SimpleNamespace(prompt_token_ids=[1, 2, 3], outputs=[completion], finished=last)
 
 
@@ -108,8 +117,14 @@ async def test_legacy_completions_take_the_raw_prompt():
     chunks = await read_sse(await engine.completions({**body, "echo": False, "stream": True}))
     assert [c["choices"][0]["text"] for c in chunks] == ["Once", " more", ""]
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-    refused = await engine.completions({**body, "logprobs": 1})
-    assert refused.status == 400 and orjson.loads(refused.body)["error"]["param"] == "logprobs"
+    with_logprobs = orjson.loads((await engine.completions({**body, "echo": False, "logprobs": 1})).body)
+    assert llm.calls[-1][1]["logprobs"] == 1
+    assert with_logprobs["choices"][0]["logprobs"] == {
+        "tokens": ["<0>", "<1>"],
+        "token_logprobs": [-0.5, -1.0],
+        "top_logprobs": [{"alt": -0.1}, {"alt": -0.1}],
+        "text_offset": [0, 3],
+    }
     too_long = await engine.completions({**body, "prompt": "w " * 40})  # 40 tokens, context 32
     assert too_long.status == 400 and orjson.loads(too_long.body)["error"]["param"] == "prompt"
 
