@@ -35,7 +35,7 @@ def bound_config(openai_url: str, **general: Any) -> dict[str, Any]:
             model("tabled", "openai/gpt-4o"),  # the shipped table says 16384
             model("undeclared", "openai/some-self-hosted-model"),
         ],
-        "general_settings": {"master_key": MASTER_KEY, **general},
+        "general_settings": {"master_key": MASTER_KEY, "allowed_client_url_hosts": ["127.0.0.1"], **general},
     }
 
 
@@ -133,3 +133,25 @@ def test_the_budget_reservation_counts_the_clamped_value(
     finally:
         held.close()
     assert len(fake_openai.requests) == (2 if second_admitted else 1)
+
+
+def test_a_user_config_cannot_declare_a_larger_maximum_than_the_table(clamping, fake_openai) -> None:
+    """A request's own user_config may lower its model's maximum output, never raise it above
+    the shipped table's (the bound its budget reservation counts)."""
+
+    def user_config(max_output: int) -> dict[str, Any]:
+        params = {"model": "openai/gpt-4o", "api_base": fake_openai.url + "/v1", "api_key": OPENAI_KEY}
+        entry = {
+            "model_name": "mine",
+            "litellm_params": params,
+            "model_info": {"max_output_tokens": max_output},
+        }
+        return {"model_list": [entry]}
+
+    client = clamping.client()
+    for declared, sent in ((HUGE, 16384), (50, 50)):
+        extra = {"user_config": user_config(declared)}
+        assert client.chat.completions.create(
+            model="mine", messages=MESSAGES, max_tokens=HUGE, extra_body=extra
+        )
+        assert fake_openai.requests[-1].json["max_tokens"] == sent

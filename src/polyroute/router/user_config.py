@@ -315,7 +315,29 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
         client_url_param=f"{where}.litellm_params.api_base",
     )
     # The position prefix lets an attempt find its secrets, wildcard copies included.
-    return dataclasses.replace(deployment, id=f"u{index}.{deployment.id}", call=call, client_policy=None)
+    return dataclasses.replace(
+        deployment,
+        id=f"u{index}.{deployment.id}",
+        call=call,
+        client_policy=None,
+        model_info=_capped_output(deployment),
+    )
+
+
+def _capped_output(deployment: Deployment) -> dict[str, Any]:
+    """model_info with the client's declared maximum output no larger than the shipped table's
+    for its model: max_tokens is clamped to the declared maximum before it is sent, and a key's
+    budget reservation counts the table's (a client's config cannot raise either)."""
+    from polyroute.spend.cost import declared_max_output
+
+    info = dict(deployment.model_info)
+    table_bound = declared_max_output(dataclasses.replace(deployment, model_info={}))
+    if table_bound is not None:
+        for name in ("max_output_tokens", "max_tokens"):
+            value = info.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > table_bound:
+                info[name] = table_bound
+    return info
 
 
 def build_user_router(request: UserConfigRequest, drop_params: bool) -> Router:
