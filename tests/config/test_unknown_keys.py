@@ -198,3 +198,9 @@ def test_a_provider_polyroute_lacks_is_named_as_not_supported(tmp_path, model):
     provider = model.split("/")[0]
     assert f"provider '{provider}' is not supported by polyroute yet" in message
     assert "openai/" not in message and "\n" not in message
+
+
+def test_litellms_in_process_vllm_points_to_hosted_vllm(tmp_path):
+    config = {"model_list": [{"model_name": "m", "litellm_params": {"model": "vllm/meta-llama/Llama-3-8B"}}]}
+    with pytest.raises(ConfigError, match="a vLLM server is 'hosted_vllm/<model>'"):
+        load_config(write(tmp_path, config), {})

@@ -328,9 +328,11 @@ def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str
     if sep and get_adapter(head) is not None:
         return head, rest
     if sep and head in LITELLM_PROVIDERS:
+        # LiteLLM's vllm/ runs the model in-process; a vLLM server is hosted_vllm/ in both.
+        server = " (a vLLM server is 'hosted_vllm/<model>' with its api_base)" if head == "vllm" else ""
         raise ConfigError(
             f"model '{model_name}': provider '{head}' is not supported by polyroute yet (LiteLLM's "
-            f"'{head}/' models need an adapter polyroute does not have). Supported: "
+            f"'{head}/' models need an adapter polyroute does not have){server}. Supported: "
             + ", ".join(p for p in known_providers() if not p.startswith("polyroute"))
         )
     lowered = model.lower()
