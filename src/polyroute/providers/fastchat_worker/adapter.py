@@ -7,6 +7,8 @@
 * the worker streams JSON objects separated by NUL bytes, each with the *whole* text so far
   (`text`), `error_code` (0 or one of FastChat's ErrorCode values), `usage` and `finish_reason`:
   they become OpenAI chunks carrying only the new text;
+* logprobs: a request asking for them sends `logprobs: 1`; the worker's cumulative legacy-shaped
+  logprobs (chosen tokens only) become chat's `logprobs.content`;
 * embeddings: /worker_get_embeddings in batches of FASTCHAT_WORKER_API_EMBEDDING_BATCH_SIZE.
 
 The I/O (template cache, NUL-delimited framing, batching) is in `transport.py`.
