@@ -155,5 +155,13 @@ def test_check_config_says_whether_clients_may_bring_credentials(tmp_path):
     result = runner.invoke(app, ["check-config", "--config", str(switched)])
     assert (
         "client-side credentials: user_config: off (general_settings.allow_user_config); "
-        "api_key/api_base/api_version: every model (allow_client_side_credentials)" in result.output
+        "api_key/api_base/api_version: every model (allow_client_side_credentials); "
+        "private addresses allowed: none" in result.output
     )
+    both = write(
+        tmp_path,
+        {"allow_client_side_credentials": True},
+        configurable_clientside_auth_params=["organization"],
+    )
+    result = runner.invoke(app, ["check-config", "--config", str(both)])
+    assert "every model (allow_client_side_credentials); per-request params: gpt (own lists)" in result.output

@@ -83,6 +83,7 @@ class ClientParamPolicy:
 
     patterns: Mapping[str, tuple[re.Pattern[str], ...]]
     operator_key_with_client_base: bool = False
+    listed: bool = True  # from the model's own configurable_clientside_auth_params (not the switch alone)
 
     def allows(self, name: str) -> bool:
         return canonical(name) in self.patterns
@@ -140,7 +141,7 @@ def compile_policy(
     if not patterns:
         return None, warnings
     frozen = {name: tuple(found) for name, found in patterns.items()}
-    return ClientParamPolicy(frozen, operator_key_with_client_base), warnings
+    return ClientParamPolicy(frozen, operator_key_with_client_base, listed=bool(entries)), warnings
 
 
 # ---- what the client sent ----------------------------------------------------------------------------

@@ -144,11 +144,13 @@ def _client_credentials_summary(loaded: GatewayConfig) -> str:
         {
             d.model_name
             for d in loaded.models.deployments
-            if d.client_policy is not None and not settings.any_model
+            if d.client_policy is not None and d.client_policy.listed
         }
     )
     if models:
-        parts.append("per-request params: " + ", ".join(models))
+        parts.append(
+            "per-request params: " + ", ".join(models) + (" (own lists)" if settings.any_model else "")
+        )
     elif not settings.any_model:
         parts.append("per-request params: no model")
     allowlist = settings.allowlist
