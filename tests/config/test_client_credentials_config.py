@@ -25,7 +25,7 @@ def write(tmp_path, general=None, **params):
 def test_defaults_per_request_params_closed_user_config_open(tmp_path):
     loaded = load_config(write(tmp_path), {})
     assert loaded.client_credentials.any_model is False
-    assert loaded.client_credentials.user_config is True
+    assert loaded.client_credentials.user_config is None  # on for authenticated callers
     assert not loaded.client_credentials.allowlist
     assert loaded.models.resolve("gpt")[0].client_policy is None
 

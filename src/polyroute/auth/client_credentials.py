@@ -68,8 +68,9 @@ class ClientCredentialSettings:
 
     # allow_client_side_credentials: api_key/api_base/api_version for every model (LiteLLM's switch)
     any_model: bool = False
-    # allow_user_config: a request's own router config, for callers the gateway admits
-    user_config: bool = True
+    # allow_user_config: a request's own router config. None: for authenticated callers (not
+    # the remote callers of an unauthenticated gateway); True: for anyone; False: for no one.
+    user_config: bool | None = None
     allowlist: UrlAllowlist = dataclasses.field(default_factory=UrlAllowlist)
     # Some model has no key of the operator's and takes the client's (requests must bring one).
     client_key_models: bool = False

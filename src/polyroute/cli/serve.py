@@ -137,7 +137,12 @@ def check_config(
 def _client_credentials_summary(loaded: GatewayConfig) -> str:
     """What clients may bring, in one line (check-config prints it, serve logs it)."""
     settings = loaded.client_credentials
-    parts = ["user_config: " + ("on" if settings.user_config else "off (general_settings.allow_user_config)")]
+    user_config = {
+        None: "on",
+        True: "on (unauthenticated callers too)",
+        False: "off (general_settings.allow_user_config)",
+    }
+    parts = ["user_config: " + user_config[settings.user_config]]
     if settings.any_model:
         parts.append("api_key/api_base/api_version: every model (allow_client_side_credentials)")
     models = sorted(

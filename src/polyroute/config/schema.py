@@ -67,8 +67,9 @@ class GeneralSettings(BaseModel):
     # LiteLLM's switch: clients may send api_key/api_base/api_version for every model (off by
     # default; a model's configurable_clientside_auth_params opens that model alone).
     allow_client_side_credentials: bool = False
-    # A request's own router config (LiteLLM accepts it always); false turns it off for everyone.
-    allow_user_config: bool = True
+    # A request's own router config (LiteLLM accepts it always). Unset: on for authenticated
+    # callers (and loopback ones without a master key); true: for anyone; false: for no one.
+    allow_user_config: bool | None = None
     # IPs, CIDR networks and host names a client-chosen URL may reach although they are not public.
     allowed_client_url_hosts: list[str] = Field(default_factory=list)
     user_config_max_deployments: int = Field(default=20, ge=1, le=200)

@@ -127,8 +127,15 @@ def _refusal(state: AppState, auth: AuthContext, sent: list[str]) -> str | None:
     or for all (allow_client_side_credentials); user_config is on unless the operator says not."""
     if not auth.client_side_credentials:
         return "client-side credentials are switched off for this API key (or its team or user)"
-    if "user_config" in sent and not state.config.client_credentials.user_config:
-        return "this gateway does not accept user_config (general_settings.allow_user_config is false)"
+    if "user_config" in sent:
+        allowed = state.config.client_credentials.user_config
+        if allowed is False:
+            return "this gateway does not accept user_config (general_settings.allow_user_config is false)"
+        if allowed is None and not auth.authenticated:
+            return (
+                "this gateway has no master key, and takes user_config from unauthenticated remote "
+                "callers only with general_settings.allow_user_config: true"
+            )
     return None
 
 
