@@ -308,3 +308,41 @@ def test_long_streams_are_cut_into_at_most_1024_chunks(gateway):
     )
     content = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(content) == 1024 and "".join(content) == text
+
+
+def test_mock_testing_fallbacks_skips_the_group_without_calling_or_cooling_it(gateway, permissive, provider):
+    """LiteLLM's `mock_testing_fallbacks: true`: the requested group fails at once and the request
+    goes to its fallbacks. Gated like mock_response; it was accepted and silently ignored."""
+    client = gateway.client()
+    raw = client.chat.completions.with_raw_response.create(
+        model="mock-gpt", messages=HELLO, extra_body={"mock_testing_fallbacks": True, "fallbacks": ["gpt-4o"]}
+    )
+    assert (
+        raw.headers["x-polyroute-model-group"] == "gpt-4o" and raw.headers["x-polyroute-fallback"] == "true"
+    )
+    assert raw.headers["x-polyroute-attempts"] == "1"  # no attempt at mock-gpt itself
+    with pytest.raises(openai.APIStatusError) as no_fallbacks:
+        client.chat.completions.create(
+            model="mock-gpt", messages=HELLO, extra_body={"mock_testing_fallbacks": True}
+        )
+    assert no_fallbacks.value.status_code == 502 and "mock_testing_fallbacks" in no_fallbacks.value.message
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        client.chat.completions.create(
+            model="real",
+            messages=HELLO,
+            extra_body={"mock_testing_fallbacks": True, "fallbacks": ["mock-gpt"]},
+        )
+    assert refused.value.body["param"] == "mock_testing_fallbacks"
+    with pytest.raises(openai.BadRequestError) as typed:
+        client.chat.completions.create(
+            model="mock-gpt", messages=HELLO, extra_body={"mock_testing_fallbacks": "yes"}
+        )
+    assert typed.value.body["param"] == "mock_testing_fallbacks"
+    # Allowed by the operator: a real model's group is skipped, not called, not cooled down.
+    provider.reset()
+    allowed = permissive.client().chat.completions.with_raw_response.create(
+        model="real", messages=HELLO, extra_body={"mock_testing_fallbacks": True, "fallbacks": ["mock-gpt"]}
+    )
+    assert allowed.headers["x-polyroute-model-group"] == "mock-gpt" and provider.requests == []
+    again = permissive.client().chat.completions.with_raw_response.create(model="real", messages=HELLO)
+    assert again.headers["x-polyroute-model-group"] == "real" and len(provider.requests) == 1

@@ -53,7 +53,14 @@ def router_options(body: dict[str, Any], request_id: str = "-") -> RequestOption
             "Invalid value for 'num_retries': expected an integer from 0 to 20", param="num_retries"
         )
     _positive_number(body, "stream_timeout")
+    testing_fallbacks = body.get("mock_testing_fallbacks", False)
+    if not isinstance(testing_fallbacks, bool):
+        raise InvalidRequestError(
+            "Invalid value for 'mock_testing_fallbacks': expected true or false",
+            param="mock_testing_fallbacks",
+        )
     return RequestOptions(
+        mock_testing_fallbacks=testing_fallbacks,
         num_retries=retries,
         deadline_s=_positive_number(body, "timeout"),
         fallbacks=_model_list(body, "fallbacks"),
@@ -64,29 +71,33 @@ def router_options(body: dict[str, Any], request_id: str = "-") -> RequestOption
     )
 
 
-def _mock_refused() -> PermissionDeniedError:
+def _mock_refused(param: str = "mock_response") -> PermissionDeniedError:
     return PermissionDeniedError(
-        "per-request mock_response is off for models that are not mock models; the operator turns "
-        "it on with general_settings.allow_client_mock_response (or POLYROUTE_ALLOW_CLIENT_MOCK_RESPONSE)",
+        f"per-request {param} is off for models that are not mock models; the operator turns it on "
+        "with general_settings.allow_client_mock_response (or POLYROUTE_ALLOW_CLIENT_MOCK_RESPONSE)",
         code="mock_response_not_allowed",
-        param="mock_response",
+        param=param,
     )
 
 
 def check_mock_response(body: dict[str, Any], state: AppState, router: Router) -> None:
-    """Before routing: a per-request `mock_response` is a text, and reaches a model that is not
-    a mock model (this group or its fallbacks) only when the operator allows it (a test aid
-    that would otherwise let any key make a real model's deployment answer what it sends)."""
-    if "mock_response" not in body:
+    """Before routing: LiteLLM's per-request test params (`mock_response`, a text, and
+    `mock_testing_fallbacks: true`) reach a model that is not a mock model (this group or its
+    fallbacks) only when the operator allows them (a test aid that would otherwise let any key
+    make a real model's deployment answer what it sends, or skip it)."""
+    sent = "mock_response" if "mock_response" in body else None
+    if body.get("mock_testing_fallbacks") is True:
+        sent = sent or "mock_testing_fallbacks"
+    if sent is None:
         return
-    if not isinstance(body["mock_response"], str):
+    if "mock_response" in body and not isinstance(body["mock_response"], str):
         raise InvalidRequestError(
             "Invalid value for 'mock_response': expected a string", param="mock_response"
         )
     if state.config.mock.allow_client_mock_response:
         return
     if any(d.provider != "mock" for d in reservation_group(router, body.get("model"), body)):
-        raise _mock_refused()
+        raise _mock_refused(sent)
 
 
 def with_mock_response(deployment: Deployment, body: dict[str, Any], state: AppState) -> Deployment:

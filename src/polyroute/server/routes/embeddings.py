@@ -16,6 +16,7 @@ from polyroute.server.http import Request
 from polyroute.server.relay import call_json
 from polyroute.server.routes.common import (
     attempt_limit,
+    check_mock_response,
     cost_headers,
     relay_openai_answer,
     router_options,
@@ -29,6 +30,7 @@ async def embeddings(request: Request, state: AppState, body: dict[str, Any]) ->
     options = router_options(body, request.request_id)
     payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
     scope = client_scope(request, state, body)
+    check_mock_response(body, state, scope.router if scope is not None else state.router)
 
     async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
         if scope is not None:
