@@ -5,6 +5,7 @@ logger gets one handler that routes every record through structlog's `ProcessorF
 polyroute's, uvicorn's and libraries' lines all come out the same way: one JSON object per line
 (`timestamp`, `level`, `logger`, `event`, `pid`, `request_id` when a request is in scope, the
 `extra=` fields, `exception`) or, with `--log-format console`, structlog's readable console lines.
+The default, `auto`, picks console lines when stderr is a terminal and JSON otherwise.
 
 Why a queue: the event loop only builds the record (and notes the request id from the context
 variable the server sets); a thread renders it, masks secrets and writes it to stderr and to the
@@ -43,6 +44,7 @@ import structlog
 from polyroute.secrets import Redactor
 
 LOG_FORMATS = ("json", "console")
+AUTO = "auto"  # console when the log stream is a terminal, else json
 LOG_LEVELS = ("debug", "info", "warning", "error")
 REDACTED = "[redacted]"
 QUEUE_SIZE = 10_000  # lines waiting for the writer thread; beyond that, lines are dropped (counted)
@@ -136,10 +138,19 @@ def _dumps(value: Any, default: Any = None, **_: Any) -> str:
     return orjson.dumps(value, default=default or str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def resolve_format(fmt: str, stream: Any) -> str:
+    """`auto`: readable lines for a person at a terminal, JSON lines for whatever reads a pipe or
+    a file (a log shipper, journald, docker). The stream the lines go to decides (stderr)."""
+    if fmt != AUTO:
+        return fmt
+    isatty = getattr(stream, "isatty", None)
+    return "console" if isatty is not None and isatty() else "json"
+
+
 def build_formatter(fmt: str, redaction: Redaction) -> structlog.stdlib.ProcessorFormatter:
     """The formatter of one output: `json` (one object per line) or `console`."""
     if fmt not in LOG_FORMATS:
-        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
+        raise ValueError(f"log format must be one of {AUTO}, {', '.join(LOG_FORMATS)}, not {fmt!r}")
     renderer: Any
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_dumps)
@@ -262,8 +273,9 @@ def configure_logging(
     if level.lower() not in LOG_LEVELS:
         raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
     redaction = Redaction()
-    console = logging.StreamHandler(stream or sys.stderr)
-    console.setFormatter(build_formatter(fmt, redaction))
+    stream = stream or sys.stderr
+    console = logging.StreamHandler(stream)
+    console.setFormatter(build_formatter(resolve_format(fmt, stream), redaction))
     outputs: list[logging.Handler] = [console]
     file: Path | None = None
     if logdir:

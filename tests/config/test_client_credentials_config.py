@@ -22,11 +22,59 @@ def write(tmp_path, general=None, **params):
     return path
 
 
-def test_the_feature_is_off_by_default(tmp_path):
+def test_defaults_per_request_params_closed_user_config_open(tmp_path):
     loaded = load_config(write(tmp_path), {})
-    assert loaded.client_credentials.enabled is False
+    assert loaded.client_credentials.any_model is False
+    assert loaded.client_credentials.user_config is None  # on for authenticated callers
     assert not loaded.client_credentials.allowlist
-    assert loaded.models.deployments[0].client_policy is None
+    assert loaded.models.resolve("gpt")[0].client_policy is None
+
+
+def test_the_switch_opens_key_base_and_version_on_every_model_without_widening_a_regex(tmp_path):
+    regex = r"^https://[a-z]+\.example\.com/v1$"
+    loaded = load_config(
+        write(
+            tmp_path,
+            {"allow_client_side_credentials": True},
+            configurable_clientside_auth_params=[{"api_base": regex}],
+        ),
+        {},
+    )
+    [deployment] = loaded.models.resolve("gpt")
+    patterns = deployment.client_policy.patterns
+    assert set(patterns) == {"api_key", "api_base", "api_version"}
+    assert [p.pattern for p in patterns["api_base"]] == [regex]  # the model's own regex holds
+    assert patterns["api_key"] == () and patterns["api_version"] == ()
+
+
+def test_listing_api_base_lets_clients_bring_the_key_for_it(tmp_path):
+    # The seed: configurable_clientside_auth_params: ["api_base"], and the request sends api_key too.
+    loaded = load_config(write(tmp_path, configurable_clientside_auth_params=["api_base"]), {})
+    assert set(loaded.models.resolve("gpt")[0].client_policy.patterns) == {"api_base", "api_key"}
+
+
+def test_the_seeds_keyless_wildcard_model_loads(tmp_path):
+    """The seed's fireworks_ai/* entry has no api_key: it loads, for clients that bring one."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        'model_list:\n- model_name: "fireworks_ai/*"\n  litellm_params:\n    model: "fireworks_ai/*"\n'
+        '    configurable_clientside_auth_params: ["api_base"]\n'
+    )
+    loaded = load_config(path, {})
+    assert loaded.client_credentials.client_key_models is True
+    [deployment] = loaded.models.resolve("fireworks_ai/llama")
+    assert deployment.call.api_key is None
+    # Without the opt-in, a model with no key still stops start-up in one line.
+    path.write_text(
+        'model_list:\n- model_name: "fireworks_ai/*"\n  litellm_params:\n    model: "fireworks_ai/*"\n'
+    )
+    with pytest.raises(ConfigError, match="needs an API key"):
+        load_config(path, {})
+
+
+def test_user_config_can_be_switched_off(tmp_path):
+    loaded = load_config(write(tmp_path, {"allow_user_config": False}), {})
+    assert loaded.client_credentials.user_config is False and loaded.warnings == []
 
 
 def test_settings_and_policies_load_without_unsupported_warnings(tmp_path):
@@ -45,24 +93,26 @@ def test_settings_and_policies_load_without_unsupported_warnings(tmp_path):
     loaded = load_config(path, {})
     settings = loaded.client_credentials
     assert (
-        settings.enabled
+        settings.any_model
         and settings.max_user_config_deployments == 5
         and settings.max_user_config_bytes == 4096
     )
     assert [str(n) for n in settings.allowlist.networks] == ["127.0.0.1/32", "10.0.0.0/8"]
     assert settings.allowlist.hosts == {"llm.internal"}
-    [deployment] = loaded.models.deployments
-    assert set(deployment.client_policy.patterns) == {"api_key", "api_base"}
+    [deployment] = loaded.models.resolve("gpt")
+    assert set(deployment.client_policy.patterns) == {"api_key", "api_base", "api_version"}
     assert deployment.client_policy.operator_key_with_client_base is True
     assert loaded.warnings == []
     # Neither key becomes a request default sent to the provider.
     assert deployment.call.defaults == {} and deployment.call.extras == {}
 
 
-def test_policies_without_the_switch_and_unknown_names_are_reported(tmp_path):
+def test_unknown_names_are_reported_and_a_model_list_needs_no_switch(tmp_path):
     loaded = load_config(write(tmp_path, configurable_clientside_auth_params=["api_base", "made_up"]), {})
-    assert any("'made_up' is not a credential param" in w for w in loaded.warnings)
-    assert any("allow_client_side_credentials is true" in w for w in loaded.warnings)
+    assert loaded.warnings == [
+        "model 'gpt': configurable_clientside_auth_params entry 'made_up' is not a credential param "
+        "polyroute knows; ignored"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -89,14 +139,29 @@ def test_bad_settings_stop_start_up_in_one_line(tmp_path, general, params, messa
 
 def test_check_config_says_whether_clients_may_bring_credentials(tmp_path):
     runner = CliRunner()
-    off = runner.invoke(app, ["check-config", "--config", str(write(tmp_path))])
-    assert off.exit_code == 0 and "client-side credentials: off" in off.output
-    on = write(
-        tmp_path,
-        {"allow_client_side_credentials": True, "allowed_client_url_hosts": ["127.0.0.1"]},
-        configurable_clientside_auth_params=["api_key"],
+    default = runner.invoke(app, ["check-config", "--config", str(write(tmp_path))])
+    assert default.exit_code == 0, default.output
+    assert (
+        "client-side credentials: user_config: on; per-request params: no model; "
+        "private addresses allowed: none" in default.output
     )
-    result = runner.invoke(app, ["check-config", "--config", str(on)])
+    listed = write(
+        tmp_path, {"allowed_client_url_hosts": ["127.0.0.1"]}, configurable_clientside_auth_params=["api_key"]
+    )
+    result = runner.invoke(app, ["check-config", "--config", str(listed)])
     assert result.exit_code == 0, result.output
-    assert "client-side credentials: on (user_config; per-request params for gpt;" in result.output
-    assert "127.0.0.1/32" in result.output
+    assert "per-request params: gpt; private addresses allowed: 127.0.0.1/32" in result.output
+    switched = write(tmp_path, {"allow_client_side_credentials": True, "allow_user_config": False})
+    result = runner.invoke(app, ["check-config", "--config", str(switched)])
+    assert (
+        "client-side credentials: user_config: off (general_settings.allow_user_config); "
+        "api_key/api_base/api_version: every model (allow_client_side_credentials); "
+        "private addresses allowed: none" in result.output
+    )
+    both = write(
+        tmp_path,
+        {"allow_client_side_credentials": True},
+        configurable_clientside_auth_params=["organization"],
+    )
+    result = runner.invoke(app, ["check-config", "--config", str(both)])
+    assert "every model (allow_client_side_credentials); per-request params: gpt (own lists)" in result.output

@@ -278,3 +278,27 @@ def test_refresh_all_workers_removes_silent_ones_and_updates_live_ones(gateway, 
     status = controller_post(gateway.url, "/worker_get_status", token=MASTER).json()
     assert status["queue_length"] == 4
     assert "vicuna-dead" not in [m.id for m in gateway.client().models.list().data]
+
+
+def test_fastchat_worker_logprobs_reach_legacy_completions_and_chat(gateway, workers):
+    """FastChat's test sequence asks for a completion with logprobs: the gateway emulates it over
+    chat for a FastChat worker, asks the worker for its logprobs (fschat computes them when
+    `logprobs` is set) and answers them in OpenAI's legacy shape (a 400 before)."""
+    worker, _ = workers
+    worker.register(with_token(gateway.url, TOKEN_ALL))
+    worker.script(Reply(text="Once upon a"), Reply(text="Once upon a"), Reply(text="Hi there"))
+    client = gateway.client()
+    completion = client.completions.create(model="vicuna", prompt="Tell a story", logprobs=1, max_tokens=16)
+    lp = completion.choices[0].logprobs
+    assert (lp.tokens, lp.token_logprobs, lp.text_offset) == (
+        ["Once ", "upon ", "a"],
+        [-0.25, -0.5, -0.75],
+        [0, 5, 10],
+    )
+    assert [r for r in worker.requests if r.path == "/worker_generate_stream"][-1].json["logprobs"] == 1
+    stream = client.completions.create(model="vicuna", prompt="Tell a story", logprobs=1, stream=True)
+    chunks = [c for c in stream if c.choices and c.choices[0].logprobs]
+    assert [t for c in chunks for t in c.choices[0].logprobs.tokens] == ["Once ", "upon ", "a"]
+    assert [o for c in chunks for o in c.choices[0].logprobs.text_offset] == [0, 5, 10]
+    chat = client.chat.completions.create(model="vicuna", messages=MESSAGES, logprobs=True)
+    assert [e.token for e in chat.choices[0].logprobs.content] == ["Hi ", "there"]

@@ -115,3 +115,34 @@ def test_fschat_worker_heartbeats_reach_the_registry(fschat_worker):
             return
         time.sleep(0.2)
     raise AssertionError("no heartbeat from fschat's worker")
+
+
+def test_fastchats_openai_sequence_on_an_unmodified_fschat_worker(fschat_worker):
+    """FastChat's own OpenAI API test sequence (tests/test_openai_api.py) for a model served by
+    fschat's model_worker through polyroute: a completion with logprobs (emulated over chat; the
+    worker's own logprobs come back in the legacy shape), a streamed completion, a chat, a
+    streamed chat and embeddings, which fschat's sequence lets fail with an APIError, as they do
+    here: fschat's worker itself answers HTTP 500 for this GPT-2-style model's embeddings)."""
+    gateway, _ = fschat_worker
+    client = gateway.client(timeout=120)
+    assert "fschat-tiny" in [m.id for m in client.models.list().data]
+    prompt = "Once upon a time"
+    completion = client.completions.create(
+        model="fschat-tiny", prompt=prompt, logprobs=1, max_tokens=8, temperature=0
+    )
+    lp = completion.choices[0].logprobs
+    assert lp is not None and lp.tokens and all(v <= 0 for v in lp.token_logprobs)
+    streamed = client.completions.create(
+        model="fschat-tiny", prompt=prompt, max_tokens=8, stream=True, temperature=0
+    )
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == completion.choices[0].text
+    chat = client.chat.completions.create(model="fschat-tiny", messages=MESSAGES, max_tokens=8, temperature=0)
+    chat_streamed = client.chat.completions.create(
+        model="fschat-tiny", messages=MESSAGES, max_tokens=8, stream=True, temperature=0
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chat_streamed if c.choices)
+    assert text == chat.choices[0].message.content
+    try:
+        client.embeddings.create(model="fschat-tiny", input="Hello world!")
+    except openai.APIError as exc:  # what fschat's test_openai_api.py tolerates
+        assert exc.code == "upstream_error"

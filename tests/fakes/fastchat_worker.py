@@ -52,6 +52,18 @@ ONE_SHOT = {
 }
 
 
+def _logprobs(tokens: list[str]) -> dict[str, Any]:
+    """fschat's logprobs object (inference.py) for the tokens so far: cumulative, no alternatives."""
+    offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
+    values = [-0.25 * (i + 1) for i in range(len(tokens))]
+    return {
+        "text_offset": offsets,
+        "tokens": tokens,
+        "token_logprobs": values,
+        "top_logprobs": [{}] * len(tokens),
+    }
+
+
 def _frame(obj: dict[str, Any]) -> bytes:
     return orjson.dumps(obj) + b"\0"
 
@@ -85,11 +97,14 @@ class FakeFastChatWorker(FakeUpstream):
         return {"model_names": self.model_names, "speed": self.speed, "queue_length": self.queue_length}
 
     # -- the worker's side of the controller protocol -------------------------------------------------
-    def register(self, controller_url: str, worker_name: str | None = None) -> httpx.Response:
+    def register(
+        self, controller_url: str, worker_name: str | None = None, multimodal: bool = False
+    ) -> httpx.Response:
         body = {
             "worker_name": worker_name or self.address,
             "check_heart_beat": True,
             "worker_status": self.status(),
+            "multimodal": multimodal,
         }
         return httpx.post(controller_url + "/register_worker", json=body, timeout=10)
 
@@ -151,16 +166,26 @@ class FakeFastChatWorker(FakeUpstream):
                 "completion_tokens": i,
                 "total_tokens": prompt_tokens + i,
             }
+            logprobs = _logprobs(pieces[: i + 1]) if params.get("logprobs") is not None else None
             await response.write(
                 _frame(
-                    {"text": text, "error_code": 0, "usage": usage, "finish_reason": None, "logprobs": None}
+                    {
+                        "text": text,
+                        "error_code": 0,
+                        "usage": usage,
+                        "finish_reason": None,
+                        "logprobs": logprobs,
+                    }
                 )
             )
         n = len(pieces)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}
         finish = reply.finish or "stop"
+        logprobs = _logprobs(pieces) if params.get("logprobs") is not None else None
         await response.write(
-            _frame({"text": text, "error_code": 0, "usage": usage, "finish_reason": finish, "logprobs": None})
+            _frame(
+                {"text": text, "error_code": 0, "usage": usage, "finish_reason": finish, "logprobs": logprobs}
+            )
         )
         await response.write_eof()
         return response

@@ -21,7 +21,7 @@ def deployment(model: str, **model_info):
     config = load_config(
         None, {"OPENAI_API_KEY": "sk-x-0000000000", "ANTHROPIC_API_KEY": "sk-ant-0000000000"}
     )
-    from polyroute.config.loader import _build_deployment
+    from polyroute.config.loader import build_deployment
     from polyroute.config.schema import ModelEntry
     from polyroute.secrets import Redactor
 
@@ -33,7 +33,7 @@ def deployment(model: str, **model_info):
         }
     )
     assert config is not None
-    return _build_deployment(0, entry, {}, Redactor(), False)
+    return build_deployment(0, entry, {}, Redactor(), False)
 
 
 def test_table_prices_with_cache_and_reasoning() -> None:

@@ -124,3 +124,28 @@ def test_what_the_spool_cannot_hold_is_counted_in_the_metrics(
             assert after.get("polyroute_spend_records_total", outcome="replayed") == kept
             assert after.get("polyroute_spend_records_total", outcome="dropped") == dropped
             assert after.get("polyroute_database_up") == 1
+
+
+def test_admin_routes_answer_503_in_openai_shape_while_the_database_is_away(
+    fake_openai, fake_anthropic, fake_gemini, tmp_path: Path
+) -> None:
+    with pg_database_sync() as direct, TcpProxy(PG_HOST, PG_PORT) as proxy:
+        config = keys_config(fake_openai, fake_anthropic, fake_gemini)
+        config["general_settings"]["database_url"] = pg_url(direct.rsplit("/", 1)[1], proxy.port)
+        with GatewayServer(config, tmp_path, env={"TEST_OPENAI_KEY": "sk-x-0123456789"}) as gateway:
+            admin = Admin(gateway.url)
+            admin.new_key(key_alias="before-the-outage")
+            proxy.stop()
+            for method, path, body in (
+                ("GET", "/key/list", None),
+                ("POST", "/key/generate", {"key_alias": "during-the-outage"}),
+                ("GET", "/spend/logs", None),
+            ):
+                response = admin.post(path, **body) if method == "POST" else admin.get(path)
+                assert response.status_code == 503, (path, response.text)
+                error = response.json()["error"]
+                assert error["code"] == "database_unavailable" and error["request_id"]
+                assert response.headers["retry-after"] and response.headers["x-request-id"]
+                assert str(proxy.port) not in response.text  # nothing of the database's address
+            proxy.start()
+            assert admin.ok("GET", "/key/list", key_alias="before-the-outage")["total_count"] == 1

@@ -156,3 +156,20 @@ def test_refused_requests_give_back_what_they_took(limits_gateway) -> None:
     admin.ok("POST", "/key/update", key=made["key"], max_budget=1.0)
     # The four refusals did not use up the rpm window.
     assert [_call(limits_gateway, made["key"], "priced-mock") for _ in range(4)] == ["ok", "ok", "ok", "429"]
+
+
+def test_a_huge_max_tokens_is_served_not_a_server_error(limits_gateway) -> None:
+    """max_tokens near 2**64 makes a reservation past what Redis's INCRBY holds: it was a 500 with
+    a traceback per request on Redis. Now the request is answered and the budget keeps working."""
+    admin = Admin(limits_gateway.url)
+    key = admin.new_key(max_budget=10.0)["key"]
+    client = limits_gateway.client(api_key=key)
+    for max_tokens in (2**63 - 1, 2**64 - 1):
+        try:
+            reply = client.chat.completions.create(
+                model="priced-mock", messages=MESSAGES, max_tokens=max_tokens
+            )
+            assert reply.choices
+        except openai.BadRequestError as exc:  # refused naming the field is fine too; a 500 is not
+            assert exc.body["param"] in ("max_tokens", "max_completion_tokens")
+    assert client.chat.completions.create(model="priced-mock", messages=MESSAGES, max_tokens=8).choices

@@ -266,7 +266,7 @@ def test_prompts_are_kept_only_when_the_operator_turns_that_on(
 
 
 def test_values_a_client_chooses_never_stop_the_spend_writer(keys_gateway, admin: Admin, fake_openai) -> None:
-    """A 1,000-character `user`, a `user` with a NUL, an unknown 300-character model name and an
+    """A 1,000-character `user`, a `user` with a NUL, an unknown 256-character model name and an
     upstream reporting more tokens than an SQL INTEGER holds: PostgreSQL would refuse such a row
     (and with it the key's spend). Each is bounded to its column, every row is written, and the
     writer never takes the database for down."""
@@ -274,7 +274,9 @@ def test_values_a_client_chooses_never_stop_the_spend_writer(keys_gateway, admin
     client = keys_gateway.client(api_key=key)
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, user="u" * 1000)
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, user="nul\x00user")
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.NotFoundError):  # the longest name admission lets through
+        client.chat.completions.create(model="m" * 256, messages=MESSAGES)
+    with pytest.raises(openai.BadRequestError):  # longer names are refused before any row exists
         client.chat.completions.create(model="m" * 300, messages=MESSAGES)
     fake_openai.script(Reply(prompt_tokens=5_000_000_000, completion_tokens=3))
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)

@@ -279,3 +279,26 @@ def test_worker_processes_share_the_logdir_file_line_by_line(tmp_path):
     started = {line["pid"] for line in lines if line["event"].startswith("Started server process")}
     assert len(started) == 2  # uvicorn's line from each spawned process, in the one file
     assert MASTER not in (tmp_path / "logs" / log_file_name("serve")).read_text()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_auto_format_is_console_on_a_terminal_and_json_elsewhere(logging_setup):
+    terminal = _Terminal()
+    setup = logging_setup(level="info", fmt="auto", stream=terminal)
+    logging.getLogger("polyroute.cli").info("to a person")
+    setup.stop()
+    assert "to a person" in terminal.getvalue() and not terminal.getvalue().lstrip().startswith("{")
+    pipe = io.StringIO()
+    setup = logging_setup(level="info", fmt="auto", stream=pipe)
+    logging.getLogger("polyroute.cli").info("to a program")
+    setup.stop()
+    assert lines_of(pipe.getvalue())[0]["event"] == "to a program"
+    forced = _Terminal()
+    setup = logging_setup(level="info", fmt="json", stream=forced)  # --log-format still wins
+    logging.getLogger("polyroute.cli").info("json anyway")
+    setup.stop()
+    assert lines_of(forced.getvalue())[0]["event"] == "json anyway"

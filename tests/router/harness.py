@@ -68,7 +68,10 @@ def make_router(
     tmp_path: Path, models: list[dict[str, Any]], router_settings: dict[str, Any] | None = None, seed: int = 1
 ) -> tuple[Router, FakeClock, ScriptedUpstreams]:
     path = tmp_path / f"router-{len(list(tmp_path.iterdir()))}.yaml"
-    path.write_text(yaml.safe_dump({"model_list": models, "router_settings": router_settings or {}}))
+    # Only the deployments a test names: no built-in mock-gpt beside them.
+    general = {"builtin_mock_model": False}
+    document = {"model_list": models, "router_settings": router_settings or {}, "general_settings": general}
+    path.write_text(yaml.safe_dump(document))
     config = load_config(path, {})
     clock = FakeClock()
     router = Router(

@@ -22,7 +22,7 @@ AZURE_KEY = "azure-client-key-0123456789abcdef"
 OPENAI_KEY = "sk-client-openai-abcdef0123456789"
 HEADER_SECRET = "Bearer client-header-token-42424242"
 AWS_SECRET = "client-aws-secret-key-777777777"
-SETTINGS = ClientCredentialSettings(enabled=True)
+SETTINGS = ClientCredentialSettings()
 
 # The seed's request shape (LiteLLM docs), with values a test can reach.
 SEED = {
@@ -219,7 +219,7 @@ def test_the_operator_environment_never_fills_in_a_client_deployment(monkeypatch
 
 
 def test_size_and_count_bounds():
-    small = ClientCredentialSettings(enabled=True, max_user_config_bytes=2048, max_user_config_deployments=3)
+    small = ClientCredentialSettings(max_user_config_bytes=2048, max_user_config_deployments=3)
     big = seed()
     big["model_list"][0]["model_info"] = {"padding": "x" * 4096}
     with pytest.raises(PayloadTooLargeError) as caught:

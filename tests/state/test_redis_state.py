@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from polyroute.state.base import Admission, Cooldown, LatencyStats, WorkerRecord
-from polyroute.state.redis import INFLIGHT_TTL_MS, LATENCY_TTL_S, RedisState
+from polyroute.state.redis import INFLIGHT_TTL_MS, LATENCY_TTL_S, MAX_COUNT, RedisState
 from tests.state.contract import T0, StateContract, W
 from tests.state.support import (
     REDIS_HOST,
@@ -179,6 +179,19 @@ async def test_worker_keys_expire_by_themselves(state: RedisState) -> None:
 async def test_adjust_below_zero_keeps_an_expiry(state: RedisState) -> None:
     assert await state.adjust("tpm:e", -3, W, T0 + 30) == 0
     assert 30_000 < await state._client.pttl(f"{state.prefix}win:tpm:e:60.0:28333334") <= 31_000
+
+
+async def test_counts_past_what_lua_and_incrby_hold_are_clamped_not_an_error(state: RedisState) -> None:
+    """A budget reservation grows with the request's max_tokens (up to 2**64 in JSON): Redis's
+    INCRBY refused such amounts, a 500 per request. They are clamped to MAX_COUNT instead."""
+    huge = 2**64 * 10**6
+    taken = await state.try_reserve("budget:huge", huge, 10**7, 0, W, T0)
+    assert taken == Admission(True, MAX_COUNT, 0.0)  # admitted below the budget, reserving the most
+    assert await state.try_reserve("budget:huge", 1, 10**7, 0, W, T0) == Admission(False, MAX_COUNT, 60.0)
+    assert await state.adjust("budget:huge", -huge, W, T0) == 0  # the settlement gives it back
+    assert await state.try_take("tpm:huge", huge, huge, W, T0) == Admission(True, MAX_COUNT, 0.0)
+    assert await state.inflight_add("parallel:huge", huge) == MAX_COUNT
+    assert await state.inflight_add("parallel:huge", -huge) == 0
 
 
 async def test_wrong_key_type_is_an_error_not_a_silent_pass(state: RedisState) -> None:

@@ -56,6 +56,15 @@ class FakeAsyncLLM:
             completion = SimpleNamespace(
                 text=text, token_ids=list(range(i + 1)), finish_reason=self.finish if last else None
             )
+            k = sampling_params.get("logprobs")
+            if k is not None:  # vLLM's shape: per token, {token_id: Logprob} for the chosen and top k
+                completion.logprobs = [
+                    {
+                        t: SimpleNamespace(logprob=-0.5 * (t + 1), rank=2, decoded_token=f"<{t}>"),
+                        100 + t: SimpleNamespace(logprob=-0.1, rank=1, decoded_token="alt"),
+                    }
+                    for t in completion.token_ids
+                ]
             yield SimpleNamespace(prompt_token_ids=[1, 2, 3], outputs=[completion], finished=last)
 
 
@@ -95,6 +104,29 @@ async def test_stream_and_plain_answers_from_cumulative_outputs():
     plain = orjson.loads((await engine.chat({**body, "stream": False})).body)
     assert plain["choices"][0]["message"]["content"] == "Hello \u00e9!"
     assert llm.aborted == []  # finished requests are not aborted
+
+
+async def test_legacy_completions_take_the_raw_prompt():
+    llm = FakeAsyncLLM(["Once", "Once more"])
+    engine = await started(llm)
+    body = {"prompt": "tell me", "max_tokens": 5, "temperature": 0, "echo": True}
+    plain = orjson.loads((await engine.completions(body)).body)
+    assert plain["object"] == "text_completion" and plain["choices"][0]["text"] == "tell meOnce more"
+    assert plain["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert llm.calls[0][0] == "tell me" and llm.calls[0][1]["max_tokens"] == 5  # no chat template
+    chunks = await read_sse(await engine.completions({**body, "echo": False, "stream": True}))
+    assert [c["choices"][0]["text"] for c in chunks] == ["Once", " more", ""]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    with_logprobs = orjson.loads((await engine.completions({**body, "echo": False, "logprobs": 1})).body)
+    assert llm.calls[-1][1]["logprobs"] == 1
+    assert with_logprobs["choices"][0]["logprobs"] == {
+        "tokens": ["<0>", "<1>"],
+        "token_logprobs": [-0.5, -1.0],
+        "top_logprobs": [{"alt": -0.1}, {"alt": -0.1}],
+        "text_offset": [0, 3],
+    }
+    too_long = await engine.completions({**body, "prompt": "w " * 40})  # 40 tokens, context 32
+    assert too_long.status == 400 and orjson.loads(too_long.body)["error"]["param"] == "prompt"
 
 
 async def test_a_client_that_leaves_or_the_timeout_aborts_the_request():

@@ -93,6 +93,11 @@ def test_openai_engine_worker_registers_serves_and_deregisters(gateway, upstream
         )
         embedded = client.embeddings.create(model="vicuna", input=["a", "b"])
         assert len(embedded.data) == 2
+        # Legacy completions: the worker forwards them to its upstream's /completions.
+        completion = client.completions.create(model="vicuna", prompt="Once upon a time", max_tokens=5)
+        assert completion.object == "text_completion"
+        forwarded = [r.json for r in upstream.requests if r.path == "/v1/completions"]
+        assert forwarded[-1]["prompt"] == "Once upon a time" and forwarded[-1]["model"] == "gpt-upstream"
         status = httpx.post(f"http://127.0.0.1:{port}/worker_get_status").json()
         assert status == {"model_names": ["vicuna", "vicuna-7b"], "speed": 1.0, "queue_length": 0}
     output = worker.output
@@ -230,7 +235,17 @@ def test_ssl_worker_serves_https(tmp_path, upstream, gateway):
     port = free_port()
     env = {"SSL_KEYFILE": str(key), "SSL_CERTFILE": str(cert)}
     worker = WorkerProcess(
-        ["--model-name", "vicuna", "--api-base", upstream.url + "/v1", "--port", str(port), "--ssl"], env=env
+        [
+            "--model-name",
+            "vicuna",
+            "--api-base",
+            upstream.url + "/v1",
+            "--port",
+            str(port),
+            "--ssl",
+            "--standalone",
+        ],
+        env=env,
     )
     trusted = ssl.create_default_context(cafile=str(cert))
     with worker:
@@ -336,3 +351,29 @@ def self_signed_certificate(directory):
     )
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return key_path, cert_path
+
+
+def test_a_worker_without_a_controller_must_say_it_is_standalone(upstream):
+    base = ["--model-name", "vicuna", "--api-base", upstream.url + "/v1", "--port", str(free_port())]
+    refused = subprocess.run([*POLYROUTE, "worker", *base], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "--controller" in refused.stderr and "--standalone" in refused.stderr
+    both = subprocess.run(
+        [*POLYROUTE, "worker", *base, "--standalone", "--controller", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert both.returncode == 2 and "exclude each other" in both.stderr
+    upstream.script(Reply(text="served directly"))
+    port = free_port()
+    worker = WorkerProcess(
+        ["--model-name", "vicuna", "--api-base", upstream.url + "/v1", "--port", str(port), "--standalone"],
+        env={"OPENAI_API_KEY": UPSTREAM_KEY},
+    )
+    with worker:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
+        worker.wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200)
+        reply = client.chat.completions.create(model="vicuna", messages=MESSAGES)
+        assert reply.choices[0].message.content == "served directly"
+    assert "standalone worker: registered with no controller" in worker.output

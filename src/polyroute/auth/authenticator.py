@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from polyroute.auth.key_cache import KeyCache
 from polyroute.auth.keys import KEY_PREFIX, MAX_PRESENTED_KEY_CHARS, hash_key
 from polyroute.auth.master_key import is_loopback, presented_key
-from polyroute.auth.principal import ADMIN, ANONYMOUS, VIRTUAL_KEY, Principal
+from polyroute.auth.principal import ADMIN, ANONYMOUS, OPEN_ACCESS, VIRTUAL_KEY, Principal
 from polyroute.errors import AuthenticationError, ServiceUnavailableError
 from polyroute.secrets import Secret
 
 _ADMIN = Principal(ADMIN)
 _ANONYMOUS = Principal(ANONYMOUS)
+_OPEN_ACCESS = Principal(OPEN_ACCESS)
 
 
 class Authenticator:
@@ -57,8 +58,10 @@ class Authenticator:
                     raise AuthenticationError("this key has expired", code="key_expired")
                 return Principal(VIRTUAL_KEY, record)
         if self._master is None:
-            if self._open_access or is_loopback(client_host):
+            if is_loopback(client_host):
                 return _ANONYMOUS
+            if self._open_access:
+                return _OPEN_ACCESS
             raise AuthenticationError(
                 "this gateway has no master key and serves loopback clients only",
                 code="unauthenticated_remote",

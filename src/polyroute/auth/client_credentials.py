@@ -2,7 +2,11 @@
 
 An operator lets clients set credential params per model with LiteLLM's
 `litellm_params.configurable_clientside_auth_params`: a list of names (any value) and/or
-`{name: regex}` entries (the whole normalised value must match: `re.fullmatch`). Values are
+`{name: regex}` entries (the whole normalised value must match: `re.fullmatch`). As in LiteLLM,
+that list is the opt-in by itself; `general_settings.allow_client_side_credentials: true` opens
+`api_key`, `api_base` and `api_version` on every model (a model's own entry for one of them,
+regex included, still narrows it). A model that lets clients choose `api_base` also takes their
+`api_key`: it is the key that goes with their URL. Values are
 checked and normalised first (URLs by auth/url_safety.py), so a regex sees exactly what the
 gateway will use: no trailing newline, userinfo, fragment, `..`, case or encoding tricks.
 
@@ -62,8 +66,14 @@ def canonical(name: str) -> str:
 class ClientCredentialSettings:
     """The gateway-wide switches (general_settings), read once at start-up."""
 
-    enabled: bool = False  # allow_client_side_credentials
+    # allow_client_side_credentials: api_key/api_base/api_version for every model (LiteLLM's switch)
+    any_model: bool = False
+    # allow_user_config: a request's own router config. None: for authenticated callers (not
+    # the remote callers of an unauthenticated gateway); True: for anyone; False: for no one.
+    user_config: bool | None = None
     allowlist: UrlAllowlist = dataclasses.field(default_factory=UrlAllowlist)
+    # Some model has no key of the operator's and takes the client's (requests must bring one).
+    client_key_models: bool = False
     max_user_config_deployments: int = 20
     max_user_config_bytes: int = 65536
 
@@ -74,16 +84,24 @@ class ClientParamPolicy:
 
     patterns: Mapping[str, tuple[re.Pattern[str], ...]]
     operator_key_with_client_base: bool = False
+    listed: bool = True  # from the model's own configurable_clientside_auth_params (not the switch alone)
 
     def allows(self, name: str) -> bool:
         return canonical(name) in self.patterns
 
 
+# What `allow_client_side_credentials: true` opens on every model (LiteLLM's switch lets clients
+# bring their own key and URL; the provider settings below change what the operator's own
+# credentials do, so they stay per model).
+ANY_MODEL_PARAMS = ("api_key", "api_base", "api_version")
+
+
 def compile_policy(
-    entries: Iterable[Any] | None, operator_key_with_client_base: bool, where: str
+    entries: Iterable[Any] | None, operator_key_with_client_base: bool, where: str, any_model: bool = False
 ) -> tuple[ClientParamPolicy | None, list[str]]:
-    """The policy from `configurable_clientside_auth_params`, and warnings for names polyroute
-    does not know. Raises ValueError (a one-line config error) for a bad entry or regex."""
+    """The policy from `configurable_clientside_auth_params` (and the gateway-wide switch,
+    `any_model`), and warnings for names polyroute does not know. Raises ValueError (a one-line
+    config error) for a bad entry or regex."""
     patterns: dict[str, list[re.Pattern[str]]] = {}
     warnings: list[str] = []
     for entry in entries or ():
@@ -116,10 +134,15 @@ def compile_policy(
             f"{where}: allow_operator_key_with_client_base needs a regex for api_base in "
             "configurable_clientside_auth_params (the operator's key must not go to any URL)"
         )
+    if "api_base" in patterns:
+        patterns.setdefault("api_key", [])  # the client's own key for the client's own URL
+    if any_model:
+        for name in ANY_MODEL_PARAMS:
+            patterns.setdefault(name, [])
     if not patterns:
         return None, warnings
     frozen = {name: tuple(found) for name, found in patterns.items()}
-    return ClientParamPolicy(frozen, operator_key_with_client_base), warnings
+    return ClientParamPolicy(frozen, operator_key_with_client_base, listed=bool(entries)), warnings
 
 
 # ---- what the client sent ----------------------------------------------------------------------------
@@ -204,6 +227,20 @@ def parse_client_params(body: Mapping[str, Any], names: Iterable[str]) -> Client
 # ---- the decision ------------------------------------------------------------------------------------
 
 
+def needs_client_key(deployment: Deployment) -> bool:
+    """A deployment with no key of the operator's that takes the client's (the seed's
+    `fireworks_ai/*` entry has none): requests to it must bring `api_key`."""
+    policy: ClientParamPolicy | None = getattr(deployment, "client_policy", None)
+    call = deployment.call
+    return (
+        policy is not None
+        and policy.allows("api_key")
+        and not deployment.adapter.key_optional
+        and not holds_operator_credentials(call)
+        and not (call.api_base and call.provider.startswith("openai"))  # keyless OpenAI-compatible
+    )
+
+
 def holds_operator_credentials(call: ProviderCall) -> bool:
     """Whether the deployment carries anything of the operator's that authenticates."""
     return bool(call.api_key or call.extra_headers or any(k in CLIENT_SECRET_PARAMS for k in call.extras))
@@ -223,7 +260,7 @@ def check_allowed(deployment: Deployment, params: ClientParams, model: str) -> N
         if patterns is None:
             raise RefusedParamError(
                 f"'{value.sent_as}' may not be set by clients for model '{model}'. The operator can "
-                "allow it with litellm_params.configurable_clientside_auth_params",
+                "allow it with the model's litellm_params.configurable_clientside_auth_params",
                 param=value.sent_as,
             )
         if patterns and not any(p.fullmatch(value.text) for p in patterns):

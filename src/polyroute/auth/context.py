@@ -17,6 +17,9 @@ class AuthContext:
     #: `general_settings.allow_client_side_credentials` must be on as well; this can only turn
     #: the feature off for one caller (virtual keys will set it from key or team settings).
     client_side_credentials: bool = True
+    #: False for a remote caller of a gateway without a master key (--allow-unauthenticated):
+    #: user_config is then off unless general_settings.allow_user_config is explicitly true.
+    authenticated: bool = True
 
 
 ANONYMOUS = AuthContext(principal="anonymous", client_side_credentials=False)
@@ -24,6 +27,7 @@ ANONYMOUS = AuthContext(principal="anonymous", client_side_credentials=False)
 
 _MASTER = AuthContext(principal="master")
 _LOCAL = AuthContext(principal="loopback")
+_OPEN = AuthContext(principal="open", authenticated=False)
 
 
 def auth_context_for(principal: Any) -> AuthContext:
@@ -35,4 +39,7 @@ def auth_context_for(principal: Any) -> AuthContext:
         return AuthContext(
             principal="key:" + key.token[:16], client_side_credentials=key.client_side_credentials
         )
-    return _MASTER if getattr(principal, "role", None) == "proxy_admin" else _LOCAL
+    role = getattr(principal, "role", None)
+    if role == "proxy_admin":
+        return _MASTER
+    return _OPEN if role == "open_access" else _LOCAL

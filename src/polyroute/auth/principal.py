@@ -16,6 +16,8 @@ from polyroute.auth.keys import KeyRecord
 from polyroute.errors import PermissionDeniedError
 
 ADMIN, VIRTUAL_KEY, ANONYMOUS = "proxy_admin", "virtual_key", "anonymous"
+# No master key and --allow-unauthenticated: a remote caller nobody authenticated.
+OPEN_ACCESS = "open_access"
 # Keys in a request body that name other models the request may be served by.
 _FALLBACK_FIELDS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
 
@@ -27,7 +29,7 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.role in (ADMIN, ANONYMOUS)
+        return self.role in (ADMIN, ANONYMOUS, OPEN_ACCESS)
 
     @property
     def spend_label(self) -> str:

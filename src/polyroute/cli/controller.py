@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOption
-from polyroute.cli.serve import ConfigOption, serve
+from polyroute.cli.serve import DEFAULT_GRACEFUL_SHUTDOWN_S, ConfigOption, GracefulShutdownOption, serve
 
 
 def controller(
@@ -24,8 +24,9 @@ def controller(
     ] = None,
     allow_unauthenticated: Annotated[bool, typer.Option(help="As for `polyroute serve`.")] = False,
     log_level: LogLevelOption = "info",
-    log_format: LogFormatOption = "json",
+    log_format: LogFormatOption = "auto",
     log_dir: LogDirOption = None,
+    timeout_graceful_shutdown: GracefulShutdownOption = DEFAULT_GRACEFUL_SHUTDOWN_S,
 ) -> None:
     """Run the controller (and the gateway with it) on FastChat's controller port."""
     import os
@@ -46,4 +47,5 @@ def controller(
         log_format=log_format,
         log_dir=log_dir,
         log_component="controller",
+        timeout_graceful_shutdown=timeout_graceful_shutdown,
     )

@@ -14,7 +14,8 @@ LogFormatOption = Annotated[
     str,
     typer.Option(
         envvar="POLYROUTE_LOG_FORMAT",
-        help="json (one JSON object per line) or console (readable lines for a terminal).",
+        help="auto (console when the log goes to a terminal, else json), json (one JSON object "
+        "per line) or console (readable lines).",
     ),
 ]
 LogDirOption = Annotated[

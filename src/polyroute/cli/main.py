@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from polyroute import __version__
@@ -15,7 +17,26 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help: it wraps to the terminal (80 columns at most) and never cuts an
+    # option's name, as rich's boxed tables did in an 80-column terminal.
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"polyroute {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """polyroute: one OpenAI-compatible endpoint in front of many LLM providers."""
 app.command("serve")(serve_commands.serve)
 app.command("check-config")(serve_commands.check_config)
 app.command("worker")(worker_commands.worker)

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -28,9 +28,30 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="LiteLLM-style config.yaml (or a FastChat API-endpoint JSON file)."),
 ]
+GracefulShutdownOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout-graceful-shutdown",
+        envvar="POLYROUTE_TIMEOUT_GRACEFUL_SHUTDOWN",
+        min=0.1,
+        help="On SIGTERM/SIGINT, seconds to let requests in flight finish before they are cut "
+        "(and billed for what they produced); keep it below your supervisor's kill timeout.",
+    ),
+]
+DEFAULT_GRACEFUL_SHUTDOWN_S = 25.0  # below Kubernetes' 30 s, leaving time for the last spend flush
 EndpointOption = Annotated[
     Path | None,
     typer.Option("--register-api-endpoint-file", help="FastChat API-endpoint JSON file to load as models."),
+]
+
+
+AllowUnknownOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unknown",
+        help="Accept config keys neither polyroute nor LiteLLM knows (each is still reported); "
+        "without it such a key, usually a typo, stops the command.",
+    ),
 ]
 
 
@@ -64,12 +85,42 @@ def _redis_configured(loaded: GatewayConfig) -> bool:
         raise typer.Exit(2) from None
 
 
-def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = None) -> None:
+def unknown_keys_or_exit(loaded: GatewayConfig, allow: bool, say: Callable[[str], None]) -> None:
+    """Reports keys neither polyroute nor LiteLLM knows (with the nearest known name); exits 2
+    unless `allow`. A misspelled master_key is said loudly: the gateway would run without it."""
+    kind = "warning" if allow else "error"
+    for key in loaded.unknown_keys:
+        say(f"{kind}: {key.message}")
+        master_typo = key.near == "master_key" and key.path.startswith("general_settings.")
+        if master_typo and loaded.master_key is None:
+            say(f"{kind}: NO MASTER KEY IS SET: '{key.path}' is not 'master_key'")
+    if loaded.unknown_keys and not allow:
+        typer.echo(
+            f"polyroute: config error: {len(loaded.unknown_keys)} unknown config key(s), listed above; "
+            "fix them, or pass --allow-unknown to accept them",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+def check_config(
+    config_file: Annotated[
+        Path | None,
+        typer.Argument(metavar="FILE", help="The config file (the same as --config).", show_default=False),
+    ] = None,
+    config: ConfigOption = None,
+    endpoint_file: EndpointOption = None,
+    allow_unknown: AllowUnknownOption = False,
+) -> None:
     """Validate a config without serving: exit 0 when it loads, 2 with the reason when not."""
-    loaded = _load_or_exit(config, endpoint_file)
+    if config_file is not None and config is not None and config_file != config:
+        typer.echo("polyroute: give the config file once (as an argument or with --config)", err=True)
+        raise typer.Exit(2)
+    loaded = _load_or_exit(config_file or config, endpoint_file)
     shared = "redis" if _redis_configured(loaded) else "in-process"
     for warning in loaded.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    unknown_keys_or_exit(loaded, allow_unknown, lambda line: typer.echo(line, err=True))
     typer.echo(f"config OK ({loaded.source}): {len(loaded.models.deployments)} deployments")
     for line in _describe(loaded):
         typer.echo(line)
@@ -84,16 +135,33 @@ def check_config(config: ConfigOption = None, endpoint_file: EndpointOption = No
 
 
 def _client_credentials_summary(loaded: GatewayConfig) -> str:
+    """What clients may bring, in one line (check-config prints it, serve logs it)."""
     settings = loaded.client_credentials
-    if not settings.enabled:
-        return "off"
-    models = sorted({d.model_name for d in loaded.models.deployments if d.client_policy is not None})
+    user_config = {
+        None: "on",
+        True: "on (unauthenticated callers too)",
+        False: "off (general_settings.allow_user_config)",
+    }
+    parts = ["user_config: " + user_config[settings.user_config]]
+    if settings.any_model:
+        parts.append("api_key/api_base/api_version: every model (allow_client_side_credentials)")
+    models = sorted(
+        {
+            d.model_name
+            for d in loaded.models.deployments
+            if d.client_policy is not None and d.client_policy.listed
+        }
+    )
+    if models:
+        parts.append(
+            "per-request params: " + ", ".join(models) + (" (own lists)" if settings.any_model else "")
+        )
+    elif not settings.any_model:
+        parts.append("per-request params: no model")
     allowlist = settings.allowlist
     allowed = [str(n) for n in allowlist.networks] + sorted(allowlist.hosts)
-    return (
-        f"on (user_config; per-request params for {', '.join(models) if models else 'no model'}; "
-        f"private addresses allowed: {', '.join(allowed) if allowed else 'none'})"
-    )
+    parts.append(f"private addresses allowed: {', '.join(allowed) if allowed else 'none'}")
+    return "; ".join(parts)
 
 
 def _remote_logger(loaded: GatewayConfig) -> str | None:
@@ -156,9 +224,11 @@ def serve(
         ),
     ] = False,
     log_level: LogLevelOption = "info",
-    log_format: LogFormatOption = "json",
+    log_format: LogFormatOption = "auto",
     log_dir: LogDirOption = None,
     log_component: Annotated[str, typer.Option(hidden=True)] = "serve",
+    allow_unknown: AllowUnknownOption = False,
+    timeout_graceful_shutdown: GracefulShutdownOption = DEFAULT_GRACEFUL_SHUTDOWN_S,
 ) -> None:
     """Run the gateway. With no config, models come from provider keys in the environment,
     and the offline `mock` provider is always available."""
@@ -172,6 +242,8 @@ def serve(
     _database_target(loaded)  # so does a database URL polyroute cannot use
     for warning in loaded.warnings:
         log.warning(warning)
+    unknown_keys_or_exit(loaded, allow_unknown, log.error if not allow_unknown else log.warning)
+    log.info("client-side credentials: %s", _client_credentials_summary(loaded))
     if loaded.master_key is None and not is_loopback(host) and not allow_unauthenticated:
         typer.echo(
             f"polyroute: refusing to listen on {host} without a master key: set POLYROUTE_MASTER_KEY "
@@ -215,6 +287,7 @@ def serve(
         "log_config": None,  # uvicorn's loggers go through ours (polyroute/logs.py)
         "lifespan": "on",
         "timeout_keep_alive": 75,
+        "timeout_graceful_shutdown": timeout_graceful_shutdown,
         "server_header": False,
     }
     if workers > 1:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOption, start_logging
+from polyroute.cli.serve import DEFAULT_GRACEFUL_SHUTDOWN_S, GracefulShutdownOption
 from polyroute.controller.settings import fastchat_timings
 from polyroute.logs import protect_secrets
 from polyroute.secrets import Secret
@@ -84,9 +85,18 @@ def worker(
     ssl: Annotated[
         bool, typer.Option("--ssl", help="Serve HTTPS; needs SSL_KEYFILE and SSL_CERTFILE.")
     ] = False,
+    standalone: Annotated[
+        bool,
+        typer.Option(
+            "--standalone",
+            help="Serve without registering with a controller (clients call this worker's /v1 "
+            "directly). Without it, --controller is required.",
+        ),
+    ] = False,
     log_level: LogLevelOption = "info",
-    log_format: LogFormatOption = "json",
+    log_format: LogFormatOption = "auto",
     log_dir: LogDirOption = None,
+    timeout_graceful_shutdown: GracefulShutdownOption = DEFAULT_GRACEFUL_SHUTDOWN_S,
 ) -> None:
     """Run a model worker. Engines: `openai` fronts any OpenAI-compatible server, `transformers`
     serves a local Hugging Face model, `vllm` runs vLLM (where it is installed)."""
@@ -115,6 +125,13 @@ def worker(
     built = _engine(
         engine, names[0], api_base, api_key, upstream_model, model_path, device, timings, context_length
     )
+    if not controller and not standalone:
+        raise _fail(
+            "give --controller URL (the gateway to register with), or --standalone to serve this "
+            "worker's OpenAI API directly without registering anywhere"
+        )
+    if controller and standalone:
+        raise _fail("--standalone and --controller exclude each other")
     agent = None
     if controller:
         url, url_token = split_controller_url(controller)
@@ -140,10 +157,19 @@ def worker(
         "log_config": None,  # uvicorn's loggers go through ours (polyroute/logs.py)
         "lifespan": "on",
         "server_header": False,
+        "timeout_graceful_shutdown": timeout_graceful_shutdown,
     }
     if ssl_files:
         options.update(ssl_keyfile=ssl_files[0], ssl_certfile=ssl_files[1])
     log.info("worker %s (%s engine) on %s:%d", ",".join(names), engine, host, port)
+    if standalone:
+        log.warning(
+            "standalone worker: registered with no controller; no gateway routes to it, clients "
+            "call %s://%s:%d/v1 directly",
+            "https" if ssl else "http",
+            _reachable(host),
+            port,
+        )
     server = uvicorn.Server(uvicorn.Config(app, **options))
     server.run()
     if not server.started:

@@ -16,15 +16,24 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from polyroute.auth.client_credentials import ClientCredentialSettings, compile_policy
+from polyroute.auth.client_credentials import (
+    ClientCredentialSettings,
+    ClientParamPolicy,
+    compile_policy,
+    needs_client_key,
+)
 from polyroute.auth.url_safety import UrlAllowlist
+from polyroute.config.deployment_params import sort_params
 from polyroute.config.env_models import env_model_entries, env_model_warnings
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
-from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
+from polyroute.config.key_report import KeyReport, UnknownKey, report_keys
+from polyroute.config.litellm_keys import LITELLM_PROVIDERS
+from polyroute.config.mock_settings import BUILTIN_MOCK_ENTRY, MockSettings, mock_settings
+from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry
 from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.registry import get_adapter
+from polyroute.providers.registry import get_adapter, known_providers
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
 from polyroute.router.pricing import PRICE_FIELDS
@@ -35,28 +44,6 @@ from polyroute.store.settings import STORE_KEYS, StoreSettings
 DEFAULT_MAX_BODY_MB = 32.0  # Anthropic's own request cap; base64 images need room
 DEFAULT_MAX_JSON_DEPTH = 64
 
-# litellm_params keys with a meaning of their own; the rest are provider settings or defaults.
-_ROUTING_KEYS = {
-    "model",
-    "api_base",
-    "base_url",
-    "api_key",
-    "api_version",
-    "organization",
-    "timeout",
-    "stream_timeout",
-    "max_retries",
-    "rpm",
-    "tpm",
-    "weight",
-    "order",
-    "extra_headers",
-    "drop_params",
-    "configurable_clientside_auth_params",
-    "allow_operator_key_with_client_base",
-}
-# Provider settings that are not request params (they stay out of the provider's body).
-_PROVIDER_SETTING_PREFIXES = ("mock_", "vertex_", "aws_", "anthropic_version", "default_max_tokens")
 # Name prefixes LiteLLM resolves to a provider when a model has no `provider/` prefix.
 _INFERRED = (
     (("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci", "babbage", "omni-"), "openai"),
@@ -89,6 +76,10 @@ class GatewayConfig:
     client_credentials: ClientCredentialSettings = field(default_factory=ClientCredentialSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     callbacks: frozenset[str] = frozenset()  # litellm_settings' integrations, lower case
+    max_tokens_over_limit: str = "clamp"  # or "reject" (server/params.py)
+    # Keys neither polyroute nor LiteLLM knows (typos): the CLI refuses them unless allowed.
+    unknown_keys: list[UnknownKey] = field(default_factory=list)
+    mock: MockSettings = field(default_factory=MockSettings)  # config/mock_settings.py
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -100,8 +91,15 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        # LiteLLM's docs show regexes such as "^https://x\.example" in double quotes, where YAML
+        # reads backslashes as escapes.
+        hint = (
+            " (in double quotes YAML reads a backslash as an escape: write regexes in single quotes)"
+            if "unknown escape character" in str(exc)
+            else ""
+        )
         raise ConfigError(
-            f"{file} is not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}"
+            f"{file} is not valid {'JSON' if file.suffix == '.json' else 'YAML'}: {exc}{hint}"
         ) from exc
     if data is None:
         return {}
@@ -131,9 +129,7 @@ def load_config(
         config = ConfigFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_first_validation_error(exc)) from exc
-    warnings += [
-        f"config key '{key}' is not supported yet and is ignored" for key in unsupported_keys(config)
-    ]
+    report = report_keys(config)
     # LiteLLM's environment_variables section: values the config itself provides.
     merged_env = {**env, **{k: str(v) for k, v in config.environment_variables.items()}}
 
@@ -148,17 +144,30 @@ def load_config(
     if not path and endpoint_data is None:
         entries = [ModelEntry.model_validate(e) for e in env_model_entries(merged_env)]
         warnings += env_model_warnings(merged_env)
+    try:
+        mock = mock_settings(config.general_settings.model_extra or {}, merged_env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if mock.allow_client_mock_response:
+        warnings.append(
+            "per-request mock_response is on for every model (allow_client_mock_response): a test "
+            "setting; mocked answers are billed at the model's prices"
+        )
+    if mock.builtin_mock_model and not any(e.model_name == "mock-gpt" for e in entries):
+        entries.append(ModelEntry.model_validate(BUILTIN_MOCK_ENTRY))  # the README's examples use it
 
     redactor = Redactor()
+    general = config.general_settings
+    policies = _client_policies(entries, general.allow_client_side_credentials, warnings)
     deployments = [
-        _build_deployment(i, entry, merged_env, redactor, config.litellm_settings.drop_params)
-        for i, entry in enumerate(entries)
+        _build_deployment(i, entry, merged_env, redactor, config.litellm_settings.drop_params, policy, report)
+        for i, (entry, policy) in enumerate(zip(entries, policies, strict=True))
     ]
+    warnings += [f"config key '{key}' is not supported yet and is ignored" for key in report.unsupported]
     master = _master_key(config, merged_env, redactor)
     controller = _controller_config(config, merged_env, redactor)
     router_settings = _router_settings(config)
-    general = config.general_settings
-    client_settings = _client_credentials(config, entries, deployments, warnings)
+    client_settings = _client_credentials(config, deployments)
     max_mb = general.max_request_size_mb or float(
         env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB
     )
@@ -169,6 +178,7 @@ def load_config(
         request_timeout=config.litellm_settings.request_timeout,
         max_body_bytes=int(max_mb * 1024 * 1024),
         warnings=warnings,
+        unknown_keys=report.unknown,
         redactor=redactor,
         source=str(path or endpoint_file or "environment"),
         database_url=resolve(
@@ -181,40 +191,49 @@ def load_config(
         controller=controller,
         env=merged_env,
         client_credentials=client_settings,
+        max_tokens_over_limit=general.max_tokens_over_limit,
+        mock=mock,
         callbacks=frozenset(
             value.lower() for name in CALLBACK_FIELDS for value in getattr(config.litellm_settings, name)
         ),
     )
 
 
-def _client_credentials(
-    config: ConfigFile, entries: list[ModelEntry], deployments: list[Deployment], warnings: list[str]
-) -> ClientCredentialSettings:
-    """general_settings' switches, and each deployment's configurable_clientside_auth_params."""
-    general = config.general_settings
-    for entry, deployment in zip(entries, deployments, strict=True):
+def _client_policies(
+    entries: list[ModelEntry], any_model: bool, warnings: list[str]
+) -> list[ClientParamPolicy | None]:
+    """Each entry's configurable_clientside_auth_params (its own opt-in, as in LiteLLM), widened
+    by general_settings.allow_client_side_credentials when that is on."""
+    policies = []
+    for entry in entries:
         params = entry.litellm_params
         where = f"model '{entry.model_name}'"
         try:
             policy, policy_warnings = compile_policy(
-                params.configurable_clientside_auth_params, params.allow_operator_key_with_client_base, where
+                params.configurable_clientside_auth_params,
+                params.allow_operator_key_with_client_base,
+                where,
+                any_model,
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         warnings += policy_warnings
-        if policy is not None and not general.allow_client_side_credentials:
-            warnings.append(
-                f"{where} sets configurable_clientside_auth_params, but clients can set them only "
-                "when general_settings.allow_client_side_credentials is true"
-            )
-        deployment.client_policy = policy
+        policies.append(policy)
+    return policies
+
+
+def _client_credentials(config: ConfigFile, deployments: list[Deployment]) -> ClientCredentialSettings:
+    """general_settings' switches for client-side credentials and user_config."""
+    general = config.general_settings
     try:
         allowlist = UrlAllowlist.parse(general.allowed_client_url_hosts)
     except ValueError as exc:
         raise ConfigError(f"general_settings.allowed_client_url_hosts: {exc}") from exc
     return ClientCredentialSettings(
-        enabled=general.allow_client_side_credentials,
+        any_model=general.allow_client_side_credentials,
+        user_config=general.allow_user_config,
         allowlist=allowlist,
+        client_key_models=any(needs_client_key(d) for d in deployments),
         max_user_config_deployments=general.user_config_max_deployments,
         max_user_config_bytes=general.user_config_max_bytes,
     )
@@ -308,6 +327,14 @@ def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str
     head, sep, rest = model.partition("/")
     if sep and get_adapter(head) is not None:
         return head, rest
+    if sep and head in LITELLM_PROVIDERS:
+        # LiteLLM's vllm/ runs the model in-process; a vLLM server is hosted_vllm/ in both.
+        server = " (a vLLM server is 'hosted_vllm/<model>' with its api_base)" if head == "vllm" else ""
+        raise ConfigError(
+            f"model '{model_name}': provider '{head}' is not supported by polyroute yet (LiteLLM's "
+            f"'{head}/' models need an adapter polyroute does not have){server}. Supported: "
+            + ", ".join(p for p in known_providers() if not p.startswith("polyroute"))
+        )
     lowered = model.lower()
     for prefixes, provider in _INFERRED:
         if lowered.startswith(prefixes):
@@ -321,15 +348,27 @@ def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str
 
 
 def build_deployment(
-    index: int, entry: ModelEntry, env: Mapping[str, str], redactor: Redactor, global_drop: bool
+    index: int,
+    entry: ModelEntry,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    global_drop: bool,
+    report: KeyReport | None = None,
 ) -> Deployment:
     """One deployment from a validated model_list entry (also used for a request's user_config,
-    with an empty `env` so no operator variable can be read into it)."""
-    return _build_deployment(index, entry, env, redactor, global_drop)
+    with an empty `env` so no operator variable can be read into it). Its litellm_params keys
+    polyroute does not act on go to `report`."""
+    return _build_deployment(index, entry, env, redactor, global_drop, None, report or KeyReport())
 
 
 def _build_deployment(
-    index: int, entry: ModelEntry, env: Mapping[str, str], redactor: Redactor, global_drop: bool
+    index: int,
+    entry: ModelEntry,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    global_drop: bool,
+    client_policy: ClientParamPolicy | None,
+    report: KeyReport,
 ) -> Deployment:
     params: LiteLLMParams = entry.litellm_params
     where = f"model '{entry.model_name}'"
@@ -345,19 +384,29 @@ def _build_deployment(
         raise ConfigError(str(exc)) from exc
     if not api_key and adapter.env_key and env.get(adapter.env_key):
         api_key = env[adapter.env_key]
-    if not api_key and not adapter.key_optional and not (api_base and provider.startswith("openai")):
+    client_key = client_policy is not None and client_policy.allows("api_key")
+    if (
+        not api_key
+        and not adapter.key_optional
+        and not (api_base and provider.startswith("openai"))
+        and not client_key  # served to requests that bring their own api_key only
+    ):
         variable = adapter.env_key or "api_key"
         raise ConfigError(f"{where} needs an API key: set {variable} or litellm_params.api_key")
     if not api_base and getattr(adapter, "base_env", None) and env.get(adapter.base_env):  # type: ignore[arg-type]
         api_base = env[adapter.base_env]  # type: ignore[index]
     redactor.add(api_key)
-    extras: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
-    for key, value in (params.model_extra or {}).items():
-        if key.startswith(_PROVIDER_SETTING_PREFIXES):
-            extras[key] = value
-        else:
-            defaults[key] = value  # LiteLLM applies other litellm_params as request defaults
+    try:
+        params_sorted = sort_params(params.model_extra or {}, adapter.name, set(LiteLLMParams.model_fields))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: litellm_params.{exc}") from None
+    prefix = f"model_list[{index}].litellm_params."
+    report.unsupported += [prefix + key for key in params_sorted.unsupported]
+    hint = (
+        f"; it is not a documented param of provider '{adapter.name}' and is not sent "
+        "(fields to send as they are go under litellm_params.extra_body)"
+    )
+    report.unknown += [UnknownKey(prefix + key, near, hint) for key, near in params_sorted.unknown]
     call = ProviderCall(
         provider=adapter.name,
         model=upstream_model,
@@ -370,8 +419,8 @@ def _build_deployment(
         api_version=api_version,
         organization=params.organization,
         extra_headers=dict(params.extra_headers or {}),
-        extras=extras,
-        defaults=defaults,
+        extras=params_sorted.extras,
+        defaults=params_sorted.defaults,
     )
     info = dict(entry.model_info)
     _check_prices(info, where)
@@ -393,6 +442,7 @@ def _build_deployment(
         drop_params=params.drop_params,
         model_info=info,
         wildcard="*" in entry.model_name,
+        client_policy=client_policy,
     )
 
 

@@ -1,16 +1,17 @@
 """The config file's schema: LiteLLM proxy config.yaml, as far as polyroute supports it.
 
-Parsed once at start-up. Sections and keys we know but do not support yet are collected as
-warnings naming each key (`unsupported_keys`); unknown keys are reported the same way, so a
-migrated config starts and says what it ignores instead of crashing or silently dropping.
+Parsed once at start-up. Keys a section allows but polyroute does not act on are sorted by
+config/key_report.py: LiteLLM's own names are reported as not supported yet, anything else as a
+probable typo with the nearest known name.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from polyroute.config.mock_settings import GENERAL_KEYS as MOCK_GENERAL_KEYS
 from polyroute.controller.settings import ControllerSettings
 
 
@@ -63,12 +64,18 @@ class GeneralSettings(BaseModel):
     master_key: str | None = None
     database_url: str | None = None
     max_request_size_mb: float | None = Field(default=None, gt=0)
-    # Client-side credentials and per-request user_config (LiteLLM's name; off by default).
+    # LiteLLM's switch: clients may send api_key/api_base/api_version for every model (off by
+    # default; a model's configurable_clientside_auth_params opens that model alone).
     allow_client_side_credentials: bool = False
+    # A request's own router config (LiteLLM accepts it always). Unset: on for authenticated
+    # callers (and loopback ones without a master key); true: for anyone; false: for no one.
+    allow_user_config: bool | None = None
     # IPs, CIDR networks and host names a client-chosen URL may reach although they are not public.
     allowed_client_url_hosts: list[str] = Field(default_factory=list)
     user_config_max_deployments: int = Field(default=20, ge=1, le=200)
     user_config_max_bytes: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
+    # A request's max_tokens above the model's declared maximum output: lowered to it, or a 400.
+    max_tokens_over_limit: Literal["clamp", "reject"] = "clamp"
 
 
 class LiteLLMSettings(BaseModel):
@@ -109,9 +116,12 @@ SUPPORTED_GENERAL = {
     "background_health_checks",
     "health_check_interval",
     "allow_client_side_credentials",
+    "allow_user_config",
     "allowed_client_url_hosts",
     "user_config_max_deployments",
     "user_config_max_bytes",
+    "max_tokens_over_limit",
+    *MOCK_GENERAL_KEYS,
 }
 SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries"}
 SUPPORTED_CALLBACKS = {"prometheus", "otel"}
@@ -129,33 +139,3 @@ def _router_keys() -> tuple[set[str], set[str]]:
 
 SUPPORTED_ROUTER, _SHARED = _router_keys()
 SUPPORTED_LITELLM |= _SHARED
-
-
-def unsupported_keys(config: ConfigFile) -> list[str]:
-    """Dotted names of keys in the file that polyroute does not act on (yet)."""
-    found: list[str] = []
-    for key in sorted(config.model_extra or {}):
-        found.append(key)
-    for key in sorted(config.general_settings.model_extra or {}):
-        if key not in SUPPORTED_GENERAL:
-            found.append(f"general_settings.{key}")
-    for key in sorted(config.litellm_settings.model_extra or {}):
-        if key not in SUPPORTED_LITELLM and key not in QUIET_LITELLM:
-            found.append(f"litellm_settings.{key}")
-    for name in CALLBACK_FIELDS:
-        for value in getattr(config.litellm_settings, name):
-            if value.lower() not in SUPPORTED_CALLBACKS:
-                found.append(f"litellm_settings.{name}: {value}")
-    for key in sorted(config.controller_settings.model_extra or {}):
-        found.append(f"controller_settings.{key}")
-    for key in sorted(config.router_settings):
-        if key not in SUPPORTED_ROUTER:
-            found.append(f"router_settings.{key}")
-    # Accepted (LiteLLM configs carry it) but no strategy of ours takes arguments yet.
-    strategy_args = config.router_settings.get("routing_strategy_args")
-    if isinstance(strategy_args, dict):
-        found += [f"router_settings.routing_strategy_args.{key}" for key in sorted(strategy_args)]
-    for i, entry in enumerate(config.model_list):
-        for key in sorted(entry.model_extra or {}):
-            found.append(f"model_list[{i}].{key}")
-    return found

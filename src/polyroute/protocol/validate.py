@@ -38,6 +38,31 @@ def require_model(body: dict[str, Any]) -> str:
     return model
 
 
+MAX_MODEL_NAME_CHARS = 256
+MAX_FALLBACKS = 64
+_FALLBACK_FIELDS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
+
+
+def check_model_names(body: dict[str, Any]) -> None:
+    """The model names a request carries are bounded and printable: they end up in response
+    headers (a control character there made the server drop the connection), log lines, error
+    messages and metric labels. Runs before anything else reads them."""
+    _check_model_name(body.get("model"), "model")
+    for field in _FALLBACK_FIELDS:
+        value = body.get(field)
+        if not isinstance(value, list):
+            continue  # not a list: the route's own check names it
+        if len(value) > MAX_FALLBACKS:
+            raise _fail(field, f"at most {MAX_FALLBACKS} models")
+        for i, item in enumerate(value):
+            _check_model_name(item.get("model") if isinstance(item, dict) else item, f"{field}[{i}]")
+
+
+def _check_model_name(name: Any, param: str) -> None:
+    if isinstance(name, str) and (len(name) > MAX_MODEL_NAME_CHARS or not name.isprintable()):
+        raise _fail(param, f"expected a model name of at most {MAX_MODEL_NAME_CHARS} printable characters")
+
+
 def _check_number(body: dict[str, Any], name: str, low: float, high: float) -> None:
     value = body.get(name)
     if value is not None and (not _is_number(value) or not low <= value <= high):

@@ -23,6 +23,7 @@ from polyroute.errors import (
     ModelNotFoundError,
     RateLimitError,
     ServiceUnavailableError,
+    UpstreamError,
 )
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.tracing import record_attempt_start
@@ -60,6 +61,9 @@ class RequestOptions:
     content_policy_fallbacks: list[str] | None = None
     prompt_tokens: int = 1
     request_id: str = "-"  # named in every log line about this request
+    # LiteLLM's test aid: the requested group fails at once (no deployment called, none cooled
+    # down), so the request goes to its fallbacks.
+    mock_testing_fallbacks: bool = False
 
 
 @dataclass(slots=True)
@@ -151,6 +155,10 @@ class Router:
         self, group_name: str, options: RequestOptions, attempt: AttemptFn, progress: _Progress
     ) -> AttemptOutcome:
         try:
+            if options.mock_testing_fallbacks:
+                raise UpstreamError(
+                    f"mock_testing_fallbacks: model group '{group_name}' fails by request (a test)"
+                )
             return await self._run_group(group_name, options, attempt, progress, fallback=False)
         except GatewayError as first:
             error = first

@@ -26,13 +26,25 @@ def price_table() -> dict[str, dict[str, Any]]:
     return json.loads(text)["models"]
 
 
+def table_entry(deployment: Deployment) -> dict[str, Any]:
+    """The shipped table's entry for a deployment: by `provider/model`, then by `model`.
+
+    A mock model has none, whatever its name (`mock/gpt-4o` answers in process and costs
+    nothing unless its model_info prices it), except a per-request `mock_response` standing in
+    for a real deployment: that bills as the real model, so budgets hold for test traffic too."""
+    provider = deployment.provider
+    if provider == "mock":
+        provider = deployment.call.extras.get("mock_stands_in_for")
+        if not provider:
+            return {}
+    table = price_table()
+    return table.get(f"{provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
+
+
 def model_prices(deployment: Deployment) -> tuple[float | None, float | None]:
     """(input, output) USD per token for a deployment, or None where unknown."""
     info = deployment.model_info
-    table = price_table()
-    entry = (
-        table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
-    )
+    entry = table_entry(deployment)
     prompt = info.get("input_cost_per_token", entry.get("input_cost_per_token"))
     completion = info.get("output_cost_per_token", entry.get("output_cost_per_token"))
     return (

@@ -267,6 +267,7 @@ def _user_settings(shape: dict[str, Any]) -> RouterSettings:
 
 
 def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Deployment:
+    from polyroute.config.key_report import KeyReport
     from polyroute.config.loader import ConfigError, build_deployment
     from polyroute.config.schema import ModelEntry
 
@@ -281,8 +282,9 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
         value, cap = getattr(entry.litellm_params, name), LIMITS["timeout"]
         if value is not None and value > cap:
             raise _invalid(f"{where}.litellm_params.{name}", f"at most {cap:g} is accepted per request")
+    report = KeyReport()
     try:
-        deployment = build_deployment(index, entry, {}, Redactor(), drop_params)
+        deployment = build_deployment(index, entry, {}, Redactor(), drop_params, report)
     except ConfigError as exc:
         if entry.litellm_params.api_key is None and "needs an API key" in str(exc):
             # The loader's message names the operator's variable; a client can only send a key.
@@ -293,6 +295,17 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
                 code="missing_required_parameter",
             ) from None
         raise InvalidRequestError(f"Invalid value for '{where}': {exc}", param=where) from None
+    if report.unknown:
+        # A key no provider documents is never sent on (a misspelled api_key would be).
+        key = report.unknown[0]
+        param = f"user_config.{key.path}"
+        raise InvalidRequestError(
+            f"'{param}' is not a key polyroute or LiteLLM knows"
+            + (f" (did you mean '{key.near}'?)" if key.near else "")
+            + "; fields to send as they are go under litellm_params.extra_body",
+            param=param,
+            code="unsupported_parameter",
+        )
     call = deployment.call
     call = dataclasses.replace(
         call,
@@ -302,7 +315,29 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
         client_url_param=f"{where}.litellm_params.api_base",
     )
     # The position prefix lets an attempt find its secrets, wildcard copies included.
-    return dataclasses.replace(deployment, id=f"u{index}.{deployment.id}", call=call, client_policy=None)
+    return dataclasses.replace(
+        deployment,
+        id=f"u{index}.{deployment.id}",
+        call=call,
+        client_policy=None,
+        model_info=_capped_output(deployment),
+    )
+
+
+def _capped_output(deployment: Deployment) -> dict[str, Any]:
+    """model_info with the client's declared maximum output no larger than the shipped table's
+    for its model: max_tokens is clamped to the declared maximum before it is sent, and a key's
+    budget reservation counts the table's (a client's config cannot raise either)."""
+    from polyroute.spend.cost import declared_max_output
+
+    info = dict(deployment.model_info)
+    table_bound = declared_max_output(dataclasses.replace(deployment, model_info={}))
+    if table_bound is not None:
+        for name in ("max_output_tokens", "max_tokens"):
+            value = info.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > table_bound:
+                info[name] = table_bound
+    return info
 
 
 def build_user_router(request: UserConfigRequest, drop_params: bool) -> Router:

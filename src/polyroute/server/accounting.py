@@ -20,6 +20,7 @@ from polyroute.auth.principal import Principal
 from polyroute.errors import GatewayError
 from polyroute.observability.requests import record_request
 from polyroute.observability.tracing import RequestTrace
+from polyroute.protocol.validate import check_model_names
 from polyroute.router.deployment import Deployment
 from polyroute.router.tokens import estimate_prompt_tokens
 from polyroute.server.client_scope import budget_deployments
@@ -230,6 +231,7 @@ async def admit(
     state: AppState, principal: Principal, request_id: str, call_type: str, body: dict[str, Any]
 ) -> RequestAccount:
     """Model access and admission; raises 403 / 429 / budget errors before any upstream call."""
+    check_model_names(body)  # before any message, log line or header can carry them
     principal.check_models(body, state.config.router.model_group_alias)
     account = RequestAccount(state, principal, request_id, call_type, body)
     key = principal.key

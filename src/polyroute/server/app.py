@@ -18,14 +18,25 @@ from typing import Any
 from polyroute.auth.context import auth_context_for
 from polyroute.auth.master_key import presented_key
 from polyroute.controller.security import presented_worker_token
-from polyroute.errors import GatewayError, InternalServerError, NotFoundError
+from polyroute.errors import GatewayError, InternalServerError, NotFoundError, ServiceUnavailableError
 from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
+from polyroute.protocol.rate_limit_headers import own_limit_headers
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
-from polyroute.server.routes import chat, completions, controller, embeddings, health, metrics, models
+from polyroute.server.refusals import log_refusal
+from polyroute.server.routes import (
+    chat,
+    completions,
+    controller,
+    embeddings,
+    health,
+    metrics,
+    model_info,
+    models,
+)
 from polyroute.server.state import AppState
 
 log = logging.getLogger("polyroute.server")
@@ -64,6 +75,8 @@ ROUTES: dict[str, Route] = {
     "/health/liveliness": Route(health.liveness, "GET", public=True),
     "/health/liveness": Route(health.liveness, "GET", public=True),
     "/health/readiness": Route(health.readiness, "GET"),
+    "/model/info": Route(model_info.model_info, "GET"),  # LiteLLM's, with and without /v1
+    "/v1/model/info": Route(model_info.model_info, "GET"),
     "/health": Route(health.deployments_health, "GET", admin=True),
     "/metrics": Route(metrics.metrics, "GET", admin=True),
 }
@@ -74,6 +87,8 @@ CONTROLLER_ROUTES: dict[str, Route] = {
     "/receive_heart_beat": Route(controller.receive_heart_beat, "POST", json_body=True, worker=True),
     "/deregister_worker": Route(controller.deregister_worker, "POST", json_body=True, worker=True),
     "/list_models": Route(controller.list_models, "POST", basic_auth=True),
+    "/list_language_models": Route(controller.list_language_models, "POST", basic_auth=True),
+    "/list_multimodal_models": Route(controller.list_multimodal_models, "POST", basic_auth=True),
     "/get_worker_address": Route(controller.get_worker_address, "POST", json_body=True, basic_auth=True),
     "/worker_get_status": Route(controller.worker_get_status, "POST", basic_auth=True),
     "/refresh_all_workers": Route(controller.refresh_all_workers, "POST", basic_auth=True),
@@ -153,7 +168,16 @@ class GatewayApp:
                 if request.account is not None:
                     request.account.cancelled()
                 return  # the client left; the upstream call was cancelled with us
-            raise
+            # Not the client: the server is stopping and its graceful-shutdown time is up
+            # (--timeout-graceful-shutdown). The client learns so in OpenAI's shape (a 503 it may
+            # retry elsewhere, or an error event ending its stream); the task then ends as the
+            # server wants it to.
+            error = ServiceUnavailableError(
+                "the gateway is shutting down; retry", code="shutting_down", retry_after=1.0
+            )
+            if request.account is not None:
+                request.account.failed(error)
+            await self._answer_error(request, error)
         except Exception:
             log.exception("unhandled error: request=%s path=%s", request.request_id, request.path)
             error = InternalServerError("internal error; see the gateway log")
@@ -200,6 +224,10 @@ class GatewayApp:
                 request.account = await admit(
                     self.state, request.principal, request.request_id, route.call_type, body
                 )
+                ticket = request.account.ticket
+                if ticket is not None and (ticket.requests or ticket.tokens):
+                    # The counts the limiter just took: no state round trip of its own.
+                    request.rate_headers = own_limit_headers(ticket.requests, ticket.tokens, ticket.reset_s)
                 if self.state.tracing is not None:
                     self.state.tracing.begin(request.account, request.method, path, request.headers)
             await self._run_watched(request, route.handler(request, self.state, body))
@@ -265,6 +293,8 @@ class GatewayApp:
                 error.code,
                 error.provider,
             )
+        else:
+            log_refusal(request.request_id, request.method, request.path, error)
         if request.started:
             if not request.finished:
                 with contextlib.suppress(Exception):

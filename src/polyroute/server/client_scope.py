@@ -23,6 +23,7 @@ from polyroute.auth.client_credentials import (
     ClientParams,
     apply_client_params,
     check_allowed,
+    needs_client_key,
     parse_client_params,
 )
 from polyroute.auth.context import ANONYMOUS, AuthContext
@@ -58,17 +59,14 @@ def client_scope(request: Request, state: AppState, body: dict[str, Any]) -> Cli
     sent = [key for key in body if key in CLIENT_REQUEST_KEYS and body[key] is not None]
     sent += _fallback_credentials(body)
     if not sent:
+        if state.config.client_credentials.client_key_models:
+            _require_client_key(state, body)
         return None
     auth = request.auth or ANONYMOUS
-    if not state.config.client_credentials.enabled or not auth.client_side_credentials:
+    why = _refusal(state, auth, sent)
+    if why is not None:
         log.info(
             "refused client credentials: request=%s param=%s reason=disabled", request.request_id, sent[0]
-        )
-        why = (
-            "this gateway does not accept client-side credentials "
-            "(general_settings.allow_client_side_credentials is off)"
-            if not state.config.client_credentials.enabled
-            else "client-side credentials are switched off for this API key"
         )
         raise RefusedParamError(
             f"'{sent[0]}' is a client-side credential param, and {why}",
@@ -108,7 +106,7 @@ def budget_deployments(state: AppState, auth: AuthContext, body: dict[str, Any])
     model = body.get("model")
     if body.get("user_config") is None:
         return reservation_group(state.router, model, body)
-    if not state.config.client_credentials.enabled or not auth.client_side_credentials:
+    if _refusal(state, auth, ["user_config"]) is not None:
         return []
     try:
         parsed = split_user_config(body["user_config"], state.config.client_credentials)
@@ -121,6 +119,38 @@ def budget_deployments(state: AppState, auth: AuthContext, body: dict[str, Any])
         dataclasses.replace(d, model_info={k: v for k, v in d.model_info.items() if k not in untrusted})
         for d in group
     ]
+
+
+def _refusal(state: AppState, auth: AuthContext, sent: list[str]) -> str | None:
+    """Why this caller may not send `sent` at all (None: each param is then checked against the
+    model it is for). Per-request params are opened per model (configurable_clientside_auth_params)
+    or for all (allow_client_side_credentials); user_config is on unless the operator says not."""
+    if not auth.client_side_credentials:
+        return "client-side credentials are switched off for this API key (or its team or user)"
+    if "user_config" in sent:
+        allowed = state.config.client_credentials.user_config
+        if allowed is False:
+            return "this gateway does not accept user_config (general_settings.allow_user_config is false)"
+        if allowed is None and not auth.authenticated:
+            return (
+                "this gateway has no master key, and takes user_config from unauthenticated remote "
+                "callers only with general_settings.allow_user_config: true"
+            )
+    return None
+
+
+def _require_client_key(state: AppState, body: dict[str, Any]) -> None:
+    """A model whose deployments have no key of the operator's is served only with the client's
+    own api_key: say so with a 400 instead of calling the provider without a key."""
+    model = body.get("model")
+    deployments = state.router.resolve(model) if isinstance(model, str) else []
+    if deployments and all(needs_client_key(d) for d in deployments):
+        raise InvalidRequestError(
+            f"model '{model}' has no provider key of the gateway's: send your own 'api_key' "
+            "(with the openai SDK: extra_body={'api_key': ...})",
+            param="api_key",
+            code="missing_required_parameter",
+        )
 
 
 def _fallback_credentials(body: dict[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ import itertools
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -61,6 +62,7 @@ class Request:
         "auth",
         "principal",
         "account",
+        "rate_headers",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,6 +81,8 @@ class Request:
         self.auth: AuthContext | None = None  # set by authentication (auth/context.py)
         self.principal: Any = None  # auth.principal.Principal once authenticated
         self.account: Any = None  # server.accounting.RequestAccount on the model routes
+        # The caller's own rate-limit headers, on every answer (protocol/rate_limit_headers.py).
+        self.rate_headers: list[tuple[bytes, bytes]] = []
 
     @property
     def method(self) -> str:
@@ -133,8 +137,10 @@ class Request:
 
     def _headers(self, extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
         headers = [(b"x-request-id", self.request_id.encode())]
+        if self.rate_headers:
+            headers.extend(self.rate_headers)
         if extra:
-            headers.extend((k.encode(), v.encode("latin-1", "replace")) for k, v in extra.items())
+            headers.extend((k.encode(), header_value(v)) for k, v in extra.items())
         return headers
 
     async def respond(
@@ -169,6 +175,23 @@ class Request:
     async def end_stream(self, data: bytes = b"") -> None:
         self.finished = True
         await self.send({"type": "http.response.body", "body": data})
+
+
+MAX_HEADER_VALUE = 512  # characters of one response header value, after escaping
+
+
+def header_value(text: str) -> bytes:
+    """A response header value that every client accepts: visible ASCII as is; anything else
+    (non-ASCII letters of a model name, a control character that would end the header line and
+    make the server drop the connection) percent-encoded; bounded in length."""
+    if not (text.isascii() and text.isprintable()):
+        text = quote(text, safe=_VISIBLE_ASCII)
+    if len(text) > MAX_HEADER_VALUE:
+        text = text[:MAX_HEADER_VALUE]
+    return text.encode("ascii")
+
+
+_VISIBLE_ASCII = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
 class _ClientGone(Exception):

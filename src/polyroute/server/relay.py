@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from polyroute.errors import GatewayError, UnsafeUpstreamError, UpstreamError, UpstreamTimeoutError
+from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.sse import SSEDecoder, SSEFramer, encode_data, encode_done, parse_event_block
 from polyroute.providers.base import StreamTranslator, WireRequest
 from polyroute.providers.openai_compat import OpenAIStreamReader
@@ -161,6 +162,7 @@ class StreamRelay:
         try:
             async with asyncio.timeout(first_byte_timeout) as deadline:
                 response = await open_upstream(self.state, self.deployment, wire)
+                self.headers |= provider_limit_headers(response.headers, self.request.rate_headers)
                 relay = self._relay_raw if self.passthrough else self._relay_translated
                 await relay(response, deadline, loop, idle_timeout)
         except TimeoutError:

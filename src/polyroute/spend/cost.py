@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from polyroute.router.deployment import Deployment
-from polyroute.router.pricing import PRICE_FIELDS, price_table
+from polyroute.router.pricing import PRICE_FIELDS, table_entry
 from polyroute.router.tokens import CHARS_PER_TOKEN as TEXT_CHARS_PER_TOKEN
 
 if TYPE_CHECKING:
@@ -63,7 +63,12 @@ def prices_for(deployment: Deployment) -> Prices:
     """model_info overrides first, then the table by `provider/model`, then by `model` (memoised:
     the same model with the same overrides always has the same prices)."""
     info = deployment.model_info
-    memo_key = (deployment.provider, deployment.call.model, *(info.get(name) for name in PRICE_FIELDS))
+    memo_key = (
+        deployment.provider,
+        deployment.call.model,
+        deployment.call.extras.get("mock_stands_in_for"),
+        *(info.get(name) for name in PRICE_FIELDS),
+    )
     prices = _PRICES.get(memo_key)
     if prices is None:
         if len(_PRICES) >= _PRICES_MAX:
@@ -73,10 +78,7 @@ def prices_for(deployment: Deployment) -> Prices:
 
 
 def _table_entry(deployment: Deployment) -> dict[str, Any]:
-    table = price_table()
-    return (
-        table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
-    )
+    return table_entry(deployment)
 
 
 def _lookup_prices(deployment: Deployment) -> Prices:
@@ -164,22 +166,39 @@ def to_micros(usd: float) -> int:
     return max(0, math.ceil(usd * MICROS_PER_USD - 1e-9))
 
 
-def max_output_tokens(body: dict[str, Any], group: list[Deployment]) -> int:
-    for name in ("max_completion_tokens", "max_tokens"):
+OUTPUT_LIMIT_PARAMS = ("max_completion_tokens", "max_tokens")
+
+
+def declared_max_output(deployment: Deployment) -> int | None:
+    """The most tokens the deployment's model answers with, as declared: model_info's
+    max_output_tokens (or max_tokens), else the shipped table's max_output_tokens."""
+    own = [deployment.model_info.get(n) for n in ("max_output_tokens", "max_tokens")]
+    # The shipped table knows the models it prices: without it, a long answer to a request
+    # with no max_tokens (16k tokens from gpt-4o, 64k from Claude) would cost several times
+    # its reservation, and concurrent ones could overshoot a budget by more than one.
+    own.append(_table_entry(deployment).get("max_output_tokens"))
+    found = [v for v in own if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    return found[0] if found else None
+
+
+def requested_max_output(body: dict[str, Any]) -> int | None:
+    for name in OUTPUT_LIMIT_PARAMS:
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
-    limits = []
-    for d in group:
-        own = [d.model_info.get(n) for n in ("max_output_tokens", "max_tokens")]
-        # The shipped table knows the models it prices: without it, a long answer to a request
-        # with no max_tokens (16k tokens from gpt-4o, 64k from Claude) would cost several times
-        # its reservation, and concurrent ones could overshoot a budget by more than one.
-        own.append(_table_entry(d).get("max_output_tokens"))
-        found = [v for v in own if isinstance(v, int) and not isinstance(v, bool) and v > 0]
-        if found:
-            limits.append(found[0])
-    return max(limits) if limits else DEFAULT_MAX_OUTPUT_TOKENS
+    return None
+
+
+def max_output_tokens(body: dict[str, Any], group: list[Deployment]) -> int:
+    """The most output tokens the request can get from any deployment of `group`: its max_tokens
+    as each deployment will receive it (clamped to the model's maximum, server/params.py), else
+    the largest model maximum."""
+    requested = requested_max_output(body)
+    limits = [declared_max_output(d) for d in group]
+    if requested is not None:
+        return max((min(requested, limit) if limit else requested for limit in limits), default=requested)
+    known = [limit for limit in limits if limit]
+    return max(known) if known else DEFAULT_MAX_OUTPUT_TOKENS
 
 
 def reservation_micros(

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 
 from polyroute.auth.keys import EntityLimits
 from polyroute.errors import BudgetExceededError, RateLimitError
+from polyroute.protocol.rate_limit_headers import refused_headers
 from polyroute.spend.cost import MICROS_PER_USD, to_micros
 from polyroute.spend.periods import period_index, period_length
 from polyroute.state.base import SharedState
+from polyroute.state.memory import window_index, window_retry_after
 
 WINDOW_S = 60.0  # rpm / tpm windows, as the router's
 
@@ -44,6 +46,18 @@ class Ticket:
     # (shared key, reserved micro-dollars, period length, time relative to the anchor)
     budgets: list[tuple[str, int, float, float]] = field(default_factory=list)
     settled: bool = False
+    # The tightest rpm and tpm windows taken, as (limit, remaining): the rate-limit headers.
+    requests: tuple[int, int] | None = None
+    tokens: tuple[int, int] | None = None
+
+    @property
+    def reset_s(self) -> float:
+        """Seconds until the rpm / tpm windows of this request end."""
+        return window_retry_after(window_index(self.now, WINDOW_S), WINDOW_S, self.now)
+
+
+def _tighter(current: tuple[int, int] | None, new: tuple[int, int]) -> tuple[int, int]:
+    return new if current is None or new[1] < current[1] else current
 
 
 class Limiter:
@@ -83,24 +97,28 @@ class Limiter:
                     retry_after=1.0,
                 )
         if entity.rpm_limit is not None:
-            key = _key(entity, "rpm")
-            taken = await shared.try_take(key, 1, self._part(entity.rpm_limit), WINDOW_S, now)
+            key, part = _key(entity, "rpm"), self._part(entity.rpm_limit)
+            taken = await shared.try_take(key, 1, part, WINDOW_S, now)
             if not taken.allowed:
                 raise RateLimitError(
                     f"{entity.kind} '{entity.label}' has reached its rpm_limit ({entity.rpm_limit})",
                     retry_after=taken.retry_after,
+                    headers=refused_headers("requests", part, taken.retry_after),
                 )
             ticket.rpm.append(key)
+            ticket.requests = _tighter(ticket.requests, (part, part - taken.used))
         if entity.tpm_limit is not None:
-            key = _key(entity, "tpm")
+            key, part = _key(entity, "tpm"), self._part(entity.tpm_limit)
             amount = max(1, ticket.prompt_tokens)
-            taken = await shared.try_take(key, amount, self._part(entity.tpm_limit), WINDOW_S, now)
+            taken = await shared.try_take(key, amount, part, WINDOW_S, now)
             if not taken.allowed:
                 raise RateLimitError(
                     f"{entity.kind} '{entity.label}' has reached its tpm_limit ({entity.tpm_limit})",
                     retry_after=taken.retry_after,
+                    headers=refused_headers("tokens", part, taken.retry_after),
                 )
             ticket.tpm.append(key)
+            ticket.tokens = _tighter(ticket.tokens, (part, part - taken.used))
         if entity.max_budget is not None:
             await self._reserve(entity, ticket, reserve)
 

@@ -39,6 +39,11 @@ LATENCY_TTL_S = 86_400  # stats of a deployment unused for a day are dropped
 # slack keeps a key alive until every process has left its window. It never carries counts into
 # the next window, whose key has a different index.
 EXPIRY_SLACK_MS = 1_000
+# Counts, limits and deltas sent to the scripts are clamped to this: Lua reads them as doubles
+# (exact up to 2**53) and INCRBY refuses what would pass 2**63. A request's budget reservation
+# grows with its max_tokens, and a client can send max_tokens near 2**64: unclamped, that was
+# a Redis error (a 500) for every such request. 2**53 micro-dollars is about 9 billion USD.
+MAX_COUNT = 2**53
 
 # KEYS[1] window key; ARGV amount, limit, ttl_ms. Returns {allowed 0/1, used}.
 TRY_TAKE = """
@@ -235,6 +240,10 @@ def _number(value: bytes | str | None) -> float | None:
     return None if text is None else float(text)
 
 
+def _count(value: int) -> int:
+    return max(-MAX_COUNT, min(MAX_COUNT, int(value)))
+
+
 def _ttl_ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000)) + EXPIRY_SLACK_MS
 
@@ -330,7 +339,7 @@ class RedisState(SharedState):
         retry_after = window_retry_after(index, window_s, now)
         allowed, used = await self._try_take(
             keys=[self._window_key(key, window_s, index)],
-            args=[int(amount), int(limit), _ttl_ms(retry_after)],
+            args=[_count(amount), _count(limit), _ttl_ms(retry_after)],
         )
         if allowed:
             return Admission(True, int(used), 0.0)
@@ -343,7 +352,7 @@ class RedisState(SharedState):
         retry_after = window_retry_after(index, window_s, now)
         allowed, used = await self._try_reserve(
             keys=[self._window_key(key, window_s, index)],
-            args=[int(amount), int(limit), int(seed), _ttl_ms(retry_after)],
+            args=[_count(amount), _count(limit), _count(seed), _ttl_ms(retry_after)],
         )
         if allowed:
             return Admission(True, int(used), 0.0)
@@ -352,7 +361,9 @@ class RedisState(SharedState):
     async def adjust(self, key: str, delta: int, window_s: float, now: float) -> int:
         index = window_index(now, window_s)
         ttl = _ttl_ms(window_retry_after(index, window_s, now))
-        value = await self._add_floored(keys=[self._window_key(key, window_s, index)], args=[int(delta), ttl])
+        value = await self._add_floored(
+            keys=[self._window_key(key, window_s, index)], args=[_count(delta), ttl]
+        )
         return int(value)
 
     async def window_usage(self, keys: list[str], window_s: float, now: float) -> list[int]:
@@ -364,7 +375,9 @@ class RedisState(SharedState):
 
     # -- in-flight counts ---------------------------------------------------------------------------
     async def inflight_add(self, key: str, delta: int) -> int:
-        value = await self._add_floored(keys=[self._key("inflight", key)], args=[int(delta), INFLIGHT_TTL_MS])
+        value = await self._add_floored(
+            keys=[self._key("inflight", key)], args=[_count(delta), INFLIGHT_TTL_MS]
+        )
         return int(value)
 
     async def inflight(self, keys: list[str]) -> list[int]:

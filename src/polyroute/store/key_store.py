@@ -70,8 +70,10 @@ class KeyStore:
             user_id=key.user_id,
             expires=key.expires.timestamp() if key.expires else None,
             entities=tuple(entities),
+            # Only true (or no entry) leaves it on: a non-boolean stored before the admin routes
+            # validated it ("false", 0, null) reads as off.
             client_side_credentials=all(
-                (row.metadata_ or {}).get("allow_client_side_credentials", True) is not False
+                (row.metadata_ or {}).get("allow_client_side_credentials", True) is True
                 for row in (key, team, user)
                 if row is not None
             ),
@@ -178,6 +180,8 @@ def _primary(model: type[Any]) -> Any:
 def _conflict(row: Any, changes: dict[str, Any] | None = None) -> ConflictError:
     if isinstance(row, VirtualKey):
         alias = (changes or {}).get("key_alias", row.key_alias)
+        if alias is None:  # only the key itself can clash
+            return ConflictError("this key already exists", param="key")
         return ConflictError(f"a key with key_alias '{alias}' already exists", param="key_alias")
     if isinstance(row, Team):
         return ConflictError(f"team '{row.team_id}' already exists", param="team_id")

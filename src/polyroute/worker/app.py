@@ -1,4 +1,5 @@
-"""The worker's HTTP server: the OpenAI API for its engine, FastChat's worker API (fastchat_api.py)
+"""The worker's HTTP server: the OpenAI API for its engine (chat, legacy completions, embeddings,
+models), FastChat's worker API (fastchat_api.py)
 for FastChat's own controller and API server, and a concurrency limit
 (`--limit-worker-concurrency`) shared by both, whose queue is what heartbeats report."""
 
@@ -61,6 +62,7 @@ class WorkerApp:
         self._heartbeats: asyncio.Task[None] | None = None
         self.routes: dict[tuple[str, str], Callable[[Request], Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self._chat,
+            ("POST", "/v1/completions"): self._completions,
             ("POST", "/v1/embeddings"): self._embeddings,
             ("GET", "/v1/models"): self._models,
             ("POST", "/worker_get_status"): self._status,
@@ -157,6 +159,9 @@ class WorkerApp:
 
     async def _chat(self, request: Request) -> None:
         await self._serve(request, self.engine.chat)
+
+    async def _completions(self, request: Request) -> None:
+        await self._serve(request, self.engine.completions)
 
     async def _embeddings(self, request: Request) -> None:
         await self._serve(request, self.engine.embeddings)

@@ -78,23 +78,36 @@ def capture_logs() -> Iterator[list[str]]:
     root.setLevel(old_level)
 
 
-def _gateway(tmp: Path, operator_url: str, enabled: bool, allowlist: list[str]) -> GatewayServer:
-    return GatewayServer(gateway_config(operator_url, enabled, allowlist), tmp)
+def _gateway(tmp: Path, operator_url: str, **general: object) -> GatewayServer:
+    return GatewayServer(gateway_config(operator_url, general), tmp)
 
 
 @pytest.fixture(scope="module")
 def gw(operator_fake, tmp_path_factory) -> Iterator[GatewayServer]:
-    with _gateway(tmp_path_factory.mktemp("gw"), operator_fake.url, True, ["127.0.0.1"]) as server:
+    tmp = tmp_path_factory.mktemp("gw")
+    with _gateway(tmp, operator_fake.url, allowed_client_url_hosts=["127.0.0.1"]) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def gw_strict(operator_fake, tmp_path_factory) -> Iterator[GatewayServer]:
-    with _gateway(tmp_path_factory.mktemp("strict"), operator_fake.url, True, []) as server:
+    with _gateway(tmp_path_factory.mktemp("strict"), operator_fake.url) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def gw_off(operator_fake, tmp_path_factory) -> Iterator[GatewayServer]:
-    with _gateway(tmp_path_factory.mktemp("off"), operator_fake.url, False, ["127.0.0.1"]) as server:
+    tmp = tmp_path_factory.mktemp("off")
+    with _gateway(
+        tmp, operator_fake.url, allow_user_config=False, allowed_client_url_hosts=["127.0.0.1"]
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gw_open(operator_fake, tmp_path_factory) -> Iterator[GatewayServer]:
+    tmp = tmp_path_factory.mktemp("open")
+    with _gateway(
+        tmp, operator_fake.url, allow_client_side_credentials=True, allowed_client_url_hosts=["127.0.0.1"]
+    ) as server:
         yield server

@@ -1,8 +1,10 @@
 """Constants and helpers shared by the client-credential end-to-end tests (fixtures: conftest.py).
 
-Three gateways over the same model list: `gw` (feature on, 127.0.0.1 allowlisted so the fakes are
-reachable as client-chosen upstreams), `gw_strict` (feature on, no allowlist: every loopback and
-private address refused) and `gw_off` (feature off). Upstreams: the operator's fake (answers only
+Four gateways over the same model list, where each model's configurable_clientside_auth_params
+is its own opt-in: `gw` (127.0.0.1 allowlisted so the fakes are reachable as client-chosen
+upstreams), `gw_strict` (no allowlist: every loopback and private address refused), `gw_off`
+(user_config switched off) and `gw_open` (allow_client_side_credentials: key, base and version
+for every model). Upstreams: the operator's fake (answers only
 the operator's key), the client's own fakes (answer only the client's keys), a fake Anthropic,
 and the canary, which only counts connections. Every response a test sees goes through `record`,
 and every log line of the gateways is captured, so one test can grep them all for every key.
@@ -78,14 +80,10 @@ def model_list(operator_url: str) -> list[dict[str, Any]]:
     ]
 
 
-def gateway_config(operator_url: str, enabled: bool, allowlist: list[str]) -> dict[str, Any]:
+def gateway_config(operator_url: str, general: dict[str, Any]) -> dict[str, Any]:
     return {
         "model_list": model_list(operator_url),
-        "general_settings": {
-            "master_key": MASTER,
-            "allow_client_side_credentials": enabled,
-            "allowed_client_url_hosts": allowlist,
-        },
+        "general_settings": {"master_key": MASTER, **general},
         "router_settings": {"num_retries": 0, "fallbacks": [{"with-fallback": ["locked"]}]},
     }
 

@@ -165,6 +165,16 @@ def test_user_config_errors_name_the_field(gw, gw_off, client_openai):
     refused(gw, "x", {"user_config": {**config, "redis_host": "10.0.0.1"}}, 400, "user_config.redis_host")
     refused(gw, "x", {"user_config": {**config, "num_retries": 100}}, 400, "user_config.num_retries")
     refused(gw, "x", {"user_config": {"model_list": []}}, 400, "user_config.model_list")
+    typo = copy.deepcopy(config)
+    typo["model_list"][1]["litellm_params"]["api_kye"] = CLIENT_KEY  # never sent on as a body field
+    body = refused(
+        gw,
+        "user-openai-instance",
+        {"user_config": typo},
+        400,
+        "user_config.model_list[1].litellm_params.api_kye",
+    )
+    assert "did you mean 'api_key'" in body["message"] and CLIENT_KEY not in body["message"]
     refused(gw, "x", {"user_config": "not an object"}, 400, "user_config")
     big = {"model_list": [{"model_name": f"m{i}", "litellm_params": {"model": "mock/x"}} for i in range(21)]}
     refused(gw, "m0", {"user_config": big}, 400, "user_config.model_list")
@@ -194,7 +204,7 @@ def test_user_config_errors_name_the_field(gw, gw_off, client_openai):
         body = refused(gw, "user-openai-instance", {"user_config": priced}, 400, param)
         assert body["code"] == "unsupported_parameter" and "price table" in body["message"]
     body = refused(gw_off, "user-openai-instance", {"user_config": config}, 403, "user_config")
-    assert body["code"] == "client_side_credentials_disabled"
+    assert body["code"] == "client_side_credentials_disabled" and "allow_user_config" in body["message"]
     assert client_openai.requests == []
 
 
@@ -317,11 +327,29 @@ def test_user_config_secrets_headers_and_credential_settings_reach_the_upstream(
         ("aws_secret_access_key", CLIENT_AWS_SECRET),
     ],
 )
-def test_with_the_switch_off_every_credential_param_is_a_403(gw_off, operator_fake, canary, param, value):
-    body = refused(gw_off, "gpt-3.5-turbo", {param: value}, 403, param)
-    assert body["code"] == "client_side_credentials_disabled"
-    assert "allow_client_side_credentials" in body["message"]
+def test_a_model_that_lists_nothing_refuses_every_credential_param(gw, operator_fake, canary, param, value):
+    """Without allow_client_side_credentials, a model's own list is the only opt-in."""
+    body = refused(gw, "locked", {param: value}, 403, param)
+    assert body["code"] == "param_not_allowed"
+    assert "configurable_clientside_auth_params" in body["message"]
     assert operator_fake.requests == [] and canary.settle(0.05) == 0
+
+
+def test_the_switch_opens_key_base_and_version_on_every_model(gw_open, client_openai, operator_fake, canary):
+    """LiteLLM's allow_client_side_credentials: true (seed's "More examples": api_key, api_base
+    and api_version in extra_body for a model that lists nothing)."""
+    extra = {"api_key": CLIENT_KEY, "api_base": client_openai.url + "/v1", "api_version": "2024-10-21"}
+    assert chat(gw_open, "locked", extra).parse().choices
+    [seen] = client_openai.requests
+    assert seen.headers["authorization"] == f"Bearer {CLIENT_KEY}" and operator_fake.requests == []
+    # Still under every key-forwarding and URL rule: no operator key to a client URL, ...
+    refused(gw_open, "locked", {"api_base": canary.url()}, 400, "api_key")
+    # ... a model's own regex still narrows api_base, and other provider params stay per model.
+    refused(
+        gw_open, "gpt-3.5-turbo", {"api_key": CLIENT_KEY, "api_base": canary.url(path="/v2")}, 403, "api_base"
+    )
+    refused(gw_open, "locked", {"api_key": CLIENT_KEY, "organization": "org-x"}, 403, "organization")
+    assert canary.settle(0.05) == 0 and operator_fake.requests == []
 
 
 @pytest.mark.parametrize(
@@ -361,8 +389,8 @@ def test_refused_params_name_the_param_and_open_no_connection(
 
 
 def test_a_virtual_key_or_its_team_can_switch_client_credentials_off(gw, operator_fake):
-    """The gateway switch is on; a key whose team says allow_client_side_credentials: false may
-    still call models with the operator's credentials, never with its own."""
+    """The model allows client keys; a key whose team says allow_client_side_credentials: false
+    may still call models with the operator's credentials, never with its own."""
     admin = {"authorization": f"Bearer {gw.master_key}"} if gw.master_key else {}
     team = httpx.post(
         gw.url + "/team/new",
@@ -410,14 +438,12 @@ def test_the_switch_per_key_and_per_user_and_turned_back_on(gw, client_openai, o
     assert reply.choices and len(client_openai.requests) == 1
 
 
-def test_credentials_inside_fallback_entries_are_refused_not_dropped(gw, gw_off, operator_fake):
+def test_credentials_inside_fallback_entries_are_refused_not_dropped(gw, operator_fake):
     """LiteLLM accepts fallbacks=[{"model": ..., "api_key": ...}]; running such a fallback with
     the operator's key instead would be a silent surprise, so it is refused by name."""
     fallbacks = [{"model": "locked", "api_key": CLIENT_KEY}]
     body = refused(gw, "key-only", {"fallbacks": fallbacks}, 400, "fallbacks[0].api_key")
     assert body["code"] == "unsupported_parameter"
-    body = refused(gw_off, "key-only", {"fallbacks": fallbacks}, 403, "fallbacks[0].api_key")
-    assert body["code"] == "client_side_credentials_disabled"
     assert operator_fake.requests == []
 
 

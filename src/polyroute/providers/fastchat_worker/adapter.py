@@ -7,6 +7,8 @@
 * the worker streams JSON objects separated by NUL bytes, each with the *whole* text so far
   (`text`), `error_code` (0 or one of FastChat's ErrorCode values), `usage` and `finish_reason`:
   they become OpenAI chunks carrying only the new text;
+* logprobs: a request asking for them sends `logprobs: 1`; the worker's cumulative legacy-shaped
+  logprobs (chosen tokens only) become chat's `logprobs.content`;
 * embeddings: /worker_get_embeddings in batches of FASTCHAT_WORKER_API_EMBEDDING_BATCH_SIZE.
 
 The I/O (template cache, NUL-delimited framing, batching) is in `transport.py`.
@@ -66,6 +68,8 @@ SUPPORTED_CHAT_PARAMS = frozenset(
         "stream",
         "stream_options",
         "user",
+        "logprobs",
+        "top_logprobs",
     }
 )
 # FastChat's ErrorCode values (fastchat/constants.py) -> the gateway's error classes.
@@ -145,7 +149,28 @@ def gen_params(payload: dict[str, Any], template: Mapping[str, Any], model: str)
     for name in ("presence_penalty", "frequency_penalty"):
         if payload.get(name) is not None:
             params[name] = payload[name]
+    if payload.get("logprobs"):
+        # fschat's workers compute the chosen tokens' logprobs when `logprobs` is set (no
+        # alternatives: its top_logprobs are empty), as its API server asks for completions.
+        params["logprobs"] = 1
     return params
+
+
+def chat_logprobs(data: Mapping[str, Any], start: int = 0) -> dict[str, Any] | None:
+    """A FastChat object's `logprobs` (legacy shape, for the whole text so far) -> chat's
+    `logprobs.content` entries from token `start` on; None when the worker sent none."""
+    given = data.get("logprobs")
+    if not isinstance(given, dict) or not isinstance(given.get("tokens"), list):
+        return None
+    values = given.get("token_logprobs") if isinstance(given.get("token_logprobs"), list) else []
+    content = []
+    for token, value in zip(given["tokens"][start:], values[start:], strict=False):
+        if not isinstance(token, str) or not isinstance(value, int | float) or isinstance(value, bool):
+            continue  # fschat gives the first token of an echoed prompt no logprob
+        content.append(
+            {"token": token, "logprob": float(value), "bytes": list(token.encode()), "top_logprobs": []}
+        )
+    return {"content": content, "refusal": None}
 
 
 def bounded_max_new_tokens(requested: Any, context_length: int, prompt_tokens: int) -> int:
@@ -195,14 +220,17 @@ class FastChatStreamTranslator(StreamTranslator):
         self.finish: str | None = None
         self.started = False
         self.chunks = 0
+        self.tokens_sent = 0  # logprob entries already relayed (FastChat's are cumulative)
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+    ) -> dict[str, Any]:
         return {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
         }
 
     def on_event(self, event: SSEEvent) -> list[dict[str, Any]]:
@@ -219,7 +247,10 @@ class FastChatStreamTranslator(StreamTranslator):
         text = _clean(data.get("text"))
         delta, self.previous = text[len(self.previous) :], text
         if delta:
-            out.append(self._chunk({"content": delta}))
+            logprobs = chat_logprobs(data, self.tokens_sent)
+            if logprobs is not None:
+                self.tokens_sent = len(data["logprobs"]["tokens"])
+            out.append(self._chunk({"content": delta}, logprobs=logprobs))
         self.usage = _usage(data) or self.usage
         self.finish = _finish(data) or self.finish
         return out
@@ -274,7 +305,7 @@ class FastChatWorkerAdapter(ProviderAdapter):
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": _clean(data.get("text")), "refusal": None},
-                    "logprobs": None,
+                    "logprobs": chat_logprobs(data),
                     "finish_reason": _finish(data) or "stop",
                 }
             ],

@@ -48,6 +48,8 @@ UNSUPPORTED_FIELDS = frozenset(
         "temp_budget_expiry",
     }
 )
+# Where a key may come from, as on the model routes (auth/master_key.py's presented_key).
+KEY_HEADERS = frozenset({"authorization", "x-litellm-api-key", "x-api-key", "api-key"})
 # Fields LiteLLM clients send that mean nothing here and change nothing: dropped quietly.
 IGNORED_FIELDS = frozenset({"key_type", "sso_user_id", "team_member_permissions"})
 
@@ -59,7 +61,7 @@ def state_of(request: Request) -> AppState:
 async def caller(request: Request) -> Principal:
     state = state_of(request)
     assert state.auth is not None
-    headers = {k: v for k, v in request.headers.items() if k in ("authorization", "x-api-key", "api-key")}
+    headers = {k: v for k, v in request.headers.items() if k in KEY_HEADERS}
     client = request.client.host if request.client else None
     return await state.auth.authenticate(headers, client)
 
@@ -100,6 +102,19 @@ class LimitFields(BaseModel):
                 raise InvalidRequestError(f"'{name}' is not supported by polyroute", param=name)
             out[name] = value
         return out
+
+    @field_validator("metadata")
+    @classmethod
+    def _switches(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # The per-key/team/user off switch: "false", 0 or null must not read as "left on".
+        switch = (value or {}).get("allow_client_side_credentials", True)
+        if not isinstance(switch, bool):
+            raise InvalidRequestError(
+                "Invalid value for 'metadata.allow_client_side_credentials': expected true or false, "
+                f"not {type(switch).__name__ if switch is not None else 'null'}",
+                param="metadata.allow_client_side_credentials",
+            )
+        return value
 
     @field_validator("budget_duration")
     @classmethod

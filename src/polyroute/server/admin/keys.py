@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from polyroute.auth.keys import KEY_PREFIX, display_name, generate_key, hash_key
 from polyroute.auth.principal import Principal
-from polyroute.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from polyroute.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from polyroute.server.admin.common import (
     LimitFields,
     admin,
@@ -102,7 +102,17 @@ async def generate(
         spend=body.spend or 0.0,
         **{k: v for k, v in changes.items() if k not in ("budget_anchor", "spend_period")},
     )
-    await state.keys.add(row)
+    try:
+        await state.keys.add(row)
+    except ConflictError:
+        if body.key is not None and await state.keys.get(VirtualKey, row.token) is not None:
+            # Only the master key reaches this route, and it can read any key's /key/info
+            # anyway: saying that this key exists tells its caller nothing new.
+            raise ConflictError(
+                "this key already exists: leave 'key' out for a generated one, or bring another",
+                param="key",
+            ) from None
+        raise
     await state.auth.keys.evict([row.token])  # a custom key someone tried before it existed
     # The key itself is in this answer and nowhere else, ever.
     return {"key": key, "token_id": row.token, "duration": body.duration, **key_json(row)}

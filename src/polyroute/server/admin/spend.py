@@ -22,6 +22,7 @@ from polyroute.store.models import SpendLog
 
 router = APIRouter(tags=["budget & spend tracking"])
 REPORT_DAYS = 30
+MAX_DAILY_DAYS = 366  # /spend/logs with start_date and end_date: a year of days, leap day included
 
 
 def _day(value: str, name: str) -> datetime:
@@ -98,9 +99,23 @@ async def spend_logs(
         )
     if start_date is None or end_date is None:
         return [log_json(r) for r in await state.spend.logs(filters, limit)]
-    start, end = _day(start_date, "start_date"), _day(end_date, "end_date") + timedelta(days=1)
+    start, end = _day_range(start_date, end_date)
     filters += [SpendLog.start_time >= start, SpendLog.start_time < end]
     return _daily(await state.spend.daily(filters), start.date(), end.date())
+
+
+def _day_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:
+    """[start, end) for the daily answer, which has one entry per day: bounded, whatever the dates."""
+    start, last = _day(start_date, "start_date"), _day(end_date, "end_date")
+    if last < start:
+        raise InvalidRequestError("Invalid value for 'end_date': before start_date", param="end_date")
+    if (last - start).days >= MAX_DAILY_DAYS or last.date() == date.max:
+        raise InvalidRequestError(
+            f"Invalid value for 'end_date': at most {MAX_DAILY_DAYS} days from start_date "
+            "(ask for several ranges)",
+            param="end_date",
+        )
+    return start, last + timedelta(days=1)
 
 
 def _daily(rows: list[tuple[Any, ...]], first: date, end: date) -> list[dict[str, Any]]:

@@ -31,18 +31,26 @@ from polyroute.store.models import User, VirtualKey
 
 router = APIRouter(tags=["user management"])
 
-# LiteLLM makes the keys of users with these roles admins. polyroute's only admin is the master
-# key, so these are refused rather than stored: a key must never look more powerful than it is.
+# LiteLLM's user roles (LitellmUserRoles). It makes the keys of users with an admin role admins;
+# polyroute's only admin is the master key, so those are refused rather than stored: a key must
+# never look more powerful than it is.
 ADMIN_ROLES = frozenset({"proxy_admin", "proxy_admin_viewer", "org_admin"})
+USER_ROLES = frozenset({"internal_user", "internal_user_viewer", "team", "customer"})
 
 
 def _role(value: str | None) -> str | None:
-    if value in ADMIN_ROLES:
+    """A known role, stored in LiteLLM's spelling ("Proxy_Admin " is proxy_admin, refused)."""
+    if value is None:
+        return None
+    role = value.strip().lower()
+    if role in ADMIN_ROLES:
         raise ValueError(
-            f"user_role '{value}' is not supported: only the master key administers polyroute "
+            f"user_role '{role}' is not supported: only the master key administers polyroute "
             "(a user's keys are virtual keys whatever its role)"
         )
-    return value
+    if role not in USER_ROLES:
+        raise ValueError(f"unknown user_role; expected one of {', '.join(sorted(USER_ROLES))}")
+    return role
 
 
 class NewUserRequest(LimitFields):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from polyroute.errors import InvalidRequestError, UpstreamError
+from polyroute.errors import InvalidRequestError, PermissionDeniedError, UpstreamError
 from polyroute.providers.openai_compat import stream_error
 from polyroute.providers.registry import get_adapter
 from polyroute.router.deployment import Deployment
-from polyroute.router.engine import AttemptInfo, AttemptOutcome, RequestOptions
+from polyroute.router.engine import AttemptInfo, AttemptOutcome, RequestOptions, Router
 from polyroute.router.tokens import estimate_prompt_tokens
 from polyroute.server.http import Request
 from polyroute.server.state import DEFAULT_TIMEOUT, AppState
-from polyroute.spend.cost import estimate_answer_tokens
+from polyroute.spend.cost import estimate_answer_tokens, max_output_tokens, reservation_group
 
 
 def _positive_number(body: dict[str, Any], name: str) -> float | None:
@@ -53,7 +53,14 @@ def router_options(body: dict[str, Any], request_id: str = "-") -> RequestOption
             "Invalid value for 'num_retries': expected an integer from 0 to 20", param="num_retries"
         )
     _positive_number(body, "stream_timeout")
+    testing_fallbacks = body.get("mock_testing_fallbacks", False)
+    if not isinstance(testing_fallbacks, bool):
+        raise InvalidRequestError(
+            "Invalid value for 'mock_testing_fallbacks': expected true or false",
+            param="mock_testing_fallbacks",
+        )
     return RequestOptions(
+        mock_testing_fallbacks=testing_fallbacks,
         num_retries=retries,
         deadline_s=_positive_number(body, "timeout"),
         fallbacks=_model_list(body, "fallbacks"),
@@ -64,13 +71,49 @@ def router_options(body: dict[str, Any], request_id: str = "-") -> RequestOption
     )
 
 
-def with_mock_response(deployment: Deployment, body: dict[str, Any]) -> Deployment:
-    """LiteLLM's per-request `mock_response`: answer from the mock provider, call no upstream."""
+def _mock_refused(param: str = "mock_response") -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"per-request {param} is off for models that are not mock models; the operator turns it on "
+        "with general_settings.allow_client_mock_response (or POLYROUTE_ALLOW_CLIENT_MOCK_RESPONSE)",
+        code="mock_response_not_allowed",
+        param=param,
+    )
+
+
+def check_mock_response(body: dict[str, Any], state: AppState, router: Router) -> None:
+    """Before routing: LiteLLM's per-request test params (`mock_response`, a text, and
+    `mock_testing_fallbacks: true`) reach a model that is not a mock model (this group or its
+    fallbacks) only when the operator allows them (a test aid that would otherwise let any key
+    make a real model's deployment answer what it sends, or skip it)."""
+    sent = "mock_response" if "mock_response" in body else None
+    if body.get("mock_testing_fallbacks") is True:
+        sent = sent or "mock_testing_fallbacks"
+    if sent is None:
+        return
+    if "mock_response" in body and not isinstance(body["mock_response"], str):
+        raise InvalidRequestError(
+            "Invalid value for 'mock_response': expected a string", param="mock_response"
+        )
+    if state.config.mock.allow_client_mock_response:
+        return
+    if any(d.provider != "mock" for d in reservation_group(router, body.get("model"), body)):
+        raise _mock_refused(sent)
+
+
+def with_mock_response(deployment: Deployment, body: dict[str, Any], state: AppState) -> Deployment:
+    """LiteLLM's per-request `mock_response`: answer from the mock provider, call no upstream.
+    Standing in for a real model, the answer is bounded by that model's output maximum and
+    billed at its prices."""
     if "mock_response" not in body:
         return deployment
+    extras = {**deployment.call.extras, "mock_response": body["mock_response"]}
+    if deployment.provider != "mock":
+        if not state.config.mock.allow_client_mock_response:
+            raise _mock_refused()  # a fallback the check before routing could not see
+        extras["mock_stands_in_for"] = deployment.provider
+        extras["mock_max_output_tokens"] = max_output_tokens({}, [deployment])
     mock = get_adapter("mock")
     assert mock is not None
-    extras = {**deployment.call.extras, "mock_response": body["mock_response"]}
     call = dataclasses.replace(deployment.call, provider="mock", extras=extras, api_key=None)
     return dataclasses.replace(deployment, adapter=mock, call=call)
 

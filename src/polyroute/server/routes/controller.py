@@ -9,6 +9,8 @@ Request and response shapes are FastChat's, so unmodified FastChat workers and c
 | POST /receive_heart_beat | {worker_name, queue_length} | {exist} | worker token |
 | POST /deregister_worker (polyroute) | {worker_name} | {removed} | worker token |
 | POST /list_models | - | {models} | master key |
+| POST /list_language_models | - | {models} (workers registered without `multimodal`) | master key |
+| POST /list_multimodal_models | - | {models} (workers registered with `multimodal: true`) | master key |
 | POST /get_worker_address | {model} | {address} ("" when none) | master key |
 | POST /worker_get_status | - | {model_names, speed, queue_length} (all workers) | master key |
 | POST /refresh_all_workers | - | {refreshed, removed} | master key |
@@ -199,6 +201,21 @@ async def deregister_worker(request: Request, state: AppState, body: dict[str, A
 
 async def list_models(request: Request, state: AppState) -> None:
     await request.respond_json(200, {"models": state.directory.model_names()})
+
+
+async def list_language_models(request: Request, state: AppState) -> None:
+    """What fschat's web server offers in its chat tab (it reads `models`)."""
+    await request.respond_json(200, {"models": _worker_models(state, multimodal=False)})
+
+
+async def list_multimodal_models(request: Request, state: AppState) -> None:
+    """What fschat's web server offers in its vision tab."""
+    await request.respond_json(200, {"models": _worker_models(state, multimodal=True)})
+
+
+def _worker_models(state: AppState, multimodal: bool) -> list[str]:
+    workers = state.directory.workers()
+    return sorted({name for w in workers if w.multimodal == multimodal for name in w.model_names})
 
 
 async def get_worker_address(request: Request, state: AppState, body: dict[str, Any]) -> None:

@@ -12,6 +12,11 @@ async def liveness(request: Request, state: AppState) -> None:
 
 
 async def readiness(request: Request, state: AppState) -> None:
+    """Any caller learns that the gateway is ready; only the master key (an admin) also sees
+    what it serves and what it runs on, which a virtual key has no business knowing."""
+    if request.principal is None or not request.principal.is_admin:
+        await request.respond_json(200, {"status": "healthy"})
+        return
     table = state.config.models
     await request.respond_json(
         200,

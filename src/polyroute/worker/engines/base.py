@@ -84,5 +84,9 @@ class Engine(ABC):
     @abstractmethod
     async def chat(self, body: dict[str, Any]) -> EngineResponse: ...
 
+    async def completions(self, body: dict[str, Any]) -> EngineResponse:
+        """The legacy /v1/completions (engines/completions.py has the shared parts)."""
+        return openai_error(400, f"the {self.name} engine does not serve completions", param="model")
+
     async def embeddings(self, body: dict[str, Any]) -> EngineResponse:
         return openai_error(400, f"the {self.name} engine does not serve embeddings", param="model")

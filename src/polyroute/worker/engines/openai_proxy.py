@@ -107,6 +107,9 @@ class OpenAIProxyEngine(Engine):
     async def chat(self, body: dict[str, Any]) -> EngineResponse:
         return await self._forward("chat/completions", body)
 
+    async def completions(self, body: dict[str, Any]) -> EngineResponse:
+        return await self._forward("completions", body)
+
     async def embeddings(self, body: dict[str, Any]) -> EngineResponse:
         return await self._forward("embeddings", body)
 

@@ -23,6 +23,12 @@ from typing import Any
 import orjson
 
 from polyroute.worker.engines.base import Engine, EngineResponse, chat_args, openai_error
+from polyroute.worker.engines.completions import (
+    TokenLogprob,
+    completion_answer,
+    completion_args,
+    completion_stream,
+)
 
 # Model config keys that give the context length, in the order FastChat's workers read them.
 CONTEXT_LENGTH_KEYS = (
@@ -55,6 +61,20 @@ def _text_content(content: Any) -> str:
             str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text"
         )
     return ""
+
+
+def _context_exceeded(context_length: int, prompt_tokens: int) -> EngineResponse:
+    message = (
+        f"This model's maximum context length is {context_length} tokens. However, your prompt "
+        f"resulted in {prompt_tokens} tokens."
+    )
+    error = {
+        "message": message,
+        "type": "invalid_request_error",
+        "param": "prompt",
+        "code": "context_length_exceeded",
+    }
+    return EngineResponse(400, orjson.dumps({"error": error}))
 
 
 class _Stopper:
@@ -141,6 +161,52 @@ class TransformersEngine(Engine):
             return EngineResponse(200, stream=run.sse(args.include_usage), content_type="text/event-stream")
         text = "".join([delta async for delta in run.deltas()])
         return EngineResponse(200, orjson.dumps(run.completion(text)))
+
+    # -- legacy completions ----------------------------------------------------------------------
+    async def completions(self, body: dict[str, Any]) -> EngineResponse:
+        """The prompt as the model's input (no chat template), as FastChat's model worker takes it."""
+        args = completion_args(body)
+        if isinstance(args, EngineResponse):
+            return args
+        ids = self.tokenizer(args.prompt, return_tensors="pt").input_ids.to(self.device)
+        if ids.shape[-1] == 0:
+            return openai_error(400, "prompt must not be empty", param="prompt")
+        room = self.context_length - int(ids.shape[-1])
+        if room <= 0:
+            return _context_exceeded(self.context_length, int(ids.shape[-1]))
+        run = _Generation(self, ids, min(args.max_tokens, room), args.stops, body)
+        run.start()
+        if args.stream:
+            return completion_stream(run, self.model_name, args)
+        k = args.logprobs or 0
+
+        async def logprobs(text: str) -> list[TokenLogprob]:
+            return await asyncio.to_thread(self._token_logprobs, ids, list(run.generated), k)
+
+        return await completion_answer(run, self.model_name, args, logprobs)
+
+    def _token_logprobs(self, prompt_ids: Any, generated: list[int], k: int) -> list[TokenLogprob]:
+        """Each generated token's log-probability under the model (one forward pass over prompt and
+        answer, before temperature), with the k likeliest tokens at its place."""
+        import torch
+
+        if not generated:
+            return []
+        full = torch.tensor([prompt_ids[0].tolist() + generated], device=self.device)
+        with torch.inference_mode():
+            logits = self.model(full).logits[0, prompt_ids.shape[-1] - 1 : -1].float()
+        rows = torch.log_softmax(logits, dim=-1)
+        decode = self.tokenizer.decode
+        entries = []
+        for i, token_id in enumerate(generated):
+            row = rows[i]
+            top: dict[str, float] = {}
+            if k:
+                values, indices = torch.topk(row, k)
+                top = {decode([int(j)]): float(v) for v, j in zip(values, indices, strict=True)}
+            token = decode([token_id], skip_special_tokens=True)
+            entries.append(TokenLogprob(token, float(row[token_id]), top))
+        return entries
 
     # -- embeddings ------------------------------------------------------------------------------
     async def embeddings(self, body: dict[str, Any]) -> EngineResponse:

@@ -14,12 +14,18 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from polyroute.worker.engines.base import Engine, EngineResponse, chat_args, openai_error
+from polyroute.worker.engines.completions import (
+    TokenLogprob,
+    completion_answer,
+    completion_args,
+    completion_stream,
+)
 
 MISSING = (
     "the vllm engine needs the vllm package, which is not installed here "
@@ -110,7 +116,9 @@ class VllmEngine(Engine):
             return self.tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
         return "".join(f"{t['role']}: {t['content']}\n" for t in turns) + "assistant:"
 
-    def _sampling(self, body: dict[str, Any], max_tokens: int, stops: list[str]) -> Any:
+    def _sampling(
+        self, body: dict[str, Any], max_tokens: int, stops: list[str], logprobs: int | None = None
+    ) -> Any:
         options: dict[str, Any] = {
             "n": 1,
             "temperature": float(body.get("temperature", 1.0)),
@@ -121,6 +129,8 @@ class VllmEngine(Engine):
         for name in ("presence_penalty", "frequency_penalty", "seed"):
             if body.get(name) is not None:
                 options[name] = body[name]
+        if logprobs is not None:
+            options["logprobs"] = logprobs  # vLLM returns the chosen token's and the top k
         return self.sampling_params(**options)
 
     async def chat(self, body: dict[str, Any]) -> EngineResponse:
@@ -143,6 +153,26 @@ class VllmEngine(Engine):
         text = "".join([delta async for delta in run.deltas()])
         return EngineResponse(200, orjson.dumps(run.completion(text)))
 
+    async def completions(self, body: dict[str, Any]) -> EngineResponse:
+        """The prompt as the model's input (no chat template); logprobs as vLLM computes them."""
+        args = completion_args(body)
+        if isinstance(args, EngineResponse):
+            return args
+        prompt_tokens = self.count_tokens(args.prompt)
+        room = self.context_length - prompt_tokens
+        if room <= 0:
+            return openai_error(
+                400,
+                f"This model's maximum context length is {self.context_length} tokens. However, your "
+                f"prompt resulted in {prompt_tokens} tokens.",
+                param="prompt",
+            )
+        sampling = self._sampling(body, min(args.max_tokens, room), args.stops, args.logprobs)
+        run = _Run(self, args.prompt, sampling)
+        if args.stream:
+            return completion_stream(run, self.model_name, args)
+        return await completion_answer(run, self.model_name, args, run.token_logprobs(args.logprobs or 0))
+
 
 class _Run:
     """One vLLM request, read as text deltas (vLLM's outputs carry the whole text so far)."""
@@ -156,6 +186,7 @@ class _Run:
         self.finish = "stop"
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.last: Any = None  # vLLM's last CompletionOutput (its token ids and logprobs)
 
     async def deltas(self) -> AsyncIterator[str]:
         llm = self.engine.llm
@@ -165,7 +196,7 @@ class _Run:
             async with asyncio.timeout(self.engine.timeout_s):
                 async for output in llm.generate(self.prompt, self.sampling, self.id):
                     self.prompt_tokens = len(output.prompt_token_ids or ())
-                    completion = output.outputs[0]
+                    completion = self.last = output.outputs[0]
                     self.completion_tokens = len(completion.token_ids)
                     if completion.finish_reason == "length":
                         self.finish = "length"
@@ -182,6 +213,24 @@ class _Run:
                 await llm.abort(self.id)  # the client left or the time ran out: free the GPU
         if len(text) > len(sent):
             yield text[len(sent) :]
+
+    def token_logprobs(self, k: int) -> Callable[[str], Awaitable[list[TokenLogprob]]]:
+        """Reads the generated tokens' logprobs from vLLM's last output (after the run)."""
+
+        async def read(text: str) -> list[TokenLogprob]:
+            ids = getattr(self.last, "token_ids", None) or ()
+            rows = getattr(self.last, "logprobs", None) or ()
+            entries = []
+            for token_id, options in zip(ids, rows, strict=False):
+                chosen = options.get(token_id)
+                if chosen is None:
+                    break
+                ranked = sorted(options.values(), key=lambda o: o.rank if o.rank is not None else 0)[:k]
+                top = {o.decoded_token or "": o.logprob for o in ranked}
+                entries.append(TokenLogprob(chosen.decoded_token or "", chosen.logprob, top))
+            return entries
+
+        return read
 
     def usage(self) -> dict[str, int]:
         return {
