@@ -156,9 +156,7 @@ class RequestAccount:
         record_request(self)
         if state.tracing is not None:
             state.tracing.finish(self)
-        if self.ticket is not None and state.limiter is not None:
-            tokens = self.usage.total if self.usage is not None else None
-            await state.limiter.settle(self.ticket, tokens, to_micros(self.cost))
+        await self.settle_limits()
         if state.writer is not None:
             if not state.config.store.disable_spend_logs:
                 state.writer.submit(self.record())
@@ -166,6 +164,16 @@ class RequestAccount:
                 # No row, but the key's, team's and user's spend still grow: /key/info shows it
                 # and a restarted gateway (or an expired shared counter) seeds its budgets from it.
                 state.writer.submit(self.spend_only_record())
+
+    async def settle_limits(self) -> None:
+        """Settles the key's limits and budget reservation with the real tokens and cost, once.
+        Called before a whole answer's last bytes leave (server/http.py) as well as at the end:
+        a client that sends its next request as soon as it has read an answer must find this
+        one's reservation already replaced by its cost."""
+        ticket, self.ticket = self.ticket, None
+        if ticket is not None and self.state.limiter is not None:
+            tokens = self.usage.total if self.usage is not None else None
+            await self.state.limiter.settle(ticket, tokens, to_micros(self.cost))
 
     def spend_only_record(self) -> dict[str, Any]:
         """With `disable_spend_logs`: only what adds this request's cost to its budgets."""

@@ -154,6 +154,8 @@ class Request:
         out.append(content_type)
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": out})
+        if self.account is not None:  # a whole answer: its cost is known before its body leaves
+            await self.account.settle_limits()
         self.finished = True
         await self.send({"type": "http.response.body", "body": body})
 
