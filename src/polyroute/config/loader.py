@@ -24,6 +24,7 @@ from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_
 from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
 from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
 from polyroute.providers.base import ProviderCall
+from polyroute.providers.bounds import UPSTREAM_LIMIT_KEYS, UpstreamLimits
 from polyroute.providers.registry import get_adapter
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
@@ -88,6 +89,7 @@ class GatewayConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     client_credentials: ClientCredentialSettings = field(default_factory=ClientCredentialSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    upstream: UpstreamLimits = field(default_factory=UpstreamLimits)
     callbacks: frozenset[str] = frozenset()  # litellm_settings' integrations, lower case
 
 
@@ -177,6 +179,7 @@ def load_config(
         or env.get("DATABASE_URL"),
         router=router_settings,
         store=_store_settings(config),
+        upstream=_upstream_limits(config),
         state_settings={k: v for k, v in config.router_settings.items() if k in STATE_KEYS},
         controller=controller,
         env=merged_env,
@@ -263,6 +266,14 @@ def _store_settings(config: ConfigFile) -> StoreSettings:
     general = config.general_settings.model_extra or {}
     try:
         return StoreSettings.model_validate({k: v for k, v in general.items() if k in STORE_KEYS})
+    except ValidationError as exc:
+        raise ConfigError(_first_validation_error(exc, prefix="general_settings")) from exc
+
+
+def _upstream_limits(config: ConfigFile) -> UpstreamLimits:
+    general = config.general_settings.model_extra or {}
+    try:
+        return UpstreamLimits.model_validate({k: v for k, v in general.items() if k in UPSTREAM_LIMIT_KEYS})
     except ValidationError as exc:
         raise ConfigError(_first_validation_error(exc, prefix="general_settings")) from exc
 

@@ -101,8 +101,15 @@ def _store_keys() -> set[str]:
     return set(STORE_KEYS)
 
 
+def _upstream_limit_keys() -> set[str]:
+    from polyroute.providers.bounds import UPSTREAM_LIMIT_KEYS
+
+    return set(UPSTREAM_LIMIT_KEYS)
+
+
 SUPPORTED_GENERAL = {
     *_store_keys(),
+    *_upstream_limit_keys(),
     "master_key",
     "database_url",
     "max_request_size_mb",

@@ -15,8 +15,22 @@ from typing import Any
 
 import orjson
 
-from polyroute.errors import GatewayError, UnsafeUpstreamError, UpstreamError, UpstreamTimeoutError
-from polyroute.protocol.sse import SSEDecoder, SSEFramer, encode_data, encode_done, parse_event_block
+from polyroute.errors import (
+    GatewayError,
+    UnsafeUpstreamError,
+    UpstreamError,
+    UpstreamMalformedError,
+    UpstreamTimeoutError,
+)
+from polyroute.protocol.sse import (
+    SSEDecoder,
+    SSEEvent,
+    SSEFramer,
+    encode_data,
+    encode_done,
+    first_malformed_event,
+    parse_event_block,
+)
 from polyroute.providers.base import StreamTranslator, WireRequest
 from polyroute.providers.openai_compat import OpenAIStreamReader
 from polyroute.providers.transport import UpstreamResponse
@@ -224,12 +238,19 @@ class StreamRelay:
         await self.request.write(data)
 
     async def _relay_raw(self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float) -> None:
-        framer = SSEFramer()
+        framer = SSEFramer(self.state.http.limits.max_event_bytes)
         reader = self._reader = OpenAIStreamReader()
         async for raw in response.iter_chunks():
             data = framer.feed(raw)
             if not data:
                 continue
+            bad = first_malformed_event(data)
+            if bad >= 0:  # what came before it goes on; the bad event never reaches the client
+                if bad:
+                    await self._inspect_and_send(data[:bad], _marked_events(data[:bad]), reader)
+                raise UpstreamMalformedError(
+                    f"{self.deployment.provider} sent a stream event that is not a JSON data event"
+                )
             # Parse only events that can matter: errors, usage, the end marker.
             spans = _marked_events(data)
             # Content events produced so far: the bill's basis if the provider never reports usage.
@@ -238,6 +259,8 @@ class StreamRelay:
                 await self._inspect_and_send(data, spans, reader)
             else:
                 await self._send(data)
+            if framer.overflow is not None:
+                raise framer.overflow
             self._extend(deadline, loop, idle)
         if framer.tail.strip() or not reader.done:
             raise UpstreamError(f"{self.deployment.provider} stream ended before [DONE]")
@@ -277,21 +300,31 @@ class StreamRelay:
     async def _relay_translated(
         self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float
     ) -> None:
-        decoder = SSEDecoder()
-        translator = self.translator
+        decoder = SSEDecoder(self.state.http.limits.max_event_bytes)
         async for raw in response.iter_chunks():
-            # An upstream's own usage chunk goes: the relay sends one at the end when asked for.
-            out = [c for event in decoder.feed(raw) for c in translator.on_event(event) if not _usage_only(c)]
+            out = self._translate(decoder.feed(raw))
             if out:
                 await self._send(self._encode(out))
+            if decoder.overflow is not None:
+                raise decoder.overflow
             self._extend(deadline, loop, idle)
-        tail = [c for event in decoder.flush() for c in translator.on_event(event) if not _usage_only(c)]
-        tail += translator.on_end()
-        self.usage = translator.usage
+        tail = self._translate(decoder.flush())
+        tail += self.translator.on_end()
+        self.usage = self.translator.usage
         if self.include_usage and self.usage is not None:
             tail.append(self._usage_chunk())
         await self._send(self._encode(tail) + encode_done())
         await self.request.end_stream()
+
+    def _translate(self, events: list[SSEEvent]) -> list[dict[str, Any]]:
+        """The client's chunks for `events`. An upstream's own usage chunk goes: the relay sends
+        one at the end when asked for. An event whose data is not JSON ends the stream."""
+        try:
+            return [c for event in events for c in self.translator.on_event(event) if not _usage_only(c)]
+        except orjson.JSONDecodeError:
+            raise UpstreamMalformedError(
+                f"{self.deployment.provider} sent a stream event whose data is not JSON"
+            ) from None
 
     def _encode(self, chunks: list[dict[str, Any]]) -> bytes:
         if chunks:

@@ -83,6 +83,7 @@ class AppState:
             directory=directory,
             open_access=open_access,
             url_guard=guard,
+            http=HttpTransport(limits=config.upstream),
         )
         state._build_store(share)
         from polyroute.observability.tracing import build_tracing
