@@ -97,6 +97,7 @@ class AppState:
     def _build_store(self, share: int) -> None:
         from polyroute.auth.authenticator import Authenticator
         from polyroute.auth.key_cache import KeyCache
+        from polyroute.auth.unknown_keys import UnknownKeyLimiter
         from polyroute.spend.limits import Limiter
         from polyroute.spend.spool import Spool
         from polyroute.spend.writer import SpendWriter
@@ -124,7 +125,8 @@ class AppState:
         # The shared state caches keys across processes only when it is Redis.
         cache_shared = self.shared if self.shared.backend != "memory" else None
         cache = KeyCache(self.keys.load_record, cache_shared, ttl_s=settings.key_cache_ttl_s)
-        self.auth = Authenticator(self.config.master_key, self.open_access, cache)
+        unknown = UnknownKeyLimiter(settings.unknown_key_lookups_per_s, settings.unknown_key_lookup_burst)
+        self.auth = Authenticator(self.config.master_key, self.open_access, cache, unknown)
         self.limiter = Limiter(self.shared, limit_share=share)
 
     async def start(self) -> None:
