@@ -22,6 +22,7 @@ from polyroute.config.env_models import env_model_entries, env_model_warnings
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
 from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
+from polyroute.config.server_limits import ServerLimits
 from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
 from polyroute.providers.base import ProviderCall
 from polyroute.providers.bounds import UPSTREAM_LIMIT_KEYS, UpstreamLimits
@@ -79,6 +80,7 @@ class GatewayConfig:
     request_timeout: float | None = None
     max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 1024 * 1024)
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    limits: ServerLimits = field(default_factory=ServerLimits)  # headers, connections, admin bodies
     warnings: list[str] = field(default_factory=list)
     redactor: Redactor = field(default_factory=Redactor)
     source: str = "environment"
@@ -170,6 +172,7 @@ def load_config(
         drop_params=config.litellm_settings.drop_params,
         request_timeout=config.litellm_settings.request_timeout,
         max_body_bytes=int(max_mb * 1024 * 1024),
+        limits=ServerLimits.from_settings(general),
         warnings=warnings,
         redactor=redactor,
         source=str(path or endpoint_file or "environment"),
@@ -256,6 +259,9 @@ def _controller_config(config: ConfigFile, env: Mapping[str, str], redactor: Red
         tokens=tokens,
         allowed_addresses=[re.compile(p) for p in allowed] if allowed is not None else None,
         worker_order=settings.worker_order,
+        max_workers=settings.max_workers,
+        max_workers_per_token=settings.max_workers_per_token,
+        max_registrations_per_minute=settings.max_registrations_per_minute,
         heart_beat_expiration_s=timings["heart_beat_expiration_s"],
         worker_api_timeout_s=timings["worker_api_timeout_s"],
         embedding_batch_size=int(timings["embedding_batch_size"]),

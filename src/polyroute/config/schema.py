@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from polyroute.config.server_limits import SERVER_LIMIT_KEYS, ServerLimitSettings
 from polyroute.controller.settings import ControllerSettings
 
 
@@ -57,7 +58,7 @@ class ModelEntry(BaseModel):
     tpm: int | None = Field(default=None, ge=0)
 
 
-class GeneralSettings(BaseModel):
+class GeneralSettings(ServerLimitSettings):
     model_config = ConfigDict(extra="allow")
 
     master_key: str | None = None
@@ -109,6 +110,7 @@ def _upstream_limit_keys() -> set[str]:
 
 SUPPORTED_GENERAL = {
     *_store_keys(),
+    *SERVER_LIMIT_KEYS,
     *_upstream_limit_keys(),
     "master_key",
     "database_url",

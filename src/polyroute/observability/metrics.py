@@ -163,6 +163,7 @@ GAUGES: tuple[GaugeSpec, ...] = (
         (),
         merge="min",
     ),
+    GaugeSpec("polyroute_open_connections", "Client connections open (summed over processes).", ()),
     GaugeSpec("polyroute_workers_registered", "Model workers registered with the controller.", ("model",)),
     GaugeSpec(
         "polyroute_metrics_processes",
@@ -271,6 +272,14 @@ class GatewayMetrics:
             "polyroute_remote_log_records_total",
             "Records for REMOTE_LOGGER_URL by fate: shipped, failed (sink errors), dropped (queue full).",
             ("outcome",),
+        )
+    )
+    connections_shed: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_connections_shed_total",
+            "Connections closed by a server limit: header_too_large, too_many_headers, header_timeout, "
+            "connection_limit.",
+            ("reason",),
         )
     )
     shared_state_fallbacks: Counter = field(

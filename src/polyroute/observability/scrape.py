@@ -56,6 +56,7 @@ async def gauges(state: AppState) -> dict[str, dict[Labels, float]]:
         "polyroute_deployment_in_flight": in_flight,
         "polyroute_build_info": {(__version__,): 1.0},
         "polyroute_metrics_processes": {(): 1.0},
+        "polyroute_open_connections": {(): float(state.connections.open)},
     }
     writer = state.writer
     if writer is not None:

@@ -61,6 +61,7 @@ class Request:
         "auth",
         "principal",
         "account",
+        "worker_token",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,6 +80,7 @@ class Request:
         self.auth: AuthContext | None = None  # set by authentication (auth/context.py)
         self.principal: Any = None  # auth.principal.Principal once authenticated
         self.account: Any = None  # server.accounting.RequestAccount on the model routes
+        self.worker_token: Any = None  # controller.settings.WorkerToken on the worker routes
 
     @property
     def method(self) -> str:

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 
 from polyroute.auth.url_safety import ClientUrlGuard
 from polyroute.config.loader import GatewayConfig
+from polyroute.config.server_limits import ServerLimits
 from polyroute.controller.directory import WorkerDirectory
 from polyroute.providers.transport import HttpTransport
 from polyroute.router.engine import Router
 from polyroute.router.user_config import RouterCache
+from polyroute.server.connections import ConnectionGuard
 from polyroute.state.base import SharedState
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ class AppState:
     url_guard: ClientUrlGuard = field(default_factory=ClientUrlGuard)
     client_routers: RouterCache = field(default_factory=RouterCache)
     db: Database | None = None
+    # This process's connection limits and count, handed to the HTTP protocol at start-up.
+    connections: ConnectionGuard = field(default_factory=lambda: ConnectionGuard(ServerLimits()))
     keys: KeyStore | None = None
     spend: SpendStore | None = None
     writer: SpendWriter | None = None
@@ -86,6 +90,7 @@ class AppState:
             http=HttpTransport(limits=config.upstream),
         )
         state._build_store(share)
+            connections=ConnectionGuard(config.limits),
         from polyroute.observability.tracing import build_tracing
 
         state.tracing = build_tracing(config.callbacks, config.env)
