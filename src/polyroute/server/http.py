@@ -148,6 +148,8 @@ class Request:
     ) -> None:
         out = self._headers(headers)
         out.append(content_type)
+        if self.account is not None:
+            await self.account.journal()  # billed before the client has its answer
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": out})
         self.finished = True
@@ -169,6 +171,8 @@ class Request:
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def end_stream(self, data: bytes = b"") -> None:
+        if self.account is not None:
+            await self.account.journal()  # billed before the stream's last byte
         self.finished = True
         await self.send({"type": "http.response.body", "body": data})
 

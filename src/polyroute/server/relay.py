@@ -159,6 +159,7 @@ class StreamRelay:
         self._started_at = 0.0
         self._reader: OpenAIStreamReader | None = None
         self._deadline_at = 0.0
+        self._progress_at = 0.0  # when a running stream's row is next journaled
         self._last_chunk: dict[str, Any] = {}
         #: events with generated content sent so far: the output estimate when a stream broken
         #: off carries no usage (OpenAI-compatible servers send about one token per event)
@@ -171,6 +172,8 @@ class StreamRelay:
         (the router may retry that); after that, ends the stream with an error event instead."""
         loop = asyncio.get_running_loop()
         self._started_at = loop.time()
+        if self.state.journal is not None:
+            self._progress_at = self._started_at + self.state.journal.progress_interval_s
         response: UpstreamResponse | None = None
         try:
             async with asyncio.timeout(first_byte_timeout) as deadline:
@@ -188,9 +191,7 @@ class StreamRelay:
         finally:
             if response is not None:
                 response.close()
-            if self.usage is None:  # broken off: whatever usage the provider had reported so far
-                self.usage = self._reader.usage if self._reader is not None else self.translator.usage
-                self.usage_so_far = self.translator.usage_so_far
+            self._settle_usage()
             if self.request.started:
                 # Bytes reached the client: bill what was produced, also when the client left.
                 self._bill()
@@ -200,6 +201,11 @@ class StreamRelay:
             failed_after_start=self.failed_after_start,
             produced_tokens=self.produced,
         )
+
+    def _settle_usage(self) -> None:
+        if self.usage is None:  # broken off: whatever usage the provider had reported so far
+            self.usage = self._reader.usage if self._reader is not None else self.translator.usage
+            self.usage_so_far = self.translator.usage_so_far
 
     def _bill(self) -> None:
         account = self.request.account
@@ -221,6 +227,8 @@ class StreamRelay:
         # (a group's only deployment is never cooled for it: see Router._on_failure).
         self.broke_off = error
         self.failed_after_start = error
+        self._settle_usage()
+        self._bill()  # before the last byte: end_stream journals the account's row
         self.state.log.warning(
             "stream failed after %d bytes: request=%s deployment=%s error=%s",
             self.sent_bytes,
@@ -235,6 +243,14 @@ class StreamRelay:
             self.ttft = asyncio.get_running_loop().time() - self._started_at
             await self.request.start_stream(self.headers)
         self.sent_bytes += len(data)
+        journal = self.state.journal
+        if journal is not None and self.request.account is not None:
+            now = asyncio.get_running_loop().time()
+            if now >= self._progress_at:
+                # A kill mid-stream still bills what was produced (spend/journal.py).
+                self._progress_at = now + journal.progress_interval_s
+                self._bill()
+                self.request.account.journal_progress()
         await self.request.write(data)
 
     async def _relay_raw(self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float) -> None:
@@ -265,6 +281,7 @@ class StreamRelay:
         if framer.tail.strip() or not reader.done:
             raise UpstreamError(f"{self.deployment.provider} stream ended before [DONE]")
         self.usage = reader.usage
+        self._bill()
         await self.request.end_stream()
 
     def _extend(self, deadline: Any, loop: Any, idle: float) -> None:
@@ -313,8 +330,13 @@ class StreamRelay:
         self.usage = self.translator.usage
         if self.include_usage and self.usage is not None:
             tail.append(self._usage_chunk())
-        await self._send(self._encode(tail) + encode_done())
-        await self.request.end_stream()
+        last = self._encode(tail) + encode_done()
+        if not self.request.started:
+            await self._send(last)
+            last = b""
+        self.sent_bytes += len(last)
+        self._bill()
+        await self.request.end_stream(last)
 
     def _translate(self, events: list[SSEEvent]) -> list[dict[str, Any]]:
         """The client's chunks for `events`. An upstream's own usage chunk goes: the relay sends

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from polyroute.auth.authenticator import Authenticator
     from polyroute.observability.remote_log import RemoteLogShipper
     from polyroute.observability.tracing import Tracing
+    from polyroute.spend.journal import SpendJournal
     from polyroute.spend.limits import Limiter
     from polyroute.spend.writer import SpendWriter
     from polyroute.store.database import Database
@@ -45,12 +46,13 @@ class AppState:
     # and the per-request routers of user_config and client credentials.
     url_guard: ClientUrlGuard = field(default_factory=ClientUrlGuard)
     client_routers: RouterCache = field(default_factory=RouterCache)
-    db: Database | None = None
     # This process's connection limits and count, handed to the HTTP protocol at start-up.
     connections: ConnectionGuard = field(default_factory=lambda: ConnectionGuard(ServerLimits()))
+    db: Database | None = None
     keys: KeyStore | None = None
     spend: SpendStore | None = None
     writer: SpendWriter | None = None
+    journal: SpendJournal | None = None  # spend rows journaled before each response completes
     auth: Authenticator | None = None
     limiter: Limiter | None = None
     tracing: Tracing | None = None  # OpenTelemetry, when configured and installed
@@ -88,9 +90,9 @@ class AppState:
             open_access=open_access,
             url_guard=guard,
             http=HttpTransport(limits=config.upstream),
+            connections=ConnectionGuard(config.limits),
         )
         state._build_store(share)
-            connections=ConnectionGuard(config.limits),
         from polyroute.observability.tracing import build_tracing
 
         state.tracing = build_tracing(config.callbacks, config.env)
@@ -103,6 +105,7 @@ class AppState:
         from polyroute.auth.authenticator import Authenticator
         from polyroute.auth.key_cache import KeyCache
         from polyroute.auth.unknown_keys import UnknownKeyLimiter
+        from polyroute.spend.journal import SpendJournal
         from polyroute.spend.limits import Limiter
         from polyroute.spend.spool import Spool
         from polyroute.spend.writer import SpendWriter
@@ -127,6 +130,7 @@ class AppState:
             batch_size=settings.spend_logs_batch_size,
             flush_interval_s=settings.proxy_batch_write_at,
         )
+        self.journal = SpendJournal(data_dir_from(self.config.env) / "spend-journal")
         # The shared state caches keys across processes only when it is Redis.
         cache_shared = self.shared if self.shared.backend != "memory" else None
         cache = KeyCache(self.keys.load_record, cache_shared, ttl_s=settings.key_cache_ttl_s)
@@ -137,6 +141,10 @@ class AppState:
     async def start(self) -> None:
         """Migrates the database and starts the spend writer (before serving)."""
         assert self.db is not None and self.writer is not None
+        if self.journal is not None:
+            # What a killed process had journaled goes to the writer first (inserted once each).
+            self.writer.take_over(await self.journal.start())
+            self.writer.on_settled = self.journal.durable
         await self.db.migrate()
         await self.writer.start()
         if self.remote_log is not None:
@@ -146,6 +154,8 @@ class AppState:
     async def stop(self) -> None:
         if self.writer is not None:
             await self.writer.stop()
+        if self.journal is not None:
+            await self.journal.stop()
         if self.remote_log is not None:
             await self.remote_log.stop()
         if self.tracing is not None:
