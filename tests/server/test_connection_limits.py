@@ -69,9 +69,7 @@ def shed_count(reason: str) -> float:
 
 
 def request_head(extra: bytes = b"") -> bytes:
-    return (
-        b"GET /health/liveness HTTP/1.1\r\nhost: 127.0.0.1\r\n" + extra + b"\r\n"
-    )
+    return b"GET /health/liveness HTTP/1.1\r\nhost: 127.0.0.1\r\n" + extra + b"\r\n"
 
 
 def test_headers_within_the_limits_are_served(gateway):
