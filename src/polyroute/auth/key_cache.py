@@ -11,7 +11,8 @@ processes share one database read); the database. An entry is trusted for `ttl_s
     every process within ttl_s (deleting or changing a key also evicts it here and in the shared
     state at once; a refresh racing the change in another process can stretch that to 2 x ttl_s);
   * while the database is unreachable, known keys keep being served from their last entry
-    (refreshed in the background until it answers); unknown keys cannot be checked.
+    (refreshed in the background until it answers); unknown keys cannot be checked. A process
+    that starts during an outage knows the keys of its last-known-good snapshot (`fallback`).
 
 "No such key" answers live in a table of their own (bounded by `max_misses`, trusted for at most
 `miss_ttl_s`): a flood of random `sk-` tokens fills and recycles that table only, and never
@@ -63,6 +64,12 @@ class KeyCache:
         self._misses: dict[str, float] = {}  # token -> until when "no such key" is trusted
         self._max_misses = max_misses
         self.miss_ttl_s = min(miss_ttl_s, ttl_s)
+        # Keys from the last-known-good snapshot (auth/key_snapshot.py): served only when the
+        # store cannot be reached, until the store answers for them again.
+        self.fallback: dict[str, KeyRecord] = {}
+        self.fallback_served = 0
+        #: counts changes to the set of keys held (the snapshot is saved when it moved)
+        self.version = 0
         self._loading: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
         #: database or shared-state reads made (a metric for the observability work)
@@ -80,7 +87,7 @@ class KeyCache:
         """Whether this process has an answer for `token`: a key it holds (fresh or not), or a
         fresh "no such key", or a lookup already in flight (callers share it). Anything else
         costs a lookup (auth/unknown_keys.py bounds those)."""
-        if token in self._entries or token in self._loading:
+        if token in self._entries or token in self._loading or token in self.fallback:
             return True
         until = self._misses.get(token)
         return until is not None and self._clock() < until
@@ -100,6 +107,8 @@ class KeyCache:
             return await self._load_shared(token)
         except Exception:
             if entry is None:
+                entry = self._from_fallback(token)
+            if entry is None:
                 raise
             # The store is down: keep serving what we knew, and retry in the background.
             entry.fresh_until = now + self.ttl_s
@@ -111,6 +120,8 @@ class KeyCache:
         for token in tokens:
             self._entries.pop(token, None)
             self._misses.pop(token, None)
+            self.fallback.pop(token, None)
+        self.version += 1
         if self._shared is not None and tokens:
             try:
                 await self._shared.delete_values([_shared_key(t) for t in tokens])
@@ -169,8 +180,28 @@ class KeyCache:
                 log.debug("key cache: shared state did not take an entry (%s)", type(exc).__name__)
         return record
 
+    def _from_fallback(self, token: str) -> _Entry | None:
+        record = self.fallback.get(token)
+        if record is None:
+            return None
+        self.fallback_served += 1
+        entry = self._entries[token] = _Entry(record, 0.0, 0.0)  # stale at once: refreshed when it can be
+        return entry
+
+    def snapshot_records(self) -> list[KeyRecord]:
+        """The keys to keep in the last-known-good snapshot: those held now, then the snapshot's
+        own that the store has not answered for since (bounded by max_entries)."""
+        records = {token: entry.record for token, entry in self._entries.items()}
+        for token, record in self.fallback.items():
+            if len(records) >= self._max:
+                break
+            records.setdefault(token, record)
+        return list(records.values())
+
     def _store(self, token: str, record: KeyRecord | None) -> None:
         now = self._clock()
+        self.version += 1
+        self.fallback.pop(token, None)  # the store answered: its answer wins from now on
         if record is None:
             self._entries.pop(token, None)
             self._store_miss(token, now)

@@ -164,6 +164,13 @@ GAUGES: tuple[GaugeSpec, ...] = (
         merge="min",
     ),
     GaugeSpec("polyroute_open_connections", "Client connections open (summed over processes).", ()),
+    GaugeSpec(
+        "polyroute_started_without_database",
+        "1 while this process, started during a database outage, serves keys from its last-known-good "
+        "snapshot and has not yet migrated the schema and replayed its spool; else 0.",
+        (),
+        merge="max",
+    ),
     GaugeSpec("polyroute_workers_registered", "Model workers registered with the controller.", ("model",)),
     GaugeSpec(
         "polyroute_metrics_processes",

@@ -57,6 +57,9 @@ async def gauges(state: AppState) -> dict[str, dict[Labels, float]]:
         "polyroute_build_info": {(__version__,): 1.0},
         "polyroute_metrics_processes": {(): 1.0},
         "polyroute_open_connections": {(): float(state.connections.open)},
+        "polyroute_started_without_database": {
+            (): 1.0 if state.catch_up is not None and state.catch_up.degraded else 0.0
+        },
     }
     writer = state.writer
     if writer is not None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from polyroute.spend.journal import SpendJournal
     from polyroute.spend.limits import Limiter
     from polyroute.spend.writer import SpendWriter
+    from polyroute.store.catch_up import DatabaseCatchUp
     from polyroute.store.database import Database
     from polyroute.store.key_store import KeyStore
     from polyroute.store.spend_store import SpendStore
@@ -53,6 +54,7 @@ class AppState:
     spend: SpendStore | None = None
     writer: SpendWriter | None = None
     journal: SpendJournal | None = None  # spend rows journaled before each response completes
+    catch_up: DatabaseCatchUp | None = None  # start-up without the database, and catching up
     auth: Authenticator | None = None
     limiter: Limiter | None = None
     tracing: Tracing | None = None  # OpenTelemetry, when configured and installed
@@ -136,6 +138,11 @@ class AppState:
         cache = KeyCache(self.keys.load_record, cache_shared, ttl_s=settings.key_cache_ttl_s)
         unknown = UnknownKeyLimiter(settings.unknown_key_lookups_per_s, settings.unknown_key_lookup_burst)
         self.auth = Authenticator(self.config.master_key, self.open_access, cache, unknown)
+        from polyroute.auth.key_snapshot import KeySnapshot
+        from polyroute.store.catch_up import DatabaseCatchUp
+
+        snapshot = KeySnapshot(data_dir_from(self.config.env) / "key-snapshot.json")
+        self.catch_up = DatabaseCatchUp(self.db, self.writer, cache, snapshot)
         self.limiter = Limiter(self.shared, limit_share=share)
 
     async def start(self) -> None:
@@ -145,13 +152,17 @@ class AppState:
             # What a killed process had journaled goes to the writer first (inserted once each).
             self.writer.take_over(await self.journal.start())
             self.writer.on_settled = self.journal.durable
-        await self.db.migrate()
+        assert self.catch_up is not None
+        await self.catch_up.start()  # migrates, or starts from the key snapshot (database down)
         await self.writer.start()
         if self.remote_log is not None:
             await self.remote_log.start()
-        log.info("database: %s (schema up to date)", self.db.target)
+        if not self.catch_up.degraded:
+            log.info("database: %s (schema up to date)", self.db.target)
 
     async def stop(self) -> None:
+        if self.catch_up is not None:
+            await self.catch_up.stop()
         if self.writer is not None:
             await self.writer.stop()
         if self.journal is not None:

@@ -92,6 +92,16 @@ class SpendWriter:
         if len(self._queue) >= self.batch_size:
             self._wake.set()
 
+    def hold(self) -> None:
+        """Rows go to the spool, none to the database, until `resume` (the schema may be behind
+        until a process that started without its database has migrated it)."""
+        self.stats.database_up = False
+        self._retry_at = float("inf")
+
+    def resume(self) -> None:
+        self._retry_at = 0.0
+        self._wake.set()
+
     def take_over(self, records: list[dict[str, Any]]) -> None:
         """Rows an earlier process journaled (spend/journal.py): queued past the bound, since
         dropping them would lose what the journal exists to keep. Written at the first flush."""
