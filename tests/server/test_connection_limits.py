@@ -139,7 +139,8 @@ def test_idle_keep_alive_connections_are_closed(gateway):
     with connect(gateway) as sock:
         sock.sendall(request_head())
         answer = read_until_closed(sock)  # answered, then closed after keep_alive_timeout_s
-    assert answer.startswith(b"HTTP/1.1 200") and b"408" not in answer.split(b"\r\n", 1)[0]
+    # Closed quietly by the keep-alive timer: one answer, no 408 after it.
+    assert answer.startswith(b"HTTP/1.1 200") and answer.count(b"HTTP/1.1 ") == 1
 
 
 def test_connections_over_the_cap_are_answered_503_at_once(tmp_path, caplog):
