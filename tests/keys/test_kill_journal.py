@@ -76,7 +76,7 @@ def _start(config: Path, data_dir: Path, port: int | None = None) -> tuple[subpr
 
 
 def _journal_holds(data_dir: Path, text: bytes) -> bool:
-    return any(text in segment.read_bytes() for segment in (data_dir / "spend-journal").glob("*.jsonl"))
+    return any(text in segment.read_bytes() for segment in (data_dir / "spend-journal").rglob("*.jsonl"))
 
 
 def _wait_for(condition, what: str, timeout_s: float = 20) -> None:

@@ -59,7 +59,7 @@ class KeySnapshot:
         body = b'{"written_at":' + orjson.dumps(written_at) + b',"keys":['
         body += b",".join(record.to_bytes() for record in records) + b"]}"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")  # --workers N share the dir
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, body)

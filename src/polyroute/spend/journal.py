@@ -15,17 +15,24 @@ request's row is journaled before its response's last byte is sent (server/http.
     (a stream's final row supersedes its progress rows), and those rows go to the writer: the
     database inserts each request id once, so a replay repeated after another crash adds
     nothing twice.
+
+Each process journals into a directory of its own under `folder` (`--workers N` share a data
+dir), holding an exclusive lock on its `lock` file while it runs. A directory whose lock can be
+taken belongs to a process that has ended: the first process to take it replays it, and removes
+it once its rows are settled; a live process's directory is never touched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +56,8 @@ class SpendJournal:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.folder = folder
+        self.own = folder / f"p{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this process's segments
+        self._locks: dict[Path, int] = {}  # directory -> the fd holding its lock
         self.fsync_interval_s = fsync_interval_s
         self.segment_max_bytes = segment_max_bytes
         self.progress_interval_s = progress_interval_s
@@ -81,9 +90,11 @@ class SpendJournal:
         return rows
 
     def _recover(self) -> list[dict[str, Any]]:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.own.mkdir(parents=True, exist_ok=True)
+        self._lock(self.own)
+        orphans = [d for d in sorted(self.folder.iterdir()) if d.is_dir() and d != self.own and self._lock(d)]
         latest: dict[str, dict[str, Any]] = {}
-        for segment in self._segments():
+        for segment in [s for directory in orphans for s in _segments(directory)]:
             ids = self._pending.setdefault(segment, set())
             for line in segment.read_bytes().splitlines():
                 try:
@@ -96,20 +107,42 @@ class SpendJournal:
                 latest[request_id] = record
                 ids.add(request_id)
             if not ids:
-                segment.unlink(missing_ok=True)
-                del self._pending[segment]
-        numbers = [int(p.name[len(_SEGMENT_PREFIX) :].split(".")[0]) for p in self._pending]
-        self._next = max(numbers, default=-1) + 1
+                self._drop_segment(segment)
+        for directory in orphans:
+            self._remove_if_empty(directory)
         self._open_segment()
         return list(latest.values())
 
-    def _segments(self) -> list[Path]:
-        found = []
-        for path in self.folder.glob(_SEGMENT_PREFIX + "*.jsonl"):
-            number = path.name[len(_SEGMENT_PREFIX) : -len(".jsonl")]
-            if number.isdigit():
-                found.append((int(number), path))
-        return [path for _, path in sorted(found)]
+    def _lock(self, directory: Path) -> bool:
+        """Takes `directory`'s lock (held until this process ends); False while another holds it."""
+        try:
+            fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._locks[directory] = fd
+        return True
+
+    def _drop_segment(self, segment: Path) -> None:
+        segment.unlink(missing_ok=True)
+        del self._pending[segment]
+        if segment.parent != self.own:
+            self._remove_if_empty(segment.parent)
+
+    def _remove_if_empty(self, directory: Path) -> None:
+        """An ended process's directory, once none of its segments is left."""
+        if any(segment.parent == directory for segment in self._pending):
+            return
+        with contextlib.suppress(OSError):
+            (directory / "lock").unlink()
+            directory.rmdir()
+        fd = self._locks.pop(directory, None)
+        if fd is not None:
+            os.close(fd)
 
     # -- the request path ------------------------------------------------------------------------------
     async def append(self, record: dict[str, Any]) -> None:
@@ -154,9 +187,7 @@ class SpendJournal:
             stop = any(item is _STOP for item in items)
             self._handle([item for item in items if item is not _STOP])
             if stop:
-                self._sync()
-                with contextlib.suppress(OSError):
-                    os.close(self._fd)
+                self._close()
                 return
             if self._clock() - self._synced_at >= self.fsync_interval_s:
                 self._sync()
@@ -207,8 +238,20 @@ class SpendJournal:
                     os.ftruncate(self._fd, 0)
                     self._size = 0
             else:
-                segment.unlink(missing_ok=True)
-                del self._pending[segment]
+                self._drop_segment(segment)
+
+    def _close(self) -> None:
+        """At shutdown: everything settled leaves no trace; anything else waits for the next start."""
+        self._sync()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        if not any(ids for segment, ids in self._pending.items() if segment.parent == self.own):
+            for segment in [s for s in self._pending if s.parent == self.own]:
+                self._drop_segment(segment)
+            self._remove_if_empty(self.own)
+        for fd in self._locks.values():  # what is left is the next process's to replay
+            os.close(fd)
+        self._locks.clear()
 
     def _sync(self) -> None:
         if self._dirty:
@@ -218,11 +261,20 @@ class SpendJournal:
         self._synced_at = self._clock()
 
     def _open_segment(self) -> None:
-        self._segment = self.folder / f"{_SEGMENT_PREFIX}{self._next:08d}.jsonl"
+        self._segment = self.own / f"{_SEGMENT_PREFIX}{self._next:08d}.jsonl"
         self._next += 1
         self._fd = os.open(self._segment, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = os.fstat(self._fd).st_size
         self._pending[self._segment] = set()
+
+
+def _segments(directory: Path) -> list[Path]:
+    found = []
+    for path in directory.glob(_SEGMENT_PREFIX + "*.jsonl"):
+        number = path.name[len(_SEGMENT_PREFIX) : -len(".jsonl")]
+        if number.isdigit():
+            found.append((int(number), path))
+    return [path for _, path in sorted(found)]
 
 
 def _settle(waiting: list[asyncio.Future[None]], error: OSError | None) -> None:
