@@ -46,11 +46,14 @@ def test_complete_events_before_an_oversized_tail_are_returned_first():
         framer.feed(b"more")
 
 
-def test_an_oversized_event_inside_one_chunk_is_refused():
+def test_an_oversized_event_inside_one_chunk_is_refused_after_the_events_before_it():
     decoder = SSEDecoder(max_event_bytes=100)
     assert len(decoder.feed(b"data: {}\n\n" * 50)) == 50  # many small events in one chunk pass
+    events = decoder.feed(b"data: {}\n\ndata: " + b"z" * 200 + b"\n\ndata: {}\n\n")
+    assert [e.data for e in events] == [b"{}"]
+    assert isinstance(decoder.overflow, UpstreamTooLargeError)
     with pytest.raises(UpstreamTooLargeError):
-        decoder.feed(b"data: " + b"z" * 200 + b"\n\n")
+        decoder.feed(b"data: {}\n\n")
 
 
 def test_malformed_events_are_found_by_offset():

@@ -12,6 +12,7 @@ import openai
 import orjson
 import pytest
 
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import Reply
 from tests.fakes.openai import FakeOpenAI, chat_chunks, chat_completion
 from tests.gateway import GatewayServer
@@ -31,13 +32,27 @@ def upstream():
 
 
 @pytest.fixture(scope="module")
-def gw(upstream, tmp_path_factory):
+def anthropic():
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def gw(upstream, anthropic, tmp_path_factory):
     config = {
         "model_list": [
             {
                 "model_name": "gpt",
                 "litellm_params": {"model": "openai/gpt-a", "api_base": upstream.url + "/v1", "api_key": KEY},
-            }
+            },
+            {
+                "model_name": "claude",
+                "litellm_params": {
+                    "model": "anthropic/claude-x",
+                    "api_base": anthropic.url,
+                    "api_key": "sk-ant-x",
+                },
+            },
         ],
         "general_settings": {
             "master_key": MASTER,
@@ -172,4 +187,16 @@ def test_malformed_events_are_not_relayed(gw, upstream, bad):
     texts, error = _stream_error(gw)
     assert error.code == "upstream_malformed_event"
     assert "".join(texts) == "before "  # what came before it, never the bad event itself
+    _still_serves(gw)
+
+
+def test_translated_streams_are_bounded_too(gw, anthropic):
+    """An Anthropic stream goes through the decoder and a translator, not the raw framer."""
+    anthropic.script(Reply(text="start " + "c" * (EVENT_KB * 1024 + 512)))
+    texts: list[str] = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in gw.client().chat.completions.create(model="claude", messages=MESSAGES, stream=True):
+            texts += [c.delta.content or "" for c in chunk.choices]
+    assert caught.value.code == "upstream_answer_too_large"
+    assert "".join(texts) == "start "
     _still_serves(gw)

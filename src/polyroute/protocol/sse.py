@@ -166,7 +166,11 @@ class SSEFramer:
         elif rest:
             self._hold(rest)
         if len(done) > self._max:
-            _check_event_sizes(done, self._max)
+            oversized = _first_oversized(done, self._max)
+            if oversized >= 0:  # the events before it still go out; then the caller raises
+                self.overflow = _too_large(self._max)
+                self._pieces.clear()
+                return done[:oversized]
         return done
 
     def _hold(self, piece: bytes) -> None:
@@ -192,15 +196,17 @@ class SSEFramer:
         return tail
 
 
-def _check_event_sizes(events: bytes, limit: int) -> None:
-    """Raises when one of `events` (complete, blank-line separated) is longer than `limit`."""
+def _first_oversized(events: bytes, limit: int) -> int:
+    """The offset of the first of `events` (complete, blank-line separated) longer than
+    `limit`, or -1."""
     start = 0
     while start < len(events):
         end = events.find(b"\n\n", start)
         end = len(events) if end < 0 else end
         if end - start > limit:
-            raise _too_large(limit)
+            return start
         start = end + 2
+    return -1
 
 
 def _too_large(limit: int) -> UpstreamTooLargeError:

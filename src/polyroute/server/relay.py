@@ -263,6 +263,7 @@ class StreamRelay:
             bad = first_malformed_event(data)
             if bad >= 0:  # what came before it goes on; the bad event never reaches the client
                 if bad:
+                    self.produced += _content_events(data[:bad])
                     await self._inspect_and_send(data[:bad], _marked_events(data[:bad]), reader)
                 raise UpstreamMalformedError(
                     f"{self.deployment.provider} sent a stream event that is not a JSON data event"
