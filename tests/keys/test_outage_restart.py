@@ -14,6 +14,7 @@ import pytest
 from tests.gateway import GatewayServer
 from tests.keys.conftest import Admin, keys_config
 from tests.observability.test_metrics import Scrape
+from tests.serve_process import serve_process
 from tests.store.databases import PG_HOST, PG_PORT, pg_database_sync, pg_url
 from tests.store.tcp_proxy import TcpProxy
 
@@ -50,16 +51,24 @@ def test_a_restart_during_an_outage_serves_known_keys_and_catches_up(
         assert known.encode() not in snapshot and spent.encode() not in snapshot  # hashes only
 
         proxy.stop()
-        with GatewayServer(config, tmp_path, env=env) as after:  # starts although the database is away
-            admin = Admin(after.url)
-            client = after.client(api_key=known)
+        # The restart is a real `polyroute serve` process: it once exited 3 updating the schema.
+        process, port = serve_process(
+            ["--config", str(before.config_path)], {**env, "POLYROUTE_MASTER_KEY": ""}
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            admin = Admin(url)
+
+            def client(key: str) -> openai.OpenAI:
+                return openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=20)
+
             for _ in range(3):
-                assert client.chat.completions.create(model="priced-mock", messages=MESSAGES).choices
+                assert client(known).chat.completions.create(model="priced-mock", messages=MESSAGES).choices
             with pytest.raises(openai.BadRequestError) as caught:  # its budget still holds
-                after.client(api_key=spent).chat.completions.create(model="priced-mock", messages=MESSAGES)
+                client(spent).chat.completions.create(model="priced-mock", messages=MESSAGES)
             assert caught.value.code == "budget_exceeded"
             with pytest.raises(openai.InternalServerError) as caught:  # never seen: cannot be checked
-                after.client(api_key="sk-never-seen-0000000000000000").chat.completions.create(
+                client("sk-never-seen-0000000000000000").chat.completions.create(
                     model="priced-mock", messages=MESSAGES
                 )
             assert caught.value.status_code == 503
@@ -67,8 +76,13 @@ def test_a_restart_during_an_outage_serves_known_keys_and_catches_up(
             assert Scrape(admin.http.get("/metrics").text).get("polyroute_started_without_database") == 1
 
             proxy.start()
-            _wait_for(lambda: not after.state.catch_up.degraded, "the process did not catch up")
+            _wait_for(
+                lambda: admin.ok("GET", "/health/readiness")["db"] == "connected (postgresql)",
+                "the process did not catch up",
+            )
             rows = admin.wait_for_logs(4, api_key=known)
             assert len(rows) == 4  # one from before, three spooled while the database was away
-            assert admin.ok("GET", "/health/readiness")["db"] == "connected (postgresql)"
             assert Scrape(admin.http.get("/metrics").text).get("polyroute_started_without_database") == 0
+        finally:
+            process.terminate()
+            process.wait(15)
