@@ -19,6 +19,7 @@ import yaml
 from tests.fakes.base import Reply
 from tests.fakes.openai import FakeOpenAI
 from tests.keys.conftest import MOCK_PRICES, Admin
+from tests.observability.test_metrics import Scrape
 from tests.serve_process import serve_process
 from tests.store.databases import pg_database_sync
 
@@ -109,10 +110,14 @@ def test_sigkill_loses_no_completed_requests_spend(tmp_path, database_url, slow_
         process.wait(15)
     assert process.returncode == -signal.SIGKILL
 
-    for _restart in range(2):  # the second start must find nothing left to add
+    for restart in range(2):  # the second start must find nothing left to add
         process, url = _start(config, data_dir)
         try:
             admin = Admin(url, MASTER)
+            replayed = Scrape(admin.http.get("/metrics").text).get(
+                "polyroute_spend_journal_rows_total", outcome="replayed"
+            )
+            assert replayed == (ANSWERS + STREAMS + 1 if restart == 0 else 0)
             rows = admin.wait_for_logs(ANSWERS + STREAMS + 1)
             assert len(rows) == ANSWERS + STREAMS + 1
             [interrupted] = [r for r in rows if r.get("model_group") == "slow"]

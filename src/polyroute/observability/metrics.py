@@ -274,6 +274,14 @@ class GatewayMetrics:
             ("outcome",),
         )
     )
+    spend_journal_rows: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_spend_journal_rows_total",
+            "Spend journal lines: written, failed (not written: disk full or unwritable), late (not "
+            "confirmed within 2 s; the answer went out anyway), replayed (left by a killed process).",
+            ("outcome",),
+        )
+    )
     remote_log_records: Counter = field(
         default_factory=lambda: Counter(
             "polyroute_remote_log_records_total",

@@ -31,6 +31,13 @@ def _copy_component_counters(state: AppState) -> None:
         values[("replayed",)] = float(writer.stats.replayed)
         values[("dropped",)] = float(writer.dropped)
         values[("write_failed",)] = float(writer.stats.write_failures)
+    journal = state.journal
+    if journal is not None:
+        values = METRICS.spend_journal_rows.values
+        values[("written",)] = float(journal.written)
+        values[("failed",)] = float(journal.failed)
+        values[("late",)] = float(journal.late)
+        values[("replayed",)] = float(journal.replayed)
     fallbacks = getattr(state.shared, "fallback_operations", None)
     if fallbacks is not None:  # only a Redis-backed state falls back
         METRICS.shared_state_fallbacks.values[()] = float(fallbacks)

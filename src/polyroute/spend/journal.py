@@ -42,6 +42,7 @@ import orjson
 log = logging.getLogger("polyroute.spend")
 
 _SEGMENT_PREFIX = "spend-journal."
+APPEND_TIMEOUT_S = 2.0
 _STOP = object()
 
 
@@ -73,9 +74,11 @@ class SpendJournal:
         self._pending: dict[Path, set[str]] = {}
         self._synced_at = 0.0
         self._dirty = False
-        #: lines written, and lines that could not be written (a metric and a log line each)
+        #: lines written, lines that could not be written, and appends not confirmed in time
         self.written = 0
         self.failed = 0
+        self.late = 0
+        self.replayed = 0  # rows of ended processes handed to the writer at start-up
 
     # -- start-up ------------------------------------------------------------------------------------
     async def start(self) -> list[dict[str, Any]]:
@@ -85,6 +88,7 @@ class SpendJournal:
         rows = await asyncio.to_thread(self._recover)
         self._thread = threading.Thread(target=self._run, name="spend-journal", daemon=True)
         self._thread.start()
+        self.replayed = len(rows)
         if rows:
             log.warning("spend journal: %d rows from an earlier run are written again (once each)", len(rows))
         return rows
@@ -151,7 +155,14 @@ class SpendJournal:
             return
         done = asyncio.get_running_loop().create_future()
         self._queue.put((orjson.dumps(record) + b"\n", str(record["request_id"]), done))
-        await done
+        try:
+            # Bounded: a journal that cannot keep up must never hold answers back for long.
+            async with asyncio.timeout(APPEND_TIMEOUT_S):
+                await done
+        except TimeoutError:
+            self.late += 1
+            if self.late in (1, 100) or self.late % 10_000 == 0:
+                log.error("spend journal: %d rows not confirmed within %gs", self.late, APPEND_TIMEOUT_S)
 
     def note_progress(self, record: dict[str, Any]) -> None:
         """A running stream's row so far; not awaited (a later line for the request supersedes it)."""
@@ -185,7 +196,13 @@ class SpendJournal:
                 except queue.Empty:
                     break
             stop = any(item is _STOP for item in items)
-            self._handle([item for item in items if item is not _STOP])
+            try:
+                self._handle([item for item in items if item is not _STOP])
+            except Exception as exc:  # noqa: BLE001  # the thread must outlive any one batch
+                log.exception("spend journal: a batch failed")
+                waiting = [item[2] for item in items if item is not _STOP and item[2] is not None]
+                if waiting and self._loop is not None:
+                    self._loop.call_soon_threadsafe(_settle, waiting, OSError(str(exc)))
             if stop:
                 self._close()
                 return
