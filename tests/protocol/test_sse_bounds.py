@@ -88,3 +88,36 @@ def test_bounded_body_takes_gzip_members_raw_deflate_and_refuses_unasked_encodin
         BoundedBody("br", 1000, 100, "x")
     with pytest.raises(UpstreamError, match="not valid gzip"):
         list(BoundedBody("gzip", 1000, 100, "x").feed(b"not gzip at all"))
+
+
+class _Chunks:
+    """An UpstreamResponse that yields the given chunks (the worker's NUL-framed stream)."""
+
+    status = 200
+    headers: dict[str, str] = {}
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    async def iter_chunks(self):
+        for chunk in self.chunks:
+            yield chunk
+
+
+async def _reframe(chunks: list[bytes]) -> bytes:
+    from polyroute.providers.fastchat_worker.transport import _NulFramedStream
+
+    return b"".join([part async for part in _NulFramedStream(_Chunks(chunks)).iter_chunks()])
+
+
+async def test_fastchat_worker_objects_are_reframed_across_any_split():
+    stream = b'{"text": "a"}\0{"text": "ab"}\0{"text": "abc"}'
+    expected = b'data: {"text": "a"}\n\ndata: {"text": "ab"}\n\ndata: {"text": "abc"}\n\n'
+    for size in (1, 2, 5, len(stream)):
+        assert await _reframe([stream[i : i + size] for i in range(0, len(stream), size)]) == expected
+
+
+async def test_a_worker_object_without_end_is_cut_at_the_bound(monkeypatch):
+    monkeypatch.setattr("polyroute.providers.fastchat_worker.transport.MAX_CHUNK_BYTES", 1000)
+    with pytest.raises(UpstreamError, match="oversized"):
+        await _reframe([b'{"text": "'] + [b"x" * 100] * 11)
