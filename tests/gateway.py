@@ -17,6 +17,7 @@ import yaml
 
 from polyroute.config.loader import load_config
 from polyroute.server.app import create_app
+from polyroute.server.connections import uvicorn_options
 from polyroute.server.state import AppState
 from polyroute.state.base import SharedState
 from tests.fakes.base import free_port
@@ -71,10 +72,8 @@ class GatewayServer:
             host="127.0.0.1",
             port=self.port,
             loop="uvloop",
-            http="httptools",
-            lifespan="on",
             log_level="warning",
-            access_log=False,
+            **uvicorn_options(self.loaded.limits),  # the production protocol and its limits
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"gateway:{self.port}", daemon=True)

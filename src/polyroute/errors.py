@@ -181,6 +181,18 @@ class UpstreamConnectionError(UpstreamError):
     code = "upstream_connection_error"
 
 
+class UpstreamTooLargeError(UpstreamError):
+    """An upstream's answer broke a bound: body size, event size or decompression (a bomb)."""
+
+    code = "upstream_answer_too_large"
+
+
+class UpstreamMalformedError(UpstreamError):
+    """An upstream's stream held an event that is not what its protocol allows."""
+
+    code = "upstream_malformed_event"
+
+
 class ServiceUnavailableError(GatewayError):
     """The provider is overloaded or nothing can serve the model right now."""
 

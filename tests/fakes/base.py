@@ -13,6 +13,7 @@ Behaviours (provider-neutral; each fake renders them in its own wire format):
   stall_after=N     stop sending after N stream events, keep the connection open
   error_after=N     send the provider's in-stream error event after N events
   malformed=True    a 200 whose body is not valid JSON
+  content_encoding="gzip"|"deflate"   the body (or the whole stream) sent compressed (OpenAI fake)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -58,6 +60,7 @@ class Reply:
     extra: dict[str, Any] = field(default_factory=dict)  # provider-specific fields to merge
     raw_body: bytes | None = None  # exact non-stream body to send (OpenAI fake)
     raw_events: list[bytes] | None = None  # exact SSE events to send (OpenAI fake)
+    content_encoding: str | None = None  # "gzip" or "deflate": what the fake compresses with
 
     def pieces(self) -> list[str]:
         text = self.text or ""
@@ -214,6 +217,18 @@ class FakeUpstream:
 
 
 # -- helpers for subclasses -------------------------------------------------------------------
+
+
+def compress(data: bytes, encoding: str) -> bytes:
+    """`data` as a server sends it with `Content-Encoding: encoding` (gzip or zlib-wrapped deflate)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def compressed_events(events: list[bytes], encoding: str, piece: int = 16 * 1024) -> list[bytes]:
+    """A whole stream compressed as one body, cut into pieces the fake writes one by one."""
+    packed = compress(b"".join(events), encoding)
+    return [packed[i : i + piece] for i in range(0, len(packed), piece)]
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

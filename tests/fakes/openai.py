@@ -18,7 +18,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.base import Error, FakeUpstream, RecordedRequest, Reply, json_response, stream_events
+from tests.fakes.base import (
+    Error,
+    FakeUpstream,
+    RecordedRequest,
+    Reply,
+    compress,
+    compressed_events,
+    json_response,
+    stream_events,
+)
 
 _NATURAL_TYPES = {
     400: ("invalid_request_error", None),
@@ -107,7 +116,11 @@ class FakeOpenAI(FakeUpstream):
             if reply.ttfb:
                 await asyncio.sleep(reply.ttfb)
             if reply.raw_body is not None:
-                return web.Response(status=200, body=reply.raw_body, content_type="application/json")
+                body, headers = reply.raw_body, dict(reply.headers)
+                if reply.content_encoding:
+                    body = compress(body, reply.content_encoding)
+                    headers["Content-Encoding"] = reply.content_encoding
+                return web.Response(status=200, body=body, headers=headers, content_type="application/json")
             if reply.malformed:
                 return web.Response(
                     status=200,
@@ -122,6 +135,10 @@ class FakeOpenAI(FakeUpstream):
         events.append(b"data: [DONE]\n\n")
         if reply.raw_events is not None:
             events = reply.raw_events
+        stream_headers = {"x-request-id": "req_fakestream", **reply.headers}
+        if reply.content_encoding:
+            events = compressed_events(events, reply.content_encoding)
+            stream_headers["Content-Encoding"] = reply.content_encoding
         error_event = (
             b"data: "
             + orjson.dumps(
@@ -137,7 +154,7 @@ class FakeOpenAI(FakeUpstream):
             + b"\n\n"
         )
         return await stream_events(
-            request, events, reply, error_event, headers={"x-request-id": "req_fakestream", **reply.headers}
+            request, events, reply, error_event, headers=stream_headers
         )
 
     async def _completions(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:

@@ -236,6 +236,15 @@ class StateContract:
         assert await state.refresh_worker(worker.address, 0, 90, T0 + 151) is None
         assert await state.get_worker(worker.address, T0 + 151) is None
 
+    async def test_a_workers_registrant_survives_every_operation(self, state: SharedState) -> None:
+        worker = WorkerRecord("http://10.1.2.4:21002", ("vicuna",), owner="0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+        await state.register_worker(worker, 90, T0)
+        beat = await state.refresh_worker(worker.address, 2, 90, T0 + 1)
+        assert beat is not None and beat.owner == worker.owner
+        assert [w.owner for w in await state.list_workers(T0 + 2)] == [worker.owner]
+        found = await state.get_worker(worker.address, T0 + 2)
+        assert found is not None and found.owner == worker.owner
+
     async def test_heartbeat_of_an_unknown_worker_registers_nothing(self, state: SharedState) -> None:
         assert await state.refresh_worker("http://127.0.0.1:9", 3, 90, T0) is None
         assert await state.list_workers(T0) == []

@@ -118,10 +118,10 @@ def test_unmodified_url_credentials_and_heartbeat_interval(gateway, upstream):
         # (No check that the model is gone in between: a 0.2 s heartbeat may already have brought
         # it back; the worker's log below says it registered again.)
         removed_at = time.time()
-        removal = httpx.post(
+        removal = httpx.post(  # by its own token: only a worker's registrant may deregister it
             gateway.url + "/deregister_worker",
             json={"worker_name": f"http://127.0.0.1:{port}"},
-            headers={"authorization": f"Bearer {TOKEN_ALL}"},
+            headers={"authorization": f"Bearer {TOKEN_VICUNA}"},
         )
         assert removal.json() == {"removed": True}
         worker.wait_until(

@@ -15,6 +15,7 @@ from polyroute.auth.key_cache import KeyCache
 from polyroute.auth.keys import KEY_PREFIX, MAX_PRESENTED_KEY_CHARS, hash_key
 from polyroute.auth.master_key import is_loopback, presented_key
 from polyroute.auth.principal import ADMIN, ANONYMOUS, OPEN_ACCESS, VIRTUAL_KEY, Principal
+from polyroute.auth.unknown_keys import UnknownKeyLimiter
 from polyroute.errors import AuthenticationError, ServiceUnavailableError
 from polyroute.secrets import Secret
 
@@ -24,10 +25,17 @@ _OPEN_ACCESS = Principal(OPEN_ACCESS)
 
 
 class Authenticator:
-    def __init__(self, master_key: Secret | None, open_access: bool, keys: KeyCache) -> None:
+    def __init__(
+        self,
+        master_key: Secret | None,
+        open_access: bool,
+        keys: KeyCache,
+        unknown_keys: UnknownKeyLimiter | None = None,
+    ) -> None:
         self._master = master_key.reveal().encode() if master_key else None
         self._open_access = open_access
         self.keys = keys
+        self.unknown_keys = unknown_keys or UnknownKeyLimiter()
 
     async def authenticate(self, headers: Mapping[str, str], client_host: str | None) -> Principal:
         presented = presented_key(headers)
@@ -41,8 +49,11 @@ class Authenticator:
             and len(presented) <= MAX_PRESENTED_KEY_CHARS
             and presented.startswith(KEY_PREFIX)
         ):
+            token = hash_key(presented)
+            if not self.keys.knows(token):
+                self.unknown_keys.check(client_host)  # 429 before a lookup, past the address's rate
             try:
-                record = await self.keys.get(hash_key(presented))
+                record = await self.keys.get(token)
             except Exception:  # noqa: BLE001  # the key store is down and this key is not cached
                 record = None
                 if self._master is not None:

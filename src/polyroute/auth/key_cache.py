@@ -11,7 +11,13 @@ processes share one database read); the database. An entry is trusted for `ttl_s
     every process within ttl_s (deleting or changing a key also evicts it here and in the shared
     state at once; a refresh racing the change in another process can stretch that to 2 x ttl_s);
   * while the database is unreachable, known keys keep being served from their last entry
-    (refreshed in the background until it answers); unknown keys cannot be checked.
+    (refreshed in the background until it answers); unknown keys cannot be checked. A process
+    that starts during an outage knows the keys of its last-known-good snapshot (`fallback`).
+
+"No such key" answers live in a table of their own (bounded by `max_misses`, trusted for at most
+`miss_ttl_s`): a flood of random `sk-` tokens fills and recycles that table only, and never
+evicts a real key's entry. How often one client may make the cache look up keys it does not know
+is bounded separately (auth/unknown_keys.py).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ _ABSENT = b"-"  # shared-state marker for "no such key"
 
 @dataclass(slots=True)
 class _Entry:
-    record: KeyRecord | None
+    record: KeyRecord
     fresh_until: float
     refresh_at: float
 
@@ -46,13 +52,24 @@ class KeyCache:
         ttl_s: float = 5.0,
         max_entries: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
+        max_misses: int = 10_000,
+        miss_ttl_s: float = 2.0,
     ) -> None:
         self._loader = loader
         self._shared = shared
         self.ttl_s = ttl_s
         self._max = max_entries
         self._clock = clock
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, _Entry] = {}  # keys that exist
+        self._misses: dict[str, float] = {}  # token -> until when "no such key" is trusted
+        self._max_misses = max_misses
+        self.miss_ttl_s = min(miss_ttl_s, ttl_s)
+        # Keys from the last-known-good snapshot (auth/key_snapshot.py): served only when the
+        # store cannot be reached, until the store answers for them again.
+        self.fallback: dict[str, KeyRecord] = {}
+        self.fallback_served = 0
+        #: counts changes to the set of keys held (the snapshot is saved when it moved)
+        self.version = 0
         self._loading: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
         #: database or shared-state reads made (a metric for the observability work)
@@ -62,17 +79,36 @@ class KeyCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def misses_cached(self) -> int:
+        return len(self._misses)
+
+    def knows(self, token: str) -> bool:
+        """Whether this process has an answer for `token`: a key it holds (fresh or not), or a
+        fresh "no such key", or a lookup already in flight (callers share it). Anything else
+        costs a lookup (auth/unknown_keys.py bounds those)."""
+        if token in self._entries or token in self._loading or token in self.fallback:
+            return True
+        until = self._misses.get(token)
+        return until is not None and self._clock() < until
+
     async def get(self, token: str) -> KeyRecord | None:
         entry = self._entries.get(token)
         now = self._clock()
-        if entry is not None and now < entry.fresh_until:
-            if entry.record is not None and now >= entry.refresh_at:
+        if entry is None:
+            until = self._misses.get(token)
+            if until is not None and now < until:
+                return None
+        elif now < entry.fresh_until:
+            if now >= entry.refresh_at:
                 self._refresh_in_background(token)
             return entry.record
         try:
             return await self._load_shared(token)
         except Exception:
-            if entry is None or entry.record is None:
+            if entry is None:
+                entry = self._from_fallback(token)
+            if entry is None:
                 raise
             # The store is down: keep serving what we knew, and retry in the background.
             entry.fresh_until = now + self.ttl_s
@@ -83,6 +119,9 @@ class KeyCache:
         """Forget keys here and in the shared state (after a change or a deletion)."""
         for token in tokens:
             self._entries.pop(token, None)
+            self._misses.pop(token, None)
+            self.fallback.pop(token, None)
+        self.version += 1
         if self._shared is not None and tokens:
             try:
                 await self._shared.delete_values([_shared_key(t) for t in tokens])
@@ -141,13 +180,46 @@ class KeyCache:
                 log.debug("key cache: shared state did not take an entry (%s)", type(exc).__name__)
         return record
 
+    def _from_fallback(self, token: str) -> _Entry | None:
+        record = self.fallback.get(token)
+        if record is None:
+            return None
+        self.fallback_served += 1
+        entry = self._entries[token] = _Entry(record, 0.0, 0.0)  # stale at once: refreshed when it can be
+        return entry
+
+    def snapshot_records(self) -> list[KeyRecord]:
+        """The keys to keep in the last-known-good snapshot: those held now, then the snapshot's
+        own that the store has not answered for since (bounded by max_entries)."""
+        records = {token: entry.record for token, entry in self._entries.items()}
+        for token, record in self.fallback.items():
+            if len(records) >= self._max:
+                break
+            records.setdefault(token, record)
+        return list(records.values())
+
     def _store(self, token: str, record: KeyRecord | None) -> None:
+        now = self._clock()
+        self.version += 1
+        self.fallback.pop(token, None)  # the store answered: its answer wins from now on
+        if record is None:
+            self._entries.pop(token, None)
+            self._store_miss(token, now)
+            return
+        self._misses.pop(token, None)
         if len(self._entries) >= self._max and token not in self._entries:
             # Bounded: the oldest tenth goes (dicts keep insertion order).
             for old in list(self._entries)[: max(1, self._max // 10)]:
                 del self._entries[old]
-        now = self._clock()
         self._entries[token] = _Entry(record, now + self.ttl_s, now + self.ttl_s / 2)
+
+    def _store_miss(self, token: str, now: float) -> None:
+        misses = self._misses
+        if len(misses) >= self._max_misses and token not in misses:
+            for old in list(misses)[: max(1, self._max_misses // 10)]:
+                del misses[old]
+        misses.pop(token, None)  # re-inserted last: eviction takes the oldest answers first
+        misses[token] = now + self.miss_ttl_s
 
 
 def _shared_key(token: str) -> str:

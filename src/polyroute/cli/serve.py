@@ -277,18 +277,17 @@ def serve(
             workers,
             workers,
         )
+    from polyroute.server.connections import uvicorn_options
+
     common = {
         "host": host,
         "port": port,
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
-        "http": "httptools",
-        "access_log": False,
         "log_level": log_level.lower(),
         "log_config": None,  # uvicorn's loggers go through ours (polyroute/logs.py)
-        "lifespan": "on",
-        "timeout_keep_alive": 75,
         "timeout_graceful_shutdown": timeout_graceful_shutdown,
-        "server_header": False,
+        # httptools with header, time and connection bounds (server/connections.py)
+        **uvicorn_options(loaded.limits),
     }
     if workers > 1:
         with _run_folder("polyroute-metrics-") as metrics, _run_folder("polyroute-workers-") as registry:

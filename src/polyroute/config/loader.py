@@ -31,8 +31,10 @@ from polyroute.config.key_report import KeyReport, UnknownKey, report_keys
 from polyroute.config.litellm_keys import LITELLM_PROVIDERS
 from polyroute.config.mock_settings import BUILTIN_MOCK_ENTRY, MockSettings, mock_settings
 from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry
+from polyroute.config.server_limits import ServerLimits
 from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
 from polyroute.providers.base import ProviderCall
+from polyroute.providers.bounds import UPSTREAM_LIMIT_KEYS, UpstreamLimits
 from polyroute.providers.registry import get_adapter, known_providers
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
@@ -65,6 +67,7 @@ class GatewayConfig:
     request_timeout: float | None = None
     max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * 1024 * 1024)
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    limits: ServerLimits = field(default_factory=ServerLimits)  # headers, connections, admin bodies
     warnings: list[str] = field(default_factory=list)
     redactor: Redactor = field(default_factory=Redactor)
     source: str = "environment"
@@ -75,6 +78,7 @@ class GatewayConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     client_credentials: ClientCredentialSettings = field(default_factory=ClientCredentialSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    upstream: UpstreamLimits = field(default_factory=UpstreamLimits)
     callbacks: frozenset[str] = frozenset()  # litellm_settings' integrations, lower case
     max_tokens_over_limit: str = "clamp"  # or "reject" (server/params.py)
     # Keys neither polyroute nor LiteLLM knows (typos): the CLI refuses them unless allowed.
@@ -177,6 +181,7 @@ def load_config(
         drop_params=config.litellm_settings.drop_params,
         request_timeout=config.litellm_settings.request_timeout,
         max_body_bytes=int(max_mb * 1024 * 1024),
+        limits=ServerLimits.from_settings(general),
         warnings=warnings,
         unknown_keys=report.unknown,
         redactor=redactor,
@@ -187,6 +192,7 @@ def load_config(
         or env.get("DATABASE_URL"),
         router=router_settings,
         store=_store_settings(config),
+        upstream=_upstream_limits(config),
         state_settings={k: v for k, v in config.router_settings.items() if k in STATE_KEYS},
         controller=controller,
         env=merged_env,
@@ -272,6 +278,9 @@ def _controller_config(config: ConfigFile, env: Mapping[str, str], redactor: Red
         tokens=tokens,
         allowed_addresses=[re.compile(p) for p in allowed] if allowed is not None else None,
         worker_order=settings.worker_order,
+        max_workers=settings.max_workers,
+        max_workers_per_token=settings.max_workers_per_token,
+        max_registrations_per_minute=settings.max_registrations_per_minute,
         heart_beat_expiration_s=timings["heart_beat_expiration_s"],
         worker_api_timeout_s=timings["worker_api_timeout_s"],
         embedding_batch_size=int(timings["embedding_batch_size"]),
@@ -282,6 +291,14 @@ def _store_settings(config: ConfigFile) -> StoreSettings:
     general = config.general_settings.model_extra or {}
     try:
         return StoreSettings.model_validate({k: v for k, v in general.items() if k in STORE_KEYS})
+    except ValidationError as exc:
+        raise ConfigError(_first_validation_error(exc, prefix="general_settings")) from exc
+
+
+def _upstream_limits(config: ConfigFile) -> UpstreamLimits:
+    general = config.general_settings.model_extra or {}
+    try:
+        return UpstreamLimits.model_validate({k: v for k, v in general.items() if k in UPSTREAM_LIMIT_KEYS})
     except ValidationError as exc:
         raise ConfigError(_first_validation_error(exc, prefix="general_settings")) from exc
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from polyroute.config.mock_settings import GENERAL_KEYS as MOCK_GENERAL_KEYS
+from polyroute.config.server_limits import SERVER_LIMIT_KEYS, ServerLimitSettings
 from polyroute.controller.settings import ControllerSettings
 
 
@@ -58,7 +59,7 @@ class ModelEntry(BaseModel):
     tpm: int | None = Field(default=None, ge=0)
 
 
-class GeneralSettings(BaseModel):
+class GeneralSettings(ServerLimitSettings):
     model_config = ConfigDict(extra="allow")
 
     master_key: str | None = None
@@ -108,8 +109,16 @@ def _store_keys() -> set[str]:
     return set(STORE_KEYS)
 
 
+def _upstream_limit_keys() -> set[str]:
+    from polyroute.providers.bounds import UPSTREAM_LIMIT_KEYS
+
+    return set(UPSTREAM_LIMIT_KEYS)
+
+
 SUPPORTED_GENERAL = {
     *_store_keys(),
+    *SERVER_LIMIT_KEYS,
+    *_upstream_limit_keys(),
     "master_key",
     "database_url",
     "max_request_size_mb",

@@ -3,8 +3,10 @@
 Registrations, heartbeats and removals go to the shared state (so every gateway process sees
 one set of workers, with a TTL of FASTCHAT_CONTROLLER_HEART_BEAT_EXPIRATION seconds). The
 request path never reads the shared state to find workers: `WorkerDirectory` keeps an in-process
-snapshot, refreshed in the background every second and at once after a local registration or
-removal, and swaps the workers into the model table as deployments of their model groups.
+view, updated one worker at a time after a local registration, heartbeat or removal and
+refreshed in the background every second (other processes' changes, expiries), and puts each
+worker into the model table as deployments of its model groups. Registrations are rate-limited
+per token and capped per token and in total (controller_settings).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from polyroute.controller.security import WorkerAddressError, check_address
 from polyroute.controller.settings import ControllerConfig
+from polyroute.errors import PermissionDeniedError, RateLimitError, ServiceUnavailableError
 from polyroute.providers.base import ProviderCall
 from polyroute.providers.registry import get_adapter
 from polyroute.router.deployment import Deployment
@@ -53,8 +57,15 @@ def worker_deployment(record: WorkerRecord, model_name: str, config: ControllerC
     )
 
 
-def _same_worker(a: WorkerRecord, b: WorkerRecord) -> bool:
-    return (a.model_names, a.protocol) == (b.model_names, b.protocol)
+def _same_deployments(a: WorkerRecord, b: WorkerRecord) -> bool:
+    """Whether the two records make the same deployments (only queue length or expiry differ)."""
+    return (a.model_names, a.protocol, a.speed, a.multimodal, a.owner) == (
+        b.model_names,
+        b.protocol,
+        b.speed,
+        b.multimodal,
+        b.owner,
+    )
 
 
 def forget_worker_facts(address: str) -> None:
@@ -78,8 +89,8 @@ class WorkerDirectory:
         self.table = table
         self.config = config
         self.clock = clock  # wall clock: expiries are shared across processes and machines
-        self._workers: dict[str, WorkerRecord] = {}
-        self._snapshot: tuple[WorkerRecord, ...] = ()
+        self._workers: dict[str, WorkerRecord] = {}  # accepted workers, by address
+        self._owners: Counter[str] = Counter()  # accepted workers per registrant
         self._refused: set[str] = set()  # addresses already logged as refused
         self._lock = asyncio.Lock()
 
@@ -88,23 +99,59 @@ class WorkerDirectory:
     def ttl_s(self) -> float:
         return self.config.heart_beat_expiration_s
 
+    async def admit(self, owner: str, address: str) -> None:
+        """Refuses a registration over the registrant's rate or the registry's caps.
+
+        The caps are checked against this process's view, which other processes' registrations
+        reach within a refresh (a second); the rate limit is shared, so together they bound
+        the registry even when registrations arrive through many processes.
+        """
+        config = self.config
+        allowed = await self.state.try_take(
+            "worker-registrations:" + owner, 1, config.max_registrations_per_minute, 60.0, self.clock()
+        )
+        if not allowed.allowed:
+            raise RateLimitError(
+                f"more than {config.max_registrations_per_minute} worker registrations a minute with "
+                "this token (controller_settings.max_registrations_per_minute)",
+                code="worker_registration_rate",
+                retry_after=allowed.retry_after,
+            )
+        if address in self._workers:
+            return  # registering again replaces: the counts do not grow
+        if self._owners[owner] >= config.max_workers_per_token:
+            raise PermissionDeniedError(
+                f"this worker token already has {config.max_workers_per_token} workers registered "
+                "(controller_settings.max_workers_per_token)",
+                code="worker_limit_reached",
+            )
+        if len(self._workers) >= config.max_workers:
+            raise ServiceUnavailableError(
+                f"the controller already holds {config.max_workers} workers "
+                "(controller_settings.max_workers)",
+                code="worker_limit_reached",
+            )
+
     async def register(self, record: WorkerRecord) -> WorkerRecord:
         forget_worker_facts(record.address)  # a worker registering again may serve another model now
         stored = await self.state.register_worker(record, self.ttl_s, self.clock())
-        await self.refresh()
+        async with self._lock:
+            self._apply(stored)
         return stored
 
     async def heartbeat(self, address: str, queue_length: int) -> WorkerRecord | None:
         record = await self.state.refresh_worker(address, queue_length, self.ttl_s, self.clock())
-        known = self._workers.get(address)
-        if record is None or known is None or known.queue_length != queue_length:
-            # Expired (drop it here at once), or its queue changed: dispatch by the new length now.
-            await self.refresh()
+        async with self._lock:
+            if record is None:
+                self._drop(address)  # expired: gone here at once
+            else:
+                self._apply(record)  # dispatch by the new queue length now
         return record
 
     async def remove(self, address: str) -> bool:
         removed = await self.state.remove_worker(address)
-        await self.refresh()
+        async with self._lock:
+            self._drop(address)
         return removed
 
     async def lookup(self, address: str) -> WorkerRecord | None:
@@ -118,44 +165,55 @@ class WorkerDirectory:
     # -- the snapshot (request path) ----------------------------------------------------------------
     def workers(self) -> list[WorkerRecord]:
         now = self.clock()
-        return [r for r in self._snapshot if r.expires_at > now]
+        return [self._workers[a] for a in sorted(self._workers) if self._workers[a].expires_at > now]
 
     def model_names(self) -> list[str]:
         return sorted({name for record in self.workers() for name in record.model_names})
 
     async def refresh(self) -> None:
-        """Re-reads the registry; rebuilds the live deployments when anything changed."""
+        """Re-reads the registry (other processes' changes, expiries) and applies what differs."""
         async with self._lock:
-            records = tuple(await self.state.list_workers(self.clock()))
-            if records == self._snapshot:
-                return
-            self._install(records)
+            records = await self.state.list_workers(self.clock())
+            live = {record.address for record in records}
+            for address in [a for a in self._workers if a not in live]:
+                self._drop(address)
+            for record in records:
+                self._apply(record)
 
-    def _install(self, records: tuple[WorkerRecord, ...]) -> None:
-        groups: dict[str, list[Deployment]] = {}
-        accepted: dict[str, WorkerRecord] = {}
-        for record in records:
-            if not self._acceptable(record):
-                continue
-            accepted[record.address] = record
-            for name in record.model_names:
-                groups.setdefault(name, []).append(worker_deployment(record, name, self.config))
-        gone = set(self._workers) - set(accepted)
-        added = set(accepted) - set(self._workers)
-        changed = {
-            a for a in set(accepted) & set(self._workers) if not _same_worker(accepted[a], self._workers[a])
-        }
-        for address in gone | added | changed:
-            forget_worker_facts(address)
-        for address in sorted(gone):
-            log.info(
-                "worker gone: address=%s models=%s", address, ",".join(self._workers[address].model_names)
-            )
-        for address in sorted(added):
-            log.info("worker live: address=%s models=%s", address, ",".join(accepted[address].model_names))
-        self._snapshot = records
-        self._workers = accepted
-        self.table.set_live(groups)
+    def _apply(self, record: WorkerRecord) -> None:
+        """One worker's record into the table: its deployments are built only when it is new or
+        serves something else now; a heartbeat's record replaces the old one in place."""
+        current = self._workers.get(record.address)
+        if current == record:
+            return
+        if current is not None and _same_deployments(current, record):
+            self._workers[record.address] = record
+            for deployment in self.table.live(record.address):
+                deployment.worker = record
+            return
+        if current is not None:
+            self._drop(record.address, quiet=True)
+        if not self._acceptable(record):
+            return
+        forget_worker_facts(record.address)
+        self._workers[record.address] = record
+        self._owners[record.owner] += 1
+        names = record.model_names
+        self.table.add_live(record.address, [worker_deployment(record, n, self.config) for n in names])
+        if current is None:
+            log.info("worker live: address=%s models=%s", record.address, ",".join(names))
+
+    def _drop(self, address: str, quiet: bool = False) -> None:
+        record = self._workers.pop(address, None)
+        if record is None:
+            return
+        self._owners[record.owner] -= 1
+        if self._owners[record.owner] <= 0:
+            del self._owners[record.owner]
+        self.table.remove_live(address)
+        forget_worker_facts(address)
+        if not quiet:
+            log.info("worker gone: address=%s models=%s", address, ",".join(record.model_names))
 
     def _acceptable(self, record: WorkerRecord) -> bool:
         """Every address was checked at registration; checked again here, so this process calls

@@ -7,7 +7,8 @@ service (SSRF). Here:
 * registration and heartbeats need a worker token (`Authorization: Bearer <token>`, or the
   password of HTTP Basic auth, which is what an unmodified FastChat worker sends when its
   `--controller-address` is `http://worker:TOKEN@host:port`); a token may be limited to some
-  model names;
+  model names; a worker's heartbeats, deregistration and re-registration need the token that
+  registered it;
 * a worker address is normalised (scheme, lower-case host, explicit port, no credentials, no
   query) and must fullmatch one of `allowed_worker_addresses` (loopback only when unset);
 * link-local and cloud metadata addresses are refused whatever the allowlist says, both as
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import hmac
 import ipaddress
 import re
@@ -29,6 +31,7 @@ from polyroute.auth.master_key import is_loopback
 from polyroute.controller.settings import ControllerConfig, WorkerToken
 from polyroute.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError
 from polyroute.secrets import Secret
+from polyroute.state.base import WorkerRecord
 
 MAX_ADDRESS_LENGTH = 512
 _HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,251}[a-z0-9])?")
@@ -99,6 +102,27 @@ def worker_credentials(
     if found is None:
         raise AuthenticationError("invalid worker token", code="invalid_worker_token")
     return found
+
+
+def owner_of(token: WorkerToken | None) -> str:
+    """The registrant stored with a worker: a digest of its token, so the token itself never
+    reaches the shared state. "" when no token is needed (loopback workers, no keys set)."""
+    if token is None:
+        return ""
+    digest = hashlib.sha256(b"polyroute-worker-owner\0" + token.secret.reveal().encode())
+    return digest.hexdigest()[:32]
+
+
+def check_owner(token: WorkerToken | None, worker: WorkerRecord, action: str) -> None:
+    """Only the token that registered a worker may heartbeat, deregister or replace it."""
+    if hmac.compare_digest(owner_of(token), worker.owner):
+        return
+    raise PermissionDeniedError(
+        f"worker {worker.address} was registered with another worker token; only that token may "
+        f"{action} it",
+        code="worker_not_owned",
+        param="worker_name",
+    )
 
 
 def check_scope(token: WorkerToken | None, model_names: tuple[str, ...] | list[str]) -> None:

@@ -28,6 +28,10 @@ DEFAULT_HEART_BEAT_EXPIRATION_S = 90.0
 DEFAULT_HEART_BEAT_INTERVAL_S = 45.0
 DEFAULT_WORKER_API_TIMEOUT_S = 100.0
 DEFAULT_EMBEDDING_BATCH_SIZE = 4
+DEFAULT_MAX_WORKERS = 1000
+DEFAULT_MAX_WORKERS_PER_TOKEN = 256
+# Per token: a FastChat worker registers once at start and again when a heartbeat finds it gone.
+DEFAULT_REGISTRATIONS_PER_MINUTE = 600
 
 
 class WorkerTokenEntry(BaseModel):
@@ -49,6 +53,10 @@ class ControllerSettings(BaseModel):
     allowed_worker_addresses: list[str] | None = None
     # Priority tier (like litellm_params.order) of registered workers in a mixed model group.
     worker_order: int = Field(default=1, ge=1)
+    # Bounds on the registry a token holder can grow (docs/security.md).
+    max_workers: int = Field(default=DEFAULT_MAX_WORKERS, ge=1, le=100_000)
+    max_workers_per_token: int = Field(default=DEFAULT_MAX_WORKERS_PER_TOKEN, ge=1, le=100_000)
+    max_registrations_per_minute: int = Field(default=DEFAULT_REGISTRATIONS_PER_MINUTE, ge=1, le=1_000_000)
 
     @field_validator("allowed_worker_addresses")
     @classmethod
@@ -81,6 +89,9 @@ class ControllerConfig:
     heart_beat_expiration_s: float = DEFAULT_HEART_BEAT_EXPIRATION_S
     worker_api_timeout_s: float = DEFAULT_WORKER_API_TIMEOUT_S
     embedding_batch_size: int = DEFAULT_EMBEDDING_BATCH_SIZE
+    max_workers: int = DEFAULT_MAX_WORKERS
+    max_workers_per_token: int = DEFAULT_MAX_WORKERS_PER_TOKEN
+    max_registrations_per_minute: int = DEFAULT_REGISTRATIONS_PER_MINUTE
 
 
 def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 1e-3) -> float:

@@ -36,50 +36,72 @@ MAX_LABEL_LENGTH = 200  # a label value is cut, never unbounded
 
 
 MAX_OPEN_LABEL_VALUES = 64  # distinct values of a label an upstream chooses, per process
+# Distinct values of any other label, per family and process. Model names reach labels through
+# wildcard routes (`openai/*` serves any name a client sends), so no label may grow with what
+# clients send: 20,000 names once made /metrics 125 MB. Past the bound, new values count as "other".
+MAX_LABEL_VALUES = 500
 OTHER_LABEL = "other"
 
 
+class LabelBound:
+    """The distinct values seen per label position of one family, each set capped."""
+
+    __slots__ = ("_seen", "_caps")
+
+    def __init__(self, labelnames: Labels, open_label: str | None = None) -> None:
+        self._seen: list[set[str]] = [set() for _ in labelnames]
+        # `open_label` takes values an upstream chooses (the `code` of its error body): a
+        # client-chosen upstream could send a new one each request, so its bound is smaller.
+        self._caps = [MAX_OPEN_LABEL_VALUES if name == open_label else 0 for name in labelnames]
+
+    def bounded(self, labels: Labels) -> Labels:
+        """`labels`, with each value past its label's bound replaced by "other"."""
+        out: list[str] | None = None
+        for i, value in enumerate(labels):
+            seen = self._seen[i]
+            if value in seen:
+                continue
+            if len(seen) < (self._caps[i] or MAX_LABEL_VALUES):
+                seen.add(value)
+                continue
+            if out is None:
+                out = list(labels)
+            out[i] = OTHER_LABEL
+        return labels if out is None else tuple(out)
+
+    def clear(self) -> None:
+        for seen in self._seen:
+            seen.clear()
+
+
 class Counter:
-    __slots__ = ("name", "doc", "labelnames", "values", "_open", "_seen")
+    __slots__ = ("name", "doc", "labelnames", "values", "_bound")
 
     def __init__(self, name: str, doc: str, labelnames: Labels, open_label: str | None = None) -> None:
         self.name = name
         self.doc = doc
         self.labelnames = labelnames
         self.values: dict[Labels, float] = {}
-        # `open_label` takes values an upstream chooses (the `code` of its error body): a
-        # client-chosen upstream could send a new one each request and grow the series without
-        # bound, so past MAX_OPEN_LABEL_VALUES distinct values, new ones count as "other".
-        self._open = labelnames.index(open_label) if open_label else -1
-        self._seen: set[str] = set()
+        self._bound = LabelBound(labelnames, open_label)
 
     def inc(self, labels: Labels, amount: float = 1.0) -> None:
         values = self.values
-        if self._open >= 0 and labels not in values:
-            labels = self._bounded(labels)
+        if labels not in values:  # a new series: only then can a label grow
+            labels = self._bound.bounded(labels)
         values[labels] = values.get(labels, 0.0) + amount
-
-    def _bounded(self, labels: Labels) -> Labels:
-        value, seen = labels[self._open], self._seen
-        if value in seen:
-            return labels
-        if len(seen) < MAX_OPEN_LABEL_VALUES:
-            seen.add(value)
-            return labels
-        return labels[: self._open] + (OTHER_LABEL,) + labels[self._open + 1 :]
 
     def value(self, labels: Labels) -> float:
         return self.values.get(labels, 0.0)
 
     def clear(self) -> None:
         self.values.clear()
-        self._seen.clear()
+        self._bound.clear()
 
 
 class Histogram:
     """Per label tuple: one count per bucket (not cumulative; +Inf last), then the sum."""
 
-    __slots__ = ("name", "doc", "labelnames", "bounds", "series")
+    __slots__ = ("name", "doc", "labelnames", "bounds", "series", "_bound")
 
     def __init__(self, name: str, doc: str, labelnames: Labels, bounds: tuple[float, ...]) -> None:
         self.name = name
@@ -87,17 +109,25 @@ class Histogram:
         self.labelnames = labelnames
         self.bounds = bounds
         self.series: dict[Labels, list[float]] = {}
+        self._bound = LabelBound(labelnames)
 
     def observe(self, labels: Labels, value: float) -> None:
         series = self.series.get(labels)
         if series is None:
-            series = self.series[labels] = [0.0] * (len(self.bounds) + 2)
+            labels = self._bound.bounded(labels)
+            series = self.series.get(labels)
+            if series is None:
+                series = self.series[labels] = [0.0] * (len(self.bounds) + 2)
         series[bisect_left(self.bounds, value)] += 1  # `le` buckets: value <= bound
         series[-1] += value
 
     def count(self, labels: Labels) -> float:
         series = self.series.get(labels)
         return sum(series[:-1]) if series else 0.0
+
+    def clear(self) -> None:
+        self.series.clear()
+        self._bound.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +162,14 @@ GAUGES: tuple[GaugeSpec, ...] = (
         "1 while the configured Redis answers, 0 while limits and cooldowns run on process memory.",
         (),
         merge="min",
+    ),
+    GaugeSpec("polyroute_open_connections", "Client connections open (summed over processes).", ()),
+    GaugeSpec(
+        "polyroute_started_without_database",
+        "1 while this process, started during a database outage, serves keys from its last-known-good "
+        "snapshot and has not yet migrated the schema and replayed its spool; else 0.",
+        (),
+        merge="max",
     ),
     GaugeSpec("polyroute_workers_registered", "Model workers registered with the controller.", ("model",)),
     GaugeSpec(
@@ -236,11 +274,27 @@ class GatewayMetrics:
             ("outcome",),
         )
     )
+    spend_journal_rows: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_spend_journal_rows_total",
+            "Spend journal lines: written, failed (not written: disk full or unwritable), late (not "
+            "confirmed within 2 s; the answer went out anyway), replayed (left by a killed process).",
+            ("outcome",),
+        )
+    )
     remote_log_records: Counter = field(
         default_factory=lambda: Counter(
             "polyroute_remote_log_records_total",
             "Records for REMOTE_LOGGER_URL by fate: shipped, failed (sink errors), dropped (queue full).",
             ("outcome",),
+        )
+    )
+    connections_shed: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_connections_shed_total",
+            "Connections closed by a server limit: header_too_large, too_many_headers, header_timeout, "
+            "connection_limit.",
+            ("reason",),
         )
     )
     shared_state_fallbacks: Counter = field(
@@ -273,10 +327,7 @@ class GatewayMetrics:
 
     def reset(self) -> None:
         for family in self.families():
-            if isinstance(family, Counter):
-                family.clear()
-            else:
-                family.series.clear()
+            family.clear()
 
 
 METRICS = GatewayMetrics()  # this process's metrics (one event loop: no locks needed)
@@ -357,7 +408,8 @@ def _le(bound: float) -> str:
 
 
 def render(snapshot: dict[str, Any], with_process: bool = True) -> bytes:
-    """Prometheus text exposition of a merged snapshot (plus this process's CPU and memory)."""
+    """Prometheus text exposition of a merged snapshot (plus this process's CPU and memory).
+    Blocking work (formatting every series, reading /proc): call it in a thread."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_SnapshotCollector(snapshot, METRICS))
     if with_process:

@@ -86,9 +86,11 @@ async def fleet_snapshot(state: AppState) -> dict[str, Any]:
     """This process's live snapshot merged with the other processes' latest files."""
     from polyroute.observability.scrape import local_snapshot
 
-    own = await local_snapshot(state)
+    own = await local_snapshot(state)  # on the loop: it copies what the loop mutates
     folder = metrics_dir(state.config.env)
-    if folder is None:
-        return merge_snapshots([own])
-    others = await asyncio.to_thread(_read_others, folder) if folder.is_dir() else []
+    return await asyncio.to_thread(_merge_with_others, own, folder)
+
+
+def _merge_with_others(own: dict[str, Any], folder: Path | None) -> dict[str, Any]:
+    others = _read_others(folder) if folder is not None and folder.is_dir() else []
     return merge_snapshots([own, *others])

@@ -31,6 +31,13 @@ def _copy_component_counters(state: AppState) -> None:
         values[("replayed",)] = float(writer.stats.replayed)
         values[("dropped",)] = float(writer.dropped)
         values[("write_failed",)] = float(writer.stats.write_failures)
+    journal = state.journal
+    if journal is not None:
+        values = METRICS.spend_journal_rows.values
+        values[("written",)] = float(journal.written)
+        values[("failed",)] = float(journal.failed)
+        values[("late",)] = float(journal.late)
+        values[("replayed",)] = float(journal.replayed)
     fallbacks = getattr(state.shared, "fallback_operations", None)
     if fallbacks is not None:  # only a Redis-backed state falls back
         METRICS.shared_state_fallbacks.values[()] = float(fallbacks)
@@ -56,6 +63,10 @@ async def gauges(state: AppState) -> dict[str, dict[Labels, float]]:
         "polyroute_deployment_in_flight": in_flight,
         "polyroute_build_info": {(__version__,): 1.0},
         "polyroute_metrics_processes": {(): 1.0},
+        "polyroute_open_connections": {(): float(state.connections.open)},
+        "polyroute_started_without_database": {
+            (): 1.0 if state.catch_up is not None and state.catch_up.degraded else 0.0
+        },
     }
     writer = state.writer
     if writer is not None:

@@ -12,7 +12,12 @@ from typing import Any
 
 import orjson
 
+from polyroute.errors import UpstreamTooLargeError
+
 DONE = b"[DONE]"
+# The largest event an upstream may send (general_settings.upstream_max_event_kb overrides it):
+# LLM stream events are a few hundred bytes; a whole tool call's arguments fit in well under this.
+DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -25,24 +30,20 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    """Feed bytes as they arrive; get back the events completed so far."""
+    """Feed bytes as they arrive; get back the events completed so far (each at most
+    `max_event_bytes`, see SSEFramer)."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_framer",)
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._framer = SSEFramer(max_event_bytes)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        buffer = self._buffer + chunk
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        end = buffer.rfind(b"\n\n")
-        if end < 0:
-            self._buffer = buffer
+        complete = self._framer.feed(chunk)
+        if not complete:
             return []
-        complete, self._buffer = buffer[:end], buffer[end + 2 :]
         events = []
-        for block in complete.split(b"\n\n"):
+        for block in complete[:-2].split(b"\n\n"):
             event = parse_event_block(block)
             if event is not None:
                 events.append(event)
@@ -50,7 +51,7 @@ class SSEDecoder:
 
     def flush(self) -> list[SSEEvent]:
         """Events left when the stream closed without a final blank line."""
-        rest, self._buffer = self._buffer.strip(b"\n"), b""
+        rest = self._framer.take_tail().strip(b"\n")
         if not rest:
             return []
         event = parse_event_block(rest)
@@ -58,7 +59,12 @@ class SSEDecoder:
 
     @property
     def pending(self) -> bool:
-        return bool(self._buffer.strip())
+        return bool(self._framer.tail.strip())
+
+    @property
+    def overflow(self) -> UpstreamTooLargeError | None:
+        """See SSEFramer.overflow: raise it once the events `feed` returned were handled."""
+        return self._framer.overflow
 
 
 def parse_event_block(block: bytes) -> SSEEvent | None:
@@ -79,32 +85,132 @@ def parse_event_block(block: bytes) -> SSEEvent | None:
     return SSEEvent(name, b"\n".join(data))
 
 
+def first_malformed_event(events: bytes) -> int:
+    """The offset of the first event in `events` (complete events, as SSEFramer returns them)
+    whose data is neither JSON nor [DONE], or -1. A pass-through relay sends upstream bytes on
+    unparsed; this keeps it from relaying garbage, stray fields or HTML as if it were a chunk."""
+    start, size = 0, len(events)
+    while start < size:
+        end = events.find(b"\n\n", start)
+        end = size if end < 0 else end
+        if end > start and not _well_formed(events[start:end]):
+            return start
+        start = end + 2
+    return -1
+
+
+def _well_formed(block: bytes) -> bool:
+    if block.startswith(b"data: {") and b"\n" not in block:  # the usual shape: one JSON line
+        data = block[6:]
+    else:
+        event = parse_event_block(block)
+        if event is None:
+            return not any(line and not line.startswith(b":") for line in block.split(b"\n"))
+        data = event.data
+        if data == DONE:
+            return True
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 class SSEFramer:
     """Splits a raw SSE byte stream at event boundaries without parsing events.
 
     Used for pass-through relays: complete events go on at once, a partial tail is held, so a
     stream that breaks mid-event never leaves half an event in front of our error event.
+    Linear in the bytes fed: each chunk is searched once, and an unfinished event is kept as a
+    list of pieces (never re-joined per chunk). An event longer than `max_event_bytes` raises
+    UpstreamTooLargeError: an upstream cannot make the gateway hold an endless event.
     """
 
-    __slots__ = ("_tail",)
+    __slots__ = ("_pieces", "_held", "_carry_cr", "_max", "overflow")
 
-    def __init__(self) -> None:
-        self._tail = b""
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._pieces: list[bytes] = []
+        self._held = 0
+        self._carry_cr = False  # a chunk ended in CR: it may be the first half of CRLF
+        self._max = max_event_bytes
+        #: set when the unfinished event outgrew the bound after complete events were returned:
+        #: the caller sends those, then raises this (the upstream may send nothing more)
+        self.overflow: UpstreamTooLargeError | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self._tail + chunk if self._tail else chunk
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        end = data.rfind(b"\n\n")
+        """The complete events the stream holds now (ending in a blank line), or b""."""
+        if self.overflow is not None:
+            raise self.overflow
+        if self._carry_cr:
+            chunk = b"\r" + chunk
+            self._carry_cr = False
+        if b"\r" in chunk:
+            if chunk.endswith(b"\r"):
+                chunk, self._carry_cr = chunk[:-1], True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = chunk.rfind(b"\n\n")
         if end < 0:
-            self._tail = data
-            return b""
-        self._tail = data[end + 2 :]
-        return data[: end + 2]
+            if chunk[:1] == b"\n" and self._pieces and self._pieces[-1].endswith(b"\n"):
+                end = -1  # the blank line straddles two chunks
+            else:
+                self._hold(chunk)
+                return b""
+        done = chunk[: end + 2]
+        if self._pieces:
+            done = b"".join(self._pieces) + done
+            self._pieces.clear()
+        rest = chunk[end + 2 :]
+        self._held = 0
+        if len(rest) > self._max:
+            self.overflow = _too_large(self._max)
+        elif rest:
+            self._hold(rest)
+        if len(done) > self._max:
+            oversized = _first_oversized(done, self._max)
+            if oversized >= 0:  # the events before it still go out; then the caller raises
+                self.overflow = _too_large(self._max)
+                self._pieces.clear()
+                return done[:oversized]
+        return done
+
+    def _hold(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self._held += len(piece)
+        if self._held > self._max:
+            raise _too_large(self._max)
+        self._pieces.append(piece)
 
     @property
     def tail(self) -> bytes:
-        return self._tail
+        """The unfinished event held now."""
+        if self.overflow is not None:
+            raise self.overflow
+        return b"".join(self._pieces) + (b"\n" if self._carry_cr else b"")
+
+    def take_tail(self) -> bytes:
+        tail = self.tail
+        self._pieces.clear()
+        self._held = 0
+        self._carry_cr = False
+        return tail
+
+
+def _first_oversized(events: bytes, limit: int) -> int:
+    """The offset of the first of `events` (complete, blank-line separated) longer than
+    `limit`, or -1."""
+    start = 0
+    while start < len(events):
+        end = events.find(b"\n\n", start)
+        end = len(events) if end < 0 else end
+        if end - start > limit:
+            return start
+        start = end + 2
+    return -1
+
+
+def _too_large(limit: int) -> UpstreamTooLargeError:
+    return UpstreamTooLargeError(f"an upstream event is larger than {limit} bytes")
 
 
 def encode_data(payload: Any) -> bytes:

@@ -24,6 +24,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from polyroute.auth.url_safety import CheckedTarget
+from polyroute.providers.bounds import ACCEPT_ENCODING
 
 DEFAULT_LIMIT = 32
 
@@ -125,5 +126,7 @@ def _new_session(target: CheckedTarget) -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=None),
         skip_auto_headers=("User-Agent",),
         trust_env=False,  # an environment proxy would resolve the name itself
+        headers={"Accept-Encoding": ACCEPT_ENCODING},
+        auto_decompress=False,  # decompressed in bounded steps: providers/bounds.py
         json_serialize=None,  # type: ignore[arg-type]  # we always send bytes
     )

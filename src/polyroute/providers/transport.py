@@ -3,6 +3,7 @@
 aiohttp's connector keeps a pool per (scheme, host, port), so each upstream gets its own
 keep-alive pool from one session. aiohttp won the client benchmark (bench/results/http_client.md).
 Redirects are never followed: a provider that redirects is answered as an upstream error.
+Answers are decompressed here, not by aiohttp, so that size and ratio stay bounded (bounds.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
-from polyroute.errors import UpstreamConnectionError, UpstreamError, UpstreamTimeoutError
+from polyroute.errors import (
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamTooLargeError,
+)
 from polyroute.providers.base import WireRequest
+from polyroute.providers.bounds import ACCEPT_ENCODING, BoundedBody, UpstreamLimits
 
 if TYPE_CHECKING:
     from polyroute.auth.url_safety import CheckedTarget
@@ -35,60 +42,66 @@ class Transport(Protocol):
     async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> UpstreamResponse: ...
 
 
-# A whole (non-streamed) answer from an upstream a client chose is read into memory: capped, so a
-# hostile server cannot make the gateway buffer gigabytes. Operator upstreams are trusted.
-CLIENT_UPSTREAM_MAX_BODY = 64 * 1024 * 1024
-
-
 class _AiohttpResponse:
-    __slots__ = ("_response", "status", "headers", "_on_done", "_max_body")
+    """An upstream answer read raw and decompressed here, in bounded steps (providers/bounds.py)."""
+
+    __slots__ = ("_response", "status", "headers", "_on_done", "_limits")
 
     def __init__(
         self,
         response: aiohttp.ClientResponse,
+        limits: UpstreamLimits,
         on_done: Callable[[], None] | None = None,
-        max_body: int | None = None,
     ) -> None:
         self._response = response
         self.status = response.status
         self.headers = response.headers
         self._on_done = on_done  # releases a pinned session (providers/pinned.py)
-        self._max_body = max_body
+        self._limits = limits
 
     def _done(self) -> None:
         if self._on_done is not None:
             self._on_done()
 
-    async def _read_capped(self, limit: int) -> bytes:
+    def _body(self, limit: int, what: str) -> BoundedBody:
+        return BoundedBody(
+            self._response.headers.get("Content-Encoding"),
+            limit,
+            self._limits.upstream_max_decompression_ratio,
+            what,
+        )
+
+    async def _read_capped(self) -> bytes:
+        limit = self._limits.max_body_bytes
         declared = self._response.content_length
         if declared is not None and declared > limit:
-            raise UpstreamError(f"upstream answer is larger than {limit} bytes")
-        chunks, size = [], 0
-        async for chunk in self._response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                self._response.close()
-                raise UpstreamError(f"upstream answer is larger than {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            raise UpstreamTooLargeError(f"the upstream answer is larger than {limit} bytes")
+        body = self._body(limit, "the upstream answer")
+        pieces: list[bytes] = []
+        async for raw in self._response.content.iter_any():
+            pieces.extend(body.feed(raw))
+        return b"".join(pieces)
 
     async def read(self) -> bytes:
         try:
-            if self._max_body is not None:
-                return await self._read_capped(self._max_body)
-            return await self._response.read()
+            return await self._read_capped()
         except aiohttp.ClientError as exc:
             raise UpstreamConnectionError(
                 f"upstream connection failed while reading: {type(exc).__name__}"
             ) from exc
+        except UpstreamError:
+            self._response.close()  # never back into the pool half-read
+            raise
         finally:
             self._response.release()
             self._done()
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
+        body = self._body(self._limits.max_stream_bytes, "the upstream stream")
         try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+            async for raw in self._response.content.iter_any():
+                for piece in body.feed(raw):
+                    yield piece
         except aiohttp.ClientPayloadError as exc:
             raise UpstreamConnectionError("upstream closed the stream mid-response") from exc
         except aiohttp.ClientError as exc:
@@ -109,7 +122,10 @@ class _AiohttpResponse:
 class HttpTransport:
     """The default transport. Create inside a running loop; `close()` at shutdown."""
 
-    def __init__(self, limit_per_host: int = 0, dns_ttl: int = 300) -> None:
+    def __init__(
+        self, limit_per_host: int = 0, dns_ttl: int = 300, limits: UpstreamLimits | None = None
+    ) -> None:
+        self.limits = limits or UpstreamLimits()
         self._session: aiohttp.ClientSession | None = None
         self._limit_per_host = limit_per_host
         self._dns_ttl = dns_ttl
@@ -127,7 +143,8 @@ class HttpTransport:
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None),
                 skip_auto_headers=("User-Agent",),
-                auto_decompress=True,
+                headers={"Accept-Encoding": ACCEPT_ENCODING},
+                auto_decompress=False,  # decompressed in bounded steps: providers/bounds.py
                 json_serialize=None,  # type: ignore[arg-type]  # we always send bytes
             )
         return self._session
@@ -153,7 +170,7 @@ class HttpTransport:
             if release is not None:
                 release()
             raise
-        return _AiohttpResponse(response, release, CLIENT_UPSTREAM_MAX_BODY if target is not None else None)
+        return _AiohttpResponse(response, self.limits, release)
 
     async def _request(
         self, session: aiohttp.ClientSession, wire: WireRequest, url: object, connect_timeout: float | None

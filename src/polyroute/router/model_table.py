@@ -1,8 +1,9 @@
 """Model names -> deployments: exact names, then wildcard patterns (`anthropic/*`, `*`).
 
 Besides the config's deployments the table holds *live* ones: model workers registered with the
-controller. The worker directory swaps them in as a whole (`set_live`) when its snapshot
-changes, so `resolve` stays one dict lookup on the request path.
+controller. The worker directory adds and removes one worker's deployments at a time
+(`add_live`, `remove_live`): a registration costs the size of its model groups, not a rebuild of
+every worker's, and `resolve` stays one dict lookup on the request path.
 """
 
 from __future__ import annotations
@@ -32,24 +33,46 @@ class ModelTable:
         # Wildcard matches are built once per requested name: the hot path reuses them.
         self._resolved: dict[str, list[Deployment]] = {}
         # Exact names with live deployments merged in (the config's own entries come first).
-        self._merged: dict[str, list[Deployment]] = self._exact
-        self._live: list[Deployment] = []
+        self._merged: dict[str, list[Deployment]] = dict(self._exact)
+        self._live: dict[str, list[Deployment]] = {}  # by the caller's key (a worker's address)
         self._worker_names: set[str] = set()
 
     @property
     def deployments(self) -> list[Deployment]:
         """Every deployment: the config's, then the live workers'."""
-        return self.configured + self._live if self._live else self.configured
+        if not self._live:
+            return self.configured
+        return self.configured + [d for group in self._live.values() for d in group]
 
-    def set_live(self, groups: dict[str, list[Deployment]]) -> None:
-        """Replace the live (worker) deployments: model name -> deployments."""
-        merged = dict(self._exact)
-        for name, group in groups.items():
-            merged[name] = self._exact.get(name, []) + group
+    def add_live(self, key: str, deployments: list[Deployment]) -> None:
+        """Adds one worker's deployments (replacing any under the same key).
+
+        Each touched group is replaced by a new list, never changed in place: a request that
+        resolved the old one keeps iterating it unchanged.
+        """
+        self.remove_live(key)
+        self._live[key] = deployments
+        for deployment in deployments:
+            name = deployment.model_name
+            self._merged[name] = [*self._merged.get(name, ()), deployment]
             if name not in self._worker_names and len(self._worker_names) < _SERVED_LIMIT:
                 self._worker_names.add(name)
-        self._live = [d for group in groups.values() for d in group]
-        self._merged = merged  # one reference swap: readers see the old or the new table whole
+
+    def live(self, key: str) -> list[Deployment]:
+        """The deployments added under `key`."""
+        return self._live.get(key, [])
+
+    def remove_live(self, key: str) -> None:
+        """Removes the deployments added under `key` (nothing when there are none)."""
+        gone = self._live.pop(key, None)
+        if not gone:
+            return
+        for name in {d.model_name for d in gone}:
+            group = [d for d in self._merged.get(name, ()) if all(d is not g for g in gone)]
+            if group or name in self._exact:
+                self._merged[name] = group
+            else:
+                del self._merged[name]
 
     def served_by_workers(self, name: str) -> bool:
         """True when workers served `name` at some point since start-up (so its absence now is an

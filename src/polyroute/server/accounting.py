@@ -10,6 +10,7 @@ batched writer. Nothing here waits for SQL.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from datetime import UTC, datetime
@@ -62,6 +63,7 @@ class RequestAccount:
         "http_status",
         "error_code",
         "trace",
+        "journaled",
     )
 
     def __init__(
@@ -87,6 +89,7 @@ class RequestAccount:
         self.http_status = 200
         self.error_code: str | None = None
         self.trace: RequestTrace | None = None  # set when OpenTelemetry tracing is on
+        self.journaled = False
 
     # -- reports from the routes and the relay ------------------------------------------------------
     def _served(self, deployment: Deployment, headers: dict[str, str] | None) -> None:
@@ -158,12 +161,38 @@ class RequestAccount:
             state.tracing.finish(self)
         await self.settle_limits()
         if state.writer is not None:
-            if not state.config.store.disable_spend_logs:
-                state.writer.submit(self.record())
-            elif self.principal.key is not None and self.cost > 0:
-                # No row, but the key's, team's and user's spend still grow: /key/info shows it
-                # and a restarted gateway (or an expired shared counter) seeds its budgets from it.
-                state.writer.submit(self.spend_only_record())
+            row = self._spend_row()
+            if row is not None:
+                state.writer.submit(row)
+
+    def _spend_row(self) -> dict[str, Any] | None:
+        if not self.state.config.store.disable_spend_logs:
+            return self.record()
+        if self.principal.key is not None and self.cost > 0:
+            # No row, but the key's, team's and user's spend still grow: /key/info shows it
+            # and a restarted gateway (or an expired shared counter) seeds its budgets from it.
+            return self.spend_only_record()
+        return None
+
+    async def journal(self) -> None:
+        """Called before the response's last byte: the row goes to the local journal first, so
+        a process killed after the client got its answer still bills it (spend/journal.py)."""
+        journal = self.state.journal
+        if journal is None or self.journaled or self.state.writer is None:
+            return
+        self.journaled = True
+        row = self._spend_row()
+        if row is not None:
+            with contextlib.suppress(OSError):  # counted and logged by the journal
+                await journal.append(row)
+
+    def journal_progress(self) -> None:
+        """A running stream's row so far: what a kill mid-stream bills (the final row replaces it)."""
+        journal = self.state.journal
+        if journal is not None and not self.state.config.store.disable_spend_logs:
+            row = self.record()
+            row.update(status="failure", error_code="stream_interrupted")
+            journal.note_progress(row)
 
     async def settle_limits(self) -> None:
         """Settles the key's limits and budget reservation with the real tokens and cost, once.

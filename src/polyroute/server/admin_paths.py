@@ -41,3 +41,8 @@ ADMIN_PATHS: frozenset[str] = frozenset(
         "/redoc",
     }
 )
+# Paths a virtual key may call (for itself); every other admin path needs the master key, and
+# that is checked from the headers before the body is read (server/app.py).
+ADMIN_SELF_SERVICE_PATHS: frozenset[str] = frozenset({"/key/info"})
+# FastAPI's documentation pages: public, as FastAPI serves them.
+ADMIN_PUBLIC_PATHS: frozenset[str] = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 from polyroute.auth.context import auth_context_for
 from polyroute.auth.master_key import presented_key
+from polyroute.config.server_limits import ServerLimits
 from polyroute.controller.security import presented_worker_token
 from polyroute.errors import GatewayError, InternalServerError, NotFoundError, ServiceUnavailableError
 from polyroute.logs import REQUEST_ID
@@ -24,7 +26,8 @@ from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
 from polyroute.protocol.rate_limit_headers import own_limit_headers
 from polyroute.server.accounting import admit
-from polyroute.server.admin_paths import ADMIN_PATHS
+from polyroute.server.admin_paths import ADMIN_PATHS, ADMIN_PUBLIC_PATHS, ADMIN_SELF_SERVICE_PATHS
+from polyroute.server.connections import LIFESPAN_KEY
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
 from polyroute.server.refusals import log_refusal
 from polyroute.server.routes import (
@@ -94,6 +97,13 @@ CONTROLLER_ROUTES: dict[str, Route] = {
     "/refresh_all_workers": Route(controller.refresh_all_workers, "POST", basic_auth=True),
     "/test_connection": Route(controller.test_connection, "GET", public=True),
 }
+# Every controller route that is neither a worker's own call nor public is the operator's: the
+# master key only (a virtual key could read internal worker addresses or drop live workers).
+# Routes added to the table above inherit the rule.
+CONTROLLER_ROUTES = {
+    path: route if route.worker or route.public else dataclasses.replace(route, admin=True)
+    for path, route in CONTROLLER_ROUTES.items()
+}
 ROUTES.update(CONTROLLER_ROUTES)
 MODEL_PREFIXES = ("/v1/models/", "/models/")
 WATCH_AFTER_S = 0.05
@@ -112,9 +122,11 @@ class GatewayApp:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await self._lifespan(scope, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if "state" in scope:  # uvicorn hands this to each connection's protocol (server/connections.py)
+            scope["state"][LIFESPAN_KEY] = self.state.connections
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -197,6 +209,7 @@ class GatewayApp:
             log.exception("settling request %s failed", request.request_id)
 
     async def _dispatch(self, request: Request) -> None:
+        _check_header_limits(request.scope["headers"], self.state.config.limits)
         path = request.path
         route = ROUTES.get(path)
         args: tuple[Any, ...] = ()
@@ -213,13 +226,18 @@ class GatewayApp:
             raise GatewayError(
                 f"method {request.method} not allowed on {path}", status=405, code="method_not_allowed"
             )
-        if not route.public and not route.worker:
+        # Every caller is known from its headers before one byte of its body is read.
+        if route.worker:
+            request.worker_token = controller.authenticate_worker(request, self.state)
+        elif not route.public:
             await self._authenticate(request, route.basic_auth)
             if route.admin:
                 request.principal.require_admin(f"{request.method} {path}")
         if route.json_body:
             config = self.state.config
-            body = await request.read_json(config.max_body_bytes, config.max_json_depth)
+            # Model routes take the configured cap (images, long prompts); the rest a small one.
+            limit = config.max_body_bytes if route.call_type else config.limits.max_control_body_bytes
+            body = await request.read_json(limit, config.max_json_depth)
             if route.call_type is not None:
                 request.account = await admit(
                     self.state, request.principal, request.request_id, route.call_type, body
@@ -249,12 +267,36 @@ class GatewayApp:
         request.auth = auth_context_for(request.principal)
 
     async def _admin(self, request: Request) -> None:
-        """Hands the request to the admin app; its answers carry this request's id too."""
+        """Hands the request to the admin app; its answers carry this request's id too.
+
+        The caller is authenticated from its headers, and refused unless it may call the path,
+        before its body is read; the body is read here with the small admin cap and handed on
+        whole (FastAPI would read any size before its own dependencies run).
+        """
+        path = request.path
+        if path not in ADMIN_PUBLIC_PATHS:
+            await self._authenticate(request)
+            if path not in ADMIN_SELF_SERVICE_PATHS:
+                request.principal.require_admin(f"{request.method} {path}")
+        body = await request.read_body(self.state.config.limits.max_control_body_bytes)
         request_id = request.request_id.encode()
         # Bodies are JSON whatever the client says (curl -d sends a form type), as on the model routes.
         headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
         headers.append((b"content-type", b"application/json"))
-        scope = {**request.scope, "headers": headers, "polyroute.request_id": request.request_id}
+        scope = {
+            **request.scope,
+            "headers": headers,
+            "polyroute.request_id": request.request_id,
+            "polyroute.principal": request.principal,
+        }
+        delivered = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await request.receive()  # then only a disconnect
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -264,7 +306,7 @@ class GatewayApp:
                 request.finished = True
             await request.send(message)
 
-        await self.admin(scope, request.receive, send)
+        await self.admin(scope, receive, send)
 
     @property
     def admin(self) -> Any:
@@ -301,6 +343,21 @@ class GatewayApp:
                     await request.end_stream(b"data: " + error.to_body(request.request_id) + b"\n\n")
             return
         await request.respond_error(error)
+
+
+def _check_header_limits(headers: list[tuple[bytes, bytes]], limits: ServerLimits) -> None:
+    """The header bounds again, for servers other than polyroute's own protocol (which refuses
+    such requests before reading them whole: server/connections.py)."""
+    if len(headers) > limits.max_header_count:
+        raise GatewayError(
+            f"request has more than {limits.max_header_count} headers", status=431, code="too_many_headers"
+        )
+    if sum(len(name) + len(value) for name, value in headers) > limits.max_header_bytes:
+        raise GatewayError(
+            f"request headers are larger than {limits.max_header_bytes} bytes",
+            status=431,
+            code="header_too_large",
+        )
 
 
 class _DisconnectWatch:

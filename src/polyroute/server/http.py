@@ -63,6 +63,7 @@ class Request:
         "principal",
         "account",
         "rate_headers",
+        "worker_token",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -83,6 +84,7 @@ class Request:
         self.account: Any = None  # server.accounting.RequestAccount on the model routes
         # The caller's own rate-limit headers, on every answer (protocol/rate_limit_headers.py).
         self.rate_headers: list[tuple[bytes, bytes]] = []
+        self.worker_token: Any = None  # controller.settings.WorkerToken on the worker routes
 
     @property
     def method(self) -> str:
@@ -152,6 +154,8 @@ class Request:
     ) -> None:
         out = self._headers(headers)
         out.append(content_type)
+        if self.account is not None:
+            await self.account.journal()  # billed before the client has its answer
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": out})
         if self.account is not None:  # a whole answer: its cost is known before its body leaves
@@ -175,6 +179,8 @@ class Request:
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def end_stream(self, data: bytes = b"") -> None:
+        if self.account is not None:
+            await self.account.journal()  # billed before the stream's last byte
         self.finished = True
         await self.send({"type": "http.response.body", "body": data})
 

@@ -15,9 +15,23 @@ from typing import Any
 
 import orjson
 
-from polyroute.errors import GatewayError, UnsafeUpstreamError, UpstreamError, UpstreamTimeoutError
+from polyroute.errors import (
+    GatewayError,
+    UnsafeUpstreamError,
+    UpstreamError,
+    UpstreamMalformedError,
+    UpstreamTimeoutError,
+)
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
-from polyroute.protocol.sse import SSEDecoder, SSEFramer, encode_data, encode_done, parse_event_block
+from polyroute.protocol.sse import (
+    SSEDecoder,
+    SSEEvent,
+    SSEFramer,
+    encode_data,
+    encode_done,
+    first_malformed_event,
+    parse_event_block,
+)
 from polyroute.providers.base import StreamTranslator, WireRequest
 from polyroute.providers.openai_compat import OpenAIStreamReader
 from polyroute.providers.transport import UpstreamResponse
@@ -146,6 +160,7 @@ class StreamRelay:
         self._started_at = 0.0
         self._reader: OpenAIStreamReader | None = None
         self._deadline_at = 0.0
+        self._progress_at = 0.0  # when a running stream's row is next journaled
         self._last_chunk: dict[str, Any] = {}
         #: events with generated content sent so far: the output estimate when a stream broken
         #: off carries no usage (OpenAI-compatible servers send about one token per event)
@@ -158,6 +173,8 @@ class StreamRelay:
         (the router may retry that); after that, ends the stream with an error event instead."""
         loop = asyncio.get_running_loop()
         self._started_at = loop.time()
+        if self.state.journal is not None:
+            self._progress_at = self._started_at + self.state.journal.progress_interval_s
         response: UpstreamResponse | None = None
         try:
             async with asyncio.timeout(first_byte_timeout) as deadline:
@@ -176,9 +193,7 @@ class StreamRelay:
         finally:
             if response is not None:
                 response.close()
-            if self.usage is None:  # broken off: whatever usage the provider had reported so far
-                self.usage = self._reader.usage if self._reader is not None else self.translator.usage
-                self.usage_so_far = self.translator.usage_so_far
+            self._settle_usage()
             if self.request.started:
                 # Bytes reached the client: bill what was produced, also when the client left.
                 self._bill()
@@ -188,6 +203,11 @@ class StreamRelay:
             failed_after_start=self.failed_after_start,
             produced_tokens=self.produced,
         )
+
+    def _settle_usage(self) -> None:
+        if self.usage is None:  # broken off: whatever usage the provider had reported so far
+            self.usage = self._reader.usage if self._reader is not None else self.translator.usage
+            self.usage_so_far = self.translator.usage_so_far
 
     def _bill(self) -> None:
         account = self.request.account
@@ -209,6 +229,8 @@ class StreamRelay:
         # (a group's only deployment is never cooled for it: see Router._on_failure).
         self.broke_off = error
         self.failed_after_start = error
+        self._settle_usage()
+        self._bill()  # before the last byte: end_stream journals the account's row
         self.state.log.warning(
             "stream failed after %d bytes: request=%s deployment=%s error=%s",
             self.sent_bytes,
@@ -223,15 +245,31 @@ class StreamRelay:
             self.ttft = asyncio.get_running_loop().time() - self._started_at
             await self.request.start_stream(self.headers)
         self.sent_bytes += len(data)
+        journal = self.state.journal
+        if journal is not None and self.request.account is not None:
+            now = asyncio.get_running_loop().time()
+            if now >= self._progress_at:
+                # A kill mid-stream still bills what was produced (spend/journal.py).
+                self._progress_at = now + journal.progress_interval_s
+                self._bill()
+                self.request.account.journal_progress()
         await self.request.write(data)
 
     async def _relay_raw(self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float) -> None:
-        framer = SSEFramer()
+        framer = SSEFramer(self.state.http.limits.max_event_bytes)
         reader = self._reader = OpenAIStreamReader()
         async for raw in response.iter_chunks():
             data = framer.feed(raw)
             if not data:
                 continue
+            bad = first_malformed_event(data)
+            if bad >= 0:  # what came before it goes on; the bad event never reaches the client
+                if bad:
+                    self.produced += _content_events(data[:bad])
+                    await self._inspect_and_send(data[:bad], _marked_events(data[:bad]), reader)
+                raise UpstreamMalformedError(
+                    f"{self.deployment.provider} sent a stream event that is not a JSON data event"
+                )
             # Parse only events that can matter: errors, usage, the end marker.
             spans = _marked_events(data)
             # Content events produced so far: the bill's basis if the provider never reports usage.
@@ -240,10 +278,13 @@ class StreamRelay:
                 await self._inspect_and_send(data, spans, reader)
             else:
                 await self._send(data)
+            if framer.overflow is not None:
+                raise framer.overflow
             self._extend(deadline, loop, idle)
         if framer.tail.strip() or not reader.done:
             raise UpstreamError(f"{self.deployment.provider} stream ended before [DONE]")
         self.usage = reader.usage
+        self._bill()
         await self.request.end_stream()
 
     def _extend(self, deadline: Any, loop: Any, idle: float) -> None:
@@ -279,21 +320,36 @@ class StreamRelay:
     async def _relay_translated(
         self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float
     ) -> None:
-        decoder = SSEDecoder()
-        translator = self.translator
+        decoder = SSEDecoder(self.state.http.limits.max_event_bytes)
         async for raw in response.iter_chunks():
-            # An upstream's own usage chunk goes: the relay sends one at the end when asked for.
-            out = [c for event in decoder.feed(raw) for c in translator.on_event(event) if not _usage_only(c)]
+            out = self._translate(decoder.feed(raw))
             if out:
                 await self._send(self._encode(out))
+            if decoder.overflow is not None:
+                raise decoder.overflow
             self._extend(deadline, loop, idle)
-        tail = [c for event in decoder.flush() for c in translator.on_event(event) if not _usage_only(c)]
-        tail += translator.on_end()
-        self.usage = translator.usage
+        tail = self._translate(decoder.flush())
+        tail += self.translator.on_end()
+        self.usage = self.translator.usage
         if self.include_usage and self.usage is not None:
             tail.append(self._usage_chunk())
-        await self._send(self._encode(tail) + encode_done())
-        await self.request.end_stream()
+        last = self._encode(tail) + encode_done()
+        if not self.request.started:
+            await self._send(last)
+            last = b""
+        self.sent_bytes += len(last)
+        self._bill()
+        await self.request.end_stream(last)
+
+    def _translate(self, events: list[SSEEvent]) -> list[dict[str, Any]]:
+        """The client's chunks for `events`. An upstream's own usage chunk goes: the relay sends
+        one at the end when asked for. An event whose data is not JSON ends the stream."""
+        try:
+            return [c for event in events for c in self.translator.on_event(event) if not _usage_only(c)]
+        except orjson.JSONDecodeError:
+            raise UpstreamMalformedError(
+                f"{self.deployment.provider} sent a stream event whose data is not JSON"
+            ) from None
 
     def _encode(self, chunks: list[dict[str, Any]]) -> bytes:
         if chunks:

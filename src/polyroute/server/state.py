@@ -10,18 +10,22 @@ from typing import TYPE_CHECKING
 
 from polyroute.auth.url_safety import ClientUrlGuard
 from polyroute.config.loader import GatewayConfig
+from polyroute.config.server_limits import ServerLimits
 from polyroute.controller.directory import WorkerDirectory
 from polyroute.providers.transport import HttpTransport
 from polyroute.router.engine import Router
 from polyroute.router.user_config import RouterCache
+from polyroute.server.connections import ConnectionGuard
 from polyroute.state.base import SharedState
 
 if TYPE_CHECKING:
     from polyroute.auth.authenticator import Authenticator
     from polyroute.observability.remote_log import RemoteLogShipper
     from polyroute.observability.tracing import Tracing
+    from polyroute.spend.journal import SpendJournal
     from polyroute.spend.limits import Limiter
     from polyroute.spend.writer import SpendWriter
+    from polyroute.store.catch_up import DatabaseCatchUp
     from polyroute.store.database import Database
     from polyroute.store.key_store import KeyStore
     from polyroute.store.spend_store import SpendStore
@@ -43,10 +47,14 @@ class AppState:
     # and the per-request routers of user_config and client credentials.
     url_guard: ClientUrlGuard = field(default_factory=ClientUrlGuard)
     client_routers: RouterCache = field(default_factory=RouterCache)
+    # This process's connection limits and count, handed to the HTTP protocol at start-up.
+    connections: ConnectionGuard = field(default_factory=lambda: ConnectionGuard(ServerLimits()))
     db: Database | None = None
     keys: KeyStore | None = None
     spend: SpendStore | None = None
     writer: SpendWriter | None = None
+    journal: SpendJournal | None = None  # spend rows journaled before each response completes
+    catch_up: DatabaseCatchUp | None = None  # start-up without the database, and catching up
     auth: Authenticator | None = None
     limiter: Limiter | None = None
     tracing: Tracing | None = None  # OpenTelemetry, when configured and installed
@@ -83,6 +91,8 @@ class AppState:
             directory=directory,
             open_access=open_access,
             url_guard=guard,
+            http=HttpTransport(limits=config.upstream),
+            connections=ConnectionGuard(config.limits),
         )
         state._build_store(share)
         from polyroute.observability.tracing import build_tracing
@@ -96,6 +106,8 @@ class AppState:
     def _build_store(self, share: int) -> None:
         from polyroute.auth.authenticator import Authenticator
         from polyroute.auth.key_cache import KeyCache
+        from polyroute.auth.unknown_keys import UnknownKeyLimiter
+        from polyroute.spend.journal import SpendJournal
         from polyroute.spend.limits import Limiter
         from polyroute.spend.spool import Spool
         from polyroute.spend.writer import SpendWriter
@@ -120,24 +132,41 @@ class AppState:
             batch_size=settings.spend_logs_batch_size,
             flush_interval_s=settings.proxy_batch_write_at,
         )
+        self.journal = SpendJournal(data_dir_from(self.config.env) / "spend-journal")
         # The shared state caches keys across processes only when it is Redis.
         cache_shared = self.shared if self.shared.backend != "memory" else None
         cache = KeyCache(self.keys.load_record, cache_shared, ttl_s=settings.key_cache_ttl_s)
-        self.auth = Authenticator(self.config.master_key, self.open_access, cache)
+        unknown = UnknownKeyLimiter(settings.unknown_key_lookups_per_s, settings.unknown_key_lookup_burst)
+        self.auth = Authenticator(self.config.master_key, self.open_access, cache, unknown)
+        from polyroute.auth.key_snapshot import KeySnapshot
+        from polyroute.store.catch_up import DatabaseCatchUp
+
+        snapshot = KeySnapshot(data_dir_from(self.config.env) / "key-snapshot.json")
+        self.catch_up = DatabaseCatchUp(self.db, self.writer, cache, snapshot)
         self.limiter = Limiter(self.shared, limit_share=share)
 
     async def start(self) -> None:
         """Migrates the database and starts the spend writer (before serving)."""
         assert self.db is not None and self.writer is not None
-        await self.db.migrate()
+        if self.journal is not None:
+            # What a killed process had journaled goes to the writer first (inserted once each).
+            self.writer.take_over(await self.journal.start())
+            self.writer.on_settled = self.journal.durable
+        assert self.catch_up is not None
+        await self.catch_up.start()  # migrates, or starts from the key snapshot (database down)
         await self.writer.start()
         if self.remote_log is not None:
             await self.remote_log.start()
-        log.info("database: %s (schema up to date)", self.db.target)
+        if not self.catch_up.degraded:
+            log.info("database: %s (schema up to date)", self.db.target)
 
     async def stop(self) -> None:
+        if self.catch_up is not None:
+            await self.catch_up.stop()
         if self.writer is not None:
             await self.writer.stop()
+        if self.journal is not None:
+            await self.journal.stop()
         if self.remote_log is not None:
             await self.remote_log.stop()
         if self.tracing is not None:

@@ -65,6 +65,9 @@ class SpendWriter:
         self._retry_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one flush at a time (the loop, a test's flush(), stop())
+        #: told the request ids whose rows are settled (in the database or the spool, or dropped
+        #: and counted): the spend journal then lets their lines go (spend/journal.py)
+        self.on_settled: Callable[[list[str]], None] | None = None
 
     # -- what the metrics work reads ----------------------------------------------------------------
     @property
@@ -81,11 +84,29 @@ class SpendWriter:
     def submit(self, record: dict[str, Any]) -> None:
         if len(self._queue) >= self.queue_size:
             self.stats.dropped_queue_full += 1
+            self._settled([record])
             if self.stats.dropped_queue_full in (1, 100) or self.stats.dropped_queue_full % 10_000 == 0:
                 log.error("spend queue full (%d rows): %d rows dropped so far", self.queue_size, self.dropped)
             return
         self._queue.append(record)
         if len(self._queue) >= self.batch_size:
+            self._wake.set()
+
+    def hold(self) -> None:
+        """Rows go to the spool, none to the database, until `resume` (the schema may be behind
+        until a process that started without its database has migrated it)."""
+        self.stats.database_up = False
+        self._retry_at = float("inf")
+
+    def resume(self) -> None:
+        self._retry_at = 0.0
+        self._wake.set()
+
+    def take_over(self, records: list[dict[str, Any]]) -> None:
+        """Rows an earlier process journaled (spend/journal.py): queued past the bound, since
+        dropping them would lose what the journal exists to keep. Written at the first flush."""
+        self._queue.extend(records)
+        if records:
             self._wake.set()
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -150,6 +171,7 @@ class SpendWriter:
             self._mark_down(exc)
             return False
         self._written(inserted)
+        self._settled(batch)
         return True
 
     async def _write_one_by_one(self, batch: list[dict[str, Any]]) -> bool:
@@ -162,6 +184,7 @@ class SpendWriter:
                     self._mark_down(exc)
                     return False  # the batch is spooled; its rows written already are skipped on replay
                 self.stats.rejected += 1
+                self._settled([record])
                 log.error(
                     "spend logs: the database refused the row of request %s (%s); it is dropped",
                     str(record.get("request_id"))[:64],
@@ -169,6 +192,7 @@ class SpendWriter:
                 )
                 continue
             self._written(inserted)
+            self._settled([record])
         return True
 
     async def _answers(self) -> bool:
@@ -201,6 +225,11 @@ class SpendWriter:
 
     async def _spool(self, batch: list[dict[str, Any]]) -> None:
         self.stats.spooled += await self.spool.append(batch)
+        self._settled(batch)
+
+    def _settled(self, records: list[dict[str, Any]]) -> None:
+        if self.on_settled is not None:
+            self.on_settled([str(r.get("request_id")) for r in records])
 
     def _mark_down(self, exc: BaseException) -> None:
         self.stats.write_failures += 1

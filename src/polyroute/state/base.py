@@ -55,6 +55,9 @@ class WorkerRecord:
     multimodal: bool = False
     heartbeat_at: float = 0.0  # clock time of the registration or the last heartbeat
     expires_at: float = 0.0  # clock time after which the worker is gone unless it heartbeats
+    # Who registered it: a digest of the worker token (controller/security.py), never the token;
+    # only that token may heartbeat, deregister or replace it. "" when no token is needed.
+    owner: str = ""
 
 
 class SharedState(ABC):

@@ -145,6 +145,7 @@ WORKER_FIELDS = (
     "multimodal",
     "heartbeat_at",
     "expires_at",
+    "owner",
 )
 
 # KEYS[1] hash, KEYS[2] index; ARGV address, expires_at, ttl_ms, then field/value pairs.
@@ -210,6 +211,7 @@ def _worker_fields(record: WorkerRecord) -> list[str]:
         "multimodal": "1" if record.multimodal else "0",
         "heartbeat_at": repr(float(record.heartbeat_at)),
         "expires_at": repr(float(record.expires_at)),
+        "owner": record.owner,
     }
     return [item for name in WORKER_FIELDS for item in (name, values[name])]
 
@@ -225,6 +227,7 @@ def _worker_record(flat: list) -> WorkerRecord:
         multimodal=fields.get("multimodal") == "1",
         heartbeat_at=float(fields.get("heartbeat_at") or 0.0),
         expires_at=float(fields.get("expires_at") or 0.0),
+        owner=fields.get("owner") or "",
     )
 
 

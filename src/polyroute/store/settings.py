@@ -10,6 +10,9 @@ class StoreSettings(BaseModel):
 
     #: seconds a cached virtual key is trusted before it is looked up again (revocation delay)
     key_cache_ttl_s: float = Field(default=5.0, gt=0, le=3600)
+    #: lookups of keys this process does not know, per client address (a token bucket; past it, 429)
+    unknown_key_lookups_per_s: float = Field(default=5.0, gt=0, le=100_000)
+    unknown_key_lookup_burst: float = Field(default=20.0, ge=1, le=1_000_000)
     #: keep the request's messages in its spend row (LiteLLM: store_prompts_in_spend_logs)
     store_prompts_in_spend_logs: bool = False
     #: write no spend rows at all (budgets still hold: they count in the shared state)

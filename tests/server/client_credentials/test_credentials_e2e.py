@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from polyroute.providers.bounds import UpstreamLimits
 from tests.fakes.base import Error, Reply
 from tests.secret_walk import holds_any
 from tests.server.client_credentials.support import (
@@ -448,7 +449,9 @@ def test_credentials_inside_fallback_entries_are_refused_not_dropped(gw, operato
 
 
 def test_whole_answers_from_a_client_upstream_are_capped(gw, client_openai, monkeypatch):
-    monkeypatch.setattr("polyroute.providers.transport.CLIENT_UPSTREAM_MAX_BODY", 2000)
+    # The bound holds for every upstream (tests/server/test_upstream_bounds.py); here a client's.
+    limits = UpstreamLimits(upstream_max_body_mb=2000 / (1024 * 1024))
+    monkeypatch.setattr(gw.state.http, "limits", limits)
     client_openai.script(Reply(text="word " * 1000))
     extra = {"api_key": CLIENT_KEY, "api_base": client_openai.url + "/v1"}
     body = refused(gw, "gpt-3.5-turbo", extra, 502, None)

@@ -138,17 +138,27 @@ class _NulFramedStream:
         return await self._response.read()
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
-        pending = b""
+        # Linear: an unfinished object is kept as pieces, and only each new chunk is searched.
+        pieces: list[bytes] = []
+        held = 0
         async for raw in self._response.iter_chunks():
-            pending += raw
-            *complete, pending = pending.split(b"\0")
-            if len(pending) > MAX_CHUNK_BYTES:
+            cut = raw.rfind(b"\0")
+            if cut < 0:
+                held += len(raw)
+                pieces.append(raw)
+            else:
+                complete = b"".join(pieces) + raw[:cut] if pieces else raw[:cut]
+                rest = raw[cut + 1 :]
+                pieces, held = ([rest] if rest else []), len(rest)
+                objects = [part.strip() for part in complete.split(b"\0")]
+                events = [b"data: " + part + b"\n\n" for part in objects if part]
+                if events:
+                    yield b"".join(events)
+            if held > MAX_CHUNK_BYTES:
                 raise UpstreamError("the worker sent an oversized stream chunk", provider=PROVIDER)
-            events = [b"data: " + part.strip() + b"\n\n" for part in complete if part.strip()]
-            if events:
-                yield b"".join(events)
-        if pending.strip():  # a last object without its NUL: complete JSON is still the answer
-            yield b"data: " + pending.strip() + b"\n\n"
+        pending = b"".join(pieces).strip()
+        if pending:  # a last object without its NUL: complete JSON is still the answer
+            yield b"data: " + pending + b"\n\n"
 
     def close(self) -> None:
         self._response.close()

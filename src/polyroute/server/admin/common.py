@@ -59,6 +59,9 @@ def state_of(request: Request) -> AppState:
 
 
 async def caller(request: Request) -> Principal:
+    known = request.scope.get("polyroute.principal")
+    if known is not None:  # authenticated by the gateway before the body was read (server/app.py)
+        return known
     state = state_of(request)
     assert state.auth is not None
     headers = {k: v for k, v in request.headers.items() if k in KEY_HEADERS}

@@ -6,8 +6,8 @@ Request and response shapes are FastChat's, so unmodified FastChat workers and c
 | endpoint | body | answer | who may call |
 |---|---|---|---|
 | POST /register_worker | {worker_name, check_heart_beat, worker_status?, multimodal?} | null | worker token |
-| POST /receive_heart_beat | {worker_name, queue_length} | {exist} | worker token |
-| POST /deregister_worker (polyroute) | {worker_name} | {removed} | worker token |
+| POST /receive_heart_beat | {worker_name, queue_length} | {exist} | the registering worker token |
+| POST /deregister_worker (polyroute) | {worker_name} | {removed} | the registering worker token |
 | POST /list_models | - | {models} | master key |
 | POST /list_language_models | - | {models} (workers registered without `multimodal`) | master key |
 | POST /list_multimodal_models | - | {models} (workers registered with `multimodal: true`) | master key |
@@ -23,6 +23,7 @@ polyroute adds `protocol: "openai"` to a registration for workers that serve the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from typing import Any
@@ -32,14 +33,16 @@ import orjson
 from polyroute.controller.directory import PROTOCOLS
 from polyroute.controller.security import (
     check_address,
+    check_owner,
     check_resolved,
     check_scope,
     normalise_address,
+    owner_of,
     presented_worker_token,
     worker_credentials,
 )
 from polyroute.controller.settings import WorkerToken
-from polyroute.errors import GatewayError, InvalidRequestError, PermissionDeniedError, UpstreamError
+from polyroute.errors import GatewayError, InvalidRequestError, UpstreamError
 from polyroute.providers.base import WireRequest
 from polyroute.router.worker_dispatch import DISPATCH_METHODS
 from polyroute.server.http import Request
@@ -90,7 +93,7 @@ def _speed(value: Any) -> float:
     return float(value)
 
 
-def _record(address: str, status: Any, protocol: str, multimodal: bool) -> WorkerRecord:
+def _record(address: str, status: Any, protocol: str, multimodal: bool, owner: str = "") -> WorkerRecord:
     if not isinstance(status, dict):
         raise InvalidRequestError("worker_status must be an object", param="worker_status")
     return WorkerRecord(
@@ -100,10 +103,12 @@ def _record(address: str, status: Any, protocol: str, multimodal: bool) -> Worke
         queue_length=_queue_length(status.get("queue_length", 0), "worker_status.queue_length"),
         protocol=protocol,
         multimodal=multimodal,
+        owner=owner,
     )
 
 
-def _worker_token(request: Request, state: AppState) -> WorkerToken | None:
+def authenticate_worker(request: Request, state: AppState) -> WorkerToken | None:
+    """The caller's worker token, from its headers alone (before its body is read)."""
     presented = presented_worker_token(request.headers.get("authorization"))
     return worker_credentials(
         state.config.controller, state.config.master_key, presented, request.client_host
@@ -111,21 +116,33 @@ def _worker_token(request: Request, state: AppState) -> WorkerToken | None:
 
 
 async def fetch_status(state: AppState, address: str) -> dict[str, Any]:
-    """A worker's own /worker_get_status (only ever called on an accepted address)."""
+    """A worker's own /worker_get_status (only ever called on an accepted address).
+
+    Every failure is one error: a caller must not learn whether the address is a closed port,
+    a database or another HTTP service. The reason goes to the log for the operator.
+    """
+    status: Any = None
+    reason = ""
     try:
         async with asyncio.timeout(STATUS_TIMEOUT_S):
             response = await state.http.send(WireRequest(address + "/worker_get_status", {}, b""))
             body = await response.read()
+        if response.status == 200:
+            status = orjson.loads(body)
+        else:
+            reason = f"HTTP {response.status}"
     except TimeoutError:
-        raise UpstreamError(f"worker {address} did not answer /worker_get_status in time") from None
-    if response.status != 200:
-        raise UpstreamError(f"worker {address} answered /worker_get_status with HTTP {response.status}")
-    try:
-        status = orjson.loads(body)
+        reason = "no answer in time"
     except orjson.JSONDecodeError:
-        raise UpstreamError(f"worker {address} answered /worker_get_status with invalid JSON") from None
+        reason = "invalid JSON"
+    except (GatewayError, OSError) as exc:
+        reason = type(exc).__name__
     if not isinstance(status, dict):
-        raise UpstreamError(f"worker {address} answered /worker_get_status with a non-object")
+        log.info("worker status call failed: address=%s reason=%s", address, reason or "not an object")
+        raise UpstreamError(
+            f"worker {address} did not answer /worker_get_status with a worker status",
+            code="worker_unreachable",
+        )
     return status
 
 
@@ -133,7 +150,8 @@ async def fetch_status(state: AppState, address: str) -> dict[str, Any]:
 
 
 async def register_worker(request: Request, state: AppState, body: dict[str, Any]) -> None:
-    token = _worker_token(request, state)
+    token: WorkerToken | None = request.worker_token
+    owner = owner_of(token)
     address = normalise_address(body.get("worker_name"))
     controller = state.config.controller
     check_address(address, controller)
@@ -141,23 +159,24 @@ async def register_worker(request: Request, state: AppState, body: dict[str, Any
     if protocol not in PROTOCOLS:
         raise InvalidRequestError(f"protocol must be one of {', '.join(PROTOCOLS)}", param="protocol")
     status = body.get("worker_status")
-    if status is not None:
-        # Refuse a token scoped to other models before any outbound call or DNS lookup.
-        check_scope(token, _record(address, status, protocol, False).model_names)
-    # Registering again replaces the worker at this address: only a token that could heartbeat
-    # or deregister the live one may, or a scoped token could take another model's worker over.
-    known = await state.directory.lookup(address)
-    if known is not None and token is not None and not token.allows(known.model_names):
-        raise PermissionDeniedError(
-            f"worker address {address} is registered for model names this token does not cover; "
-            "deregister it or wait until it expires",
-            code="worker_model_not_allowed",
-            param="worker_name",
+    # Refuse a token scoped to other models before any outbound call or DNS lookup: a scoped
+    # token must say what it serves, or it could make the gateway call any allowed address.
+    if status is None and token is not None and token.models is not None:
+        raise InvalidRequestError(
+            "a worker token limited to model names must send worker_status with the registration",
+            param="worker_status",
         )
+    if status is not None:
+        check_scope(token, _record(address, status, protocol, False).model_names)
+    # Registering again replaces the worker at this address: only its registrant may.
+    known = await state.directory.lookup(address)
+    if known is not None:
+        check_owner(token, known, "register again")
+    await state.directory.admit(owner, address)
     await check_resolved(address)
     if status is None:  # FastChat then asks the worker itself
         status = await fetch_status(state, address)
-    record = _record(address, status, protocol, bool(body.get("multimodal", False)))
+    record = _record(address, status, protocol, bool(body.get("multimodal", False)), owner)
     check_scope(token, record.model_names)
     await state.directory.register(record)
     log.info(
@@ -171,26 +190,24 @@ async def register_worker(request: Request, state: AppState, body: dict[str, Any
 
 
 async def receive_heart_beat(request: Request, state: AppState, body: dict[str, Any]) -> None:
-    token = _worker_token(request, state)
     address = normalise_address(body.get("worker_name"))
     queue_length = _queue_length(body.get("queue_length", 0), "queue_length")
     known = await state.directory.lookup(address)
     if known is None:
         await request.respond_json(200, {"exist": False})  # FastChat's worker registers again
         return
-    check_scope(token, known.model_names)
+    check_owner(request.worker_token, known, "heartbeat")
     alive = await state.directory.heartbeat(address, queue_length)
     await request.respond_json(200, {"exist": alive is not None})
 
 
 async def deregister_worker(request: Request, state: AppState, body: dict[str, Any]) -> None:
-    token = _worker_token(request, state)
     address = normalise_address(body.get("worker_name"))
     known = await state.directory.lookup(address)
     if known is None:
         await request.respond_json(200, {"removed": False})
         return
-    check_scope(token, known.model_names)
+    check_owner(request.worker_token, known, "deregister")
     removed = await state.directory.remove(address)
     log.info("worker deregistered: address=%s", address)
     await request.respond_json(200, {"removed": removed})
@@ -266,11 +283,7 @@ async def refresh_all_workers(request: Request, state: AppState) -> None:
             queue_length = _queue_length(result.get("queue_length", 0), "queue_length")
         except InvalidRequestError:
             speed, queue_length = worker.speed, worker.queue_length
-        await state.directory.register(
-            WorkerRecord(
-                worker.address, worker.model_names, speed, queue_length, worker.protocol, worker.multimodal
-            )
-        )
+        await state.directory.register(dataclasses.replace(worker, speed=speed, queue_length=queue_length))
         refreshed.append(worker.address)
     await request.respond_json(200, {"refreshed": refreshed, "removed": removed})
 

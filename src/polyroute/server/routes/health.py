@@ -58,6 +58,12 @@ def _database_status(state: AppState) -> str:
     """From the spend writer's last write: no SQL runs for a readiness probe."""
     if state.db is None or state.writer is None:
         return "not configured"
+    if state.catch_up is not None and state.catch_up.degraded:
+        return (
+            f"unreachable since start-up ({state.db.dialect}); serving "
+            f"{len(state.catch_up.cache.fallback) + len(state.catch_up.cache)} known keys from the "
+            "last-known-good snapshot; spend logs are spooled to disk"
+        )
     if state.writer.stats.database_up:
         return f"connected ({state.db.dialect})"
     return f"unreachable ({state.db.dialect}); spend logs are spooled to disk"
