@@ -178,8 +178,8 @@ def test_an_event_just_under_the_event_bound_passes(gw, upstream):
 
 @pytest.mark.parametrize(
     "bad",
-    [b"data: this is not json\n\n", b"<html>502 Bad Gateway</html>\n\n", b"event: ping\n\n"],
-    ids=["text", "html", "no-data"],
+    [b"data: this is not json\n\n", b"<html>502 Bad Gateway</html>\n\n", b"event: ping\nstatus: 1\n\n"],
+    ids=["text", "html", "stray-field"],
 )
 def test_malformed_events_are_not_relayed(gw, upstream, bad):
     events = _stream_events("before after")
@@ -188,6 +188,20 @@ def test_malformed_events_are_not_relayed(gw, upstream, bad):
     assert error.code == "upstream_malformed_event"
     assert "".join(texts) == "before "  # what came before it, never the bad event itself
     _still_serves(gw)
+
+
+@pytest.mark.parametrize(
+    "keep_alive",
+    [b"data:\n\n", b"data: \n\n", b"event: ping\n\n", b"event: ping\ndata:\n\n", b": ping\n\n"],
+    ids=["empty-data", "empty-data-space", "event-alone", "event-empty-data", "comment"],
+)
+def test_keep_alive_events_neither_end_nor_break_the_stream(gw, upstream, keep_alive):
+    """Events a client never dispatches (empty data) are dropped, not relayed (the SDK would
+    parse their empty data as JSON) and not taken for malformed events (which end the stream)."""
+    events = _stream_events("before after")
+    upstream.script(Reply(raw_events=[*events[:2], keep_alive, keep_alive, *events[2:]]))
+    stream = gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "before after"
 
 
 def test_translated_streams_are_bounded_too(gw, anthropic):

@@ -85,6 +85,29 @@ def parse_event_block(block: bytes) -> SSEEvent | None:
     return SSEEvent(name, b"\n".join(data))
 
 
+_FIELDS = (b"data", b"event", b"id", b"retry")
+_UNDISPATCHED_HINTS = (b"data:\n", b"data: \n", b"event:", b"id:", b"retry:")
+
+
+def drop_undispatched(events: bytes) -> bytes:
+    """`events` (complete events, as SSEFramer returns them) without the ones a client never
+    dispatches: an empty `data:` keep-alive, or `event: ping` alone. Some servers send them
+    between chunks; relayed, the openai SDK would try to parse their empty data as JSON, and
+    ending the stream for them would cut a good answer. Comment lines (`: ping`) stay."""
+    if not any(hint in events for hint in _UNDISPATCHED_HINTS):
+        return events  # the usual case: one substring scan per hint, in C
+    kept = [block for block in events.split(b"\n\n") if not _undispatched(block)]
+    return b"\n\n".join(kept)
+
+
+def _undispatched(block: bytes) -> bool:
+    lines = [line for line in block.split(b"\n") if line and not line.startswith(b":")]
+    if not lines or any(line.partition(b":")[0] not in _FIELDS for line in lines):
+        return False  # a comment-only block, or not SSE at all (first_malformed_event's to judge)
+    event = parse_event_block(block)
+    return event is None or not event.data
+
+
 def first_malformed_event(events: bytes) -> int:
     """The offset of the first event in `events` (complete events, as SSEFramer returns them)
     whose data is neither JSON nor [DONE], or -1. A pass-through relay sends upstream bytes on

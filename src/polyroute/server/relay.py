@@ -27,6 +27,7 @@ from polyroute.protocol.sse import (
     SSEDecoder,
     SSEEvent,
     SSEFramer,
+    drop_undispatched,
     encode_data,
     encode_done,
     first_malformed_event,
@@ -259,7 +260,7 @@ class StreamRelay:
         framer = SSEFramer(self.state.http.limits.max_event_bytes)
         reader = self._reader = OpenAIStreamReader()
         async for raw in response.iter_chunks():
-            data = framer.feed(raw)
+            data = drop_undispatched(framer.feed(raw))
             if not data:
                 continue
             bad = first_malformed_event(data)
