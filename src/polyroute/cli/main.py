@@ -7,6 +7,7 @@ import typer
 from polyroute import __version__
 from polyroute.cli import controller as controller_commands
 from polyroute.cli import serve as serve_commands
+from polyroute.cli import ui as ui_commands
 from polyroute.cli import worker as worker_commands
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app.command("serve")(serve_commands.serve)
 app.command("check-config")(serve_commands.check_config)
 app.command("worker")(worker_commands.worker)
 app.command("controller")(controller_commands.controller)
+app.command("ui")(ui_commands.ui)
 
 
 @app.command("version")
