@@ -245,6 +245,7 @@ class Conversation {
     const state = this.state;
     const has = state && state.sides[0].messages.length > 0;
     const voted = state && state.vote;
+    document.body.dataset.busy = this.busy() ? "1" : "0"; // tests and assistive tech read this
     $("send").disabled = this.busy() || Boolean(voted);
     $("stop").disabled = !this.busy();
     $("regenerate").disabled = this.busy() || !has || Boolean(voted);
