@@ -10,10 +10,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from polyroute.store.database import VERSION_TABLE, Database, DatabaseConfigError, async_url, data_dir_from
+from polyroute.store.database import (
+    VERSION_TABLE,
+    Database,
+    DatabaseConfigError,
+    async_url,
+    data_dir_from,
+    head_revision,
+)
 from tests.store.databases import pg_database
 
 TABLES = {"polyroute_keys", "polyroute_teams", "polyroute_users", "polyroute_spend_logs", VERSION_TABLE}
+ARENA_TABLES = {
+    "polyroute_arena_battles",
+    "polyroute_arena_turns",
+    "polyroute_arena_votes",
+    "polyroute_arena_flags",
+}
 
 
 async def _tables_and_indexes(db: Database) -> tuple[set[str], set[str]]:
@@ -31,16 +44,17 @@ async def _tables_and_indexes(db: Database) -> tuple[set[str], set[str]]:
 async def test_migrations_create_the_schema_and_run_twice(database: Database) -> None:
     await database.migrate()  # the fixture migrated once already: a second run changes nothing
     tables, indexes = await _tables_and_indexes(database)
-    assert TABLES <= tables
+    assert TABLES | ARENA_TABLES <= tables
     assert {
         "ix_polyroute_spend_logs_api_key_start",
         "ix_polyroute_spend_logs_team_start",
         "ix_polyroute_spend_logs_start_time",
         "ix_polyroute_keys_key_alias",
+        "ix_polyroute_arena_votes_battle",
     } <= indexes
     async with database.engine.connect() as connection:
         version = (await connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalar_one()
-    assert version == "0001"
+    assert version == head_revision() == "0002_arena"
     assert await database.ping()
 
 
@@ -50,6 +64,7 @@ async def test_the_migrations_build_exactly_what_the_models_declare(database: Da
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    import polyroute.arena.models  # noqa: F401  # the arena's tables are on the same Base
     from polyroute.store.models import Base
 
     def diff(sync) -> list:

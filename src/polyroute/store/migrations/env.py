@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import polyroute.arena.models  # noqa: F401  # registers the arena tables on Base.metadata
 from polyroute.store.models import Base
 
 connection = context.config.attributes.get("connection")
