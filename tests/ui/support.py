@@ -118,14 +118,21 @@ def mint_key(gateway: GatewayServer, **limits: Any) -> str:
 class UIServer:
     """The UI app on a loopback port (uvicorn in a thread), as `polyroute ui` builds it."""
 
-    def __init__(self, gateway_url: str, tmp_dir: Path, env: dict[str, str] | None = None, **overrides: Any):
+    def __init__(
+        self,
+        gateway_url: str,
+        tmp_dir: Path,
+        env: dict[str, str] | None = None,
+        clock: Any = time.time,
+        **overrides: Any,
+    ):
         self.data_dir = tmp_dir / f"ui-data-{id(self)}"
         self.logdir = tmp_dir / f"ui-logs-{id(self)}"
         self.logdir.mkdir(parents=True)
         base_env = {"POLYROUTE_DATA_DIR": str(self.data_dir), "LOGDIR": str(self.logdir), **(env or {})}
         overrides.setdefault("leaderboard_ttl_s", 0.0)
         self.settings: UISettings = settings_from(base_env, gateway_url, **overrides)
-        self.app = create_ui_app(self.settings)
+        self.app = create_ui_app(self.settings, clock=clock)
         self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,12 +94,19 @@ def _templates() -> Environment:
     )
 
 
-def create_ui_app(settings: UISettings, arena: ArenaLink | None = None, open_arena: bool = True) -> Starlette:
+def create_ui_app(
+    settings: UISettings,
+    arena: ArenaLink | None = None,
+    open_arena: bool = True,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
     """The app. With `open_arena`, the arena store is opened at start-up from the settings'
-    database URL and environment (unless `arena` is given)."""
+    database URL and environment (unless `arena` is given). `clock` times session expiry."""
     state = UIState(
         settings=settings,
-        sessions=SessionStore(settings.cookie_secret, settings.session_expiration_s, settings.max_sessions),
+        sessions=SessionStore(
+            settings.cookie_secret, settings.session_expiration_s, settings.max_sessions, clock=clock
+        ),
         gateway=GatewayClient(settings.gateway_url, settings.request_timeout_s),
         templates=_templates(),
         rng=page_api.make_rng(),

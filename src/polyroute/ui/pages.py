@@ -74,6 +74,7 @@ async def login_page(request: Request) -> Response:
         csrf=session.csrf_token,
         local=await _local_sign_in_possible(request),
         expired=expired,
+        expiry_minutes=round(_ui(request).settings.session_expiration_s / 60),
     )
     set_session_cookie(response, request, session)
     return response

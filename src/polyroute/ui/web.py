@@ -53,9 +53,10 @@ def signed_in_session(request: Request) -> Session:
     session = store.get(cookie)
     if session is None or not session.signed_in:
         if session is None and cookie and store.expired(cookie):
+            minutes = round(request.app.state.ui.settings.session_expiration_s / 60)
             raise UIError(
                 401,
-                "Your session expired after an hour without use. Please sign in again.",
+                f"Your session expired after {minutes} minutes without use. Please sign in again.",
                 "session_expired",
             )
         raise UIError(401, "Please sign in first.", "not_signed_in")
