@@ -82,7 +82,17 @@ async def test_a_battle_and_its_answers_are_logged_with_fastchats_field_names(
     [path] = sorted((tmp_path / "logs").iterdir())
     assert path.name == "2026-12-04-conv.json"
     chat_a, chat_b, vote = [orjson.loads(line) for line in path.read_bytes().splitlines()]
-    assert set(chat_a) == {"tstamp", "type", "model", "gen_params", "start", "finish", "state", "ip", "images"}
+    assert set(chat_a) == {
+        "tstamp",
+        "type",
+        "model",
+        "gen_params",
+        "start",
+        "finish",
+        "state",
+        "ip",
+        "images",
+    }
     assert (chat_a["type"], chat_a["model"], chat_b["model"]) == ("chat", "model-x", "model-y")
     assert chat_a["start"] == clock.now - 2 and chat_a["finish"] == chat_a["tstamp"] == clock.now
     assert chat_a["gen_params"] == {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 256}
@@ -109,10 +119,16 @@ async def test_fastchats_own_cleaner_and_ratings_read_our_battles(
     store = ArenaStore(sqlite_database, settings, clock=clock)
     who = caller()
     plan = [
-        ("model-x", "model-y", "leftvote"), ("model-y", "model-z", "rightvote"), ("model-x", "model-z", "tievote"),
-        ("model-z", "model-x", "bothbad_vote"), ("model-x", "model-y", "leftvote"), ("model-y", "model-x", "rightvote"),
-        ("model-z", "model-y", "leftvote"), ("model-x", "model-z", "leftvote"), ("model-y", "model-z", "tievote"),
-    ] * 3  # fmt: skip
+        ("model-x", "model-y", "leftvote"),
+        ("model-y", "model-z", "rightvote"),
+        ("model-x", "model-z", "tievote"),
+        ("model-z", "model-x", "bothbad_vote"),
+        ("model-x", "model-y", "leftvote"),
+        ("model-y", "model-x", "rightvote"),
+        ("model-z", "model-y", "leftvote"),
+        ("model-x", "model-z", "leftvote"),
+        ("model-y", "model-z", "tievote"),
+    ] * 3
     for a, b, vote in plan:
         battle = await answered_battle(store, who, model_a=a, model_b=b, answers=("Paris.", "It is Paris."))
         await store.vote(battle, who.session_id, vote)

@@ -17,7 +17,9 @@ from polyroute.store.database import Database
 from tests.arena.conftest import DAY, Clock, answered_battle, caller
 
 
-async def test_an_anonymous_battle_hides_the_models_until_its_vote(store: ArenaStore, database: Database) -> None:
+async def test_an_anonymous_battle_hides_the_models_until_its_vote(
+    store: ArenaStore, database: Database
+) -> None:
     who = caller()
     battle = await answered_battle(store, who)
     view = await store.battle_view(battle, who.session_id)
@@ -42,7 +44,12 @@ async def test_an_anonymous_battle_hides_the_models_until_its_vote(store: ArenaS
         turns = (await session.scalars(select(ArenaTurn).order_by(ArenaTurn.side))).all()
         vote = await session.scalar(select(ArenaVote))
     # who held it: the key as its hash and display name, the team, the gateway requests behind it
-    assert (row.key_hash, row.key_name, row.team_id, row.user_id) == ("ab" * 32, "sk-...wxyz", "team-1", "alice")
+    assert (row.key_hash, row.key_name, row.team_id, row.user_id) == (
+        "ab" * 32,
+        "sk-...wxyz",
+        "team-1",
+        "alice",
+    )
     assert [t.request_id for t in turns] == [f"req-{battle}-a", f"req-{battle}-b"]
     assert (vote.vote_type, vote.user_id, vote.session_id) == ("leftvote", "alice", "s1")
 
@@ -165,10 +172,14 @@ async def test_a_model_that_names_itself_flags_the_battle_out_of_the_leaderboard
     own = await store.start_battle(who, mode="anonymous", model_a="zephyr-7b", model_b="m-three")
     await store.add_turn(own, who.session_id, "who are you?")
     assert (
-        await store.record_answer(own, who.session_id, side="a", turn_index=0, text="Zephyr here!", request_id="r")
+        await store.record_answer(
+            own, who.session_id, side="a", turn_index=0, text="Zephyr here!", request_id="r"
+        )
         == "zephyr"
     )
-    await store.record_answer(leaky, who.session_id, side="b", turn_index=turn, text="Hello.", request_id="r2")
+    await store.record_answer(
+        leaky, who.session_id, side="b", turn_index=turn, text="Hello.", request_id="r2"
+    )
     await store.record_answer(own, who.session_id, side="b", turn_index=0, text="Hi.", request_id="r3")
     await store.vote(clean, who.session_id, "leftvote")
     receipt = await store.vote(leaky, who.session_id, "leftvote")
@@ -186,10 +197,14 @@ async def test_a_regenerated_answer_takes_its_flag_back(store: ArenaStore) -> No
     who = caller()
     battle = await store.start_battle(who, mode="anonymous", model_a="gpt-4o", model_b="m-two")
     await store.add_turn(battle, who.session_id, "who are you?")
-    await store.record_answer(battle, who.session_id, side="a", turn_index=0, text="I'm ChatGPT.", request_id="r")
+    await store.record_answer(
+        battle, who.session_id, side="a", turn_index=0, text="I'm ChatGPT.", request_id="r"
+    )
     await store.regenerate(battle, who.session_id)
     for side in "ab":
-        await store.record_answer(battle, who.session_id, side=side, turn_index=0, text="A helper.", request_id="r")
+        await store.record_answer(
+            battle, who.session_id, side=side, turn_index=0, text="A helper.", request_id="r"
+        )
     assert not (await store.vote(battle, who.session_id, "leftvote")).flagged
     assert len(await store.outcomes()) == 1
 

@@ -6,7 +6,7 @@ The UI calls:
                                     extra_scores={"model": 8.1}, extra_label="mt_bench")
     board.to_json()          # JSON-ready dict: rows, win-fraction matrix, counts (GET /leaderboard)
     board.to_csv()           # CSV text, one row per model
-    categories(await store.outcomes())   # the category names that have battles, for a picker
+    board.categories         # the category names that have battles, for a picker (also in to_json)
 
     boards = LeaderboardCache(store, settings, ttl_s=30)   # what a page should use: one computation
     board = await boards.get(view="bt", category="all")    # per (view, category) per ttl, shared by
@@ -69,6 +69,8 @@ class Leaderboard:
     style_coefficients: dict[str, float] = field(default_factory=dict)
     extra_label: str | None = None
     rounds: int = 0
+    #: every category that has battles (over all outcomes, not only this one's), for a picker
+    categories: list[str] = field(default_factory=lambda: list(FIXED_CATEGORIES))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,7 @@ class Leaderboard:
             "rows": self.rows,
             "win_fraction": {"models": self.win_models, "matrix": self.win_matrix},
             "style_coefficients": self.style_coefficients,
+            "categories": self.categories,
         }
 
     @property
@@ -188,6 +191,7 @@ def compute_leaderboard(
         style_coefficients={k: round(v, 4) for k, v in coefficients.items()},
         extra_label=extra_label if extra_scores is not None else None,
         rounds=rounds if pairs else 0,
+        categories=categories(outcomes),
     )
 
 
@@ -244,6 +248,9 @@ class LeaderboardCache:
         if view not in VIEWS:
             raise InvalidRequestError(f"view must be one of {', '.join(VIEWS)}", param="view")
         select_category([], category, 0)  # refuses an unknown category before anything is cached
+        if category.startswith(LANGUAGE_PREFIX) and category not in (await self.get()).categories:
+            # only languages that have battles: a made-up name costs nothing and takes no slot
+            raise InvalidRequestError(f"no battles in category '{category[:64]}'", param="category")
         extras = tuple(sorted((extra_scores or {}).items()))
         key = (view, category, repr((extra_label, extras)) if extra_scores is not None else "")
         now = self._clock()

@@ -30,10 +30,12 @@ async def render_plot(board: Leaderboard, kind: str, fmt: str) -> bytes:
 
 
 def draw(board: Leaderboard, kind: str, fmt: str) -> bytes:
+    from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with _DRAWING:
+    # A fixed salt for the SVG's element ids: the same table draws the same bytes.
+    with _DRAWING, rc_context({"svg.hashsalt": "polyroute-arena"}):
         figure = Figure(figsize=(8, 5) if kind == "ratings" else (8, 7), dpi=100)
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
