@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +21,8 @@ log = logging.getLogger("polyroute.cli")
 
 DEFAULT_UI_PORT = 7860  # FastChat's gradio web server port
 # With no gateway config the gateway lists one mock model; the arena needs two. mock/<name>
-# always resolves, so the offline demo offers these as well.
-DEMO_MODELS = ("mock/alpha", "mock/beta")
+# always resolves, so the offline demo's arena (this file) battles two of those.
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "ui" / "demo.yaml"
 
 
 def ui(
@@ -106,6 +107,22 @@ def ui(
     )
 
 
+def _exit_with_parent() -> Callable[[], None] | None:
+    """A preexec function asking Linux to send SIGTERM to the child when its parent dies.
+    libc is loaded here, before the fork: the child only calls the loaded function."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def arm() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return arm
+
+
 @contextlib.contextmanager
 def ui_child(gateway_port: int, ui_port: int, demo_models: bool, database_url: str | None) -> Iterator[None]:
     """`polyroute ui` as a child of `polyroute serve --ui`, on loopback, stopped with the gateway.
@@ -120,12 +137,14 @@ def ui_child(gateway_port: int, ui_port: int, demo_models: bool, database_url: s
         "--port",
         str(ui_port),
     ]
-    for model in DEMO_MODELS if demo_models else ():
-        command += ["--extra-model", model]
+    if demo_models:
+        command += ["--config", str(DEMO_CONFIG)]
     env = dict(os.environ)
     if database_url:
         env["DATABASE_URL"] = database_url
-    child = subprocess.Popen(command, env=env)  # noqa: S603  # our own module
+    # uvicorn ends `serve` on SIGTERM by raising the signal again, which kills the process
+    # before this context exits: on Linux the kernel then stops the child (PR_SET_PDEATHSIG).
+    child = subprocess.Popen(command, env=env, preexec_fn=_exit_with_parent())  # noqa: S603, PLW1509
     log.info("web UI (chat, arena, leaderboard) on http://127.0.0.1:%d/", ui_port)
     try:
         yield
