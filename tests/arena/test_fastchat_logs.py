@@ -133,12 +133,16 @@ async def test_fastchats_own_cleaner_and_ratings_read_our_battles(
         battle = await answered_battle(store, who, model_a=a, model_b=b, answers=("Paris.", "It is Paris."))
         await store.vote(battle, who.session_id, vote)
         clock.now += 1.0
-    # a named battle, and an anonymous one where a model said who made it (FastChat drops it too)
+    # a named battle, and anonymous ones where a model said who made it or the user named one
+    # (FastChat drops those too)
     named = await answered_battle(store, who, model_a="model-x", model_b="model-y", mode="named")
     await store.vote(named, who.session_id, "rightvote")
     clock.now += 1.0
     leaked = await answered_battle(store, who, answers=("As an OpenAI model: Paris.", "Paris."))
     await store.vote(leaked, who.session_id, "leftvote")
+    clock.now += 1.0
+    asked = await answered_battle(store, who, prompt="Are you Claude? And the capital of France?")
+    await store.vote(asked, who.session_id, "rightvote")
     clock.now += 1.0
     # a second day, a second file
     clock.now += 86_400.0

@@ -5,6 +5,7 @@ voter, identity leaks flagged out of the leaderboard, every model that battled s
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,8 +14,9 @@ from polyroute.arena.models import ArenaBattle, ArenaFlag, ArenaTurn, ArenaVote
 from polyroute.arena.settings import ArenaSettings
 from polyroute.arena.store import ArenaStore
 from polyroute.errors import ConflictError, InvalidRequestError, NotFoundError, RateLimitError
-from polyroute.store.database import Database
+from polyroute.store.database import Database, async_url
 from tests.arena.conftest import DAY, Clock, answered_battle, caller
+from tests.store.databases import pg_database
 
 
 async def test_an_anonymous_battle_hides_the_models_until_its_vote(
@@ -142,17 +144,25 @@ async def test_the_daily_vote_cap_counts_per_voter_and_opens_at_midnight_utc(
 
 
 async def test_the_cap_holds_when_one_voter_votes_from_several_processes_at_once(
-    database: Database, settings: ArenaSettings, clock: Clock
+    tmp_path: Path, settings: ArenaSettings, clock: Clock
 ) -> None:
-    if database.dialect != "postgresql":
-        pytest.skip("SQLite serves one UI process; the store's own lock orders its votes")
+    """PostgreSQL: several UI processes (stores) share it; SQLite serves one UI process."""
     capped = settings.model_copy(update={"daily_vote_cap": 2})
-    stores = [ArenaStore(database, capped, clock=clock) for _ in range(5)]
-    battles = [await answered_battle(stores[0], caller(f"s{i}", "carol")) for i in range(5)]
-    results = await asyncio.gather(
-        *(s.vote(b, f"s{i}", "leftvote") for i, (s, b) in enumerate(zip(stores, battles, strict=True))),
-        return_exceptions=True,
-    )
+    async with pg_database() as url:
+        database = Database(async_url(url, tmp_path))
+        await database.migrate()
+        try:
+            stores = [ArenaStore(database, capped, clock=clock) for _ in range(5)]
+            battles = [await answered_battle(stores[0], caller(f"s{i}", "carol")) for i in range(5)]
+            results = await asyncio.gather(
+                *(
+                    s.vote(b, f"s{i}", "leftvote")
+                    for i, (s, b) in enumerate(zip(stores, battles, strict=True))
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            await database.close()
     assert sum(not isinstance(r, BaseException) for r in results) == 2
     assert all(isinstance(r, RateLimitError) for r in results if isinstance(r, BaseException))
 
@@ -207,6 +217,23 @@ async def test_a_regenerated_answer_takes_its_flag_back(store: ArenaStore) -> No
         )
     assert not (await store.vote(battle, who.session_id, "leftvote")).flagged
     assert len(await store.outcomes()) == 1
+
+
+async def test_a_user_message_naming_a_model_flags_the_battle_as_fastchat_does(store: ArenaStore) -> None:
+    who = caller()
+    battle = await answered_battle(store, who, prompt="Are you ChatGPT or Claude?")
+    # an answer replaced by another (a second record of the same side) takes only its own flag back
+    await store.record_answer(
+        battle, who.session_id, side="a", turn_index=0, text="I am Llama.", request_id="r"
+    )
+    await store.record_answer(
+        battle, who.session_id, side="a", turn_index=0, text="A helper.", request_id="r"
+    )
+    await store.regenerate(battle, who.session_id)
+    for side in "ab":
+        await store.record_answer(battle, who.session_id, side=side, turn_index=0, text="Hi.", request_id="r")
+    assert (await store.vote(battle, who.session_id, "leftvote")).flagged  # the prompt's flag stays
+    assert await store.outcomes() == []
 
 
 async def test_named_battles_and_chats_stay_off_the_leaderboard(store: ArenaStore) -> None:

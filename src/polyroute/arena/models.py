@@ -7,8 +7,8 @@
 - `polyroute_arena_turns`: one row per turn and side: the prompt, the answer, the gateway request
   id behind it, and when the UI session received it whole (`received_at`).
 - `polyroute_arena_votes`: at most one per battle (a unique index: the database refuses a second).
-- `polyroute_arena_flags`: an answer that named a model (identity leak): the battle leaves the
-  leaderboard.
+- `polyroute_arena_flags`: an answer (side "a"/"b", reason "identity") or a user message (side
+  "u", reason "identity_prompt") that named a model: the battle leaves the leaderboard.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from polyroute.store.models import Base, UtcDateTime, utcnow
 
 MODES = ("anonymous", "named", "chat")
 SIDES = ("a", "b")
+USER_SIDE = "u"  # a flag raised by the user's message, not by either answer
 # FastChat's vote types, as its logs and clean_battle_data name them
 VOTE_TYPES = ("leftvote", "rightvote", "tievote", "bothbad_vote")
 

@@ -18,8 +18,10 @@ Rules, enforced here and not in the UI:
 - one vote per battle (a unique index: two processes racing still get one), none in a chat;
 - at most `daily_vote_cap` votes per voter per UTC day (the voter: the user id, else the key's hash,
   else the session); counted under a lock (PostgreSQL advisory lock; one process for SQLite);
-- an answer that names a model (`features.identity_leak`) flags its battle; flagged battles are left
-  out of the leaderboard's outcomes, but `models_ever_battled` lists every model of every battle.
+- an answer that names a model (`features.identity_leak`) flags its battle, and so does a user
+  message that names one (as FastChat's cleaner, which searches every message); flagged battles
+  are left out of the leaderboard's outcomes, but `models_ever_battled` lists every model of every
+  battle.
 
 Every accepted answer and vote is also appended to the FastChat-compatible log (conv_log.py).
 """
@@ -35,13 +37,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import Delete, delete, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polyroute.arena.conv_log import ConversationLog, chat_record, conversation_state, vote_record
 from polyroute.arena.features import conversation_facts, identity_leak
-from polyroute.arena.models import MODES, SIDES, VOTE_TYPES, ArenaBattle, ArenaFlag, ArenaTurn, ArenaVote
+from polyroute.arena.models import (
+    MODES,
+    SIDES,
+    USER_SIDE,
+    VOTE_TYPES,
+    ArenaBattle,
+    ArenaFlag,
+    ArenaTurn,
+    ArenaVote,
+)
 from polyroute.arena.settings import ArenaSettings
 from polyroute.errors import ConflictError, InvalidRequestError, NotFoundError, RateLimitError
 from polyroute.store.database import Database
@@ -191,6 +202,11 @@ class ArenaStore:
                 session.add(
                     ArenaTurn(battle_id=battle_id, side=side, turn_index=turns, prompt=prompt, asked_at=now)
                 )
+            # FastChat drops a battle whose user text names a model too: the answer to "are you
+            # Claude?" gives the model away even when it does not repeat the name.
+            leaked = identity_leak(prompt, _models(battle))
+            if leaked is not None:
+                session.add(_flag(battle_id, USER_SIDE, turns, "identity_prompt", leaked, now))
         return turns
 
     async def record_answer(
@@ -226,18 +242,10 @@ class ArenaStore:
             if turn is None:
                 raise NotFoundError(f"no turn {turn_index} on side {side}", param="turn_index")
             turn.answer, turn.request_id, turn.received_at = text, request_id, now
-            leaked = identity_leak(text, [m for m in (battle.model_a, battle.model_b) if m])
+            await session.execute(_answer_flags(battle_id, turn_index, side))  # a replaced answer's
+            leaked = identity_leak(text, _models(battle))
             if leaked is not None:
-                session.add(
-                    ArenaFlag(
-                        battle_id=battle_id,
-                        side=side,
-                        turn_index=turn_index,
-                        reason="identity",
-                        detail=leaked[:256],
-                        flagged_at=now,
-                    )
-                )
+                session.add(_flag(battle_id, side, turn_index, "identity", leaked, now))
             exchanges = await self._exchanges(session, battle_id, side)
         if self._log is not None:
             model = battle.model_a if side == "a" else battle.model_b
@@ -268,9 +276,7 @@ class ArenaStore:
                 .where(ArenaTurn.battle_id == battle_id, ArenaTurn.turn_index == last)
                 .values(answer=None, request_id=None, received_at=None)
             )
-            await session.execute(
-                delete(ArenaFlag).where(ArenaFlag.battle_id == battle_id, ArenaFlag.turn_index == last)
-            )
+            await session.execute(_answer_flags(battle_id, last))
         return last
 
     # -- the vote ---------------------------------------------------------------------------------
@@ -443,6 +449,29 @@ class ArenaStore:
             return
         key = int.from_bytes(hashlib.sha256(voter.encode()).digest()[:8], "big", signed=True)
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _models(battle: ArenaBattle) -> list[str]:
+    return [m for m in (battle.model_a, battle.model_b) if m]
+
+
+def _flag(battle_id: str, side: str, turn_index: int, reason: str, word: str, now: datetime) -> ArenaFlag:
+    return ArenaFlag(
+        battle_id=battle_id,
+        side=side,
+        turn_index=turn_index,
+        reason=reason,
+        detail=word[:256],
+        flagged_at=now,
+    )
+
+
+def _answer_flags(battle_id: str, turn_index: int, side: str | None = None) -> Delete:
+    """The flags an answer raised (not its prompt's): taken back with the answer."""
+    statement = delete(ArenaFlag).where(
+        ArenaFlag.battle_id == battle_id, ArenaFlag.turn_index == turn_index, ArenaFlag.reason == "identity"
+    )
+    return statement if side is None else statement.where(ArenaFlag.side == side)
 
 
 def _voter(battle: ArenaBattle) -> str:
