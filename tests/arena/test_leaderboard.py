@@ -146,6 +146,8 @@ async def test_plots_render_as_svg_and_png() -> None:
     svg = await render_plot(board, "ratings", "svg")
     assert svg.startswith(b"<?xml") and b"<svg" in svg
     assert await render_plot(board, "ratings", "svg") == svg  # no timestamp: the same bytes again
+    heat = await render_plot(board, "win_fraction", "svg")
+    assert b"<image" not in heat and b"data:" not in heat  # all vector: nothing embedded
     png = await render_plot(board, "win_fraction", "png")
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     empty = await render_plot(compute_leaderboard([], []), "win_fraction", "svg")

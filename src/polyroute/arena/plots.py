@@ -84,14 +84,22 @@ def _win_fraction(figure, axes, board: Leaderboard) -> None:  # type: ignore[no-
     matrix = np.array(
         [[np.nan if v is None else v for v in row[:n]] for row in board.win_matrix[:n]], dtype=float
     )
-    image = axes.imshow(np.ma.masked_invalid(matrix), cmap="RdBu", vmin=0.0, vmax=1.0)
+    # Cells as vector shapes (pcolormesh), not imshow's embedded PNG: the SVG stays all vector and
+    # needs no data: URI inside it.
+    image = axes.pcolormesh(np.ma.masked_invalid(matrix), cmap="RdBu", vmin=0.0, vmax=1.0)
     for i in range(n):
         for j in range(n):
             if not np.isnan(matrix[i, j]):
-                axes.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    axes.set_xticks(range(n), models, rotation=45, ha="left", fontsize=8)
-    axes.set_yticks(range(n), models, fontsize=8)
+                axes.text(j + 0.5, i + 0.5, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    centres = [k + 0.5 for k in range(n)]
+    axes.set_xticks(centres, models, rotation=45, ha="left", fontsize=8)
+    axes.set_yticks(centres, models, fontsize=8)
+    axes.set_xlim(0, n)
+    axes.set_ylim(n, 0)  # the first model on top, as a table reads
+    axes.set_aspect("equal")
     axes.xaxis.tick_top()
     axes.set_xlabel("model B")
     axes.set_ylabel("model A")
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    bar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    if bar.solids is not None:
+        bar.solids.set_rasterized(False)  # matplotlib rasterizes a long colour ramp by default
