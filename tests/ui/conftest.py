@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from tests.gateway import GatewayServer
 from tests.ui.support import FakeModels, UIServer, gateway_config, mint_key
 
 # Screenshots are written only when asked (POLYROUTE_UI_SCREENSHOTS=docs/screenshots): a test run
 # must not rewrite tracked files.
 SCREENSHOTS = os.environ.get("POLYROUTE_UI_SCREENSHOTS")
+# Conditions, not sleeps; the deadline is generous because this machine's cores are shared and a
+# leaderboard plot is drawn by matplotlib in a thread.
+expect.set_options(timeout=20_000)
 
 
 def chromium_path() -> str:
@@ -69,7 +72,7 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
     ctx = await browser.new_context(viewport={"width": 1280, "height": 860})
-    ctx.set_default_timeout(15_000)
+    ctx.set_default_timeout(20_000)
     try:
         yield ctx
     finally:

@@ -3,7 +3,8 @@ in front of it (tests/gateway.py: the production app on a loopback port) with a 
 virtual key, and the UI app on its own loopback port, as `polyroute ui` runs it.
 
 The fake's answers by prompt (the last user message's text):
-  contains "hold"      two words, then the stream stalls until the client goes away (stop tests)
+  contains "hold"      two words, then the stream stalls until the client goes away (stop tests);
+                       "hold once" stalls the first time each model is asked, then answers
   contains "xss"       an answer full of script, event-handler, javascript: and markdown tricks
   has image parts      "Received N image(s) as image/png."
   otherwise            "<ordinal> answer to: <prompt>" (first for alpha, second for beta, third
@@ -63,6 +64,10 @@ def _prompt_of(body: dict[str, Any]) -> tuple[str, int]:
 class FakeModels(FakeOpenAI):
     """A fake OpenAI upstream (real HTTP, real SSE) that answers by prompt and model."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: set[tuple[str, str]] = set()
+
     async def _behaviour(self, request: web.Request, rec: RecordedRequest) -> Reply | web.Response:
         denied = self._auth_error(request, rec)
         if denied is not None:
@@ -70,7 +75,10 @@ class FakeModels(FakeOpenAI):
         body = rec.json or {}
         model = str(body.get("model", ""))
         prompt, images = _prompt_of(body)
+        if "hold once" in prompt and (model, prompt) in self.held:
+            return Reply(text=f"{ORDINALS.get(model, 'An')} answer to: {prompt}")
         if "hold" in prompt:
+            self.held.add((model, prompt))
             return Reply(text="Thinking about it slowly", stall_after=3)
         if "xss" in prompt:
             return Reply(text=XSS_ANSWER)

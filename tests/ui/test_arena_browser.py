@@ -8,7 +8,7 @@ import re
 import httpx
 from playwright.async_api import Page, expect
 from tests.ui.conftest import screenshot
-from tests.ui.support import MODELS, ORDINALS, FakeModels, UIServer
+from tests.ui.support import MODELS, ORDINALS, FakeModels, UIServer, wait_for
 
 MODEL_OF_ORDINAL = {ordinal: model for model, ordinal in ORDINALS.items()}
 
@@ -75,9 +75,8 @@ async def test_anonymous_battle_to_a_vote_reveals_the_models_and_moves_the_leade
     await page.wait_for_selector("body[data-ready='1']")
     row = page.locator("#board-rows tr", has=page.locator("td", has_text=re.compile(f"^{winner}$")))
     await expect(row.locator("td").nth(4)).to_have_text(str(votes_after[winner]))
-    await expect(page.locator("#plot-ratings")).to_have_js_property("complete", True)
-    assert await page.locator("#plot-ratings").evaluate("img => img.naturalWidth") > 0
-    assert await page.locator("#plot-winfraction").evaluate("img => img.naturalWidth") > 0
+    for plot in ("#plot-ratings", "#plot-winfraction"):  # decode() settles when the image has loaded
+        assert await page.locator(plot).evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
     await screenshot(page, "leaderboard")
     csv = httpx.get(ui_server.url + "/leaderboard.csv", timeout=30)
     assert csv.text.splitlines()[0].startswith("rank,model,rating")
@@ -125,3 +124,34 @@ async def test_side_by_side_answers_from_the_picked_models_named_from_the_start(
     await screenshot(page, "arena-side-by-side")
     # Named battles never reach the leaderboard (only anonymous votes count).
     assert _votes(ui_server) == votes_before
+
+
+async def test_a_stopped_battle_must_be_regenerated_before_the_vote(
+    signed_in: Page, ui_server: UIServer, upstream: FakeModels
+) -> None:
+    page = signed_in
+    await page.goto(ui_server.url + "/arena")
+    await page.wait_for_selector("body[data-ready='1']")
+    cancelled = upstream.cancelled
+    await page.fill("#prompt", "please hold once")
+    await page.click("#send")
+    await expect(page.locator("#messages-a .msg.assistant.streaming")).to_contain_text("Thinking about")
+    await expect(page.locator("#messages-b .msg.assistant.streaming")).to_contain_text("Thinking about")
+    await page.click("#stop")
+    await expect(page.locator(".msg.assistant .note")).to_have_text(["(stopped)", "(stopped)"])
+    wait_for(lambda: upstream.cancelled >= cancelled + 2, "both upstream calls to be cancelled")
+    await expect(page.locator("button.vote").first).to_be_disabled()
+    csrf = await page.evaluate("document.body.dataset.csrf")
+    early = await page.request.post(
+        ui_server.url + "/api/anonymous/vote", data={"vote": "leftvote"}, headers={"x-csrf-token": csrf}
+    )
+    assert early.status == 409 and (await early.json())["error"]["code"] == "incomplete"
+
+    await page.click("#regenerate")
+    await page.wait_for_selector("body[data-busy='0']")
+    answers = await _answers(page, "a") + await _answers(page, "b")
+    assert len(answers) == 2 and all(a.endswith("answer to: please hold once") for a in answers)
+    await expect(page.locator("#name-a")).to_have_text("hidden")
+    await page.click("button.vote[data-vote='bothbad_vote']")
+    await expect(page.locator("#vote-status")).to_contain_text("Thanks for voting")
+    await expect(page.locator("#name-a")).not_to_have_text("hidden")

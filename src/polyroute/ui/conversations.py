@@ -8,8 +8,10 @@ an uploaded image.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +63,18 @@ class Page:
     battle_id: str | None = None
     turn_index: int | None = None  # the arena store's index of the last prompt
     vote: str | None = None
+    # Set while no answer streams; a stop (the browser aborting) reaches the server a moment
+    # after the browser moves on, so the next request waits for this before deciding.
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    async def settled(self, timeout_s: float = 5.0) -> None:
+        """Returns once no answer streams, or after `timeout_s` (the caller then refuses)."""
+        if not self.idle.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), timeout_s)
 
     @property
     def anonymous(self) -> bool:
@@ -83,6 +97,7 @@ class Page:
             "battle_id": self.battle_id,
             "vote": self.vote,
             "turns": self.user_turns(),
+            "streaming": self.streaming(),
             "system_prompt": self.system_prompt,
             "sides": [
                 {

@@ -88,6 +88,8 @@ async def models(request: Request) -> JSONResponse:
 async def state(request: Request) -> JSONResponse:
     session = signed_in_session(request)
     page = session.pages.get(_page_name(request))
+    if page is not None:
+        await page.settled()
     return JSONResponse(
         {"state": page.view() if page else None, "limits": _limits(request, _page_name(request))}
     )
@@ -140,6 +142,8 @@ async def send(request: Request) -> Response:
     settings = _ui(request).settings
     body = await json_body(request, settings.max_image_bytes * 2)
     page = session.pages.get(name)
+    if page is not None:
+        await page.settled()
     if page is not None and page.streaming():
         raise UIError(409, "An answer is still being written; stop it or wait.", "busy")
     if page is not None and page.vote is not None:
@@ -175,6 +179,7 @@ async def regenerate(request: Request) -> Response:
     page = session.pages.get(name)
     if page is None or not page.sides[0].messages:
         raise UIError(409, "There is nothing to regenerate yet.", "nothing_to_regenerate")
+    await page.settled()
     if page.streaming():
         raise UIError(409, "An answer is still being written; stop it or wait.", "busy")
     if page.vote is not None:
@@ -200,6 +205,8 @@ async def clear(request: Request) -> JSONResponse:
     check_post(request, session)
     name = _page_name(request)
     page = session.pages.get(name)
+    if page is not None:
+        await page.settled()
     if page is not None and page.streaming():
         raise UIError(409, "An answer is still being written; stop it first.", "busy")
     session.pages.pop(name, None)
@@ -217,6 +224,7 @@ async def vote(request: Request) -> JSONResponse:
     choice = body.get("vote")
     if choice not in VOTES:
         raise UIError(400, f"vote must be one of {', '.join(VOTES)}.", "invalid_vote")
+    await page.settled()
     if page.streaming():
         raise UIError(409, "Wait for both answers before voting.", "busy")
     if page.vote is not None:

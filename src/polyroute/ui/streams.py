@@ -92,6 +92,7 @@ async def _answer_side(
 async def stream_answers(turn: Turn, gateway: GatewayClient, arena: ArenaLink | None) -> AsyncIterator[bytes]:
     """SSE frames for every side's answer, then `end` with the page's new state."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    turn.page.idle.clear()
     for side in turn.page.sides:
         side.streaming = True
     tasks = [
@@ -111,3 +112,4 @@ async def stream_answers(turn: Turn, gateway: GatewayClient, arena: ArenaLink | 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        turn.page.idle.set()

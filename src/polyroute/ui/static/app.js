@@ -301,11 +301,19 @@ class Conversation {
     } catch (error) {
       if (error.name !== "AbortError") showError("The answer broke off.");
       this.markStopped();
+      this.controller = null;
+      this.streaming = {};
+      await this.refresh(); // the server's record of the stopped answers (it waits for them)
     } finally {
       this.controller = null;
       this.streaming = {};
       this.updateControls();
     }
+  }
+
+  async refresh() {
+    const response = await fetch(`/api/${PAGE}/state`, { credentials: "same-origin" });
+    if (response.ok) this.render((await response.json()).state);
   }
 
   beginAnswer(kind, body) {
