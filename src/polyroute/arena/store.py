@@ -286,29 +286,12 @@ class ArenaStore:
         now = self._now()
         async with self._vote_lock, self.db.session() as session, session.begin():
             battle = await self._held(session, battle_id, session_id)
-            if battle.mode == "chat":
-                raise InvalidRequestError("a chat has nothing to vote on", param="battle_id")
             voter = _voter(battle)
             await self._lock_voter(session, voter)
-            if await self._vote_of(session, battle_id) is not None:
-                raise ConflictError("this battle already has its vote", code="already_voted")
-            turns = await self._all_turns(session, battle_id)
-            if not turns or any(t.received_at is None for t in turns):
-                raise ConflictError(
-                    "both answers must have arrived before a vote", code="answers_not_received"
-                )
-            used = await self._votes_today(session, voter, now)
-            if used >= self.settings.daily_vote_cap:
-                raise RateLimitError(
-                    f"you have cast today's {self.settings.daily_vote_cap} votes; voting opens again at "
-                    "midnight UTC",
-                    code="daily_vote_cap",
-                    retry_after=(_next_utc_midnight(now) - now).total_seconds(),
-                )
-            prompts = [t.prompt for t in turns if t.side == "a"]
+            turns, used = await self._votable(session, battle, voter, now)
             facts = await asyncio.to_thread(
                 conversation_facts,
-                prompts,
+                [t.prompt for t in turns if t.side == "a"],
                 [t.answer or "" for t in turns if t.side == "a"],
                 [t.answer or "" for t in turns if t.side == "b"],
             )
@@ -330,15 +313,11 @@ class ArenaStore:
             flagged = await self._flagged(session, battle_id)
         if self._log is not None:
             states = [_state(battle, side, _exchanges_of(turns, side)) for side in SIDES]
-            await self._log.append(
-                vote_record(
-                    tstamp=now.timestamp(),
-                    vote_type=vote_type,
-                    anonymous=battle.mode == "anonymous",
-                    states=states,
-                    ip=battle.ip,
-                )
+            anonymous = battle.mode == "anonymous"
+            record = vote_record(
+                tstamp=now.timestamp(), vote_type=vote_type, anonymous=anonymous, states=states, ip=battle.ip
             )
+            await self._log.append(record)
         return VoteReceipt(
             battle_id=battle_id,
             vote_type=vote_type,
@@ -347,6 +326,27 @@ class ArenaStore:
             flagged=flagged,
             votes_left_today=self.settings.daily_vote_cap - used - 1,
         )
+
+    async def _votable(
+        self, session: AsyncSession, battle: ArenaBattle, voter: str, now: datetime
+    ) -> tuple[list[ArenaTurn], int]:
+        """Refuses the vote unless every rule allows it; returns the turns and the voter's votes today."""
+        if battle.mode == "chat":
+            raise InvalidRequestError("a chat has nothing to vote on", param="battle_id")
+        if await self._vote_of(session, battle.battle_id) is not None:
+            raise ConflictError("this battle already has its vote", code="already_voted")
+        turns = await self._all_turns(session, battle.battle_id)
+        if not turns or any(t.received_at is None for t in turns):
+            raise ConflictError("both answers must have arrived before a vote", code="answers_not_received")
+        used = await self._votes_today(session, voter, now)
+        if used >= self.settings.daily_vote_cap:
+            raise RateLimitError(
+                f"you have cast today's {self.settings.daily_vote_cap} votes; "
+                "voting opens again at midnight UTC",
+                code="daily_vote_cap",
+                retry_after=(_next_utc_midnight(now) - now).total_seconds(),
+            )
+        return turns, used
 
     # -- reads --------------------------------------------------------------------------------------
     async def battle_view(self, battle_id: str, session_id: str) -> BattleView:
