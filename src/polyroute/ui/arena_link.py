@@ -54,8 +54,9 @@ class ArenaLink:
         if settings.external_leaderboard_url:
             from polyroute.arena.external import ExternalLeaderboard
 
-            external = ExternalLeaderboard(settings)
-            await external.start()
+            external = ExternalLeaderboard.from_settings(settings)
+            if external is not None:
+                await external.start()
         link = cls(database, store, external, settings)
         link.boards = LeaderboardCache(store, settings, ttl_s=leaderboard_ttl_s)
         return link
@@ -131,4 +132,4 @@ class ArenaLink:
         return await render_plot(board, kind, fmt)
 
     def external_snapshot(self) -> Any:
-        return None if self.external is None else self.external.snapshot()
+        return None if self.external is None else self.external.snapshot().to_json()

@@ -439,29 +439,48 @@ async function loadLeaderboard() {
   document.body.dataset.ready = "1";
 }
 
+// The external leaderboard's JSON is untrusted and of any shape: a list of rows, or an object
+// holding one; everything is written with textContent.
+function externalRows(data) {
+  if (Array.isArray(data)) return data.filter((row) => row && typeof row === "object");
+  if (data && typeof data === "object") {
+    for (const value of Object.values(data)) {
+      if (Array.isArray(value) && value.length && typeof value[0] === "object") return externalRows(value);
+    }
+  }
+  return [];
+}
+
 function showExternal(external) {
   const box = $("external");
-  if (!external || !external.rows || !external.rows.length) {
+  if (!external) {
     box.hidden = true;
     return;
   }
   box.hidden = false;
-  $("external-source").textContent = `From ${external.source || "an external leaderboard"}` +
-    (external.fetched_at ? `, fetched ${external.fetched_at}` : "") + ". Not computed from this arena's votes.";
-  const columns = Object.keys(external.rows[0]).slice(0, 6);
+  const fetched = external.fetched_at ? new Date(external.fetched_at * 1000).toISOString() : "never";
+  $("external-source").textContent = `From ${external.source} (fetched: ${fetched})` +
+    (external.error ? `; last refresh failed: ${external.error}` : "") +
+    ". Not computed from this arena's votes.";
+  const rows = externalRows(external.data);
   const head = $("external-head");
+  const body = $("external-rows");
   head.replaceChildren();
+  body.replaceChildren();
+  if (!rows.length) return;
+  const columns = Object.keys(rows[0]).slice(0, 8);
   for (const name of columns) {
     const th = document.createElement("th");
     th.textContent = name;
     head.appendChild(th);
   }
-  const rows = $("external-rows");
-  rows.replaceChildren();
-  for (const entry of external.rows.slice(0, 50)) {
+  for (const entry of rows.slice(0, 100)) {
     const row = document.createElement("tr");
-    for (const name of columns) cell(row, String(entry[name] ?? ""));
-    rows.appendChild(row);
+    for (const name of columns) {
+      const value = entry[name];
+      cell(row, value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value));
+    }
+    body.appendChild(row);
   }
 }
 
