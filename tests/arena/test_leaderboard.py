@@ -156,3 +156,30 @@ async def test_plots_render_as_svg_and_png() -> None:
         await render_plot(board, "pie", "svg")
     with pytest.raises(InvalidRequestError):
         await render_plot(board, "ratings", "gif")
+
+
+async def test_the_maths_and_the_drawing_run_off_the_event_loop(
+    sqlite_database: Database, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import polyroute.arena.leaderboard as leaderboard_module
+    import polyroute.arena.plots as plots_module
+
+    threads: dict[str, int] = {}
+
+    def spy(name: str, function):  # type: ignore[no-untyped-def]
+        def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+            threads[name] = threading.get_ident()
+            return function(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(leaderboard_module, "compute_leaderboard", spy("maths", compute_leaderboard))
+    monkeypatch.setattr(plots_module, "draw", spy("drawing", plots_module.draw))
+    settings = ArenaSettings(logdir=tmp_path, write_conv_logs=False, bootstrap_rounds=5)
+    store = ArenaStore(sqlite_database, settings, clock=Clock())
+    board = await build_leaderboard(store, settings)
+    await render_plot(board, "ratings", "svg")
+    loop_thread = threading.get_ident()
+    assert set(threads) == {"maths", "drawing"} and loop_thread not in threads.values()
