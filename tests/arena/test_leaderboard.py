@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_the_table_ranks_rates_and_counts_every_model_that_battled() -> None:
         "rank": None, "model": "retired", "rating": None, "ci_lower": None, "ci_upper": None,
         "votes": 0, "elo_online": None, "mt_bench": None,
     }  # fmt: skip
-    data = board.to_json()
+    data = json.loads(json.dumps(board.to_json()))  # plain JSON types, no numpy scalars
     assert data["columns"][-1] == "mt_bench" and data["battles"] == len(OUTCOMES)
     assert data["win_fraction"]["models"] == ["strong", "middle", "weak"]
     assert data["categories"] == ["all", "multi_turn", "long_query", "language:English", "language:German"]
@@ -79,6 +80,7 @@ def test_categories_filter_the_battles() -> None:
 
 def test_the_style_view_reports_its_coefficients() -> None:
     board = compute_leaderboard(OUTCOMES, [], view="style", rounds=10)
+    json.dumps(board.to_json())
     assert set(board.style_coefficients) == {"chars", "headers", "list_items", "bold"}
     assert board.view == "style" and board.rows[0]["rating"] is not None
 
