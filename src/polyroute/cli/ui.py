@@ -50,7 +50,12 @@ def ui(
     extra_model: Annotated[
         list[str] | None, typer.Option(help="A model to offer besides what /v1/models lists (repeatable).")
     ] = None,
-    turn_limit: Annotated[int, typer.Option(min=1, help="Turns per conversation (FastChat's 50).")] = 50,
+    turn_limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Turns per conversation (default: POLYROUTE_ARENA_MAX_TURNS, FastChat's 50)."
+        ),
+    ] = None,
     session_expiry: Annotated[
         int, typer.Option(min=60, help="Seconds a session lives after its last use (FastChat's 3600).")
     ] = 3600,
@@ -76,13 +81,13 @@ def ui(
 
     start_logging(log_level, log_format, log_dir, "ui")
     try:
-        ArenaSettings.from_env(os.environ)  # a bad arena variable stops start-up here, named
+        arena = ArenaSettings.from_env(os.environ)  # a bad arena variable stops start-up here, named
         settings = settings_from(
             os.environ,
             gateway_url,
             key_env=key_env,
             config_path=config,
-            conversation_turn_limit=turn_limit,
+            conversation_turn_limit=turn_limit or arena.max_turns,
             session_expiration_s=session_expiry,
             secure_cookies=secure_cookies,
         )
