@@ -126,6 +126,18 @@ def test_bad_requests_are_refused_naming_the_field(ui_server: UIServer, virtual_
         for path, body, status, code in cases:
             response = client.post(path, json=body, headers=headers)
             assert (response.status_code, response.json()["error"]["code"]) == (status, code), (path, body)
+        image = "data:image/png;base64,iVBORw0KGgo="
+        for turn in range(4):
+            sent = client.post(
+                "/api/chat/send",
+                json={"model": "alpha", "text": f"img {turn}", "image": image},
+                headers=headers,
+            )
+            assert sent.status_code == 200, sent.text
+        fifth = client.post(
+            "/api/chat/send", json={"model": "alpha", "text": "img", "image": image}, headers=headers
+        )
+        assert (fifth.status_code, fifth.json()["error"]["code"]) == (400, "image_limit")
         huge = client.post("/api/chat/send", content=b"{" + b" " * (11 * 1024 * 1024) + b"}", headers=headers)
         assert huge.status_code == 413
         not_json = client.post("/api/chat/send", content=b"[1,", headers=headers)

@@ -49,6 +49,15 @@ def test_sessions_expire_after_their_last_use_and_the_store_is_bounded() -> None
     assert store.get(cookies[0]) is None and all(store.get(c) for c in cookies[1:])
 
 
+def test_a_flood_of_sign_in_pages_evicts_no_signed_in_user() -> None:
+    store = SessionStore(b"k" * 32, 3600, 10, max_anonymous=5)
+    user = store.sign_in(store.new(), None, "local", "local")
+    cookie = store.cookie_value(user)
+    opened = [store.cookie_value(store.new()) for _ in range(50)]
+    assert store.get(cookie) is user
+    assert sum(store.get(c) is not None for c in opened) == 5
+
+
 def test_sign_in_renews_the_session_id_and_csrf_token() -> None:
     store = SessionStore(b"k" * 32, 3600, 10)
     anonymous = store.new()

@@ -94,6 +94,10 @@ def ui(
     except (UISettingsError, ArenaSettingsError) as exc:
         typer.echo(f"polyroute ui: {exc}", err=True)
         raise typer.Exit(2) from None
+    if settings.service_key is not None:
+        from polyroute.logs import protect_secrets
+
+        protect_secrets(values=[settings.service_key.reveal()])  # masked in every log line
     if extra_model:
         arena = settings.arena.model_copy(update={"models": [*settings.arena.models, *extra_model]})
         settings = settings.model_copy(update={"arena": arena})

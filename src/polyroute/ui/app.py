@@ -105,7 +105,11 @@ def create_ui_app(
     state = UIState(
         settings=settings,
         sessions=SessionStore(
-            settings.cookie_secret, settings.session_expiration_s, settings.max_sessions, clock=clock
+            settings.cookie_secret,
+            settings.session_expiration_s,
+            settings.max_sessions,
+            clock=clock,
+            max_anonymous=settings.max_anonymous_sessions,
         ),
         gateway=GatewayClient(settings.gateway_url, settings.request_timeout_s),
         templates=_templates(),

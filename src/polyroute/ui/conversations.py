@@ -147,6 +147,21 @@ def check_image(data_url: str, max_bytes: int) -> str:
     return data_url
 
 
+def check_image_count(page: Page, limit: int) -> None:
+    """Images stay in the conversation (the model needs them on later turns): bounded per page."""
+    held = sum(
+        1
+        for m in page.sides[0].messages
+        if isinstance(m["content"], list)
+        for part in m["content"]
+        if part.get("type") == "image_url"
+    )
+    if held >= limit:
+        raise LimitReached(
+            f"This conversation already holds {limit} images. Clear it to send more.", "image_limit"
+        )
+
+
 def user_message(text: str, image: str | None) -> dict[str, Any]:
     if image is None:
         return {"role": "user", "content": text}

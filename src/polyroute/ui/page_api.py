@@ -24,6 +24,7 @@ from polyroute.ui.conversations import (
     Page,
     Side,
     check_image,
+    check_image_count,
     check_text,
     check_turns,
     user_message,
@@ -155,18 +156,20 @@ async def send(request: Request) -> Response:
         image = check_image(image, settings.max_image_bytes) if isinstance(image, str) and image else None
         if page is not None:
             check_turns(page, settings.conversation_turn_limit)
+            if image is not None:
+                check_image_count(page, settings.max_images_per_conversation)
     except LimitReached as exc:
         raise UIError(400, exc.message, exc.code) from None
     params = _params(body)
     if page is None:
         page = await _new_page(request, session, name, body)
         session.pages[name] = page
-    message = user_message(text, image)
-    for side in page.sides:
-        side.messages.append(dict(message))
     turn_index = None
     if _ui(request).arena is not None and page.battle_id is not None:
         turn_index = await _ui(request).arena.add_turn(page.battle_id, session, text)
+    message = user_message(text, image)
+    for side in page.sides:
+        side.messages.append(dict(message))
     page.turn_index = turn_index
     return _stream(request, Turn(page, session, session.key, params, turn_index))
 

@@ -3,7 +3,9 @@ its CSRF token and its conversations stay in this process.
 
 The cookie value is `<id>.<HMAC-SHA256(id)>` so a forged or tampered id is refused before any
 lookup. Sessions expire `session_expiration_s` after their last use (FastChat's 3600 s) and the
-store is bounded: past `max_sessions` the least recently used one is dropped.
+store is bounded: past `max_sessions` the least recently used one is dropped. Sessions not signed
+in yet (a sign-in page opened) have their own, smaller bound, so that opening sign-in pages in a
+loop never pushes out a signed-in user.
 """
 
 from __future__ import annotations
@@ -45,12 +47,13 @@ class SessionStore:
         expiration_s: float,
         max_sessions: int,
         clock: Callable[[], float] = time.time,
+        max_anonymous: int | None = None,
     ) -> None:
         self._secret = secret
         self._expiration_s = expiration_s
-        self._max = max_sessions
+        self._max = {True: max_sessions, False: max_anonymous or max_sessions}
         self._clock = clock
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions: dict[bool, OrderedDict[str, Session]] = {True: OrderedDict(), False: OrderedDict()}
 
     # -- cookies ---------------------------------------------------------------------------------
     def _sign(self, session_id: str) -> str:
@@ -78,25 +81,35 @@ class SessionStore:
             last_seen=now,
             client_ip=client_ip,
         )
-        self._sessions[session.id] = session
-        while len(self._sessions) > self._max:
-            self._sessions.popitem(last=False)
+        self._add(session)
         return session
+
+    def _add(self, session: Session) -> None:
+        held = self._sessions[session.signed_in]
+        held[session.id] = session
+        while len(held) > self._max[session.signed_in]:
+            held.popitem(last=False)
+
+    def _find(self, session_id: str) -> Session | None:
+        return self._sessions[True].get(session_id) or self._sessions[False].get(session_id)
+
+    def _drop(self, session: Session) -> None:
+        self._sessions[session.signed_in].pop(session.id, None)
 
     def get(self, cookie: str | None) -> Session | None:
         """The live session a cookie names (touching it), or None: unsigned, unknown or expired."""
         session_id = self._id_from_cookie(cookie)
         if session_id is None:
             return None
-        session = self._sessions.get(session_id)
+        session = self._find(session_id)
         if session is None:
             return None
         now = self._clock()
         if now - session.last_seen > self._expiration_s:
-            del self._sessions[session_id]
+            self._drop(session)
             return None
         session.last_seen = now
-        self._sessions.move_to_end(session_id)
+        self._sessions[session.signed_in].move_to_end(session_id)
         return session
 
     def expired(self, cookie: str | None) -> bool:
@@ -105,13 +118,24 @@ class SessionStore:
 
     def sign_in(self, old: Session, key: Secret | None, user_id: str, label: str) -> Session:
         """A fresh session (new id and CSRF token: no fixation) holding the key."""
-        self._sessions.pop(old.id, None)
-        session = self.new(old.client_ip)
-        session.key, session.user_id, session.label, session.signed_in = key, user_id, label, True
+        self._drop(old)
+        now = self._clock()
+        session = Session(
+            id=secrets.token_urlsafe(24),
+            csrf_token=secrets.token_urlsafe(24),
+            created=now,
+            last_seen=now,
+            key=key,
+            signed_in=True,
+            user_id=user_id,
+            label=label,
+            client_ip=old.client_ip,
+        )
+        self._add(session)
         return session
 
     def end(self, session: Session) -> None:
-        self._sessions.pop(session.id, None)
+        self._drop(session)
 
     def csrf_ok(self, session: Session, presented: str | None) -> bool:
         return bool(presented) and hmac.compare_digest(presented.encode(), session.csrf_token.encode())

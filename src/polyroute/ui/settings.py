@@ -76,8 +76,10 @@ class UISettings(BaseModel):
     data_dir: Path | None = None
     cookie_secret: bytes = Field(default_factory=lambda: secrets.token_bytes(32))
     secure_cookies: bool = True
-    max_sessions: int = 10_000
+    max_sessions: int = 10_000  # signed in
+    max_anonymous_sessions: int = 2_000  # sign-in pages opened: a flood of them evicts no user
     max_image_bytes: int = 5 * 1024 * 1024
+    max_images_per_conversation: int = 4
     request_timeout_s: float = 600.0
     leaderboard_ttl_s: float = 10.0  # one leaderboard computation per view and category per this
     arena: ArenaSampling = Field(default_factory=ArenaSampling)
