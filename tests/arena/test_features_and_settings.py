@@ -73,7 +73,10 @@ def test_settings_come_from_fastchats_variables_and_ours(tmp_path: Path) -> None
     assert (settings.logdir, settings.daily_vote_cap, settings.bootstrap_rounds) == (tmp_path, 7, 250)
     assert (settings.max_turns, settings.external_leaderboard_url) == (50, None)
     defaults = ArenaSettings.from_env({})
-    assert (defaults.logdir, defaults.daily_vote_cap, defaults.bootstrap_rounds) == (Path("."), 200, 100)
+    assert (defaults.daily_vote_cap, defaults.bootstrap_rounds) == (200, 100)
+    assert defaults.logdir == Path(".polyroute")
+    # no LOGDIR: the logs go beside the database in the data dir, not into the working directory
+    assert ArenaSettings.from_env({"POLYROUTE_DATA_DIR": str(tmp_path)}).logdir == tmp_path
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,17 @@
 
 | variable | default | meaning |
 |---|---|---|
-| `LOGDIR` | `.` (FastChat's) | where the FastChat-compatible `YYYY-MM-DD-conv.json` logs go |
+| `LOGDIR` | the data dir | where the FastChat-compatible `YYYY-MM-DD-conv.json` logs go |
 | `COPILOT_ARENA_LEADERBOARD_URL` | unset | an external leaderboard shown beside ours (background fetch) |
 | `POLYROUTE_ARENA_DAILY_VOTE_CAP` | 200 | votes one user may cast per UTC day |
 | `POLYROUTE_ARENA_MAX_TURNS` | 50 (FastChat's turn limit) | turns one battle or chat may hold |
 | `POLYROUTE_ARENA_BOOTSTRAP_ROUNDS` | 100 | bootstrap rounds behind the confidence intervals |
 | `POLYROUTE_ARENA_EXTERNAL_REFRESH_S` | 600 | seconds between refreshes of the external leaderboard |
 
-A bad value fails start-up with a message naming the variable.
+A bad value fails start-up with a message naming the variable. Without LOGDIR the logs go to
+the data dir (`POLYROUTE_DATA_DIR`, default `./.polyroute/`, beside the SQLite database), not to
+FastChat's default of the working directory: conversations are user data, and a checkout's working
+directory is the wrong place for them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from polyroute.store.database import DEFAULT_DATA_DIR, data_dir_from
 
 # variable name -> field name; the only environment variables this package reads
 ENV_FIELDS = {
@@ -37,7 +42,7 @@ class ArenaSettingsError(ValueError):
 class ArenaSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    logdir: Path = Path(".")
+    logdir: Path = Path(DEFAULT_DATA_DIR)
     #: no conversation logs at all (tests, or operators who keep SQL only)
     write_conv_logs: bool = True
     external_leaderboard_url: str | None = None
@@ -65,6 +70,7 @@ class ArenaSettings(BaseModel):
         values: dict[str, object] = {
             field: env[name] for name, field in ENV_FIELDS.items() if env.get(name) not in (None, "")
         }
+        values.setdefault("logdir", data_dir_from(env))
         values.update(overrides)
         try:
             return cls(**values)
