@@ -256,6 +256,8 @@ async def test_bad_input_is_refused_naming_the_field(store: ArenaStore) -> None:
         (store.start_battle(who, mode="royal", model_a="a", model_b="b"), "mode"),
         (store.start_battle(who, mode="anonymous", model_a="a"), "model_b"),
         (store.start_battle(who, mode="anonymous", model_a="a", model_b="a"), "model_b"),
+        (store.start_battle(who, mode="anonymous", model_a="a" * 257, model_b="b"), "model_a"),
+        (store.start_battle(caller(session="s" * 129), mode="chat", model_a="a"), "session_id"),
     ]
     for action, param in cases:
         with pytest.raises(InvalidRequestError) as refused:
@@ -268,6 +270,11 @@ async def test_bad_input_is_refused_naming_the_field(store: ArenaStore) -> None:
     with pytest.raises(InvalidRequestError) as bad_side:
         await store.record_answer(battle, who.session_id, side="c", turn_index=0, text="x", request_id="r")
     assert bad_side.value.param == "side"
+    with pytest.raises(InvalidRequestError) as long_id:
+        await store.record_answer(
+            battle, who.session_id, side="a", turn_index=0, text="x", request_id="r" * 129
+        )
+    assert long_id.value.param == "request_id"
     with pytest.raises(InvalidRequestError) as long_prompt:
         await store.add_turn(battle, who.session_id, "x" * 30_001)
     assert long_prompt.value.param == "prompt"

@@ -63,6 +63,12 @@ MAX_PROMPT_CHARS = 30_000
 # Model answers are bounded by max_tokens upstream; this is a last guard on one row.
 MAX_ANSWER_CHARS = 1_000_000
 # FastChat's "bothbad_vote" and "tievote" both count as a tie; its cleaned names for the winner:
+# The columns a battle's strings go to, and their widths (models.ArenaBattle).
+_COLUMN_WIDTHS = {
+    name: ArenaBattle.__table__.c[name].type.length
+    for name in ("model_a", "model_b", "session_id", "user_id", "key_hash", "key_name", "team_id", "ip")
+}
+_REQUEST_ID_WIDTH = ArenaTurn.__table__.c["request_id"].type.length
 WINNER_OF_VOTE = {
     "leftvote": "model_a",
     "rightvote": "model_b",
@@ -162,6 +168,7 @@ class ArenaStore:
             raise InvalidRequestError("a battle needs two different models", param="model_b")
         if len(system_message) > MAX_PROMPT_CHARS:
             raise InvalidRequestError("the system prompt is too long", param="system_message")
+        _check_widths({"model_a": model_a, "model_b": model_b, **vars(caller)})
         battle = ArenaBattle(
             battle_id=self._new_id(),
             mode=mode,
@@ -227,6 +234,10 @@ class ArenaStore:
             raise InvalidRequestError("side must be 'a' or 'b'", param="side")
         if len(text) > MAX_ANSWER_CHARS:
             raise InvalidRequestError("the answer is too long to record", param="text")
+        if request_id is not None and len(request_id) > _REQUEST_ID_WIDTH:
+            raise InvalidRequestError(
+                f"request_id is longer than {_REQUEST_ID_WIDTH} characters", param="request_id"
+            )
         now = self._now()
         async with self.db.session() as session, session.begin():
             battle = await self._held(session, battle_id, session_id)
@@ -449,6 +460,14 @@ class ArenaStore:
             return
         key = int.from_bytes(hashlib.sha256(voter.encode()).digest()[:8], "big", signed=True)
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _check_widths(values: dict[str, str | None]) -> None:
+    """A value wider than its column is refused here, naming it (PostgreSQL would fail the insert)."""
+    for name, value in values.items():
+        width = _COLUMN_WIDTHS[name]
+        if value is not None and len(value) > width:
+            raise InvalidRequestError(f"{name} is longer than {width} characters", param=name)
 
 
 def _models(battle: ArenaBattle) -> list[str]:
