@@ -195,3 +195,10 @@ def test_win_fraction_leaves_ties_out() -> None:
     pairs += [("a", "c", "model_b")]
     table = win_fraction(Battles.from_outcomes(pairs), ["a", "b", "c"])
     assert table == [[None, 2 / 3, 0.0], [1 / 3, None, None], [1.0, None, None]]
+
+
+def test_a_warm_start_reaches_the_same_optimum() -> None:
+    battles = Battles.from_outcomes(draw_battles(TRUTH, 2_000, seed=21, tie_share=0.1))
+    cold = fit_bradley_terry(battles)
+    far = np.linspace(-3, 3, len(TRUTH))  # a start far from the optimum
+    assert fit_bradley_terry(battles, start=far).ratings == pytest.approx(cold.ratings, abs=1e-6)

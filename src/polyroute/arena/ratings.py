@@ -76,11 +76,15 @@ class Battles:
 class Fit:
     ratings: dict[str, float]
     covariate_coefficients: tuple[float, ...] = ()
+    coefficients: np.ndarray | None = None  # the raw solution (model strengths, then covariates)
 
 
-def fit_bradley_terry(battles: Battles, weights: np.ndarray | None = None) -> Fit:
+def fit_bradley_terry(
+    battles: Battles, weights: np.ndarray | None = None, start: np.ndarray | None = None
+) -> Fit:
     """Maximum-likelihood ratings (with style covariates when the battles carry them). `weights`
-    count each battle (a bootstrap sample); a model with no weight gets no rating."""
+    count each battle (a bootstrap sample); a model with no weight gets no rating. `start` (a
+    previous fit's coefficients) only speeds the solver up: the optimum is unique."""
     n_models = len(battles.models)
     w = np.ones(len(battles)) if weights is None else np.asarray(weights, dtype=float)
     present = np.zeros(n_models, dtype=bool)
@@ -91,13 +95,14 @@ def fit_bradley_terry(battles: Battles, weights: np.ndarray | None = None) -> Fi
     else:
         design = np.hstack([_model_columns(battles), battles.covariates])
         y = battles.score
-    beta = _newton_logistic(design, y, w)
+    beta = _newton_logistic(design, y, w, start)
     ratings = {
         model: INIT_RATING + _RATING_PER_UNIT * beta[i]
         for i, model in enumerate(battles.models)
         if present[i]
     }
-    return Fit(ratings=ratings, covariate_coefficients=tuple(float(c) for c in beta[n_models:]))
+    covariates = tuple(float(c) for c in beta[n_models:])
+    return Fit(ratings=ratings, covariate_coefficients=covariates, coefficients=beta)
 
 
 def _model_columns(battles: Battles) -> np.ndarray:
@@ -124,8 +129,8 @@ def _grouped_design(battles: Battles, w: np.ndarray) -> tuple[np.ndarray, np.nda
     return design, (unique % 3) / 2.0, group_w
 
 
-def _newton_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    beta = np.zeros(x.shape[1])
+def _newton_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray | None) -> np.ndarray:
+    beta = np.zeros(x.shape[1]) if start is None else start.copy()
 
     def loss(b: np.ndarray) -> float:
         z = x @ b
@@ -138,6 +143,8 @@ def _newton_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
         gradient = x.T @ (w * (p - y)) + RIDGE * beta
         hessian = (x * (w * p * (1.0 - p))[:, None]).T @ x + RIDGE * np.eye(x.shape[1])
         step = np.linalg.solve(hessian, gradient)
+        if gradient @ step < _TOLERANCE:  # the Newton decrement: at the optimum already
+            break
         size = 1.0
         while size > 1e-8:
             candidate = beta - size * step
@@ -166,9 +173,11 @@ def bootstrap_intervals(battles: Battles, rounds: int = 100, seed: int = 0) -> I
     rng = np.random.default_rng(seed)
     n = len(battles)
     table = np.full((rounds, len(battles.models)), np.nan)
+    # Each resample's optimum lies near the full data's: starting there halves the Newton steps.
+    start = fit_bradley_terry(battles).coefficients
     for r in range(rounds):
         counts = np.bincount(rng.integers(0, n, size=n), minlength=n).astype(float)
-        fit = fit_bradley_terry(battles, counts)
+        fit = fit_bradley_terry(battles, counts, start)
         for i, model in enumerate(battles.models):
             if model in fit.ratings:
                 table[r, i] = fit.ratings[model]
@@ -213,12 +222,7 @@ def win_fraction(battles: Battles, order: Sequence[str]) -> list[list[float | No
     table: list[list[float | None]] = []
     for row in order:
         i = index.get(row)
-        table.append(
-            [
-                _share(wins, games, i, index.get(col))
-                for col in order
-            ]
-        )
+        table.append([_share(wins, games, i, index.get(col)) for col in order])
     return table
 
 
