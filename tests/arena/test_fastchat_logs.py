@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import orjson
 import pytest
 
+from polyroute.arena.conv_log import ConversationLog
 from polyroute.arena.ratings import online_elo
 from polyroute.arena.settings import ArenaSettings
 from polyroute.arena.store import ArenaStore
@@ -63,10 +65,18 @@ def run_fastchat_reader(files: list[Path]) -> dict:
 
 
 async def test_a_battle_and_its_answers_are_logged_with_fastchats_field_names(
-    sqlite_database: Database, tmp_path: Path, clock: Clock
+    sqlite_database: Database, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = ArenaSettings(logdir=tmp_path / "logs")
     store = ArenaStore(sqlite_database, settings, clock=clock)
+    writers: set[int] = set()
+    append = ConversationLog._append
+
+    def spied(self, path, line):  # type: ignore[no-untyped-def]
+        writers.add(threading.get_ident())
+        return append(self, path, line)
+
+    monkeypatch.setattr(ConversationLog, "_append", spied)
     who = caller()
     battle = await store.start_battle(
         who, mode="anonymous", model_a="model-x", model_b="model-y", system_message="Be brief."
@@ -81,6 +91,7 @@ async def test_a_battle_and_its_answers_are_logged_with_fastchats_field_names(
 
     [path] = sorted((tmp_path / "logs").iterdir())
     assert path.name == "2026-12-04-conv.json"
+    assert writers and threading.get_ident() not in writers  # files are written off the event loop
     chat_a, chat_b, vote = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert set(chat_a) == {
         "tstamp",
