@@ -280,6 +280,21 @@ async def test_bad_input_is_refused_naming_the_field(store: ArenaStore) -> None:
     assert long_prompt.value.param == "prompt"
 
 
+async def test_two_messages_at_once_open_one_turn(store: ArenaStore) -> None:
+    who = caller()
+    chat = await store.start_battle(who, mode="chat", model_a="model-z")
+    results = await asyncio.gather(
+        *(store.add_turn(chat, who.session_id, f"q{i}") for i in range(4)), return_exceptions=True
+    )
+    opened = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if not isinstance(r, int)]
+    # each message got its own index or a 409; never two messages in one turn, never a 500
+    assert len(set(opened)) == len(opened) and opened
+    assert all(isinstance(r, ConflictError) and r.code == "turn_conflict" for r in refused), refused
+    view = await store.battle_view(chat, who.session_id)
+    assert len(view.turns) == len(opened)
+
+
 async def test_the_turn_limit(database: Database, settings: ArenaSettings, clock: Clock) -> None:
     store = ArenaStore(database, settings.model_copy(update={"max_turns": 2}), clock=clock)
     who = caller()

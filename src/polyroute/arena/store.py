@@ -214,6 +214,12 @@ class ArenaStore:
             leaked = identity_leak(prompt, _models(battle))
             if leaked is not None:
                 session.add(_flag(battle_id, USER_SIDE, turns, "identity_prompt", leaked, now))
+            try:
+                await session.flush()
+            except IntegrityError:  # two messages at once: the unique turn index lets one in
+                raise ConflictError(
+                    "another message is being sent in this conversation", code="turn_conflict"
+                ) from None
         return turns
 
     async def record_answer(
