@@ -144,36 +144,66 @@ def compute_leaderboard(
     if view not in VIEWS:
         raise InvalidRequestError(f"view must be one of {', '.join(VIEWS)}", param="view")
     chosen = select_category(outcomes, category, long_query_chars)
+    rated = _rate(chosen, view, rounds, seed)
+    order = sorted(rated.ratings, key=lambda m: -rated.ratings[m])
+    return Leaderboard(
+        view=view,
+        category=category,
+        battles=len(chosen),
+        rows=_rows(rated, order, all_models, extra_scores, extra_label),
+        win_models=order,
+        win_matrix=win_fraction(rated.battles, order) if rated.battles is not None else [],
+        style_coefficients={k: round(v, 4) for k, v in rated.coefficients.items()},
+        extra_label=extra_label if extra_scores is not None else None,
+        rounds=rounds if chosen else 0,
+        categories=categories(outcomes),
+    )
+
+
+@dataclass(frozen=True)
+class _Rated:
+    pairs: list[tuple[str, str, str]]
+    battles: Battles | None = None
+    ratings: dict[str, float] = field(default_factory=dict)
+    lower: dict[str, float] = field(default_factory=dict)
+    upper: dict[str, float] = field(default_factory=dict)
+    coefficients: dict[str, float] = field(default_factory=dict)
+
+
+def _rate(chosen: Sequence[Outcome], view: str, rounds: int, seed: int) -> _Rated:
     pairs = [(o.model_a, o.model_b, o.winner) for o in chosen]
-    ratings: dict[str, float] = {}
-    lower: dict[str, float] = {}
-    upper: dict[str, float] = {}
-    coefficients: dict[str, float] = {}
-    battles = None
-    if pairs:
-        covariates = _style_matrix(chosen) if view == "style" else None
-        battles = Battles.from_outcomes(pairs, covariates)
-        fit = fit_bradley_terry(battles)
-        ratings = fit.ratings
-        intervals = bootstrap_intervals(battles, rounds=rounds, seed=seed)
-        lower, upper = intervals.lower, intervals.upper
-        coefficients = dict(zip(STYLE_FEATURES, fit.covariate_coefficients, strict=False))
-    ranks = rank_by_upper_bound(lower, upper)
-    elo = online_elo(pairs)
+    if not pairs:
+        return _Rated(pairs)
+    battles = Battles.from_outcomes(pairs, _style_matrix(chosen) if view == "style" else None)
+    fit = fit_bradley_terry(battles)
+    intervals = bootstrap_intervals(battles, rounds=rounds, seed=seed)
+    coefficients = dict(zip(STYLE_FEATURES, fit.covariate_coefficients, strict=False))
+    return _Rated(pairs, battles, fit.ratings, intervals.lower, intervals.upper, coefficients)
+
+
+def _rows(
+    rated: _Rated,
+    order: list[str],
+    all_models: Sequence[str],
+    extra_scores: Mapping[str, float] | None,
+    extra_label: str,
+) -> list[dict[str, Any]]:
+    """Rated models by rating, then every other model that battled (unrated) by name."""
+    ranks = rank_by_upper_bound(rated.lower, rated.upper)
+    elo = online_elo(rated.pairs)
     votes = {m: 0 for m in all_models}
-    for a, b, _ in pairs:
+    for a, b, _ in rated.pairs:
         votes[a] = votes.get(a, 0) + 1
         votes[b] = votes.get(b, 0) + 1
-    rated = sorted(ratings, key=lambda m: -ratings[m])
-    unrated = sorted(m for m in votes if m not in ratings)
+    unrated = sorted(m for m in votes if m not in rated.ratings)
     rows = []
-    for model in (*rated, *unrated):
+    for model in (*order, *unrated):
         row: dict[str, Any] = {
             "rank": ranks.get(model),
             "model": model,
-            "rating": _round(ratings.get(model)),
-            "ci_lower": _round(lower.get(model)),
-            "ci_upper": _round(upper.get(model)),
+            "rating": _round(rated.ratings.get(model)),
+            "ci_lower": _round(rated.lower.get(model)),
+            "ci_upper": _round(rated.upper.get(model)),
             "votes": votes.get(model, 0),
             "elo_online": _round(elo.get(model)),
         }
@@ -181,18 +211,7 @@ def compute_leaderboard(
             score = extra_scores.get(model)
             row[extra_label] = None if score is None else float(score)
         rows.append(row)
-    return Leaderboard(
-        view=view,
-        category=category,
-        battles=len(pairs),
-        rows=rows,
-        win_models=rated,
-        win_matrix=win_fraction(battles, rated) if battles is not None else [],
-        style_coefficients={k: round(v, 4) for k, v in coefficients.items()},
-        extra_label=extra_label if extra_scores is not None else None,
-        rounds=rounds if pairs else 0,
-        categories=categories(outcomes),
-    )
+    return rows
 
 
 async def build_leaderboard(
