@@ -109,7 +109,10 @@ async def stream_answers(turn: Turn, gateway: GatewayClient, arena: ArenaLink | 
                 yield frame
         yield sse("end", {"state": turn.page.view()})
     finally:
+        # No await here: Starlette cancels this generator inside an anyio cancel scope when the
+        # browser goes away, and every await in a cancelled scope is cancelled again. The page
+        # becomes idle once the sides' tasks have recorded what they had.
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        turn.page.idle.set()
+        finished = asyncio.gather(*tasks, return_exceptions=True)
+        finished.add_done_callback(lambda _: turn.page.idle.set())
