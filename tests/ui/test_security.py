@@ -120,6 +120,7 @@ def test_bad_requests_are_refused_naming_the_field(ui_server: UIServer, virtual_
                 "image_type",
             ),
             ("/api/named/send", {"models": ["alpha"], "text": "hi"}, 400, "invalid_models"),
+            ("/api/named/send", {"models": ["beta", "beta"], "text": "hi"}, 400, "same_model"),
             ("/api/other/send", {"text": "hi"}, 404, "unknown_page"),
             ("/api/chat/vote", {"vote": "leftvote"}, 409, "no_battle"),
         ]

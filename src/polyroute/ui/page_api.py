@@ -123,6 +123,8 @@ async def _new_page(request: Request, session: Session, name: str, body: dict[st
             or not all(isinstance(m, str) for m in wanted)
         ):
             raise UIError(400, "Pick a model." if count == 1 else "Pick two models.", "invalid_models")
+        if count == 2 and wanted[0] == wanted[1]:
+            raise UIError(400, "Pick two different models.", "same_model")
         unknown = [m for m in wanted if m not in available]
         if unknown:
             raise UIError(400, f"This key cannot use {unknown[0]!r}.", "model_not_available")
