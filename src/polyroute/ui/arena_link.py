@@ -121,11 +121,6 @@ class ArenaLink:
     async def leaderboard(self, view: str, category: str) -> Any:
         return await self.boards.get(view=view, category=category)
 
-    async def categories(self) -> list[str]:
-        from polyroute.arena.leaderboard import categories
-
-        return categories(await self.store.outcomes())
-
     async def plot(self, board: Any, kind: str, fmt: str) -> bytes:
         from polyroute.arena.plots import render_plot
 

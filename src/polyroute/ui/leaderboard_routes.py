@@ -40,8 +40,7 @@ async def _board(request: Request) -> Any:
 async def leaderboard_json(request: Request) -> JSONResponse:
     arena = _arena(request)
     board = await _board(request)
-    payload = board.to_json()
-    payload["categories"] = await arena.categories()
+    payload = board.to_json()  # with the categories that have battles, for the page's picker
     payload["external"] = arena.external_snapshot()
     return JSONResponse(payload, headers={"cache-control": "no-store"})
 

@@ -71,7 +71,6 @@ class UISettings(BaseModel):
     blind_mode_input_char_len_limit: int = BLIND_MODE_INPUT_CHAR_LEN_LIMIT
     conversation_turn_limit: int = CONVERSATION_TURN_LIMIT
     session_expiration_s: float = SESSION_EXPIRATION_TIME
-    logdir: Path | None = None
     database_url: str | None = None
     data_dir: Path | None = None
     cookie_secret: bytes = Field(default_factory=lambda: secrets.token_bytes(32))
@@ -139,7 +138,6 @@ def settings_from(
         blind_mode_input_char_len_limit=_positive_int(
             env, "FASTCHAT_BLIND_MODE_INPUT_CHAR_LEN_LIMIT", BLIND_MODE_INPUT_CHAR_LEN_LIMIT
         ),
-        logdir=Path(env["LOGDIR"]) if env.get("LOGDIR") else None,
         database_url=env.get("DATABASE_URL") or None,
         data_dir=Path(env["POLYROUTE_DATA_DIR"]) if env.get("POLYROUTE_DATA_DIR") else None,
         arena=read_ui_file(config_path).arena,
