@@ -13,6 +13,7 @@ The fake's answers by prompt (the last user message's text):
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.fakes.openai import FakeOpenAI
 from tests.gateway import GatewayServer
 
 from polyroute.ui.app import create_ui_app
+from polyroute.ui.sessions import COOKIE_NAME
 from polyroute.ui.settings import UISettings, settings_from
 
 MODELS = ("alpha", "beta", "gamma")
@@ -178,6 +180,32 @@ class UIServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page carries (its body's data-csrf)."""
+    match = re.search(r'data-csrf="([^"]*)"', html)
+    assert match, html
+    return match.group(1)
+
+
+class BrowserLike(httpx.Client):
+    """An HTTP client that keeps the session cookie as a browser on loopback does: httpx sends
+    a Secure cookie over https only, browsers also to http://127.0.0.1."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url=base_url, timeout=30, follow_redirects=False)
+        self.session_cookie: str | None = None
+
+    def send(self, request: httpx.Request, **kwargs):  # type: ignore[no-untyped-def]
+        if self.session_cookie and "cookie" not in request.headers:
+            request.headers["cookie"] = f"{COOKIE_NAME}={self.session_cookie}"
+        response = super().send(request, **kwargs)
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            if name == COOKIE_NAME:
+                self.session_cookie = rest.split(";", 1)[0].strip('"') or None
+        return response
 
 
 def wait_for(condition: Any, what: str, timeout_s: float = 10.0) -> None:

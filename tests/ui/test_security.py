@@ -4,48 +4,22 @@ page or script could send."""
 from __future__ import annotations
 
 import contextlib
-import re
 
 import httpx
 import pytest
 from tests.gateway import GatewayServer
-from tests.ui.support import MASTER_KEY, UIServer
+from tests.ui.support import MASTER_KEY, BrowserLike, UIServer, csrf_of
 
 from polyroute.ui.sessions import COOKIE_NAME
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'data-csrf="([^"]*)"', html)
-    assert match, html
-    return match.group(1)
-
-
-class BrowserLike(httpx.Client):
-    """An HTTP client that keeps the session cookie as a browser on loopback does: httpx sends
-    a Secure cookie over https only, browsers also to http://127.0.0.1."""
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__(base_url=base_url, timeout=30, follow_redirects=False)
-        self.session_cookie: str | None = None
-
-    def send(self, request: httpx.Request, **kwargs):  # type: ignore[no-untyped-def]
-        if self.session_cookie and "cookie" not in request.headers:
-            request.headers["cookie"] = f"{COOKIE_NAME}={self.session_cookie}"
-        response = super().send(request, **kwargs)
-        for header in response.headers.get_list("set-cookie"):
-            name, _, rest = header.partition("=")
-            if name == COOKIE_NAME:
-                self.session_cookie = rest.split(";", 1)[0].strip('"') or None
-        return response
 
 
 def signed_in_client(ui: UIServer, key: str) -> tuple[httpx.Client, str]:
     client = BrowserLike(ui.url)
     login_page = client.get("/login")
-    response = client.post("/login", json={"key": key}, headers={"x-csrf-token": _csrf(login_page.text)})
+    response = client.post("/login", json={"key": key}, headers={"x-csrf-token": csrf_of(login_page.text)})
     assert response.status_code == 200, response.text
     chat = client.get("/chat")
-    return client, _csrf(chat.text)
+    return client, csrf_of(chat.text)
 
 
 def test_the_session_cookie_is_http_only_strict_and_secure_and_holds_no_key(
@@ -55,7 +29,7 @@ def test_the_session_cookie_is_http_only_strict_and_secure_and_holds_no_key(
         first = client.get("/login")
         before = client.session_cookie
         response = client.post(
-            "/login", json={"key": virtual_key}, headers={"x-csrf-token": _csrf(first.text)}
+            "/login", json={"key": virtual_key}, headers={"x-csrf-token": csrf_of(first.text)}
         )
         assert response.status_code == 200
         header = response.headers["set-cookie"]
@@ -153,7 +127,7 @@ def test_the_master_key_signs_in_and_a_keyless_local_sign_in_is_not_offered(
     with BrowserLike(ui_server.url) as client:
         page = client.get("/login")
         assert 'id="local-login"' not in page.text  # the gateway has a master key
-        refused = client.post("/login", json={"local": True}, headers={"x-csrf-token": _csrf(page.text)})
+        refused = client.post("/login", json={"local": True}, headers={"x-csrf-token": csrf_of(page.text)})
         assert refused.status_code == 403
     client, _ = signed_in_client(ui_server, MASTER_KEY)
     with contextlib.closing(client):
@@ -175,6 +149,6 @@ def test_a_keyless_loopback_gateway_offers_the_local_sign_in(
     ):
         page = client.get("/login")
         assert 'id="local-login"' in page.text
-        response = client.post("/login", json={"local": True}, headers={"x-csrf-token": _csrf(page.text)})
+        response = client.post("/login", json={"local": True}, headers={"x-csrf-token": csrf_of(page.text)})
         assert response.status_code == 200
         assert "mock-gpt" in client.get("/api/models").json()["models"]

@@ -15,7 +15,7 @@ import httpx
 import orjson
 from tests.fakes.base import free_port
 from tests.serve_process import serve_process
-from tests.ui.test_security import BrowserLike, _csrf
+from tests.ui.support import BrowserLike, csrf_of
 
 
 def _wait_for_ui(url: str, process: subprocess.Popen[str], timeout_s: float = 60) -> None:
@@ -55,9 +55,9 @@ def test_serve_ui_starts_the_ui_beside_the_gateway_with_a_mock_arena(tmp_path: P
             page = client.get("/login")
             assert 'id="local-login"' in page.text  # no master key, loopback: click through offline
             assert client.post(
-                "/login", json={"local": True}, headers={"x-csrf-token": _csrf(page.text)}
+                "/login", json={"local": True}, headers={"x-csrf-token": csrf_of(page.text)}
             ).is_success
-            csrf = _csrf(client.get("/arena").text)
+            csrf = csrf_of(client.get("/arena").text)
             models = client.get("/api/models").json()["models"]
             assert {"mock-gpt", "mock/alpha", "mock/beta"} <= set(models)
             battle = client.post(
