@@ -5,6 +5,7 @@ virtual key, and the UI app on its own loopback port, as `polyroute ui` runs it.
 The fake's answers by prompt (the last user message's text):
   contains "hold"      two words, then the stream stalls until the client goes away (stop tests);
                        "hold once" stalls the first time each model is asked, then answers
+  "who are you"        "I am <model>, ...": an answer that names its model (an identity leak)
   contains "xss"       an answer full of script, event-handler, javascript: and markdown tricks
   has image parts      "Received N image(s) as image/png."
   otherwise            "<ordinal> answer to: <prompt>" (first for alpha, second for beta, third
@@ -82,6 +83,8 @@ class FakeModels(FakeOpenAI):
         if "hold" in prompt:
             self.held.add((model, prompt))
             return Reply(text="Thinking about it slowly", stall_after=3)
+        if "who are you" in prompt.lower():
+            return Reply(text=f"I am {model}, a large language model.")
         if "xss" in prompt:
             return Reply(text=XSS_ANSWER)
         if images:

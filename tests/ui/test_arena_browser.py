@@ -155,3 +155,20 @@ async def test_a_stopped_battle_must_be_regenerated_before_the_vote(
     await page.click("button.vote[data-vote='bothbad_vote']")
     await expect(page.locator("#vote-status")).to_contain_text("Thanks for voting")
     await expect(page.locator("#name-a")).not_to_have_text("hidden")
+
+
+async def test_a_battle_whose_answer_names_its_model_does_not_count(
+    signed_in: Page, ui_server: UIServer
+) -> None:
+    page = signed_in
+    votes_before = _votes(ui_server)
+    await page.goto(ui_server.url + "/arena")
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.fill("#prompt", "Who are you?")
+    await page.click("#send")
+    await page.wait_for_selector("body[data-busy='0']")
+    await page.click("button.vote[data-vote='leftvote']")
+    await expect(page.locator("#vote-status")).to_contain_text(
+        "An answer named a model, so this battle does not count on the leaderboard."
+    )
+    assert _votes(ui_server) == votes_before

@@ -63,6 +63,7 @@ class Page:
     battle_id: str | None = None
     turn_index: int | None = None  # the arena store's index of the last prompt
     vote: str | None = None
+    flagged: bool = False  # an answer named a model: the vote does not count on the leaderboard
     # Set while no answer streams; a stop (the browser aborting) reaches the server a moment
     # after the browser moves on, so the next request waits for this before deciding.
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -96,6 +97,7 @@ class Page:
             "kind": self.kind,
             "battle_id": self.battle_id,
             "vote": self.vote,
+            "flagged": self.flagged,
             "turns": self.user_turns(),
             "streaming": self.streaming(),
             "system_prompt": self.system_prompt,

@@ -240,7 +240,8 @@ async def vote(request: Request) -> JSONResponse:
         )
     arena = _ui(request).arena
     if arena is not None and page.battle_id is not None:
-        await arena.vote(page.battle_id, session, choice)  # its refusals are GatewayErrors (app.py)
+        receipt = await arena.vote(page.battle_id, session, choice)  # refusals: GatewayErrors (app.py)
+        page.flagged = bool(receipt.flagged)
     page.vote = choice
     return JSONResponse({"state": page.view()})
 

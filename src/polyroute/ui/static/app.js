@@ -232,7 +232,12 @@ class Conversation {
     }
     const status = $("vote-status");
     if (status) {
-      status.textContent = state && state.vote ? "Thanks for voting! The models are revealed above. Clear to start a new round." : "";
+      let text = "";
+      if (state && state.vote) {
+        text = "Thanks for voting! The models are revealed above. Clear to start a new round.";
+        if (state.flagged) text += " An answer named a model, so this battle does not count on the leaderboard.";
+      }
+      status.textContent = text;
     }
     this.updateControls();
   }
