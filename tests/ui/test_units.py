@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from polyroute.ui.conversations import Page, Side, request_messages
 from polyroute.ui.rendering import render_markdown
 from polyroute.ui.sampling import NoBattlePair, battle_pair
 from polyroute.ui.sessions import SessionStore
@@ -136,3 +137,24 @@ def test_settings_take_fastchats_limits_from_the_environment(tmp_path: Path) -> 
         settings_from({}, "http://gw", config_path=config)
     config.write_text("arena:\n  sampling_weights: {a: 2, b: 1}\n  battle_targets: {a: [b]}\n")
     assert settings_from({}, "http://gw", config_path=config).arena.battle_targets == {"a": ["b"]}
+
+
+def test_requests_carry_the_system_prompt_and_skip_empty_failed_answers() -> None:
+    side = Side(
+        "m",
+        messages=[
+            {"role": "user", "content": "one"},
+            {"role": "assistant", "content": "", "note": "error"},
+            {"role": "user", "content": "two"},
+            {"role": "assistant", "content": "half an answ", "note": "stopped"},
+            {"role": "user", "content": "three"},
+        ],
+    )
+    page = Page(kind="chat", sides=[side], system_prompt="Be brief.")
+    assert request_messages(page, side) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "one"},
+        {"role": "user", "content": "two"},
+        {"role": "assistant", "content": "half an answ"},
+        {"role": "user", "content": "three"},
+    ]

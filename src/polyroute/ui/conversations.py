@@ -175,9 +175,12 @@ def user_message(text: str, image: str | None) -> dict[str, Any]:
 
 def request_messages(page: Page, side: Side) -> list[dict[str, Any]]:
     """The OpenAI messages to send for a side: the system prompt, then the turns so far (notes
-    the UI added, such as "stopped", are not sent)."""
+    the UI added, such as "stopped", are not sent; nor are empty failed answers)."""
     messages: list[dict[str, Any]] = []
     if page.system_prompt:
         messages.append({"role": "system", "content": page.system_prompt})
-    messages.extend({"role": m["role"], "content": m["content"]} for m in side.messages)
+    for m in side.messages:
+        if m["role"] == "assistant" and m.get("note") and not m["content"]:
+            continue  # a failed or stopped answer with no text: nothing the model said
+        messages.append({"role": m["role"], "content": m["content"]})
     return messages
