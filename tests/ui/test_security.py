@@ -152,3 +152,25 @@ def test_a_keyless_loopback_gateway_offers_the_local_sign_in(
         response = client.post("/login", json={"local": True}, headers={"x-csrf-token": csrf_of(page.text)})
         assert response.status_code == 200
         assert "mock-gpt" in client.get("/api/models").json()["models"]
+
+
+def test_a_second_prompt_while_one_is_answered_is_refused(
+    gateway: GatewayServer, virtual_key: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with UIServer(gateway.url, tmp_path_factory.mktemp("ui-busy"), stop_grace_s=0.05) as ui:
+        client, csrf = signed_in_client(ui, virtual_key)
+        headers = {"x-csrf-token": csrf}
+        with contextlib.closing(client):
+            held = {"model": "alpha", "text": "please hold on"}
+            with client.stream("POST", "/api/chat/send", json=held, headers=headers) as first:
+                assert first.status_code == 200
+                lines = first.iter_lines()  # kept: dropping the iterator would close the connection
+                assert next(lines).startswith("event: delta")  # the first answer is streaming
+                second = client.post("/api/chat/send", json={"text": "me too"}, headers=headers)
+                assert (second.status_code, second.json()["error"]["code"]) == (409, "busy")
+                again = client.post("/api/chat/regenerate", json={}, headers=headers)
+                assert (again.status_code, again.json()["error"]["code"]) == (409, "busy")
+            # The first answer's connection closed: stopped, kept, and the page takes prompts again.
+            state = client.get("/api/chat/state").json()["state"]
+            assert [m["role"] for m in state["sides"][0]["messages"]] == ["user", "assistant"]
+            assert client.post("/api/chat/send", json={"text": "next"}, headers=headers).status_code == 200

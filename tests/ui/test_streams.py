@@ -11,7 +11,7 @@ import anyio
 from polyroute.ui.conversations import Page, Side
 from polyroute.ui.gateway_client import StreamResult
 from polyroute.ui.sessions import SessionStore
-from polyroute.ui.streams import Turn, stream_answers
+from polyroute.ui.streams import Turn, relay, start_answers
 
 
 class StallingGateway:
@@ -37,14 +37,14 @@ async def test_a_stream_cancelled_in_starlettes_cancel_scope_leaves_the_page_idl
     gateway = StallingGateway()
     turn = Turn(page, session, None, {}, None)
 
-    async def relay() -> None:
-        async for _ in stream_answers(turn, gateway, None):  # type: ignore[arg-type]
+    async def browser_reads() -> None:
+        async for _ in relay(start_answers(turn, gateway, None)):  # type: ignore[arg-type]
             pass
 
     # Starlette's StreamingResponse runs the body in an anyio task group that is cancelled when
     # the browser disconnects; every await in it is then cancelled again.
     async with anyio.create_task_group() as group:
-        group.start_soon(relay)
+        group.start_soon(browser_reads)
         await gateway.started.wait()
         group.cancel_scope.cancel()
     await asyncio.wait_for(page.idle.wait(), 5)

@@ -71,7 +71,7 @@ class Page:
     def __post_init__(self) -> None:
         self.idle.set()
 
-    async def settled(self, timeout_s: float = 5.0) -> None:
+    async def settled(self, timeout_s: float) -> None:
         """Returns once no answer streams, or after `timeout_s` (the caller then refuses)."""
         if not self.idle.is_set():
             with contextlib.suppress(TimeoutError):

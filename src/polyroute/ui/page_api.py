@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.requests import Request
@@ -32,7 +34,7 @@ from polyroute.ui.conversations import (
 from polyroute.ui.gateway_client import GatewayCallError
 from polyroute.ui.sampling import NoBattlePair, battle_pair
 from polyroute.ui.sessions import Session
-from polyroute.ui.streams import Turn, stream_answers
+from polyroute.ui.streams import Answering, Turn, relay, start_answers
 from polyroute.ui.web import UIError, check_post, json_body, signed_in_session
 
 VOTES = ("leftvote", "rightvote", "tievote", "bothbad_vote")
@@ -90,7 +92,7 @@ async def state(request: Request) -> JSONResponse:
     session = signed_in_session(request)
     page = session.pages.get(_page_name(request))
     if page is not None:
-        await page.settled()
+        await page.settled(_ui(request).settings.stop_grace_s)
     return JSONResponse(
         {"state": page.view() if page else None, "limits": _limits(request, _page_name(request))}
     )
@@ -142,15 +144,16 @@ async def send(request: Request) -> Response:
     session = signed_in_session(request)
     check_post(request, session)
     name = _page_name(request)
+    body = await json_body(request, _ui(request).settings.max_image_bytes * 2)
+    with _claim(session, name):
+        return _stream(await _start_turn(request, session, name, body))
+
+
+async def _start_turn(request: Request, session: Session, name: str, body: dict[str, Any]) -> Answering:
     settings = _ui(request).settings
-    body = await json_body(request, settings.max_image_bytes * 2)
     page = session.pages.get(name)
     if page is not None:
-        await page.settled()
-    if page is not None and page.streaming():
-        raise UIError(409, "An answer is still being written; stop it or wait.", "busy")
-    if page is not None and page.vote is not None:
-        raise UIError(409, "You have voted in this battle. Start a new round to chat again.", "battle_over")
+        await _check_idle(request, page)
     limit = settings.blind_mode_input_char_len_limit if name == "anonymous" else settings.input_char_len_limit
     try:
         text = check_text(str(body.get("text") or ""), limit, name == "anonymous")
@@ -173,7 +176,31 @@ async def send(request: Request) -> Response:
     for side in page.sides:
         side.messages.append(dict(message))
     page.turn_index = turn_index
-    return _stream(request, Turn(page, session, session.key, params, turn_index))
+    return start_answers(
+        Turn(page, session, session.key, params, turn_index), _ui(request).gateway, _ui(request).arena
+    )
+
+
+async def _check_idle(request: Request, page: Page) -> None:
+    await page.settled(_ui(request).settings.stop_grace_s)
+    if page.streaming():
+        raise UIError(409, "An answer is still being written; stop it or wait.", "busy")
+    if page.vote is not None:
+        raise UIError(409, "You have voted in this battle. Start a new round to chat again.", "battle_over")
+
+
+@contextlib.contextmanager
+def _claim(session: Session, name: str) -> Iterator[None]:
+    """One prompt at a time per page: a second one sent while the first is being set up (a
+    double click, two tabs) is refused instead of interleaving two conversations. From the
+    start of the answers on, the page's own busy state takes over."""
+    if name in session.claims:
+        raise UIError(409, "An answer is still being written; stop it or wait.", "busy")
+    session.claims.add(name)
+    try:
+        yield
+    finally:
+        session.claims.discard(name)
 
 
 async def regenerate(request: Request) -> Response:
@@ -181,28 +208,23 @@ async def regenerate(request: Request) -> Response:
     check_post(request, session)
     name = _page_name(request)
     body = await json_body(request, 64 * 1024)
-    page = session.pages.get(name)
-    if page is None or not page.sides[0].messages:
-        raise UIError(409, "There is nothing to regenerate yet.", "nothing_to_regenerate")
-    await page.settled()
-    if page.streaming():
-        raise UIError(409, "An answer is still being written; stop it or wait.", "busy")
-    if page.vote is not None:
-        raise UIError(409, "You have voted in this battle. Start a new round to chat again.", "battle_over")
-    for side in page.sides:
-        if side.messages and side.messages[-1]["role"] == "assistant":
-            side.messages.pop()
-    arena = _ui(request).arena
-    if arena is not None and page.battle_id is not None:
-        await arena.regenerate(page.battle_id, session)
-    return _stream(request, Turn(page, session, session.key, _params(body), page.turn_index))
+    with _claim(session, name):
+        page = session.pages.get(name)
+        if page is None or not page.sides[0].messages:
+            raise UIError(409, "There is nothing to regenerate yet.", "nothing_to_regenerate")
+        await _check_idle(request, page)
+        for side in page.sides:
+            if side.messages and side.messages[-1]["role"] == "assistant":
+                side.messages.pop()
+        arena = _ui(request).arena
+        if arena is not None and page.battle_id is not None:
+            await arena.regenerate(page.battle_id, session)
+        turn = Turn(page, session, session.key, _params(body), page.turn_index)
+        return _stream(start_answers(turn, _ui(request).gateway, arena))
 
 
-def _stream(request: Request, turn: Turn) -> StreamingResponse:
-    ui = _ui(request)
-    return StreamingResponse(
-        stream_answers(turn, ui.gateway, ui.arena), media_type="text/event-stream", headers=_SSE_HEADERS
-    )
+def _stream(answering: Answering) -> StreamingResponse:
+    return StreamingResponse(relay(answering), media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 async def clear(request: Request) -> JSONResponse:
@@ -211,7 +233,7 @@ async def clear(request: Request) -> JSONResponse:
     name = _page_name(request)
     page = session.pages.get(name)
     if page is not None:
-        await page.settled()
+        await page.settled(_ui(request).settings.stop_grace_s)
     if page is not None and page.streaming():
         raise UIError(409, "An answer is still being written; stop it first.", "busy")
     session.pages.pop(name, None)
@@ -229,7 +251,7 @@ async def vote(request: Request) -> JSONResponse:
     choice = body.get("vote")
     if choice not in VOTES:
         raise UIError(400, f"vote must be one of {', '.join(VOTES)}.", "invalid_vote")
-    await page.settled()
+    await page.settled(_ui(request).settings.stop_grace_s)
     if page.streaming():
         raise UIError(409, "Wait for both answers before voting.", "busy")
     if page.vote is not None:

@@ -38,6 +38,7 @@ class Session:
     client_ip: str = ""
     # One live conversation per page (chat, battle, side-by-side), kept across reloads.
     pages: dict[str, Any] = field(default_factory=dict)
+    claims: set[str] = field(default_factory=set)  # pages whose next prompt is being set up
 
 
 class SessionStore:

@@ -79,6 +79,7 @@ class UISettings(BaseModel):
     max_anonymous_sessions: int = 2_000  # sign-in pages opened: a flood of them evicts no user
     max_image_bytes: int = 5 * 1024 * 1024
     max_images_per_conversation: int = 4
+    stop_grace_s: float = 5.0  # how long a request after a stop waits for the stopped answers
     request_timeout_s: float = 600.0
     leaderboard_ttl_s: float = 10.0  # one leaderboard computation per view and category per this
     arena: ArenaSampling = Field(default_factory=ArenaSampling)

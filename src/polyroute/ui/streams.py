@@ -89,8 +89,19 @@ async def _answer_side(
         await queue.put(None)
 
 
-async def stream_answers(turn: Turn, gateway: GatewayClient, arena: ArenaLink | None) -> AsyncIterator[bytes]:
-    """SSE frames for every side's answer, then `end` with the page's new state."""
+@dataclass
+class Answering:
+    """The sides' answers of one prompt, running."""
+
+    turn: Turn
+    queue: asyncio.Queue[bytes | None]
+    tasks: list[asyncio.Task[None]]
+    finished: asyncio.Future[list[Any]]
+
+
+def start_answers(turn: Turn, gateway: GatewayClient, arena: ArenaLink | None) -> Answering:
+    """Starts every side's answer now, before the response body: even if the browser is gone
+    before the body starts, the answers finish, are kept, and the page turns idle again."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
     turn.page.idle.clear()
     for side in turn.page.sides:
@@ -99,20 +110,25 @@ async def stream_answers(turn: Turn, gateway: GatewayClient, arena: ArenaLink | 
         asyncio.create_task(_answer_side(turn, i, side, gateway, arena, queue))
         for i, side in enumerate(turn.page.sides)
     ]
+    finished = asyncio.gather(*tasks, return_exceptions=True)
+    finished.add_done_callback(lambda _: turn.page.idle.set())
+    return Answering(turn, queue, tasks, finished)
+
+
+async def relay(answering: Answering) -> AsyncIterator[bytes]:
+    """SSE frames for every side's answer, then `end` with the page's new state."""
     try:
-        running = len(tasks)
+        running = len(answering.tasks)
         while running:
-            frame = await queue.get()
+            frame = await answering.queue.get()
             if frame is None:
                 running -= 1
             else:
                 yield frame
-        yield sse("end", {"state": turn.page.view()})
+        yield sse("end", {"state": answering.turn.page.view()})
     finally:
         # No await here: Starlette cancels this generator inside an anyio cancel scope when the
-        # browser goes away, and every await in a cancelled scope is cancelled again. The page
-        # becomes idle once the sides' tasks have recorded what they had.
-        for task in tasks:
+        # browser goes away (its stop button), and every await in a cancelled scope is cancelled
+        # again. The tasks record what they had; the page turns idle when they are done.
+        for task in answering.tasks:
             task.cancel()
-        finished = asyncio.gather(*tasks, return_exceptions=True)
-        finished.add_done_callback(lambda _: turn.page.idle.set())
