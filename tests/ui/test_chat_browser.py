@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
+import pytest
 from playwright.async_api import Page, expect
-from tests.ui.conftest import screenshot
+from tests.gateway import GatewayServer
+from tests.ui.conftest import screenshot, sign_in
 from tests.ui.support import FakeModels, UIServer, wait_for
+
+from polyroute.ui.settings import ArenaSampling
 
 # A 1x1 PNG.
 PNG = base64.b64decode(
@@ -147,3 +152,31 @@ async def test_nothing_in_an_answer_runs_or_loads(signed_in: Page, ui_server: UI
     await screenshot(page, "chat-untrusted-output")
     response = await page.request.get(ui_server.url + "/chat")
     assert "script-src 'self'" in response.headers["content-security-policy"]
+
+
+@pytest.fixture(scope="module")
+def vision_ui(gateway: GatewayServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
+    arena = ArenaSampling(vision_models=["alpha"])
+    with UIServer(gateway.url, tmp_path_factory.mktemp("ui-vision"), arena=arena) as ui:
+        yield ui
+
+
+async def test_images_go_only_to_the_configured_vision_models(
+    page: Page, vision_ui: UIServer, virtual_key: str
+) -> None:
+    await sign_in(page, vision_ui, virtual_key)
+    await page.select_option("#model", "beta")
+    await expect(page.locator("#image")).to_be_disabled()
+    await page.select_option("#model", "alpha")
+    await expect(page.locator("#image")).to_be_enabled()
+    csrf = await page.evaluate("document.body.dataset.csrf")
+    image = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    refused = await page.request.post(
+        vision_ui.url + "/api/chat/send",
+        data={"model": "beta", "text": "look", "image": image},
+        headers={"x-csrf-token": csrf},
+    )
+    assert refused.status == 400
+    assert (await refused.json())["error"]["message"] == (
+        "'beta' does not take images; send text only or pick another model."
+    )

@@ -169,6 +169,8 @@ async def _start_turn(request: Request, session: Session, name: str, body: dict[
     if page is None:
         page = await _new_page(request, session, name, body)
         session.pages[name] = page
+    if image is not None:
+        _check_vision(page, settings.arena.vision_models)
     turn_index = None
     if _ui(request).arena is not None and page.battle_id is not None:
         turn_index = await _ui(request).arena.add_turn(page.battle_id, session, text)
@@ -179,6 +181,18 @@ async def _start_turn(request: Request, session: Session, name: str, body: dict[
     return start_answers(
         Turn(page, session, session.key, params, turn_index), _ui(request).gateway, _ui(request).arena
     )
+
+
+def _check_vision(page: Page, vision_models: list[str] | None) -> None:
+    """With `vision_models` configured, an image goes only to models listed there."""
+    if vision_models is None:
+        return
+    blind = [side.model for side in page.sides if side.model not in vision_models]
+    if blind:
+        shown = "One of the models" if page.anonymous else repr(blind[0])
+        raise UIError(
+            400, f"{shown} does not take images; send text only or pick another model.", "no_vision"
+        )
 
 
 async def _check_idle(request: Request, page: Page) -> None:

@@ -132,17 +132,17 @@ def settings_from(
     if secret is not None and len(secret) < 32:
         raise UISettingsError("POLYROUTE_UI_SECRET must be at least 32 characters")
     extra: dict[str, Any] = {"cookie_secret": secret.encode()} if secret else {}
-    return UISettings(
-        gateway_url=gateway_url.rstrip("/"),
-        service_key=service_key,
-        input_char_len_limit=_positive_int(env, "FASTCHAT_INPUT_CHAR_LEN_LIMIT", INPUT_CHAR_LEN_LIMIT),
-        blind_mode_input_char_len_limit=_positive_int(
+    values: dict[str, Any] = {
+        "gateway_url": gateway_url.rstrip("/"),
+        "service_key": service_key,
+        "input_char_len_limit": _positive_int(env, "FASTCHAT_INPUT_CHAR_LEN_LIMIT", INPUT_CHAR_LEN_LIMIT),
+        "blind_mode_input_char_len_limit": _positive_int(
             env, "FASTCHAT_BLIND_MODE_INPUT_CHAR_LEN_LIMIT", BLIND_MODE_INPUT_CHAR_LEN_LIMIT
         ),
-        database_url=env.get("DATABASE_URL") or None,
-        data_dir=Path(env["POLYROUTE_DATA_DIR"]) if env.get("POLYROUTE_DATA_DIR") else None,
-        arena=read_ui_file(config_path).arena,
-        env=dict(env),
+        "database_url": env.get("DATABASE_URL") or None,
+        "data_dir": Path(env["POLYROUTE_DATA_DIR"]) if env.get("POLYROUTE_DATA_DIR") else None,
+        "arena": read_ui_file(config_path).arena,
+        "env": dict(env),
         **extra,
-        **overrides,
-    )
+    }
+    return UISettings(**{**values, **overrides})  # the command line's options win
