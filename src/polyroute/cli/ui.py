@@ -153,7 +153,7 @@ def ui_child(gateway_port: int, ui_port: int, demo_models: bool, database_url: s
         env["DATABASE_URL"] = database_url
     # uvicorn ends `serve` on SIGTERM by raising the signal again, which kills the process
     # before this context exits: on Linux the kernel then stops the child (PR_SET_PDEATHSIG).
-    child = subprocess.Popen(command, env=env, preexec_fn=_exit_with_parent())  # noqa: S603, PLW1509
+    child = subprocess.Popen(command, env=env, preexec_fn=_exit_with_parent())  # noqa: S603
     log.info("web UI (chat, arena, leaderboard) on http://127.0.0.1:%d/", ui_port)
     try:
         yield

@@ -118,7 +118,7 @@ async def logout(request: Request) -> Response:
     return response
 
 
-def _signed_in_page(template: str, page: str):  # noqa: ANN202  # a route factory
+def _signed_in_page(template: str, page: str):  # a route factory
     async def route(request: Request) -> Response:
         session = current_session(request)
         if session is None or not session.signed_in:
