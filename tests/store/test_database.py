@@ -21,6 +21,12 @@ from polyroute.store.database import (
 from tests.store.databases import pg_database
 
 TABLES = {"polyroute_keys", "polyroute_teams", "polyroute_users", "polyroute_spend_logs", VERSION_TABLE}
+ARENA_TABLES = {
+    "polyroute_arena_battles",
+    "polyroute_arena_turns",
+    "polyroute_arena_votes",
+    "polyroute_arena_flags",
+}
 
 
 async def _tables_and_indexes(db: Database) -> tuple[set[str], set[str]]:
@@ -38,12 +44,13 @@ async def _tables_and_indexes(db: Database) -> tuple[set[str], set[str]]:
 async def test_migrations_create_the_schema_and_run_twice(database: Database) -> None:
     await database.migrate()  # the fixture migrated once already: a second run changes nothing
     tables, indexes = await _tables_and_indexes(database)
-    assert TABLES <= tables
+    assert TABLES | ARENA_TABLES <= tables
     assert {
         "ix_polyroute_spend_logs_api_key_start",
         "ix_polyroute_spend_logs_team_start",
         "ix_polyroute_spend_logs_start_time",
         "ix_polyroute_keys_key_alias",
+        "ix_polyroute_arena_votes_battle",
     } <= indexes
     async with database.engine.connect() as connection:
         version = (await connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalar_one()
@@ -57,6 +64,7 @@ async def test_the_migrations_build_exactly_what_the_models_declare(database: Da
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    import polyroute.arena.models  # noqa: F401  # the arena's tables are on the same Base
     import polyroute.store.eval_results  # noqa: F401  # its tables join Base's metadata
     from polyroute.store.models import Base
 

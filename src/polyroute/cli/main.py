@@ -10,6 +10,7 @@ from polyroute import __version__
 from polyroute.cli import controller as controller_commands
 from polyroute.cli import eval as eval_commands
 from polyroute.cli import serve as serve_commands
+from polyroute.cli import ui as ui_commands
 from polyroute.cli import worker as worker_commands
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ app.command("check-config")(serve_commands.check_config)
 app.command("worker")(worker_commands.worker)
 app.command("controller")(controller_commands.controller)
 app.add_typer(eval_commands.app, name="eval")
+app.command("ui")(ui_commands.ui)
 
 
 @app.command("version")

@@ -229,11 +229,13 @@ def serve(
     log_component: Annotated[str, typer.Option(hidden=True)] = "serve",
     allow_unknown: AllowUnknownOption = False,
     timeout_graceful_shutdown: GracefulShutdownOption = DEFAULT_GRACEFUL_SHUTDOWN_S,
+    ui: Annotated[
+        bool, typer.Option("--ui", help="Also start the web UI (chat, arena, leaderboard) on loopback.")
+    ] = False,
+    ui_port: Annotated[int, typer.Option(help="Port of the web UI started by --ui.")] = 7860,
 ) -> None:
     """Run the gateway. With no config, models come from provider keys in the environment,
     and the offline `mock` provider is always available."""
-    import uvicorn
-
     start_logging(log_level, log_format, log_dir, log_component)
     loaded = _load_or_exit(config, endpoint_file)
     protect_secrets(loaded.redactor)
@@ -289,6 +291,18 @@ def serve(
         # httptools with header, time and connection bounds (server/connections.py)
         **uvicorn_options(loaded.limits),
     }
+    with contextlib.ExitStack() as stack:
+        if ui:
+            from polyroute.cli.ui import ui_child
+
+            demo = config is None and endpoint_file is None  # the mock-only default: offer two mock models
+            stack.enter_context(ui_child(port, ui_port, demo, loaded.database_url))
+        _run_uvicorn(loaded, workers, allow_unauthenticated, common)
+
+
+def _run_uvicorn(loaded: GatewayConfig, workers: int, allow_unauthenticated: bool, common: dict) -> None:
+    import uvicorn
+
     if workers > 1:
         with _run_folder("polyroute-metrics-") as metrics, _run_folder("polyroute-workers-") as registry:
             os.environ[METRICS_DIR_ENV] = str(metrics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import polyroute.arena.models  # noqa: F401  # registers the arena tables on Base.metadata
 import polyroute.store.eval_results  # noqa: F401  # the eval tables (0003_eval) join Base's metadata
 from polyroute.store.models import Base
 

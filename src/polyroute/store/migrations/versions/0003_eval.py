@@ -1,7 +1,7 @@
 """evaluation results: runs and per-model scores (polyroute eval)
 
 Revision ID: 0003_eval
-Revises: 0001
+Revises: 0002_arena
 Create Date: 2026-12-04
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_eval"
-down_revision = "0001"
+down_revision = "0002_arena"
 branch_labels = None
 depends_on = None
 
