@@ -113,7 +113,8 @@ def gateway_config(upstream: FakeModels) -> dict[str, Any]:
             }
             for name in MODELS
         ],
-        "general_settings": {"master_key": MASTER_KEY},
+        # The UI's pickers list exactly these models (no built-in mock-gpt beside them).
+        "general_settings": {"master_key": MASTER_KEY, "builtin_mock_model": False},
     }
 
 

@@ -188,10 +188,11 @@ def _rows(
     extra_scores: Mapping[str, float] | None,
     extra_label: str,
 ) -> list[dict[str, Any]]:
-    """Rated models by rating, then every other model that battled (unrated) by name."""
+    """Rated models by rating, then every other model that battled or has an extra score
+    (unrated) by name."""
     ranks = rank_by_upper_bound(rated.lower, rated.upper)
     elo = online_elo(rated.pairs)
-    votes = {m: 0 for m in all_models}
+    votes = {m: 0 for m in (*all_models, *(extra_scores or {}))}
     for a, b, _ in rated.pairs:
         votes[a] = votes.get(a, 0) + 1
         votes[b] = votes.get(b, 0) + 1

@@ -119,7 +119,13 @@ class ArenaLink:
         return await self.store.vote(battle_id, holder_id(session), vote_type)
 
     async def leaderboard(self, view: str, category: str) -> Any:
-        return await self.boards.get(view=view, category=category)
+        """The arena's table, with each model's newest MT-Bench score (`polyroute eval`, stored
+        in the same database) as an extra column when there are any."""
+        from polyroute.eval import load_latest_scores
+
+        mt_bench = await load_latest_scores(self.database)
+        extra = {model: entry["score"] for model, entry in mt_bench.items()} if mt_bench else None
+        return await self.boards.get(view=view, category=category, extra_scores=extra)
 
     async def plot(self, board: Any, kind: str, fmt: str) -> bytes:
         from polyroute.arena.plots import render_plot

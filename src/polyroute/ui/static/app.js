@@ -414,6 +414,8 @@ async function loadLeaderboard() {
     return;
   }
   const board = await response.json();
+  const mtBench = board.columns.includes("mt_bench");  // scores of `polyroute eval mt-bench`
+  $("mt-bench-head").hidden = !mtBench;
   for (const entry of board.rows) {
     const row = document.createElement("tr");
     cell(row, String(entry.rank ?? ""));
@@ -422,6 +424,7 @@ async function loadLeaderboard() {
     cell(row, entry.ci_lower === null ? "" : `${fixed(entry.ci_lower, 0)} – ${fixed(entry.ci_upper, 0)}`);
     cell(row, String(entry.votes ?? ""));
     cell(row, fixed(entry.elo_online, 0));
+    if (mtBench) cell(row, fixed(entry.mt_bench, 2));
     body.appendChild(row);
   }
   $("board-empty").hidden = board.rows.length > 0;
@@ -438,6 +441,7 @@ async function loadLeaderboard() {
   }
   $("csv-link").href = `/leaderboard.csv?${query}`;
   const stamp = Date.now();
+  $("plots").hidden = !board.battles;  // nothing to draw before the first counted vote
   $("plot-ratings").src = `/leaderboard/plot/ratings.svg?${query}&t=${stamp}`;
   $("plot-winfraction").src = `/leaderboard/plot/winfraction.svg?${query}&t=${stamp}`;
   showExternal(board.external);
