@@ -24,7 +24,7 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 def start_gateway(config_path, port: int) -> subprocess.Popen:
     args = ["--config", str(config_path)]
-    process, _ = serve_process(args, {"POLYROUTE_MASTER_KEY": ""}, port, timeout_s=20)
+    process, _ = serve_process(args, {"POLYROUTE_MASTER_KEY": ""}, port, timeout_s=90)
     return process
 
 
