@@ -18,13 +18,13 @@ from pydantic import ValidationError
 
 from polyroute.auth.client_credentials import ClientCredentialSettings, compile_policy
 from polyroute.auth.url_safety import UrlAllowlist
-from polyroute.config.env_models import env_model_entries, env_model_warnings
+from polyroute.config.env_models import env_model_entries, env_model_warnings, retired_key_notices
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
 from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
 from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.registry import get_adapter
+from polyroute.providers.registry import get_adapter, provider_for_bare_model, setting_prefixes
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
 from polyroute.router.pricing import PRICE_FIELDS
@@ -55,15 +55,9 @@ _ROUTING_KEYS = {
     "configurable_clientside_auth_params",
     "allow_operator_key_with_client_base",
 }
-# Provider settings that are not request params (they stay out of the provider's body).
-_PROVIDER_SETTING_PREFIXES = ("mock_", "vertex_", "aws_", "anthropic_version", "default_max_tokens")
-# Name prefixes LiteLLM resolves to a provider when a model has no `provider/` prefix.
-_INFERRED = (
-    (("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci", "babbage", "omni-"), "openai"),
-    (("claude",), "anthropic"),
-    (("gemini",), "gemini"),
-    (("mistral-", "mixtral-", "codestral-", "open-mistral"), "mistral"),
-)
+# LiteLLM's cloud settings kept out of request bodies until the Vertex and Bedrock specs declare
+# them (issue 15); every other provider setting prefix comes from the specs (`setting_prefixes`).
+_CLOUD_SETTING_PREFIXES = ("vertex_", "aws_")
 
 
 class ConfigError(Exception):
@@ -136,6 +130,7 @@ def load_config(
     ]
     # LiteLLM's environment_variables section: values the config itself provides.
     merged_env = {**env, **{k: str(v) for k, v in config.environment_variables.items()}}
+    warnings += retired_key_notices(merged_env)
 
     entries = list(config.model_list)
     if endpoint_data is not None:
@@ -308,10 +303,9 @@ def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str
     head, sep, rest = model.partition("/")
     if sep and get_adapter(head) is not None:
         return head, rest
-    lowered = model.lower()
-    for prefixes, provider in _INFERRED:
-        if lowered.startswith(prefixes):
-            return provider, model
+    provider = provider_for_bare_model(model)  # LiteLLM's inference from the specs' prefixes
+    if provider is not None:
+        return provider, model
     if has_api_base:
         return "openai", model  # any OpenAI-compatible server reached by its base URL
     raise ConfigError(
@@ -343,18 +337,20 @@ def _build_deployment(
         api_version = resolve(params.api_version, env, where)
     except MissingCredentialError as exc:
         raise ConfigError(str(exc)) from exc
-    if not api_key and adapter.env_key and env.get(adapter.env_key):
-        api_key = env[adapter.env_key]
-    if not api_key and not adapter.key_optional and not (api_base and provider.startswith("openai")):
-        variable = adapter.env_key or "api_key"
+    spec = adapter.spec
+    if not api_key and (found := spec.key_from(env)):
+        api_key = found[1]
+    if not api_key and not spec.key_optional and not (api_base and provider.startswith("openai")):
+        variable = spec.key_env[0] if spec.key_env else "api_key"
         raise ConfigError(f"{where} needs an API key: set {variable} or litellm_params.api_key")
-    if not api_base and getattr(adapter, "base_env", None) and env.get(adapter.base_env):  # type: ignore[arg-type]
-        api_base = env[adapter.base_env]  # type: ignore[index]
+    api_base = api_base or spec.base_from(env)
+    api_version = api_version or spec.version_from(env)
     redactor.add(api_key)
     extras: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
+    provider_settings = (*setting_prefixes(), *_CLOUD_SETTING_PREFIXES)
     for key, value in (params.model_extra or {}).items():
-        if key.startswith(_PROVIDER_SETTING_PREFIXES):
+        if key.startswith(provider_settings):
             extras[key] = value
         else:
             defaults[key] = value  # LiteLLM applies other litellm_params as request defaults

@@ -29,6 +29,7 @@ import orjson
 
 from polyroute.providers.base import ProviderCall, WireRequest
 from polyroute.providers.openai_compat import OpenAICompatibleAdapter
+from polyroute.providers.spec import ProviderSpec
 
 _ERROR_TYPES = {
     400: ("invalid_request_error", None),
@@ -41,11 +42,21 @@ _ERROR_TYPES = {
 }
 
 
-class MockAdapter(OpenAICompatibleAdapter):
-    supports = frozenset({"chat", "embeddings"})
+SPEC = ProviderSpec(
+    name="mock",
+    label="Mock (offline, deterministic)",
+    key_optional=True,
+    default_api_base="mock://local",
+    capabilities=frozenset({"chat", "embeddings", "tools"}),
+    passthrough_stream=True,
+    setting_prefixes=("mock_",),
+    notes="in-process; mock_* settings in litellm_params",
+)
 
+
+class MockAdapter(OpenAICompatibleAdapter):
     def __init__(self) -> None:
-        super().__init__(name="mock", env_key=None, default_api_base="mock://local", key_optional=True)
+        super().__init__(SPEC)
         self._transport = MockTransport()
 
     def headers(self, call: ProviderCall) -> dict[str, str]:
@@ -293,3 +304,7 @@ def embeddings(request: dict[str, Any]) -> dict[str, Any]:
         "model": request.get("model"),
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def adapters() -> list[MockAdapter]:
+    return [MockAdapter()]

@@ -13,26 +13,32 @@ import orjson
 
 from polyroute.protocol.sse import DONE, SSEEvent
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
+from polyroute.providers.spec import ProviderSpec
+
+OPENAI = ProviderSpec(
+    name="openai",
+    label="OpenAI",
+    aliases=("text-completion-openai", "custom_openai"),
+    key_env=("OPENAI_API_KEY",),
+    base_env=("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+    default_api_base="https://api.openai.com/v1",
+    capabilities=frozenset({"chat", "completions", "embeddings", "tools", "vision", "reasoning"}),
+    passthrough_stream=True,
+    bare_model_prefixes=(
+        *("gpt-", "o1", "o3", "o4", "chatgpt-", "omni-"),
+        *("text-embedding-", "davinci", "babbage"),
+    ),
+    fastchat_api_types=("openai", "openai_no_stream", "openai_o1"),
+    otel_name="openai",
+)
 
 
 class OpenAICompatibleAdapter(ProviderAdapter):
-    supports = frozenset({"chat", "completions", "embeddings"})
-    passthrough_stream = True
+    """One instance per OpenAI-compatible provider, each with its own spec (OpenAI's by default;
+    the others in openai_family.py)."""
 
-    def __init__(
-        self,
-        name: str = "openai",
-        env_key: str | None = "OPENAI_API_KEY",
-        default_api_base: str | None = "https://api.openai.com/v1",
-        key_optional: bool = False,
-        base_env: str | None = None,
-    ) -> None:
-        self.name = name
-        self.env_key = env_key
-        self.default_api_base = default_api_base
-        self.key_optional = key_optional
-        #: env var that overrides the default base URL (e.g. OPENAI_API_BASE)
-        self.base_env = base_env
+    def __init__(self, spec: ProviderSpec = OPENAI) -> None:
+        self.spec = spec
 
     # -- addressing ---------------------------------------------------------------------------
     def base_url(self, call: ProviderCall) -> str:

@@ -2,9 +2,9 @@
 
 Non-streamed answers are read whole and parsed once. Streams go to the client as they arrive:
 OpenAI-format upstreams event by event as raw bytes (cut only at event boundaries), others
-through their adapter's translator. Before the first byte reaches the client a failure is an
-ordinary error response (so it can be retried); after it, the stream ends with an error event
-the OpenAI SDK raises, never a silent truncation.
+through their adapter's stream decoder (its framing) and translator. Before the first byte
+reaches the client a failure is an ordinary error response (so it can be retried); after it,
+the stream ends with an error event the OpenAI SDK raises, never a silent truncation.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from polyroute.errors import GatewayError, UnsafeUpstreamError, UpstreamError, UpstreamTimeoutError
-from polyroute.protocol.sse import SSEDecoder, SSEFramer, encode_data, encode_done, parse_event_block
+from polyroute.protocol.sse import SSEFramer, encode_data, encode_done, parse_event_block
 from polyroute.providers.base import StreamTranslator, WireRequest
 from polyroute.providers.openai_compat import OpenAIStreamReader
 from polyroute.providers.transport import UpstreamResponse
@@ -277,7 +277,8 @@ class StreamRelay:
     async def _relay_translated(
         self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float
     ) -> None:
-        decoder = SSEDecoder()
+        # The adapter's decoder undoes its framing (SSE, JSON lines, AWS event-stream, ...).
+        decoder = self.deployment.adapter.stream_decoder(self.deployment.call)
         translator = self.translator
         async for raw in response.iter_chunks():
             # An upstream's own usage chunk goes: the relay sends one at the end when asked for.

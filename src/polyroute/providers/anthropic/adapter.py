@@ -14,6 +14,7 @@ from polyroute.providers.anthropic.request import SUPPORTED_CHAT_PARAMS, build_b
 from polyroute.providers.anthropic.response import to_openai_response
 from polyroute.providers.anthropic.stream import AnthropicStreamTranslator
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
+from polyroute.providers.spec import ProviderSpec
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -26,9 +27,17 @@ class AnthropicAdapter(ProviderAdapter):
     e.g. `anthropic-beta`.
     """
 
-    name: ClassVar[str] = "anthropic"
-    env_key: ClassVar[str | None] = "ANTHROPIC_API_KEY"
-    default_api_base: ClassVar[str | None] = "https://api.anthropic.com"
+    spec = ProviderSpec(
+        name="anthropic",
+        label="Anthropic",
+        key_env=("ANTHROPIC_API_KEY",),
+        default_api_base="https://api.anthropic.com",
+        capabilities=frozenset({"chat", "tools", "vision", "reasoning"}),
+        bare_model_prefixes=("claude",),
+        setting_prefixes=("anthropic_version", "default_max_tokens"),
+        fastchat_api_types=("anthropic", "anthropic_message"),
+        otel_name="anthropic",
+    )
     supported_chat_params: ClassVar[frozenset[str]] = SUPPORTED_CHAT_PARAMS
 
     def messages_url(self, call: ProviderCall) -> str:

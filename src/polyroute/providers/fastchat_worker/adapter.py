@@ -46,6 +46,7 @@ from polyroute.providers.base import (
     generic_upstream_error,
 )
 from polyroute.providers.fastchat_worker.conversation import Conversation
+from polyroute.providers.spec import ProviderSpec
 
 # Without max_tokens FastChat's API server asks for the rest of the worker's context (see
 # bounded_max_new_tokens); 512 applies only to a worker that answers no /model_details.
@@ -231,9 +232,16 @@ class FastChatStreamTranslator(StreamTranslator):
 
 
 class FastChatWorkerAdapter(ProviderAdapter):
-    name = PROVIDER
-    key_optional = True
-    supports = frozenset({"chat", "embeddings"})
+    # Reached through the controller's worker directory (protocol "fastchat"), not by prefix in
+    # configs. /worker_generate_stream answers NUL-delimited JSON; its transport re-frames them.
+    spec = ProviderSpec(
+        name=PROVIDER,
+        label="FastChat model worker",
+        key_optional=True,
+        capabilities=frozenset({"chat", "embeddings"}),
+        worker_protocol="fastchat",
+        listed=False,
+    )
     supported_chat_params = SUPPORTED_CHAT_PARAMS
 
     def __init__(self) -> None:

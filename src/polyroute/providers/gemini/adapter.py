@@ -20,6 +20,7 @@ from polyroute.providers.gemini.errors import error_from_status, map_error
 from polyroute.providers.gemini.request import to_gemini_body
 from polyroute.providers.gemini.response import to_chat_completion
 from polyroute.providers.gemini.stream import GeminiStreamTranslator
+from polyroute.providers.spec import ProviderSpec
 
 DEFAULT_API_VERSION = "v1beta"
 
@@ -55,11 +56,20 @@ _VERSION_SUFFIX = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
 
 
 class GeminiAdapter(ProviderAdapter):
-    name: ClassVar[str] = "gemini"
-    env_key: ClassVar[str | None] = "GEMINI_API_KEY"
-    default_api_base: ClassVar[str | None] = "https://generativelanguage.googleapis.com"
+    spec = ProviderSpec(
+        name="gemini",
+        label="Google AI Studio (Gemini)",
+        aliases=("google_ai_studio",),
+        # FastChat's arena reads GEMINI_API_KEY, its classifier GENAI_API_KEY; LiteLLM's name last.
+        key_env=("GEMINI_API_KEY", "GENAI_API_KEY", "GOOGLE_API_KEY"),
+        default_api_base="https://generativelanguage.googleapis.com",
+        capabilities=frozenset({"chat", "embeddings", "tools", "vision", "reasoning"}),
+        bare_model_prefixes=("gemini",),
+        fastchat_api_types=("gemini", "gemini_no_stream"),
+        retired_env=(("BARD_API_KEY", "Bard"),),
+        otel_name="gcp.gemini",
+    )
     supported_chat_params: ClassVar[frozenset[str]] = GEMINI_CHAT_PARAMS
-    supports: ClassVar[frozenset[str]] = frozenset({"chat", "embeddings"})
 
     # -- addressing ---------------------------------------------------------------------------
     def model_url(self, call: ProviderCall, method: str) -> str:
