@@ -1,8 +1,9 @@
 """Stream framings: how an upstream's streamed bytes become events, whatever the wire framing.
 
 Providers stream in different framings: server-sent events (OpenAI, Anthropic, Gemini with
-`alt=sse`), JSON lines (YandexGPT, AI2's InferD), NUL-delimited JSON (FastChat workers), AWS's
-binary event-stream (Bedrock). A `StreamDecoder` undoes one framing; the provider's
+`alt=sse`; `BoundedSSEDecoder`), JSON lines (YandexGPT, AI2's InferD; `JSONLinesDecoder`),
+NUL-delimited JSON (FastChat workers; `NulJSONDecoder`), AWS's binary event-stream (Bedrock; in
+its package). A `StreamDecoder` undoes one framing; the provider's
 `StreamTranslator` then turns the events into OpenAI chunks. The relay never knows which framing
 it reads: it asks the deployment's adapter for a decoder (`ProviderAdapter.stream_decoder`).
 
@@ -46,11 +47,12 @@ class StreamDecoder(Protocol):
     def flush(self) -> list[StreamEvent]: ...
 
 
-class JSONLinesDecoder:
-    """Newline-delimited JSON (one object per line, blank lines skipped): each line is one
-    event with no name. A last line without its newline is completed by `flush`."""
+class DelimitedJSONDecoder:
+    """JSON objects separated by one delimiter byte (blank parts skipped): each object is one
+    event with no name. A last object without its delimiter is completed by `flush`."""
 
-    framing: ClassVar[str] = "JSON lines"
+    framing: ClassVar[str] = "delimited JSON"
+    delimiter: ClassVar[bytes] = b"\n"
     __slots__ = ("_buffer", "max_event_bytes")
 
     def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
@@ -59,25 +61,39 @@ class JSONLinesDecoder:
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         buffer = self._buffer + chunk if self._buffer else chunk
-        end = buffer.rfind(b"\n")
+        end = buffer.rfind(self.delimiter)
         if end < 0:
             self._hold(buffer)
             return []
         self._hold(buffer[end + 1 :])
-        return [StreamEvent(None, line) for line in _lines(buffer[:end])]
+        return self._events(buffer[:end])
 
     def flush(self) -> list[StreamEvent]:
         rest, self._buffer = self._buffer, b""
-        return [StreamEvent(None, line) for line in _lines(rest)]
+        return self._events(rest)
+
+    def _events(self, block: bytes) -> list[StreamEvent]:
+        return [StreamEvent(None, part) for raw in block.split(self.delimiter) if (part := raw.strip())]
 
     def _hold(self, tail: bytes) -> None:
         if len(tail) > self.max_event_bytes:
-            raise UpstreamError(f"upstream sent a JSON line over {self.max_event_bytes} bytes")
+            raise UpstreamError(f"upstream sent a {self.framing} object over {self.max_event_bytes} bytes")
         self._buffer = tail
 
 
-def _lines(block: bytes) -> list[bytes]:
-    return [stripped for line in block.split(b"\n") if (stripped := line.strip())]
+class JSONLinesDecoder(DelimitedJSONDecoder):
+    """Newline-delimited JSON, one object per line (YandexGPT, AI2's InferD)."""
+
+    framing: ClassVar[str] = "JSON lines"
+    __slots__ = ()
+
+
+class NulJSONDecoder(DelimitedJSONDecoder):
+    """NUL-delimited JSON (FastChat's /worker_generate_stream), with no end marker."""
+
+    framing: ClassVar[str] = "NUL-delimited JSON"
+    delimiter: ClassVar[bytes] = b"\0"
+    __slots__ = ()
 
 
 class BoundedSSEDecoder(SSEDecoder):

@@ -37,7 +37,7 @@ from polyroute.errors import (
     UpstreamTimeoutError,
     error_for_upstream_status,
 )
-from polyroute.protocol.sse import SSEEvent
+from polyroute.protocol.framing import NulJSONDecoder, StreamEvent
 from polyroute.providers.base import (
     ProviderAdapter,
     ProviderCall,
@@ -206,7 +206,7 @@ class FastChatStreamTranslator(StreamTranslator):
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
 
-    def on_event(self, event: SSEEvent) -> list[dict[str, Any]]:
+    def on_event(self, event: StreamEvent) -> list[dict[str, Any]]:
         data = event.json()
         if not isinstance(data, dict):
             raise UpstreamError("the worker sent a chunk that is not a JSON object", provider=PROVIDER)
@@ -233,12 +233,13 @@ class FastChatStreamTranslator(StreamTranslator):
 
 class FastChatWorkerAdapter(ProviderAdapter):
     # Reached through the controller's worker directory (protocol "fastchat"), not by prefix in
-    # configs. /worker_generate_stream answers NUL-delimited JSON; its transport re-frames them.
+    # configs. /worker_generate_stream answers NUL-delimited JSON objects.
     spec = ProviderSpec(
         name=PROVIDER,
         label="FastChat model worker",
         key_optional=True,
         capabilities=frozenset({"chat", "embeddings"}),
+        stream_decoder=NulJSONDecoder,
         worker_protocol="fastchat",
         listed=False,
     )
