@@ -169,7 +169,7 @@ def test_worker_protocols_come_from_the_specs():
 
 
 def test_a_name_is_registered_once():
-    taken = ProviderSpec(name="p1-test-only", label="t", aliases=("anthropic",))
+    taken = ProviderSpec(name="p1-test-only", label="t", api="t", aliases=("anthropic",))
     with pytest.raises(ValueError, match="anthropic"):
         register(OpenAICompatibleAdapter(taken))
     assert get_adapter("p1-test-only") is None
@@ -179,9 +179,9 @@ def test_spec_refuses_unknown_capabilities_and_non_sse_passthrough():
     from polyroute.protocol.framing import JSONLinesDecoder
 
     with pytest.raises(ValueError, match="telepathy"):
-        ProviderSpec(name="x", label="x", capabilities=frozenset({"chat", "telepathy"}))
+        ProviderSpec(name="x", label="x", api="x", capabilities=frozenset({"chat", "telepathy"}))
     with pytest.raises(ValueError, match="SSE"):
-        ProviderSpec(name="x", label="x", passthrough_stream=True, stream_decoder=JSONLinesDecoder)
+        ProviderSpec(name="x", label="x", api="x", passthrough_stream=True, stream_decoder=JSONLinesDecoder)
 
 
 def test_every_spec_names_its_provider_and_each_name_is_unique():

@@ -17,6 +17,7 @@ DEFAULT_API_VERSION = "2024-10-21"  # the GA data-plane version current when thi
 SPEC = ProviderSpec(
     name="azure",
     label="Azure OpenAI",
+    api="OpenAI at /openai/deployments/{name}, api-key header",
     aliases=("azure_openai",),
     key_env=("AZURE_OPENAI_KEY", "AZURE_API_KEY"),  # FastChat's, then LiteLLM's
     base_env=("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE"),

@@ -45,6 +45,7 @@ _ERROR_TYPES = {
 SPEC = ProviderSpec(
     name="mock",
     label="Mock (offline, deterministic)",
+    api="OpenAI, in-process",
     key_optional=True,
     default_api_base="mock://local",
     capabilities=frozenset({"chat", "embeddings", "tools"}),

@@ -18,6 +18,7 @@ from polyroute.providers.spec import ProviderSpec
 OPENAI = ProviderSpec(
     name="openai",
     label="OpenAI",
+    api="OpenAI",
     aliases=("text-completion-openai", "custom_openai"),
     key_env=("OPENAI_API_KEY",),
     base_env=("OPENAI_BASE_URL", "OPENAI_API_BASE"),

@@ -18,6 +18,7 @@ _CHAT = frozenset({"chat", "completions", "embeddings", "tools"})
 def _compatible(name: str, label: str, key: str | None, base: str | None, **facts: Any) -> ProviderSpec:
     facts.setdefault("capabilities", _CHAT)
     key_env = (key,) if key else ()
+    facts.setdefault("api", "OpenAI-compatible")
     return ProviderSpec(name, label, key_env=key_env, default_api_base=base, passthrough_stream=True, **facts)
 
 
@@ -90,7 +91,7 @@ POLYROUTE_WORKER = _compatible(
     key_optional=True,
     worker_protocol="openai",
     worker_api_path="/v1",
-    listed=False,
+    notes="registered workers (`polyroute worker`); reached through the controller",
 )
 
 

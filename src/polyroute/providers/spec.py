@@ -67,8 +67,9 @@ class ProviderSpec:
     docs: str | None = None  # docs page, relative to the repository root
     worker_protocol: str | None = None
     worker_api_path: str = ""
-    #: listed in the README table (False for internal adapters such as the worker protocols)
-    listed: bool = True
+    #: the wire API it speaks, for people ("OpenAI-compatible", "Anthropic Messages"): the
+    #: README table's column (a test requires it of every provider)
+    api: str = ""
     notes: str = ""  # one short line for the README table
 
     def __post_init__(self) -> None:

@@ -30,6 +30,7 @@ class AnthropicAdapter(ProviderAdapter):
     spec = ProviderSpec(
         name="anthropic",
         label="Anthropic",
+        api="Anthropic Messages",
         key_env=("ANTHROPIC_API_KEY",),
         default_api_base="https://api.anthropic.com",
         capabilities=frozenset({"chat", "tools", "vision", "reasoning"}),

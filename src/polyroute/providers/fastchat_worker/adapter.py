@@ -237,11 +237,12 @@ class FastChatWorkerAdapter(ProviderAdapter):
     spec = ProviderSpec(
         name=PROVIDER,
         label="FastChat model worker",
+        api="FastChat worker protocol",
         key_optional=True,
         capabilities=frozenset({"chat", "embeddings"}),
         stream_decoder=NulJSONDecoder,
         worker_protocol="fastchat",
-        listed=False,
+        notes="registered FastChat workers; reached through the controller",
     )
     supported_chat_params = SUPPORTED_CHAT_PARAMS
 

@@ -59,6 +59,7 @@ class GeminiAdapter(ProviderAdapter):
     spec = ProviderSpec(
         name="gemini",
         label="Google AI Studio (Gemini)",
+        api="Gemini generateContent",
         aliases=("google_ai_studio",),
         # FastChat's arena reads GEMINI_API_KEY, its classifier GENAI_API_KEY; LiteLLM's name last.
         key_env=("GEMINI_API_KEY", "GENAI_API_KEY", "GOOGLE_API_KEY"),
