@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from tests import api_providers
 from tests.fakes.anthropic import FakeAnthropic  # noqa: I001
+from tests.fakes.cohere import FakeCohere
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway import GatewayServer
@@ -17,7 +19,7 @@ MASTER_KEY = "sk-polyroute-master-test-7f3a9c2e51b04d68"
 OPENAI_KEY = "sk-fake-openai-key-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-fake-anthropic-key-9876543210"
 GEMINI_KEY = "AIzaFakeGeminiKey-abcdefghijklmnopqrs"
-ALL_SECRETS = (MASTER_KEY, OPENAI_KEY, ANTHROPIC_KEY, GEMINI_KEY)
+ALL_SECRETS = (MASTER_KEY, OPENAI_KEY, ANTHROPIC_KEY, GEMINI_KEY, *api_providers.SECRETS)
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +37,12 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 @pytest.fixture(scope="session")
 def fake_gemini() -> Iterator[FakeGemini]:
     with FakeGemini(valid_keys={GEMINI_KEY}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_cohere() -> Iterator[FakeCohere]:
+    with FakeCohere(valid_keys={api_providers.COHERE_KEY}) as fake:
         yield fake
 
 
@@ -107,8 +115,11 @@ def gateway(
     fake_anthropic: FakeAnthropic,
     fake_gemini: FakeGemini,
     tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[GatewayServer]:
     config = gateway_config(fake_openai.url, fake_anthropic.url, fake_gemini.url)
+    api_urls = {name: request.getfixturevalue(name).url for name in api_providers.FAKES}
+    config["model_list"] += api_providers.model_list(api_urls)
     env = {"TEST_OPENAI_KEY": OPENAI_KEY}
     with GatewayServer(config, Path(tmp_path_factory.mktemp("gw")), env=env) as server:
         yield server
@@ -120,6 +131,10 @@ def _reset_fakes(request: pytest.FixtureRequest) -> None:
     for name in ("fake_openai", "fake_anthropic", "fake_gemini"):
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()
+    # The gateway starts these itself (getfixturevalue), so they are not in a test's closure.
+    for name in api_providers.FAKES:
+        if name in request.fixturenames or "gateway" in request.fixturenames:
+            request.getfixturevalue(name).reset()
 
 
 # Which fake serves each configured model (tests parametrize over these).
@@ -128,4 +143,5 @@ PROVIDER_MODELS = {
     "azure": ("azure-gpt", "fake_openai"),
     "anthropic": ("claude", "fake_anthropic"),
     "gemini": ("gemini-flash", "fake_gemini"),
+    **api_providers.MODELS,
 }

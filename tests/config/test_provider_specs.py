@@ -66,11 +66,12 @@ SERVED_NOW = {
     "gemini_no_stream": "gemini",
     "mistral": "mistral",
     "nvidia": "nvidia_nim",
+    "cohere": "cohere",
 }
 # Served once the providers of issue 15's other parts register (strict: an XPASS fails, so the
 # mark goes when they land).
 _LANDING = pytest.mark.xfail(strict=True, reason="provider registers with issue 15 (Vertex, AI2, ...)")
-LANDING = ["anthropic_message_vertex", "vertex", "ai2", "yandexgpt", "cohere", "reka"]
+LANDING = ["anthropic_message_vertex", "vertex", "ai2", "yandexgpt", "reka"]
 
 
 @pytest.mark.parametrize("api_type", [*SERVED_NOW, *(pytest.param(t, marks=_LANDING) for t in LANDING)])

@@ -21,8 +21,9 @@ Translation contract, for one deployment (`ProviderCall`):
     `chat.completion.chunk` dicts; `on_end()` after the decoder's `flush()`.
   * `map_error(status, body, headers)` -> the `GatewayError` for a provider's error answer, chosen
     from the status and the provider's documented error type/code, never from free text alone.
-  * embeddings and legacy completions are optional (`supports`); the server emulates legacy
-    completions over chat when an adapter lacks them.
+  * embeddings, rerank (`rerank_request`/`rerank_response`, LiteLLM's `/v1/rerank` shape) and
+    legacy completions are optional (`supports`); the server emulates legacy completions over
+    chat when an adapter lacks them.
 
 The relay (`server/relay.py`) reads a translated stream as: for each transport chunk,
 `decoder.feed(chunk)` -> `translator.on_event(event)` for each event; at a clean close
@@ -165,6 +166,18 @@ class ProviderAdapter(ABC):
         self, call: ProviderCall, data: dict[str, Any], request_body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """OpenAI embeddings list from the provider's answer; `request_body` for usage estimates."""
+        raise NotImplementedError
+
+    def rerank_request(self, call: ProviderCall, body: dict[str, Any]) -> WireRequest:
+        """The upstream request for one rerank call in LiteLLM's `/v1/rerank` shape (`rerank`)."""
+        raise InvalidRequestError(
+            f"provider '{self.name}' does not offer rerank", param="model", code="unsupported_model"
+        )
+
+    def rerank_response(
+        self, call: ProviderCall, data: dict[str, Any], request_body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """LiteLLM's rerank answer (`id`, `results` of `index`/`relevance_score`, `meta`)."""
         raise NotImplementedError
 
     def transport(self, http: Any = None) -> Any:

@@ -14,6 +14,7 @@ PROVIDER_PACKAGES = (
     "polyroute.providers.azure",
     "polyroute.providers.anthropic",
     "polyroute.providers.gemini",
+    "polyroute.providers.cohere",
     "polyroute.providers.mock",
     "polyroute.providers.fastchat_worker",
 )

@@ -238,7 +238,9 @@ async def admit(
         if any(e.max_budget is not None for e in key.entities):
             # The primary group, its fallbacks, or a user_config's own deployments.
             group = budget_deployments(state, auth_context_for(principal), body)
-            reserve = reservation_micros(body, account.prompt_estimate, group, chat=call_type != "embeddings")
+            reserve = reservation_micros(
+                body, account.prompt_estimate, group, chat=call_type not in ("embeddings", "rerank")
+            )
         account.ticket = await state.limiter.admit(
             key.entities, account.prompt_estimate, reserve, account.started
         )

@@ -25,7 +25,7 @@ from polyroute.observability.multiprocess import final_publish, metrics_dir, pub
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
-from polyroute.server.routes import chat, completions, controller, embeddings, health, metrics, models
+from polyroute.server.routes import chat, completions, controller, embeddings, health, metrics, models, rerank
 from polyroute.server.state import AppState
 
 log = logging.getLogger("polyroute.server")
@@ -53,6 +53,7 @@ def _openai_routes() -> dict[str, Route]:
         ),
         "/completions": Route(completions.completions, "POST", json_body=True, call_type="text_completion"),
         "/embeddings": Route(embeddings.embeddings, "POST", json_body=True, call_type="embeddings"),
+        "/rerank": Route(rerank.rerank, "POST", json_body=True, call_type="rerank"),
         "/models": Route(models.list_models, "GET"),
     }
     # Clients configured with or without the /v1 prefix both work (LiteLLM accepts both).

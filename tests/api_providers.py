@@ -1,0 +1,47 @@
+"""The gateway entries for the providers reached through their own APIs (issue 15's "api" part:
+Cohere, Mistral, YandexGPT, ...): one model per provider, pointed at its fake. The shared
+gateway (tests/conftest.py) adds these to its model list and `PROVIDER_MODELS`, so the parity
+matrix of tests/server/test_providers_e2e.py runs over them as over the others."""
+
+from __future__ import annotations
+
+from typing import Any
+
+COHERE_KEY = "co-fake-cohere-key-5b1e0c9d7a"
+SECRETS = (COHERE_KEY,)
+
+#: provider -> (model name in the gateway, fixture of its fake)
+MODELS = {
+    "cohere": ("cohere-command", "fake_cohere"),
+}
+FAKES = tuple(fixture for _, fixture in MODELS.values())
+
+
+def model_list(urls: dict[str, str]) -> list[dict[str, Any]]:
+    """Config entries; `urls` maps each fake's fixture name to its base URL."""
+    return [
+        {
+            "model_name": "cohere-command",
+            "litellm_params": {
+                "model": "cohere/command-a-03-2025",
+                "api_base": urls["fake_cohere"],
+                "api_key": COHERE_KEY,
+            },
+        },
+        {
+            "model_name": "cohere-embed",
+            "litellm_params": {
+                "model": "cohere/embed-v4.0",
+                "api_base": urls["fake_cohere"],
+                "api_key": COHERE_KEY,
+            },
+        },
+        {
+            "model_name": "cohere-rerank",
+            "litellm_params": {
+                "model": "cohere/rerank-v3.5",
+                "api_base": urls["fake_cohere"],
+                "api_key": COHERE_KEY,
+            },
+        },
+    ]

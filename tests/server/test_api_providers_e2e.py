@@ -1,0 +1,117 @@
+"""Retry, failover and fallback on throttling for the providers reached through their own APIs
+(Cohere, YandexGPT, ...), through the openai SDK against their loopback fakes: a provider's
+documented 'too many requests' answer must move the request on as OpenAI's 429 does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import openai
+import pytest
+
+from tests.fakes.base import Error, FakeUpstream, Reply
+from tests.fakes.cohere import FakeCohere
+from tests.gateway import GatewayServer
+
+MASTER = "sk-api-providers-master-0123456789"
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def _cohere(fake: FakeUpstream) -> dict[str, Any]:
+    return {"model": "cohere/command-a-03-2025", "api_base": fake.url, "api_key": "co-key-1"}
+
+
+#: provider -> (fake factory, litellm_params for a deployment on that fake, its throttling answer,
+#: its context-too-long answer)
+Params = Callable[[FakeUpstream], dict[str, Any]]
+PROVIDERS: dict[str, tuple[Callable[[], FakeUpstream], Params, Error, Error]] = {
+    "cohere": (
+        FakeCohere,
+        _cohere,
+        Error(429, message="You are using a Trial key, which is limited to 10 API calls / minute."),
+        Error(
+            400,
+            message="too many tokens: total number of tokens in the prompt cannot exceed 4081 - received 9",
+        ),
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(PROVIDERS))
+def setup(request, tmp_path_factory):
+    factory, params, throttled, too_long = PROVIDERS[request.param]
+    with factory() as first, factory() as second:
+        config = {
+            "model_list": [
+                {
+                    "model_name": "main",
+                    "litellm_params": {**params(first), "order": 1},
+                    "model_info": {"id": "one"},
+                },
+                {
+                    "model_name": "main",
+                    "litellm_params": {**params(second), "order": 2},
+                    "model_info": {"id": "two"},
+                },
+                {"model_name": "solo", "litellm_params": params(first), "model_info": {"id": "solo"}},
+                {"model_name": "backup", "litellm_params": params(second), "model_info": {"id": "backup"}},
+            ],
+            "general_settings": {"master_key": MASTER},
+            "router_settings": {
+                "num_retries": 1,
+                "allowed_fails": 0,
+                "cooldown_time": 30,
+                "fallbacks": [{"solo": ["backup"]}],
+                "context_window_fallbacks": [{"solo": ["backup"]}],
+            },
+        }
+        with GatewayServer(config, tmp_path_factory.mktemp(request.param)) as gateway:
+            yield gateway, first, second, throttled, too_long
+
+
+@pytest.fixture
+def gw(setup):
+    gateway, first, second, throttled, too_long = setup
+    first.reset()
+    second.reset()
+    return gateway, first, second, throttled, too_long
+
+
+def test_throttled_deployment_fails_over_to_the_other(gw):
+    gateway, first, second, throttled, _ = gw
+    first.script(throttled)
+    second.script(Reply(text="from two"))
+    raw = gateway.client().chat.completions.with_raw_response.create(model="main", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content == "from two"
+    assert raw.headers["x-polyroute-deployment"] == "two" and raw.headers["x-polyroute-attempts"] == "2"
+    assert len(first.requests) == 1 and len(second.requests) == 1
+
+
+def test_throttled_group_falls_back_to_its_fallback_group(gw):
+    gateway, first, second, throttled, _ = gw
+    first.script(throttled, throttled)
+    second.script(Reply(text="from backup"))
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="solo", messages=MESSAGES, extra_body={"num_retries": 0}
+    )
+    assert raw.parse().choices[0].message.content == "from backup"
+    assert raw.headers["x-polyroute-fallback"] == "true"
+
+
+def test_throttling_without_fallback_reaches_the_client_as_429(gw):
+    gateway, first, _, throttled, _ = gw
+    first.script(throttled, throttled)
+    with pytest.raises(openai.RateLimitError):
+        gateway.client().chat.completions.create(
+            model="solo", messages=MESSAGES, extra_body={"num_retries": 0, "fallbacks": []}
+        )
+
+
+def test_context_too_long_goes_to_the_context_window_fallback_unretried(gw):
+    gateway, first, second, _, too_long = gw
+    first.script(too_long)
+    second.script(Reply(text="long answer"))
+    raw = gateway.client().chat.completions.with_raw_response.create(model="solo", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content == "long answer"
+    assert raw.headers["x-polyroute-fallback"] == "true" and len(first.requests) == 1
