@@ -15,6 +15,57 @@ from polyroute.protocol.sse import DONE, SSEEvent
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
 from polyroute.providers.spec import ProviderSpec
 
+# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py);
+# model_info overrides any of them per deployment.
+OPENAI_PRICES = {
+    "gpt-4o": {
+        "input_cost_per_token": 2.5e-06,
+        "output_cost_per_token": 1e-05,
+        "cache_read_input_token_cost": 1.25e-06,
+        "max_output_tokens": 16384,
+    },
+    "gpt-4o-mini": {
+        "input_cost_per_token": 1.5e-07,
+        "output_cost_per_token": 6e-07,
+        "cache_read_input_token_cost": 7.5e-08,
+        "max_output_tokens": 16384,
+    },
+    "gpt-4.1": {
+        "input_cost_per_token": 2e-06,
+        "output_cost_per_token": 8e-06,
+        "cache_read_input_token_cost": 5e-07,
+        "max_output_tokens": 32768,
+    },
+    "gpt-4.1-mini": {
+        "input_cost_per_token": 4e-07,
+        "output_cost_per_token": 1.6e-06,
+        "cache_read_input_token_cost": 1e-07,
+        "max_output_tokens": 32768,
+    },
+    "gpt-4.1-nano": {
+        "input_cost_per_token": 1e-07,
+        "output_cost_per_token": 4e-07,
+        "cache_read_input_token_cost": 2.5e-08,
+        "max_output_tokens": 32768,
+    },
+    "o3": {
+        "input_cost_per_token": 2e-06,
+        "output_cost_per_token": 8e-06,
+        "cache_read_input_token_cost": 5e-07,
+        "output_cost_per_reasoning_token": 8e-06,
+        "max_output_tokens": 100000,
+    },
+    "o4-mini": {
+        "input_cost_per_token": 1.1e-06,
+        "output_cost_per_token": 4.4e-06,
+        "cache_read_input_token_cost": 2.75e-07,
+        "output_cost_per_reasoning_token": 4.4e-06,
+        "max_output_tokens": 100000,
+    },
+    "text-embedding-3-small": {"input_cost_per_token": 2e-08, "output_cost_per_token": 0.0},
+    "text-embedding-3-large": {"input_cost_per_token": 1.3e-07, "output_cost_per_token": 0.0},
+}
+
 OPENAI = ProviderSpec(
     name="openai",
     label="OpenAI",
@@ -31,6 +82,7 @@ OPENAI = ProviderSpec(
     ),
     fastchat_api_types=("openai", "openai_no_stream", "openai_o1"),
     otel_name="openai",
+    prices=OPENAI_PRICES,
 )
 
 

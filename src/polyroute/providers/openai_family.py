@@ -22,6 +22,36 @@ def _compatible(name: str, label: str, key: str | None, base: str | None, **fact
     return ProviderSpec(name, label, key_env=key_env, default_api_base=base, passthrough_stream=True, **facts)
 
 
+# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py);
+# model_info overrides any of them per deployment.
+MISTRAL_PRICES = {
+    "mistral-large-latest": {
+        "input_cost_per_token": 2e-06,
+        "output_cost_per_token": 6e-06,
+        "max_output_tokens": 131072,
+    },
+    "mistral-small-latest": {
+        "input_cost_per_token": 1e-07,
+        "output_cost_per_token": 3e-07,
+        "max_output_tokens": 131072,
+    },
+}
+DEEPSEEK_PRICES = {
+    "deepseek-chat": {
+        "input_cost_per_token": 2.7e-07,
+        "output_cost_per_token": 1.1e-06,
+        "cache_read_input_token_cost": 7e-08,
+        "max_output_tokens": 8192,
+    },
+    "deepseek-reasoner": {
+        "input_cost_per_token": 5.5e-07,
+        "output_cost_per_token": 2.19e-06,
+        "output_cost_per_reasoning_token": 2.19e-06,
+        "cache_read_input_token_cost": 1.4e-07,
+        "max_output_tokens": 65536,
+    },
+}
+
 COMPATIBLE = (
     _compatible(
         "mistral",
@@ -31,6 +61,7 @@ COMPATIBLE = (
         bare_model_prefixes=("mistral-", "mixtral-", "codestral-", "open-mistral"),
         fastchat_api_types=("mistral",),
         otel_name="mistral_ai",
+        prices=MISTRAL_PRICES,
     ),
     _compatible(
         "nvidia_nim",
@@ -41,7 +72,12 @@ COMPATIBLE = (
         fastchat_api_types=("nvidia",),
     ),
     _compatible(
-        "deepseek", "DeepSeek", "DEEPSEEK_API_KEY", "https://api.deepseek.com/v1", otel_name="deepseek"
+        "deepseek",
+        "DeepSeek",
+        "DEEPSEEK_API_KEY",
+        "https://api.deepseek.com/v1",
+        otel_name="deepseek",
+        prices=DEEPSEEK_PRICES,
     ),
     _compatible("groq", "Groq", "GROQ_API_KEY", "https://api.groq.com/openai/v1", otel_name="groq"),
     _compatible("together_ai", "Together AI", "TOGETHERAI_API_KEY", "https://api.together.xyz/v1"),

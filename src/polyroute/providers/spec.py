@@ -29,6 +29,8 @@ Fields a reader may not guess:
   * `stream_decoder`: the `protocol.framing.StreamDecoder` class for its streams (SSE default).
   * `fastchat_api_types`: the `api_type` values of FastChat's `--register-api-endpoint-file`
     served by this provider.
+  * `prices`: the provider's list prices by model id (USD per token, LiteLLM's field names); the
+    price table (`router/pricing.py`) is built from every spec's.
   * `worker_protocol`: set on the adapters that reach registered model workers (the controller's
     `protocol` field); `worker_api_path` is appended to a worker's address.
 """
@@ -36,7 +38,7 @@ Fields a reader may not guess:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from polyroute.protocol.framing import BoundedSSEDecoder, StreamDecoder
 
@@ -71,6 +73,9 @@ class ProviderSpec:
     #: README table's column (a test requires it of every provider)
     api: str = ""
     notes: str = ""  # one short line for the README table
+    #: list prices by the provider's model id: LiteLLM's per-token fields (spend/cost.py), and
+    #: `max_output_tokens` (bounds a budget reservation when a request sets no max_tokens)
+    prices: Mapping[str, Mapping[str, float | int]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         unknown = self.capabilities - CAPABILITIES

@@ -55,6 +55,33 @@ GEMINI_CHAT_PARAMS = frozenset(
 _VERSION_SUFFIX = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
 
 
+# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py);
+# model_info overrides any of them per deployment.
+PRICES = {
+    "gemini-2.5-pro": {
+        "input_cost_per_token": 1.25e-06,
+        "output_cost_per_token": 1e-05,
+        "cache_read_input_token_cost": 3.125e-07,
+        "output_cost_per_reasoning_token": 1e-05,
+        "max_output_tokens": 65536,
+    },
+    "gemini-2.5-flash": {
+        "input_cost_per_token": 3e-07,
+        "output_cost_per_token": 2.5e-06,
+        "cache_read_input_token_cost": 7.5e-08,
+        "output_cost_per_reasoning_token": 2.5e-06,
+        "max_output_tokens": 65536,
+    },
+    "gemini-2.5-flash-lite": {
+        "input_cost_per_token": 1e-07,
+        "output_cost_per_token": 4e-07,
+        "output_cost_per_reasoning_token": 4e-07,
+        "cache_read_input_token_cost": 2.5e-08,
+        "max_output_tokens": 65536,
+    },
+}
+
+
 class GeminiAdapter(ProviderAdapter):
     spec = ProviderSpec(
         name="gemini",
@@ -69,6 +96,7 @@ class GeminiAdapter(ProviderAdapter):
         fastchat_api_types=("gemini", "gemini_no_stream"),
         retired_env=(("BARD_API_KEY", "Bard"),),
         otel_name="gcp.gemini",
+        prices=PRICES,
     )
     supported_chat_params: ClassVar[frozenset[str]] = GEMINI_CHAT_PARAMS
 
