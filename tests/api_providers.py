@@ -8,18 +8,32 @@ from __future__ import annotations
 from typing import Any
 
 COHERE_KEY = "co-fake-cohere-key-5b1e0c9d7a"
-SECRETS = (COHERE_KEY,)
+YANDEX_KEY = "AQVN-fake-yandex-api-key-3c8e1f"
+YANDEX_FOLDER = "b1gfakefolder0001"
+SECRETS = (COHERE_KEY, YANDEX_KEY)
 
 #: provider -> (model name in the gateway, fixture of its fake)
 MODELS = {
     "cohere": ("cohere-command", "fake_cohere"),
+    "yandexgpt": ("yandexgpt", "fake_yandexgpt"),
 }
+#: providers whose API takes no images (the parity matrix's image test does not apply)
+TEXT_ONLY = frozenset({"yandexgpt"})
 FAKES = tuple(fixture for _, fixture in MODELS.values())
 
 
 def model_list(urls: dict[str, str]) -> list[dict[str, Any]]:
     """Config entries; `urls` maps each fake's fixture name to its base URL."""
     return [
+        {
+            "model_name": "yandexgpt",
+            "litellm_params": {
+                "model": "yandexgpt/yandexgpt/latest",
+                "api_base": urls["fake_yandexgpt"],
+                "api_key": YANDEX_KEY,
+                "folder_id": YANDEX_FOLDER,
+            },
+        },
         {
             "model_name": "cohere-command",
             "litellm_params": {

@@ -13,6 +13,7 @@ from tests.fakes.anthropic import FakeAnthropic  # noqa: I001
 from tests.fakes.cohere import FakeCohere
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.yandexgpt import FakeYandexGPT
 from tests.gateway import GatewayServer
 
 MASTER_KEY = "sk-polyroute-master-test-7f3a9c2e51b04d68"
@@ -43,6 +44,12 @@ def fake_gemini() -> Iterator[FakeGemini]:
 @pytest.fixture(scope="session")
 def fake_cohere() -> Iterator[FakeCohere]:
     with FakeCohere(valid_keys={api_providers.COHERE_KEY}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_yandexgpt() -> Iterator[FakeYandexGPT]:
+    with FakeYandexGPT(valid_keys={api_providers.YANDEX_KEY}) as fake:
         yield fake
 
 

@@ -67,11 +67,12 @@ SERVED_NOW = {
     "mistral": "mistral",
     "nvidia": "nvidia_nim",
     "cohere": "cohere",
+    "yandexgpt": "yandexgpt",
 }
 # Served once the providers of issue 15's other parts register (strict: an XPASS fails, so the
 # mark goes when they land).
 _LANDING = pytest.mark.xfail(strict=True, reason="provider registers with issue 15 (Vertex, AI2, ...)")
-LANDING = ["anthropic_message_vertex", "vertex", "ai2", "yandexgpt", "reka"]
+LANDING = ["anthropic_message_vertex", "vertex", "ai2", "reka"]
 
 
 @pytest.mark.parametrize("api_type", [*SERVED_NOW, *(pytest.param(t, marks=_LANDING) for t in LANDING)])
@@ -189,3 +190,4 @@ def test_every_spec_names_its_provider_and_each_name_is_unique():
     names = [s.name for s in specs()]
     assert len(names) == len(set(names))
     assert all(s.label for s in specs())
+

@@ -12,10 +12,20 @@ import pytest
 
 from tests.fakes.base import Error, FakeUpstream, Reply
 from tests.fakes.cohere import FakeCohere
+from tests.fakes.yandexgpt import FakeYandexGPT
 from tests.gateway import GatewayServer
 
 MASTER = "sk-api-providers-master-0123456789"
 MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def _yandexgpt(fake: FakeUpstream) -> dict[str, Any]:
+    return {
+        "model": "yandexgpt/yandexgpt/latest",
+        "api_base": fake.url,
+        "api_key": "AQVN-k",
+        "folder_id": "b1g",
+    }
 
 
 def _cohere(fake: FakeUpstream) -> dict[str, Any]:
@@ -34,6 +44,14 @@ PROVIDERS: dict[str, tuple[Callable[[], FakeUpstream], Params, Error, Error]] = 
             400,
             message="too many tokens: total number of tokens in the prompt cannot exceed 4081 - received 9",
         ),
+    ),
+    "yandexgpt": (
+        FakeYandexGPT,
+        _yandexgpt,
+        Error(
+            429, message="ai.textGenerationCompletionSessionsCount.count gauge quota limit exceed: allowed 10"
+        ),
+        Error(400, message="Number of input tokens must be no more than 8192, got 9000"),
     ),
 }
 

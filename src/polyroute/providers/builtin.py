@@ -15,6 +15,7 @@ PROVIDER_PACKAGES = (
     "polyroute.providers.anthropic",
     "polyroute.providers.gemini",
     "polyroute.providers.cohere",
+    "polyroute.providers.yandexgpt",
     "polyroute.providers.mock",
     "polyroute.providers.fastchat_worker",
 )

@@ -41,7 +41,7 @@ class YandexGPTAdapter(ProviderAdapter):
         otel_name="yandexgpt",
         docs="docs/providers/yandexgpt.md",
         api="Yandex Foundation Models v1 completion",
-        notes="folder from litellm_params.folder_id or YANDEXGPT_FOLDER_ID",
+        notes="folder from litellm_params.folder_id",
     )
     supported_chat_params: ClassVar[frozenset[str]] = SUPPORTED_CHAT_PARAMS
 
