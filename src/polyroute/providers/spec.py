@@ -6,7 +6,9 @@ its aliases, the environment variables (FastChat's names first, then LiteLLM's),
 base URL, what it can do, how its streams are framed, FastChat's `api_type` names for it, its
 OpenTelemetry name, its docs page. Config loading (`config/env_models.py`, `config/loader.py`),
 FastChat's endpoint files, tracing, the controller's worker directory and the README's provider
-table all read specs; none keeps a list of its own.
+table all read specs; none keeps a list of its own. What is code rather than fact stays on the
+adapter (`providers/base.py`): the translation, the stream decoder choice per call, and the
+error mapping (`map_error`, from the provider's documented error types).
 
 Adding a provider is one package plus one registry line:
   1. a package `polyroute/providers/<name>/` whose adapter sets `spec = ProviderSpec(...)` and
