@@ -33,20 +33,10 @@ def get_adapter(provider: str) -> ProviderAdapter | None:
     return _ADAPTERS.get(name)
 
 
-def known_providers() -> list[str]:
-    _load_builtin()
-    return sorted({*_ADAPTERS, *_ALIASES})
-
-
 def specs() -> list[ProviderSpec]:
     """Every registered provider's spec, in registration order (each once)."""
     _load_builtin()
     return [adapter.spec for adapter in _ADAPTERS.values()]
-
-
-def spec_for(provider: str) -> ProviderSpec | None:
-    adapter = get_adapter(provider)
-    return adapter.spec if adapter is not None else None
 
 
 def fastchat_api_types() -> dict[str, str]:
