@@ -142,3 +142,16 @@ def test_in_stream_error_event_fails_the_stream(gateway, fake_cohere):
     fake_cohere.script(Reply(text="one two three four", error_after=3))
     with pytest.raises(openai.APIError):
         list(gateway.client().chat.completions.create(model="cohere-command", messages=QUESTION, stream=True))
+
+
+def test_cost_from_cohere_list_prices(gateway, fake_cohere):
+    fake_cohere.script(Reply(text="ok", prompt_tokens=20, completion_tokens=6))
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="cohere-command", messages=QUESTION
+    )
+    # command-a-03-2025: USD 2.50 per million input tokens, 10.00 per million output
+    assert float(raw.headers["x-polyroute-response-cost"]) == pytest.approx(20 * 2.5e-6 + 6 * 1e-5)
+    embedded = gateway.client().embeddings.with_raw_response.create(
+        model="cohere-embed", input="one two three"
+    )
+    assert float(embedded.headers["x-polyroute-response-cost"]) == pytest.approx(3 * 1.2e-7)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import openai
 import pytest
 
+from polyroute.config.loader import load_config
 from tests import api_providers
 from tests.fakes.base import Error, Reply
+from tests.gateway import GatewayServer
 
 QUESTION = [{"role": "user", "content": "Привет"}]
 
@@ -75,3 +77,28 @@ def test_error_line_mid_stream_fails_the_stream(gateway, fake_yandexgpt):
     fake_yandexgpt.script(Reply(text="one two three four", error_after=2))
     with pytest.raises(openai.APIError):
         list(gateway.client().chat.completions.create(model="yandexgpt", messages=QUESTION, stream=True))
+
+
+def test_folder_from_yandexgpt_folder_id_when_the_config_has_none(fake_yandexgpt, tmp_path):
+    config = {
+        "model_list": [
+            {
+                "model_name": "ya",
+                "litellm_params": {
+                    "model": "yandexgpt/yandexgpt-lite/latest",
+                    "api_base": fake_yandexgpt.url,
+                },
+            }
+        ]
+    }
+    env = {"YANDEXGPT_API_KEY": api_providers.YANDEX_KEY, "YANDEXGPT_FOLDER_ID": "b1genvfolder"}
+    with GatewayServer(config, tmp_path, env=env, open_access=True) as gateway:
+        gateway.client().chat.completions.create(model="ya", messages=QUESTION)
+    assert fake_yandexgpt.requests[-1].json["modelUri"] == "gpt://b1genvfolder/yandexgpt-lite/latest"
+
+
+def test_no_config_start_up_routes_yandexgpt_with_the_folder_variable():
+    env = {"YANDEXGPT_API_KEY": "AQVN-k", "YANDEXGPT_FOLDER_ID": "b1genvfolder"}
+    loaded = load_config(None, env)
+    (deployment,) = [d for d in loaded.models.deployments if d.provider == "yandexgpt"]
+    assert deployment.call.extras["folder_id"] == "b1genvfolder"

@@ -54,5 +54,6 @@ def _env_models(env: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[str]
         version = spec.version_from(env)
         if version:
             params["api_version"] = version
+        params.update(spec.settings_from(env))
         entries.append({"model_name": f"{spec.name}/*", "litellm_params": params})
     return entries, warnings

@@ -354,6 +354,8 @@ def _build_deployment(
             extras[key] = value
         else:
             defaults[key] = value  # LiteLLM applies other litellm_params as request defaults
+    for key, value in spec.settings_from(env).items():
+        extras.setdefault(key, value)  # YANDEXGPT_FOLDER_ID for folder_id, ...
     call = ProviderCall(
         provider=adapter.name,
         model=upstream_model,

@@ -20,6 +20,9 @@ fails while the README and the specs disagree).
 Fields a reader may not guess:
   * `key_env`: the first variable set wins. A provider with no key (local servers) sets
     `key_optional`.
+  * `setting_env`: (setting, variables) pairs: a provider setting (`litellm_params` key among its
+    `setting_prefixes`, e.g. YandexGPT's `folder_id`) read from the first variable set when the
+    config entry leaves it unset.
   * `retired_env`: (variable, service) pairs for a retired service this provider replaces
     (Bard -> Gemini): the variable set while no `key_env` is set gets a one-line start-up notice.
   * `bare_model_prefixes`: model names without `provider/` that mean this provider (LiteLLM
@@ -67,6 +70,7 @@ class ProviderSpec:
     setting_prefixes: tuple[str, ...] = ()
     fastchat_api_types: tuple[str, ...] = ()
     retired_env: tuple[tuple[str, str], ...] = ()
+    setting_env: tuple[tuple[str, tuple[str, ...]], ...] = ()
     otel_name: str | None = None  # gen_ai.provider.name when the conventions name it
     docs: str | None = None  # docs page, relative to the repository root
     worker_protocol: str | None = None
@@ -105,6 +109,11 @@ class ProviderSpec:
     def version_from(self, env: Mapping[str, str]) -> str | None:
         found = _first_set(env, self.version_env)
         return found[1] if found else None
+
+    def settings_from(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The provider settings `setting_env` finds set in `env`."""
+        found = {setting: _first_set(env, names) for setting, names in self.setting_env}
+        return {setting: hit[1] for setting, hit in found.items() if hit}
 
     def retired_notices(self, env: Mapping[str, str]) -> list[str]:
         """One line per retired service's variable set while this provider has no key."""

@@ -29,6 +29,34 @@ from polyroute.providers.spec import ProviderSpec
 
 _VERSION_SUFFIX = re.compile(r"/v\d+$")
 
+# Cohere's list prices (cohere.com/pricing, USD per token; LiteLLM's field names: spend/cost.py).
+# Rerank is billed per search (USD 2 per 1,000 searches), which has no per-token price.
+PRICES = {
+    "command-a-03-2025": {
+        "input_cost_per_token": 2.5e-06,
+        "output_cost_per_token": 1e-05,
+        "max_output_tokens": 8000,
+    },
+    "command-r-plus-08-2024": {
+        "input_cost_per_token": 2.5e-06,
+        "output_cost_per_token": 1e-05,
+        "max_output_tokens": 4000,
+    },
+    "command-r-08-2024": {
+        "input_cost_per_token": 1.5e-07,
+        "output_cost_per_token": 6e-07,
+        "max_output_tokens": 4000,
+    },
+    "command-r7b-12-2024": {
+        "input_cost_per_token": 3.75e-08,
+        "output_cost_per_token": 1.5e-07,
+        "max_output_tokens": 4000,
+    },
+    "embed-v4.0": {"input_cost_per_token": 1.2e-07, "output_cost_per_token": 0.0},
+    "embed-english-v3.0": {"input_cost_per_token": 1e-07, "output_cost_per_token": 0.0},
+    "embed-multilingual-v3.0": {"input_cost_per_token": 1e-07, "output_cost_per_token": 0.0},
+}
+
 
 class CohereAdapter(ProviderAdapter):
     spec = ProviderSpec(
@@ -45,6 +73,7 @@ class CohereAdapter(ProviderAdapter):
         otel_name="cohere",
         docs="docs/providers/cohere.md",
         api="Cohere v2 chat, embed, rerank",
+        prices=PRICES,
     )
     supported_chat_params: ClassVar[frozenset[str]] = SUPPORTED_CHAT_PARAMS
 

@@ -37,11 +37,12 @@ class YandexGPTAdapter(ProviderAdapter):
         capabilities=frozenset({"chat", "tools", "reasoning"}),
         stream_decoder=JSONLinesDecoder,
         setting_prefixes=(FOLDER_SETTING,),
+        setting_env=((FOLDER_SETTING, ("YANDEXGPT_FOLDER_ID",)),),
         fastchat_api_types=("yandexgpt",),
         otel_name="yandexgpt",
         docs="docs/providers/yandexgpt.md",
         api="Yandex Foundation Models v1 completion",
-        notes="folder from litellm_params.folder_id",
+        notes="folder from litellm_params.folder_id or YANDEXGPT_FOLDER_ID",
     )
     supported_chat_params: ClassVar[frozenset[str]] = SUPPORTED_CHAT_PARAMS
 

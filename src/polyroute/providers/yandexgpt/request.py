@@ -47,7 +47,7 @@ def model_uri(model: str, folder: str | None) -> str:
         return model
     if not folder:
         raise InvalidRequestError(
-            "yandexgpt needs a folder id: set litellm_params.folder_id",
+            "yandexgpt needs a folder id: set litellm_params.folder_id or YANDEXGPT_FOLDER_ID",
             param="model",
             code="provider_not_configured",
         )
