@@ -190,4 +190,3 @@ def test_every_spec_names_its_provider_and_each_name_is_unique():
     names = [s.name for s in specs()]
     assert len(names) == len(set(names))
     assert all(s.label for s in specs())
-
