@@ -10,12 +10,14 @@ from typing import Any
 COHERE_KEY = "co-fake-cohere-key-5b1e0c9d7a"
 YANDEX_KEY = "AQVN-fake-yandex-api-key-3c8e1f"
 YANDEX_FOLDER = "b1gfakefolder0001"
-SECRETS = (COHERE_KEY, YANDEX_KEY)
+MISTRAL_KEY = "mistral-fake-key-7d2b9e41c0"
+SECRETS = (COHERE_KEY, YANDEX_KEY, MISTRAL_KEY)
 
 #: provider -> (model name in the gateway, fixture of its fake)
 MODELS = {
     "cohere": ("cohere-command", "fake_cohere"),
     "yandexgpt": ("yandexgpt", "fake_yandexgpt"),
+    "mistral": ("mistral-large", "fake_mistral"),
 }
 #: providers whose API takes no images (the parity matrix's image test does not apply)
 TEXT_ONLY = frozenset({"yandexgpt"})
@@ -25,6 +27,22 @@ FAKES = tuple(fixture for _, fixture in MODELS.values())
 def model_list(urls: dict[str, str]) -> list[dict[str, Any]]:
     """Config entries; `urls` maps each fake's fixture name to its base URL."""
     return [
+        {
+            "model_name": "mistral-large",
+            "litellm_params": {
+                "model": "mistral/mistral-large-latest",
+                "api_base": urls["fake_mistral"] + "/v1",
+                "api_key": MISTRAL_KEY,
+            },
+        },
+        {
+            "model_name": "mistral-embed",
+            "litellm_params": {
+                "model": "mistral/mistral-embed",
+                "api_base": urls["fake_mistral"] + "/v1",
+                "api_key": MISTRAL_KEY,
+            },
+        },
         {
             "model_name": "yandexgpt",
             "litellm_params": {

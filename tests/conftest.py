@@ -12,6 +12,7 @@ from tests import api_providers
 from tests.fakes.anthropic import FakeAnthropic  # noqa: I001
 from tests.fakes.cohere import FakeCohere
 from tests.fakes.gemini import FakeGemini
+from tests.fakes.mistral import FakeMistral
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.yandexgpt import FakeYandexGPT
 from tests.gateway import GatewayServer
@@ -44,6 +45,12 @@ def fake_gemini() -> Iterator[FakeGemini]:
 @pytest.fixture(scope="session")
 def fake_cohere() -> Iterator[FakeCohere]:
     with FakeCohere(valid_keys={api_providers.COHERE_KEY}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_mistral() -> Iterator[FakeMistral]:
+    with FakeMistral(api_key=api_providers.MISTRAL_KEY) as fake:
         yield fake
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.fakes.base import Error, FakeUpstream, Reply
 from tests.fakes.cohere import FakeCohere
+from tests.fakes.mistral import FakeMistral
 from tests.fakes.yandexgpt import FakeYandexGPT
 from tests.gateway import GatewayServer
 
@@ -26,6 +27,10 @@ def _yandexgpt(fake: FakeUpstream) -> dict[str, Any]:
         "api_key": "AQVN-k",
         "folder_id": "b1g",
     }
+
+
+def _mistral(fake: FakeUpstream) -> dict[str, Any]:
+    return {"model": "mistral/mistral-small-latest", "api_base": fake.url + "/v1", "api_key": "m-key"}
 
 
 def _cohere(fake: FakeUpstream) -> dict[str, Any]:
@@ -43,6 +48,14 @@ PROVIDERS: dict[str, tuple[Callable[[], FakeUpstream], Params, Error, Error]] = 
         Error(
             400,
             message="too many tokens: total number of tokens in the prompt cannot exceed 4081 - received 9",
+        ),
+    ),
+    "mistral": (
+        FakeMistral,
+        _mistral,
+        Error(429, message="Requests rate limit exceeded"),
+        Error(
+            400, message="Prompt contains 9000 tokens, too large for model with 8192 maximum context length"
         ),
     ),
     "yandexgpt": (

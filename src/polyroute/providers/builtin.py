@@ -11,6 +11,7 @@ from importlib import import_module
 
 PROVIDER_PACKAGES = (
     "polyroute.providers.openai_family",
+    "polyroute.providers.mistral",
     "polyroute.providers.azure",
     "polyroute.providers.anthropic",
     "polyroute.providers.gemini",

@@ -24,18 +24,6 @@ def _compatible(name: str, label: str, key: str | None, base: str | None, **fact
 
 # List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py);
 # model_info overrides any of them per deployment.
-MISTRAL_PRICES = {
-    "mistral-large-latest": {
-        "input_cost_per_token": 2e-06,
-        "output_cost_per_token": 6e-06,
-        "max_output_tokens": 131072,
-    },
-    "mistral-small-latest": {
-        "input_cost_per_token": 1e-07,
-        "output_cost_per_token": 3e-07,
-        "max_output_tokens": 131072,
-    },
-}
 DEEPSEEK_PRICES = {
     "deepseek-chat": {
         "input_cost_per_token": 2.7e-07,
@@ -53,16 +41,6 @@ DEEPSEEK_PRICES = {
 }
 
 COMPATIBLE = (
-    _compatible(
-        "mistral",
-        "Mistral AI",
-        "MISTRAL_API_KEY",
-        "https://api.mistral.ai/v1",
-        bare_model_prefixes=("mistral-", "mixtral-", "codestral-", "open-mistral"),
-        fastchat_api_types=("mistral",),
-        otel_name="mistral_ai",
-        prices=MISTRAL_PRICES,
-    ),
     _compatible(
         "nvidia_nim",
         "NVIDIA NIM",
