@@ -11,22 +11,35 @@ COHERE_KEY = "co-fake-cohere-key-5b1e0c9d7a"
 YANDEX_KEY = "AQVN-fake-yandex-api-key-3c8e1f"
 YANDEX_FOLDER = "b1gfakefolder0001"
 MISTRAL_KEY = "mistral-fake-key-7d2b9e41c0"
-SECRETS = (COHERE_KEY, YANDEX_KEY, MISTRAL_KEY)
+AI2_KEY = "ai2-fake-inferd-key-55e0a1"
+SECRETS = (COHERE_KEY, YANDEX_KEY, MISTRAL_KEY, AI2_KEY)
 
 #: provider -> (model name in the gateway, fixture of its fake)
 MODELS = {
     "cohere": ("cohere-command", "fake_cohere"),
     "yandexgpt": ("yandexgpt", "fake_yandexgpt"),
     "mistral": ("mistral-large", "fake_mistral"),
+    "ai2": ("tulu", "fake_ai2"),
 }
 #: providers whose API takes no images (the parity matrix's image test does not apply)
-TEXT_ONLY = frozenset({"yandexgpt"})
+TEXT_ONLY = frozenset({"yandexgpt", "ai2"})
+#: providers without tool calling (the parity matrix's tool tests do not apply)
+NO_TOOLS = frozenset({"ai2"})
 FAKES = tuple(fixture for _, fixture in MODELS.values())
 
 
 def model_list(urls: dict[str, str]) -> list[dict[str, Any]]:
     """Config entries; `urls` maps each fake's fixture name to its base URL."""
     return [
+        {
+            "model_name": "tulu",
+            "litellm_params": {
+                "model": "ai2/tulu2-70b",
+                "api_base": urls["fake_ai2"] + "/api/v1/infer",
+                "api_key": AI2_KEY,
+                "model_id": "mod_01hhgcga70c91402r9ssyxekan",
+            },
+        },
         {
             "model_name": "mistral-large",
             "litellm_params": {

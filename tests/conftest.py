@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests import api_providers
+from tests.fakes.ai2 import FakeAI2
 from tests.fakes.anthropic import FakeAnthropic  # noqa: I001
 from tests.fakes.cohere import FakeCohere
 from tests.fakes.gemini import FakeGemini
@@ -45,6 +46,12 @@ def fake_gemini() -> Iterator[FakeGemini]:
 @pytest.fixture(scope="session")
 def fake_cohere() -> Iterator[FakeCohere]:
     with FakeCohere(valid_keys={api_providers.COHERE_KEY}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_ai2() -> Iterator[FakeAI2]:
+    with FakeAI2(api_key=api_providers.AI2_KEY) as fake:
         yield fake
 
 

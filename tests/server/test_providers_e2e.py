@@ -59,6 +59,8 @@ def _collect_stream(stream):
 
 @pytest.mark.parametrize("provider", list(PROVIDER_MODELS))
 def test_tool_conversation_non_stream(request, gateway, provider):
+    if provider in api_providers.NO_TOOLS:
+        pytest.skip(f"{provider} has no tool calling")
     model, _ = PROVIDER_MODELS[provider]
     fake = _fake(request, provider)
     fake.script(
@@ -96,6 +98,8 @@ def test_tool_conversation_non_stream(request, gateway, provider):
 
 @pytest.mark.parametrize("provider", list(PROVIDER_MODELS))
 def test_tool_conversation_stream(request, gateway, provider):
+    if provider in api_providers.NO_TOOLS:
+        pytest.skip(f"{provider} has no tool calling")
     model, _ = PROVIDER_MODELS[provider]
     fake = _fake(request, provider)
     fake.script(

@@ -17,6 +17,7 @@ PROVIDER_PACKAGES = (
     "polyroute.providers.gemini",
     "polyroute.providers.cohere",
     "polyroute.providers.yandexgpt",
+    "polyroute.providers.ai2",
     "polyroute.providers.mock",
     "polyroute.providers.fastchat_worker",
 )
