@@ -23,6 +23,7 @@ from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
 from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry, unsupported_keys
 from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
+from polyroute.protocol.openai_params import CLIENT_SECRET_PARAMS
 from polyroute.providers.base import ProviderCall
 from polyroute.providers.registry import get_adapter, provider_for_bare_model, setting_prefixes
 from polyroute.router.deployment import Deployment
@@ -58,6 +59,20 @@ _ROUTING_KEYS = {
 # LiteLLM's cloud settings kept out of request bodies until the Vertex and Bedrock specs declare
 # them (issue 15); every other provider setting prefix comes from the specs (`setting_prefixes`).
 _CLOUD_SETTING_PREFIXES = ("vertex_", "aws_")
+
+
+def _provider_setting(key: str, value: Any, env: Mapping[str, str], where: str, redactor: Redactor) -> Any:
+    """A provider setting as the adapter reads it: `os.environ/NAME` resolved (LiteLLM configs
+    name AWS and Vertex credentials so); a credential's value is redacted like an API key."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value = resolve(value, env, where)
+    except MissingCredentialError as exc:
+        raise ConfigError(str(exc)) from exc
+    if key in CLIENT_SECRET_PARAMS:
+        redactor.add(value)
+    return value
 
 
 class ConfigError(Exception):
@@ -351,7 +366,7 @@ def _build_deployment(
     provider_settings = (*setting_prefixes(), *_CLOUD_SETTING_PREFIXES)
     for key, value in (params.model_extra or {}).items():
         if key.startswith(provider_settings):
-            extras[key] = value
+            extras[key] = _provider_setting(key, value, env, f"{where} litellm_params.{key}", redactor)
         else:
             defaults[key] = value  # LiteLLM applies other litellm_params as request defaults
     for key, value in spec.settings_from(env).items():
@@ -371,6 +386,10 @@ def _build_deployment(
         extras=extras,
         defaults=defaults,
     )
+    try:
+        adapter.check_call(call)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     info = dict(entry.model_info)
     _check_prices(info, where)
     deployment_id = str(

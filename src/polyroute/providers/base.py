@@ -145,6 +145,11 @@ class ProviderAdapter(ABC):
         """A fresh decoder for one streamed answer of `call` (the spec's framing by default)."""
         return self.spec.stream_decoder()
 
+    def check_call(self, call: ProviderCall) -> None:
+        """Config-time checks of one deployment (a library installed, a region known): raise
+        ValueError with a one-line reason; the loader reports it as a config error."""
+        return None
+
     @abstractmethod
     def chat_request(self, call: ProviderCall, body: dict[str, Any], stream: bool) -> WireRequest: ...
 

@@ -15,6 +15,7 @@ PROVIDER_PACKAGES = (
     "polyroute.providers.azure",
     "polyroute.providers.anthropic",
     "polyroute.providers.gemini",
+    "polyroute.providers.bedrock",
     "polyroute.providers.cohere",
     "polyroute.providers.yandexgpt",
     "polyroute.providers.ai2",
