@@ -12,7 +12,8 @@ YANDEX_KEY = "AQVN-fake-yandex-api-key-3c8e1f"
 YANDEX_FOLDER = "b1gfakefolder0001"
 MISTRAL_KEY = "mistral-fake-key-7d2b9e41c0"
 AI2_KEY = "ai2-fake-inferd-key-55e0a1"
-SECRETS = (COHERE_KEY, YANDEX_KEY, MISTRAL_KEY, AI2_KEY)
+REKA_KEY = "reka-fake-key-0b7c3d9a12"
+SECRETS = (COHERE_KEY, YANDEX_KEY, MISTRAL_KEY, AI2_KEY, REKA_KEY)
 
 #: provider -> (model name in the gateway, fixture of its fake)
 MODELS = {
@@ -20,6 +21,7 @@ MODELS = {
     "yandexgpt": ("yandexgpt", "fake_yandexgpt"),
     "mistral": ("mistral-large", "fake_mistral"),
     "ai2": ("tulu", "fake_ai2"),
+    "reka": ("reka-core", "fake_reka"),
 }
 #: providers whose API takes no images (the parity matrix's image test does not apply)
 TEXT_ONLY = frozenset({"yandexgpt", "ai2"})
@@ -31,6 +33,14 @@ FAKES = tuple(fixture for _, fixture in MODELS.values())
 def model_list(urls: dict[str, str]) -> list[dict[str, Any]]:
     """Config entries; `urls` maps each fake's fixture name to its base URL."""
     return [
+        {
+            "model_name": "reka-core",
+            "litellm_params": {
+                "model": "reka/reka-core",
+                "api_base": urls["fake_reka"] + "/v1",
+                "api_key": REKA_KEY,
+            },
+        },
         {
             "model_name": "tulu",
             "litellm_params": {

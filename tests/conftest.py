@@ -15,6 +15,7 @@ from tests.fakes.cohere import FakeCohere
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.mistral import FakeMistral
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.reka import FakeReka
 from tests.fakes.yandexgpt import FakeYandexGPT
 from tests.gateway import GatewayServer
 
@@ -52,6 +53,12 @@ def fake_cohere() -> Iterator[FakeCohere]:
 @pytest.fixture(scope="session")
 def fake_ai2() -> Iterator[FakeAI2]:
     with FakeAI2(api_key=api_providers.AI2_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_reka() -> Iterator[FakeReka]:
+    with FakeReka(api_key=api_providers.REKA_KEY) as fake:
         yield fake
 
 

@@ -69,11 +69,12 @@ SERVED_NOW = {
     "cohere": "cohere",
     "yandexgpt": "yandexgpt",
     "ai2": "ai2",
+    "reka": "reka",
 }
 # Served once the providers of issue 15's other parts register (strict: an XPASS fails, so the
 # mark goes when they land).
 _LANDING = pytest.mark.xfail(strict=True, reason="provider registers with issue 15 (Vertex, AI2, ...)")
-LANDING = ["anthropic_message_vertex", "vertex", "reka"]
+LANDING = ["anthropic_message_vertex", "vertex"]
 
 
 @pytest.mark.parametrize("api_type", [*SERVED_NOW, *(pytest.param(t, marks=_LANDING) for t in LANDING)])

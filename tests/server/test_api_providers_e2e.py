@@ -14,6 +14,7 @@ from tests.fakes.ai2 import FakeAI2
 from tests.fakes.base import Error, FakeUpstream, Reply
 from tests.fakes.cohere import FakeCohere
 from tests.fakes.mistral import FakeMistral
+from tests.fakes.reka import FakeReka
 from tests.fakes.yandexgpt import FakeYandexGPT
 from tests.gateway import GatewayServer
 
@@ -38,6 +39,10 @@ def _ai2(fake: FakeUpstream) -> dict[str, Any]:
     return {"model": "ai2/tulu2-70b", "api_base": fake.url + "/api/v1/infer", "api_key": "ai2-k"}
 
 
+def _reka(fake: FakeUpstream) -> dict[str, Any]:
+    return {"model": "reka/reka-flash", "api_base": fake.url + "/v1", "api_key": "reka-k"}
+
+
 def _cohere(fake: FakeUpstream) -> dict[str, Any]:
     return {"model": "cohere/command-a-03-2025", "api_base": fake.url, "api_key": "co-key-1"}
 
@@ -46,8 +51,9 @@ def _cohere(fake: FakeUpstream) -> dict[str, Any]:
 #: its context-too-long answer or None)
 Params = Callable[[FakeUpstream], dict[str, Any]]
 PROVIDERS: dict[str, tuple[Callable[[], FakeUpstream], Params, Error, Error | None]] = {
-    # InferD documents no context-length error: only throttling is checked for it.
+    # InferD and Reka document no context-length error: only throttling is checked for them.
     "ai2": (FakeAI2, _ai2, Error(429, message="too many requests"), None),
+    "reka": (FakeReka, _reka, Error(429, message="Rate limit exceeded"), None),
     "cohere": (
         FakeCohere,
         _cohere,

@@ -19,6 +19,7 @@ PROVIDER_PACKAGES = (
     "polyroute.providers.cohere",
     "polyroute.providers.yandexgpt",
     "polyroute.providers.ai2",
+    "polyroute.providers.reka",
     "polyroute.providers.mock",
     "polyroute.providers.fastchat_worker",
 )
