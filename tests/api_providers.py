@@ -22,6 +22,7 @@ MODELS = {
     "mistral": ("mistral-large", "fake_mistral"),
     "ai2": ("tulu", "fake_ai2"),
     "reka": ("reka-core", "fake_reka"),
+    "nvidia_nim": ("nim-llama", "fake_openai"),
 }
 #: providers whose API takes no images (the parity matrix's image test does not apply)
 TEXT_ONLY = frozenset({"yandexgpt", "ai2"})
@@ -30,9 +31,29 @@ NO_TOOLS = frozenset({"ai2"})
 FAKES = tuple(fixture for _, fixture in MODELS.values())
 
 
+#: NIM is OpenAI's wire format: its deployments use the OpenAI fake (the gateway's own key)
+NIM_KEY = "sk-fake-openai-key-0123456789abcdef"
+
+
 def model_list(urls: dict[str, str]) -> list[dict[str, Any]]:
     """Config entries; `urls` maps each fake's fixture name to its base URL."""
     return [
+        {
+            "model_name": "nim-llama",
+            "litellm_params": {
+                "model": "nvidia_nim/meta/llama3-70b-instruct",
+                "api_base": urls["fake_openai"] + "/v1",
+                "api_key": NIM_KEY,
+            },
+        },
+        {
+            "model_name": "nemotron",
+            "litellm_params": {
+                "model": "nvidia_nim/nvidia/nemotron-4-340b-instruct",
+                "api_base": urls["fake_openai"] + "/v1",
+                "api_key": NIM_KEY,
+            },
+        },
         {
             "model_name": "reka-core",
             "litellm_params": {

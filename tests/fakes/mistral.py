@@ -15,8 +15,10 @@ an error object after N events.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
+import struct
 import time
 import uuid
 from typing import Any
@@ -48,7 +50,7 @@ CHAT_FIELDS = frozenset(
         "safe_prompt",
     }
 )
-EMBED_FIELDS = frozenset({"model", "input", "output_dimension", "output_dtype"})
+EMBED_FIELDS = frozenset({"model", "input", "output_dimension", "output_dtype", "encoding_format"})
 MESSAGE_FIELDS = frozenset({"role", "content", "tool_calls", "tool_call_id", "name", "prefix"})
 TOOL_CALL_ID = re.compile(r"^[a-zA-Z0-9]{9}$")
 ERROR_TYPES = {
@@ -130,8 +132,9 @@ class FakeMistral(FakeUpstream):
         body, _ = prepared
         items = body["input"] if isinstance(body["input"], list) else [body["input"]]
         dims = int(body.get("output_dimension") or 4)
+        encode = _base64 if body.get("encoding_format") == "base64" else list
         data = [
-            {"object": "embedding", "index": i, "embedding": _vector(item, dims)}
+            {"object": "embedding", "index": i, "embedding": encode(_vector(item, dims))}
             for i, item in enumerate(items)
         ]
         tokens = sum(len(str(item).split()) for item in items)
@@ -273,6 +276,11 @@ def render_chunks(reply: Reply, model: str) -> list[dict[str, Any]]:
     finish = reply.finish or ("tool_calls" if reply.tool_calls else "stop")
     chunks.append(chunk({"content": ""}, finish, _usage(reply)))
     return chunks
+
+
+def _base64(vector: list[float]) -> str:
+    """Little-endian float32s, base64: OpenAI's and Mistral's `encoding_format: base64`."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def _vector(item: Any, dims: int) -> list[float]:

@@ -82,7 +82,7 @@ def test_embeddings_through_the_openai_sdk(gateway, fake_mistral):
     vectors = gateway.client().embeddings.create(model="mistral-embed", input=["a b", "c"], dimensions=6)
     assert len(vectors.data) == 2 and len(vectors.data[0].embedding) == 6
     sent = fake_mistral.requests[-1].json
-    assert sent["output_dimension"] == 6 and "encoding_format" not in sent  # the SDK sent base64
+    assert sent["output_dimension"] == 6 and sent["encoding_format"] == "base64"  # the SDK's default
 
 
 def test_a_refused_field_is_named_in_the_error(gateway, fake_mistral):

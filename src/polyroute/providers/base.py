@@ -141,6 +141,11 @@ class ProviderAdapter(ABC):
         they are instead of decoding and re-encoding them."""
         return self.spec.passthrough_stream
 
+    def chat_params(self, call: ProviderCall) -> frozenset[str]:
+        """The OpenAI chat params `call`'s model honours (`supported_chat_params` unless the
+        provider documents per-model differences, as NVIDIA NIM does)."""
+        return self.supported_chat_params
+
     def stream_decoder(self, call: ProviderCall) -> StreamDecoder:
         """A fresh decoder for one streamed answer of `call` (the spec's framing by default)."""
         return self.spec.stream_decoder()

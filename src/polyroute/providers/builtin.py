@@ -12,6 +12,7 @@ from importlib import import_module
 PROVIDER_PACKAGES = (
     "polyroute.providers.openai_family",
     "polyroute.providers.mistral",
+    "polyroute.providers.nvidia_nim",
     "polyroute.providers.azure",
     "polyroute.providers.anthropic",
     "polyroute.providers.gemini",

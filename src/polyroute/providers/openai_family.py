@@ -42,14 +42,6 @@ DEEPSEEK_PRICES = {
 
 COMPATIBLE = (
     _compatible(
-        "nvidia_nim",
-        "NVIDIA NIM",
-        "NVIDIA_API_KEY",
-        "https://integrate.api.nvidia.com/v1",
-        aliases=("nvidia",),
-        fastchat_api_types=("nvidia",),
-    ),
-    _compatible(
         "deepseek",
         "DeepSeek",
         "DEEPSEEK_API_KEY",

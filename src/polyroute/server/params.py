@@ -16,7 +16,7 @@ _NULL_OK = True
 def provider_body(body: dict[str, Any], deployment: Deployment, global_drop: bool) -> dict[str, Any]:
     """A copy of the chat body fit for `deployment`'s provider."""
     adapter = deployment.adapter
-    supported = adapter.supported_chat_params
+    supported = adapter.chat_params(deployment.call)
     drop = body.get("drop_params")
     if drop is None:
         drop = deployment.drop_params if deployment.drop_params is not None else global_drop

@@ -97,10 +97,9 @@ def _message(message: Any) -> Any:
 
 
 def embeddings_body(model: str, defaults: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    """`dimensions` is Mistral's `output_dimension`; `encoding_format` (the openai SDK sends
-    `base64` unasked) and `user` are not Mistral fields: floats come back, which the SDK takes."""
+    """`dimensions` is Mistral's `output_dimension`; `user` is not a Mistral field."""
     request = {**defaults, **body} if defaults else body
-    out = {k: v for k, v in request.items() if k not in ("encoding_format", "user") and k not in GATEWAY_KEYS}
+    out = {k: v for k, v in request.items() if k != "user" and k not in GATEWAY_KEYS}
     if "dimensions" in out:
         out["output_dimension"] = out.pop("dimensions")
     out["model"] = model
