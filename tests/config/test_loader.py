@@ -160,6 +160,8 @@ def test_fastchat_endpoint_file(tmp_path):
             "api_key": "y",
             "folder_id": "b1gfolder",
         },
+        "tulu2-70b": {"model_name": "tulu2-70b", "api_type": "ai2", "model_id": "mod_01hhg", "api_key": "a"},
+        "reka-core-online": {"model_name": "reka-core-online", "api_type": "reka", "api_key": "r"},
     }
     path = write(tmp_path, endpoints, "api_endpoints.json")
     for loaded in (load_config(None, {}, endpoint_file=path), load_config(path, {})):
@@ -171,6 +173,9 @@ def test_fastchat_endpoint_file(tmp_path):
         assert loaded.models.resolve("llama-nim")[0].provider == "nvidia_nim"
         yandex = loaded.models.resolve("yandex")[0]
         assert (yandex.provider, yandex.call.extras["folder_id"]) == ("yandexgpt", "b1gfolder")
+        tulu = loaded.models.resolve("tulu2-70b")[0]
+        assert (tulu.provider, tulu.call.extras["model_id"]) == ("ai2", "mod_01hhg")
+        assert loaded.models.resolve("reka-core-online")[0].call.model == "reka-core-online"
 
 
 def test_no_config_routes_every_keyed_provider_and_the_mock():
