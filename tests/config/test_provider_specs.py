@@ -70,14 +70,12 @@ SERVED_NOW = {
     "yandexgpt": "yandexgpt",
     "ai2": "ai2",
     "reka": "reka",
+    "vertex": "vertex_ai",
+    "anthropic_message_vertex": "vertex_ai",
 }
-# Served once the providers of issue 15's other parts register (strict: an XPASS fails, so the
-# mark goes when they land).
-_LANDING = pytest.mark.xfail(strict=True, reason="provider registers with issue 15 (Vertex, AI2, ...)")
-LANDING = ["anthropic_message_vertex", "vertex"]
 
 
-@pytest.mark.parametrize("api_type", [*SERVED_NOW, *(pytest.param(t, marks=_LANDING) for t in LANDING)])
+@pytest.mark.parametrize("api_type", list(SERVED_NOW))
 def test_every_fastchat_api_type_of_the_issue_maps_to_a_registered_adapter(api_type):
     provider = fastchat_api_types().get(api_type)
     assert provider is not None and get_adapter(provider) is not None

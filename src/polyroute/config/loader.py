@@ -56,9 +56,6 @@ _ROUTING_KEYS = {
     "configurable_clientside_auth_params",
     "allow_operator_key_with_client_base",
 }
-# LiteLLM's cloud settings kept out of request bodies until the Vertex and Bedrock specs declare
-# them (issue 15); every other provider setting prefix comes from the specs (`setting_prefixes`).
-_CLOUD_SETTING_PREFIXES = ("vertex_", "aws_")
 
 
 def _provider_setting(key: str, value: Any, env: Mapping[str, str], where: str, redactor: Redactor) -> Any:
@@ -363,7 +360,7 @@ def _build_deployment(
     redactor.add(api_key)
     extras: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
-    provider_settings = (*setting_prefixes(), *_CLOUD_SETTING_PREFIXES)
+    provider_settings = setting_prefixes()  # every provider's, from the specs (aws_, vertex_, ...)
     for key, value in (params.model_extra or {}).items():
         if key.startswith(provider_settings):
             extras[key] = _provider_setting(key, value, env, f"{where} litellm_params.{key}", redactor)

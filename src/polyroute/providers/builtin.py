@@ -17,6 +17,7 @@ PROVIDER_PACKAGES = (
     "polyroute.providers.anthropic",
     "polyroute.providers.gemini",
     "polyroute.providers.bedrock",
+    "polyroute.providers.vertex",
     "polyroute.providers.cohere",
     "polyroute.providers.yandexgpt",
     "polyroute.providers.ai2",
