@@ -4,6 +4,7 @@ decoder over real frames (split at every byte, corrupted, cut short) and the err
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import orjson
@@ -203,3 +204,15 @@ def test_config_checks_name_what_is_missing(tmp_path):
     assert call.extras["aws_secret_access_key"] == "sekrit-value-123"  # resolved
     assert call.extras["aws_region_name"] == "eu-west-1"  # from AWS_REGION
     assert "sekrit-value-123" not in loaded.redactor.scrub("leak sekrit-value-123")  # redacted
+
+
+def test_without_the_extra_start_up_says_which_to_install(tmp_path, monkeypatch):
+    from polyroute.config.loader import ConfigError, load_config
+
+    monkeypatch.setitem(sys.modules, "botocore", None)  # `import botocore` now fails
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        json.dumps({"model_list": [{"model_name": "b", "litellm_params": {"model": "bedrock/m"}}]})
+    )
+    with pytest.raises(ConfigError, match="install polyroute with the 'bedrock' extra"):
+        load_config(path, {"AWS_REGION": "us-east-1"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 
 import orjson
@@ -174,3 +175,13 @@ def test_external_account_credentials_are_refused():
     source = TokenSource(json.dumps({"type": "external_account", "credential_source": {"executable": {}}}))
     with pytest.raises(AuthenticationError, match="external_account"):
         asyncio.run(source.token())
+
+
+def test_without_the_extra_start_up_says_which_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.auth", None)
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        json.dumps({"model_list": [{"model_name": "v", "litellm_params": {"model": "vertex_ai/g"}}]})
+    )
+    with pytest.raises(ConfigError, match="install polyroute with the 'vertex' extra"):
+        load_config(path, {"GCP_PROJECT_ID": "p"})

@@ -327,3 +327,13 @@ def test_throttled_group_falls_back_to_its_fallback_group(gw):
     )
     assert raw.parse().choices[0].message.content == "from backup"
     assert raw.headers["x-polyroute-fallback"] == "true"
+
+
+def test_legacy_completion_over_converse(gw):
+    gateway, fake, _ = gw
+    fake.script(Reply(text="the end"))
+    completion = gateway.client().completions.create(
+        model="lonely", prompt="Finish the story:", max_tokens=10
+    )
+    assert completion.choices[0].text == "the end" and completion.object == "text_completion"
+    assert fake.requests[-1].json["messages"][0]["content"] == [{"text": "Finish the story:"}]

@@ -261,3 +261,25 @@ def test_throttled_deployment_fails_over_and_group_falls_back(gw):
         and raw.headers["x-polyroute-fallback"] == "true"
     )
     assert second.token_requests <= 1 and "authorization" in second.requests[-1].headers
+
+
+def test_legacy_completion_on_both_vertex_apis(gw):
+    gateway, fake, _ = gw
+    for model in ("lonely", "claude-lonely"):
+        fake.script(Reply(text="the end"))
+        completion = gateway.client().completions.create(
+            model=model, prompt="Finish the story:", max_tokens=10
+        )
+        assert completion.choices[0].text == "the end"
+
+
+def test_mid_stream_failure_reaches_the_client(gw):
+    gateway, fake, _ = gw
+    for model in ("lonely", "claude-lonely"):
+        fake.script(Reply(text="one two three four five", drop_after=3))
+        with pytest.raises(openai.APIError):
+            list(
+                gateway.client(max_retries=0).chat.completions.create(
+                    model=model, messages=QUESTION, stream=True, **_no_retry()
+                )
+            )
