@@ -283,3 +283,14 @@ def test_mid_stream_failure_reaches_the_client(gw):
                     model=model, messages=QUESTION, stream=True, **_no_retry()
                 )
             )
+
+
+def test_params_follow_the_models_api(gw):
+    gateway, fake, _ = gw
+    # Gemini takes seed; Anthropic does not: refused naming the param, before any call.
+    fake.script(Reply(text="ok"))
+    gateway.client().chat.completions.create(model="lonely", messages=QUESTION, seed=7)
+    assert fake.requests[-1].json["generationConfig"]["seed"] == 7
+    with pytest.raises(openai.BadRequestError) as refused:
+        gateway.client().chat.completions.create(model="claude-lonely", messages=QUESTION, seed=7)
+    assert refused.value.body["param"] == "seed" and len(fake.requests) == 1

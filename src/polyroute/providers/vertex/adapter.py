@@ -23,10 +23,12 @@ import orjson
 
 from polyroute.errors import GatewayError
 from polyroute.providers.anthropic.errors import map_anthropic_error
+from polyroute.providers.anthropic.request import SUPPORTED_CHAT_PARAMS as ANTHROPIC_PARAMS
 from polyroute.providers.anthropic.request import build_body as anthropic_body
 from polyroute.providers.anthropic.response import to_openai_response
 from polyroute.providers.anthropic.stream import AnthropicStreamTranslator
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
+from polyroute.providers.gemini.adapter import GEMINI_CHAT_PARAMS
 from polyroute.providers.gemini.errors import error_from_status
 from polyroute.providers.gemini.errors import map_error as map_google_error
 from polyroute.providers.gemini.request import to_gemini_body
@@ -109,6 +111,10 @@ class VertexAdapter(ProviderAdapter):
             ) from None
         if not project_of(call):
             raise ValueError("vertex_ai needs a project: set vertex_project or GCP_PROJECT_ID")
+
+    def chat_params(self, call: ProviderCall) -> frozenset[str]:
+        """What the model's API honours: Anthropic's params for Claude, Gemini's otherwise."""
+        return ANTHROPIC_PARAMS if is_anthropic(call) else GEMINI_CHAT_PARAMS
 
     # -- addressing ---------------------------------------------------------------------------
     def model_url(self, call: ProviderCall, publisher: str, method: str) -> str:
