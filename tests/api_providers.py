@@ -1,6 +1,6 @@
 """The gateway entries for the providers reached through their own APIs (issue 15's "api" part:
 Cohere, Mistral, YandexGPT, ...): one model per provider, pointed at its fake. The shared
-gateway (tests/conftest.py) adds these to its model list and `PROVIDER_MODELS`, so the parity
+gateway (tests/conftest.py) adds these to its model list and `MATRIX_MODELS`, so the parity
 matrix of tests/server/test_providers_e2e.py runs over them as over the others."""
 
 from __future__ import annotations

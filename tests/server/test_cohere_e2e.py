@@ -52,6 +52,8 @@ def test_rerank_in_litellms_shape(gateway, fake_cohere):
     assert [r["index"] for r in body["results"]] == [1, 2]
     assert body["results"][0]["document"] == {"text": "a red apple"}
     assert body["meta"]["billed_units"]["search_units"] == 1
+    # rerank-v3.5: USD 2 per 1,000 searches, one search unit billed
+    assert float(answer.headers["x-polyroute-response-cost"]) == pytest.approx(0.002)
     assert answer.headers["x-polyroute-provider"] == "cohere"
     sent = fake_cohere.requests[-1]
     assert sent.path == "/v2/rerank" and sent.json["top_n"] == 2 and "return_documents" not in sent.json

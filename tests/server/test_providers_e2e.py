@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from tests import api_providers
-from tests.conftest import PROVIDER_MODELS
+from tests.conftest import MATRIX_MODELS as PROVIDER_MODELS
 from tests.fakes.base import Error, Reply, ToolCall
 
 TOOLS = [

@@ -55,3 +55,16 @@ def price_per_token(deployment: Deployment) -> float | None:
     if prompt is None and completion is None:
         return None
     return (prompt or 0.0) + (completion or 0.0)
+
+
+def query_price(deployment: Deployment) -> float:
+    """USD per search unit of a rerank call (LiteLLM's `input_cost_per_query`; Cohere bills
+    rerank per search): model_info first, then the table; 0 when neither names one."""
+    table = price_table()
+    entry = (
+        table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
+    )
+    value = deployment.model_info.get("input_cost_per_query", entry.get("input_cost_per_query"))
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else 0.0
+    )

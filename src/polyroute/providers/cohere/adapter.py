@@ -30,7 +30,7 @@ from polyroute.providers.spec import ProviderSpec
 _VERSION_SUFFIX = re.compile(r"/v\d+$")
 
 # Cohere's list prices (cohere.com/pricing, USD per token; LiteLLM's field names: spend/cost.py).
-# Rerank is billed per search (USD 2 per 1,000 searches), which has no per-token price.
+# Rerank is billed per search: USD 2 per 1,000 searches (LiteLLM's input_cost_per_query).
 PRICES = {
     "command-a-03-2025": {
         "input_cost_per_token": 2.5e-06,
@@ -55,6 +55,9 @@ PRICES = {
     "embed-v4.0": {"input_cost_per_token": 1.2e-07, "output_cost_per_token": 0.0},
     "embed-english-v3.0": {"input_cost_per_token": 1e-07, "output_cost_per_token": 0.0},
     "embed-multilingual-v3.0": {"input_cost_per_token": 1e-07, "output_cost_per_token": 0.0},
+    "rerank-v3.5": {"input_cost_per_query": 0.002},
+    "rerank-english-v3.0": {"input_cost_per_query": 0.002},
+    "rerank-multilingual-v3.0": {"input_cost_per_query": 0.002},
 }
 
 

@@ -105,10 +105,6 @@ def to_rerank_response(data: dict[str, Any], body: dict[str, Any]) -> dict[str, 
     return {"id": str(data.get("id") or secrets.token_hex(16)), "results": out_results, "meta": meta}
 
 
-def search_units(data: dict[str, Any]) -> int:
-    return int(_billed(data).get("search_units") or 0)
-
-
 def _billed(data: dict[str, Any]) -> dict[str, Any]:
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
     billed = meta.get("billed_units")

@@ -4,8 +4,9 @@ Request: `model`, `query`, `documents` (strings, or objects with `rank_fields`),
 `return_documents`, plus provider-native keys. Answer: `{"id", "results": [{"index",
 "relevance_score", "document"?}], "meta"}`. Served by deployments whose provider offers rerank
 (spec capability `rerank`); others answer 400 `unsupported_model`. Routing, retries, fallbacks,
-budgets and spend rows work as for embeddings. Cohere bills rerank in search units, not tokens:
-the spend row counts the tokens the provider reports (`meta.tokens`), priced from the table.
+budgets and spend rows work as for embeddings. Cohere bills rerank in search units: the cost is
+the search units reported (`meta.billed_units.search_units`) times `input_cost_per_query`
+(model_info, else the provider's price table), plus any tokens reported (`meta.tokens`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.validate import require_model
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
+from polyroute.router.pricing import query_price
 from polyroute.server.client_scope import client_scope
 from polyroute.server.http import Request
 from polyroute.server.relay import call_json
@@ -47,6 +49,14 @@ def validate_rerank(body: dict[str, Any]) -> None:
         raise InvalidRequestError("'top_n' must be a positive integer", param="top_n")
 
 
+def search_units(data: dict[str, Any]) -> int:
+    """Billed search units (Cohere's `meta.billed_units.search_units`), 0 when not reported."""
+    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    billed = meta.get("billed_units") if isinstance(meta.get("billed_units"), dict) else {}
+    units = billed.get("search_units")
+    return int(units) if isinstance(units, int | float) and not isinstance(units, bool) and units > 0 else 0
+
+
 def rerank_usage(data: dict[str, Any]) -> dict[str, Any]:
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
     tokens = meta.get("tokens") if isinstance(meta.get("tokens"), dict) else {}
@@ -68,7 +78,10 @@ async def rerank(request: Request, state: AppState, body: dict[str, Any]) -> Non
         data, _, _ = await call_json(state, deployment, wire, attempt_limit(state, deployment, info))
         out = adapter.rerank_response(call, data, payload)
         usage = rerank_usage(data)
-        headers = cost_headers(request, deployment, usage, served_headers(deployment, info))
+        searches = search_units(data) * query_price(deployment)
+        headers = cost_headers(
+            request, deployment, usage, served_headers(deployment, info), extra_usd=searches
+        )
         await request.respond(200, orjson.dumps(out), headers)
         return AttemptOutcome(usage=usage)
 
