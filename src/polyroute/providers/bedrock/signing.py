@@ -19,6 +19,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import yarl
+
 from polyroute.errors import AuthenticationError
 from polyroute.providers.base import WireRequest
 
@@ -37,7 +39,6 @@ class AwsSigner:
         self._lock = asyncio.Lock()
 
     async def sign(self, wire: WireRequest) -> WireRequest:
-        import yarl
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
