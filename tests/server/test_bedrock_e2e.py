@@ -17,6 +17,7 @@ from tests.gateway import GatewayServer
 
 MASTER = "sk-bedrock-master-0123456789abcdef"
 KEY_ID, SECRET = "AKIAGATEWAYTEST00001", "gateway/secret/key+0123456789abcdefghij"
+CLIENT_KEY_ID, CLIENT_SECRET = "AKIACLIENTOWNKEY0001", "client/own/secret+0123456789abcdefgh"
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 QUESTION = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Weather in Paris?"}]
 TOOLS = [
@@ -48,7 +49,7 @@ def _params(fake: FakeBedrock, **more):
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    keys = {KEY_ID: (SECRET, None)}
+    keys = {KEY_ID: (SECRET, None), CLIENT_KEY_ID: (CLIENT_SECRET, None)}
     with FakeBedrock(keys=keys) as first, FakeBedrock(keys=keys) as second:
         config = {
             "model_list": [
@@ -68,6 +69,13 @@ def setup(tmp_path_factory):
                     "model_info": {"id": "two"},
                 },
                 {"model_name": "backup", "litellm_params": _params(second), "model_info": {"id": "backup"}},
+                {
+                    "model_name": "byok",
+                    "litellm_params": {
+                        **_params(first),
+                        "configurable_clientside_auth_params": ["aws_access_key_id", "aws_secret_access_key"],
+                    },
+                },
                 # Apart, so the cooldowns their failures cause touch no other test's deployments.
                 {"model_name": "lonely", "litellm_params": _params(first), "model_info": {"id": "lonely"}},
                 {
@@ -85,7 +93,7 @@ def setup(tmp_path_factory):
                     "litellm_params": {**_params(first), "aws_secret_access_key": "not-the-secret-at-all"},
                 },
             ],
-            "general_settings": {"master_key": MASTER},
+            "general_settings": {"master_key": MASTER, "allow_client_side_credentials": True},
             "router_settings": {
                 "num_retries": 1,
                 "allowed_fails": 0,
@@ -337,3 +345,16 @@ def test_legacy_completion_over_converse(gw):
     )
     assert completion.choices[0].text == "the end" and completion.object == "text_completion"
     assert fake.requests[-1].json["messages"][0]["content"] == [{"text": "Finish the story:"}]
+
+
+def test_a_clients_own_aws_keys_sign_its_request(gw):
+    gateway, fake, _ = gw
+    keys = {"aws_access_key_id": CLIENT_KEY_ID, "aws_secret_access_key": CLIENT_SECRET}
+    answer = gateway.client().chat.completions.create(model="byok", messages=QUESTION, extra_body=keys)
+    assert answer.choices[0].message.content
+    assert (
+        fake.requests[-1].headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={CLIENT_KEY_ID}/")
+    )
+    assert CLIENT_SECRET.encode() not in fake.requests[-1].body  # the keys sign; they are not sent
+    gateway.client().chat.completions.create(model="byok", messages=QUESTION)  # without: the operator's
+    assert fake.requests[-1].headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={KEY_ID}/")
