@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests import api_providers
+from tests import api_providers, cloud_providers
 from tests.fakes.ai2 import FakeAI2
 from tests.fakes.anthropic import FakeAnthropic  # noqa: I001
 from tests.fakes.cohere import FakeCohere
@@ -23,7 +23,14 @@ MASTER_KEY = "sk-polyroute-master-test-7f3a9c2e51b04d68"
 OPENAI_KEY = "sk-fake-openai-key-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-fake-anthropic-key-9876543210"
 GEMINI_KEY = "AIzaFakeGeminiKey-abcdefghijklmnopqrs"
-ALL_SECRETS = (MASTER_KEY, OPENAI_KEY, ANTHROPIC_KEY, GEMINI_KEY, *api_providers.SECRETS)
+ALL_SECRETS = (
+    MASTER_KEY,
+    OPENAI_KEY,
+    ANTHROPIC_KEY,
+    GEMINI_KEY,
+    *api_providers.SECRETS,
+    *cloud_providers.SECRETS,
+)
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +78,18 @@ def fake_mistral() -> Iterator[FakeMistral]:
 @pytest.fixture(scope="session")
 def fake_yandexgpt() -> Iterator[FakeYandexGPT]:
     with FakeYandexGPT(valid_keys={api_providers.YANDEX_KEY}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_bedrock() -> Iterator[Any]:
+    with cloud_providers.fake_bedrock() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_vertex() -> Iterator[Any]:
+    with cloud_providers.fake_vertex() as fake:
         yield fake
 
 
@@ -148,6 +167,8 @@ def gateway(
     config = gateway_config(fake_openai.url, fake_anthropic.url, fake_gemini.url)
     api_urls = {name: request.getfixturevalue(name).url for name in api_providers.FAKES}
     config["model_list"] += api_providers.model_list(api_urls)
+    cloud_urls = {name: request.getfixturevalue(name).url for name in cloud_providers.FAKES}
+    config["model_list"] += cloud_providers.model_list(cloud_urls)
     env = {"TEST_OPENAI_KEY": OPENAI_KEY}
     with GatewayServer(config, Path(tmp_path_factory.mktemp("gw")), env=env) as server:
         yield server
@@ -160,7 +181,7 @@ def _reset_fakes(request: pytest.FixtureRequest) -> None:
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()
     # The gateway starts these itself (getfixturevalue), so they are not in a test's closure.
-    for name in api_providers.FAKES:
+    for name in (*api_providers.FAKES, *cloud_providers.FAKES):
         if name in request.fixturenames or "gateway" in request.fixturenames:
             request.getfixturevalue(name).reset()
 
@@ -174,4 +195,4 @@ PROVIDER_MODELS = {
 }
 # The parity matrix (tests/server/test_providers_e2e.py) also covers the providers reached through
 # their own APIs (tests/api_providers.py); the spend-log tests keep to the four above.
-MATRIX_MODELS = {**PROVIDER_MODELS, **api_providers.MODELS}
+MATRIX_MODELS = {**PROVIDER_MODELS, **api_providers.MODELS, **cloud_providers.MODELS}

@@ -48,16 +48,41 @@ UNAUTHENTICATED = (
 OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
 
 
+def service_account_info(url: str, key: rsa.RSAPrivateKey, project: str) -> dict[str, Any]:
+    """The service-account JSON of the fake at `url` whose account holds `key`."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": "0123456789abcdef0123456789abcdef01234567",
+        "private_key": pem,
+        "client_email": f"polyroute-test@{project}.iam.gserviceaccount.com",
+        "client_id": "100000000000000000001",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": f"{url}/token",
+        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+    }
+
+
 def _b64decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 class FakeVertex(FakeUpstream):
-    def __init__(self, *, project: str = "fake-project-123", expires_in: int = 3600) -> None:
+    def __init__(
+        self,
+        *,
+        project: str = "fake-project-123",
+        expires_in: int = 3600,
+        key: rsa.RSAPrivateKey | None = None,
+    ) -> None:
+        """`key`: the service account's RSA key (a fresh one by default)."""
         super().__init__()
         self.project = project
         self.expires_in = expires_in
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.client_email = f"polyroute-test@{project}.iam.gserviceaccount.com"
         self.tokens: dict[str, float] = {}  # issued token -> expiry (Unix seconds)
         self.token_requests = 0
@@ -70,20 +95,7 @@ class FakeVertex(FakeUpstream):
 
     def service_account_info(self) -> dict[str, Any]:
         """A service-account JSON as the Cloud console issues it, its token_uri pointing here."""
-        pem = self._key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        return {
-            "type": "service_account",
-            "project_id": self.project,
-            "private_key_id": "0123456789abcdef0123456789abcdef01234567",
-            "private_key": pem,
-            "client_email": self.client_email,
-            "client_id": "100000000000000000001",
-            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-            "token_uri": f"{self.url}/token",
-            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
-        }
+        return service_account_info(self.url, self._key, self.project)
 
     def routes(self) -> list[web.RouteDef]:
         prefix = "/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{name}"
