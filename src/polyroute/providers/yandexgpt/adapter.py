@@ -39,7 +39,6 @@ class YandexGPTAdapter(ProviderAdapter):
         setting_prefixes=(FOLDER_SETTING,),
         setting_env=((FOLDER_SETTING, ("YANDEXGPT_FOLDER_ID",)),),
         fastchat_api_types=("yandexgpt",),
-        otel_name="yandexgpt",
         docs="docs/providers/yandexgpt.md",
         api="Yandex Foundation Models v1 completion",
         notes="folder from litellm_params.folder_id or YANDEXGPT_FOLDER_ID",
