@@ -85,6 +85,14 @@ def test_embeddings_through_the_openai_sdk(gateway, fake_mistral):
     assert sent["output_dimension"] == 6 and sent["encoding_format"] == "base64"  # the SDK's default
 
 
+def test_openai_params_mistral_lacks_are_refused_before_any_call(gateway, fake_mistral):
+    with pytest.raises(openai.BadRequestError) as caught:
+        gateway.client().chat.completions.create(
+            model="mistral-large", messages=QUESTION, reasoning_effort="low"
+        )
+    assert caught.value.param == "reasoning_effort" and fake_mistral.requests == []
+
+
 def test_a_refused_field_is_named_in_the_error(gateway, fake_mistral):
     with pytest.raises(openai.UnprocessableEntityError) as caught:
         gateway.client().chat.completions.create(

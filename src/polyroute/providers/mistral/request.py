@@ -37,7 +37,6 @@ SUPPORTED_CHAT_PARAMS: frozenset[str] = frozenset(
         "frequency_penalty",
         "seed",
         "prediction",
-        "reasoning_effort",
         "stream",
         "stream_options",
         "user",  # accepted, not sent: Mistral refuses the field
