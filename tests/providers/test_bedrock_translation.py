@@ -216,3 +216,16 @@ def test_without_the_extra_start_up_says_which_to_install(tmp_path, monkeypatch)
     )
     with pytest.raises(ConfigError, match="install polyroute with the 'bedrock' extra"):
         load_config(path, {"AWS_REGION": "us-east-1"})
+
+
+def test_no_config_route_from_aws_variables():
+    from polyroute.config.loader import load_config
+
+    loaded = load_config(None, {"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_REGION": "eu-west-1"})
+    [deployment] = loaded.models.resolve("bedrock/amazon.nova-lite-v1:0")
+    assert deployment.call.extras == {"aws_region_name": "eu-west-1"}
+    assert BedrockAdapter().endpoint(deployment.call) == "https://bedrock-runtime.eu-west-1.amazonaws.com"
+    without_region = load_config(None, {"AWS_PROFILE": "dev"})
+    assert not [d for d in without_region.models.deployments if d.provider == "bedrock"]
+    assert any(w.startswith("AWS_PROFILE is set but bedrock needs a region") for w in without_region.warnings)
+    assert not [d for d in load_config(None, {}).models.deployments if d.provider == "bedrock"]

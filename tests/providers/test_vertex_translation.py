@@ -185,3 +185,24 @@ def test_without_the_extra_start_up_says_which_to_install(tmp_path, monkeypatch)
     )
     with pytest.raises(ConfigError, match="install polyroute with the 'vertex' extra"):
         load_config(path, {"GCP_PROJECT_ID": "p"})
+
+
+def test_no_config_route_from_fastchats_variables():
+    loaded = load_config(None, {"GCP_PROJECT_ID": "p9", "GCP_LOCATION": "europe-west4"})
+    [deployment] = loaded.models.resolve("vertex_ai/gemini-2.5-flash")
+    assert deployment.call.model == "gemini-2.5-flash"
+    assert deployment.call.extras == {"vertex_project": "p9", "vertex_location": "europe-west4"}
+    url = deployment.adapter.model_url(deployment.call, "google", "generateContent")
+    assert url.startswith(
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/p9/locations/europe-west4/"
+    )
+
+
+def test_no_config_route_needs_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.auth", None)
+    loaded = load_config(None, {"GCP_PROJECT_ID": "p9"})
+    assert not [d for d in loaded.models.deployments if d.provider == "vertex_ai"]
+    assert (
+        "GCP_PROJECT_ID is set but vertex_ai needs google-auth: install polyroute with the 'vertex' extra: "
+        "vertex_ai/<model> is not routable" in loaded.warnings
+    )

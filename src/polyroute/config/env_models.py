@@ -1,4 +1,5 @@
-"""Models available with no config file: one wildcard route per provider whose key is set.
+"""Models available with no config file: one wildcard route per provider whose key is set
+(or, for a cloud provider without keys, whose `route_env` variable is: Vertex's GCP_PROJECT_ID).
 
 `anthropic/<any model>` is routable as soon as ANTHROPIC_API_KEY is set, and so on for every
 provider in the registry: each provider's spec names its key, base-URL and API-version
@@ -10,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from polyroute.providers.registry import specs
+from polyroute.providers.base import ProviderCall
+from polyroute.providers.registry import get_adapter, specs
+from polyroute.providers.spec import ProviderSpec
 
 
 def env_model_entries(env: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -38,6 +41,11 @@ def _env_models(env: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[str]
     ]
     for spec in sorted(specs(), key=lambda s: s.name):
         found = spec.key_from(env)
+        if found is None and spec.route_env:
+            entry, warning = _keyless_route(spec, env)
+            entries += [entry] if entry else []
+            warnings += [warning] if warning else []
+            continue
         if found is None or spec.name == "mock":
             continue
         variable, key = found
@@ -57,3 +65,20 @@ def _env_models(env: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[str]
         params.update(spec.settings_from(env))
         entries.append({"model_name": f"{spec.name}/*", "litellm_params": params})
     return entries, warnings
+
+
+def _keyless_route(spec: ProviderSpec, env: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+    """`provider/*` for a provider without a key (Vertex, Bedrock) when one of its `route_env`
+    variables is set and its adapter accepts the deployment (the extra installed, a region or
+    project known); otherwise the one-line reason why not."""
+    variable = spec.route_from(env)
+    if variable is None:
+        return None, None
+    settings = spec.settings_from(env)
+    adapter = get_adapter(spec.name)
+    try:
+        if adapter is not None:
+            adapter.check_call(ProviderCall(spec.name, "*", extras=dict(settings)))
+    except ValueError as exc:
+        return None, f"{variable} is set but {exc}: {spec.name}/<model> is not routable"
+    return {"model_name": f"{spec.name}/*", "litellm_params": {"model": f"{spec.name}/*", **settings}}, None

@@ -21,6 +21,10 @@ Translation contract, for one deployment (`ProviderCall`):
     `chat.completion.chunk` dicts; `on_end()` after the decoder's `flush()`.
   * `map_error(status, body, headers)` -> the `GatewayError` for a provider's error answer, chosen
     from the status and the provider's documented error type/code, never from free text alone.
+  * `check_call(call)` raises ValueError when a deployment cannot work (a library of an extra
+    missing, no region): the config loader reports it at start-up, the no-config routes as a
+    warning. `transport(http)` may wrap the shared transport for what is done at send time
+    (SigV4 signing, OAuth bearer tokens).
   * embeddings, rerank (`rerank_request`/`rerank_response`, LiteLLM's `/v1/rerank` shape) and
     legacy completions are optional (`supports`); the server emulates legacy completions over
     chat when an adapter lacks them.

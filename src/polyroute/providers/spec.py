@@ -23,6 +23,9 @@ Fields a reader may not guess:
   * `setting_env`: (setting, variables) pairs: a provider setting (`litellm_params` key among its
     `setting_prefixes`, e.g. YandexGPT's `folder_id`) read from the first variable set when the
     config entry leaves it unset.
+  * `route_env`: for a provider without an API key (cloud credentials): the variables whose
+    being set makes `provider/*` routable with no config file (Vertex's `GCP_PROJECT_ID`), once
+    the adapter's `check_call` accepts the deployment the environment describes.
   * `retired_env`: (variable, service) pairs for a retired service this provider replaces
     (Bard -> Gemini): the variable set while no `key_env` is set gets a one-line start-up notice.
   * `bare_model_prefixes`: model names without `provider/` that mean this provider (LiteLLM
@@ -71,6 +74,7 @@ class ProviderSpec:
     fastchat_api_types: tuple[str, ...] = ()
     retired_env: tuple[tuple[str, str], ...] = ()
     setting_env: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    route_env: tuple[str, ...] = ()
     otel_name: str | None = None  # gen_ai.provider.name when the conventions name it
     docs: str | None = None  # docs page, relative to the repository root
     worker_protocol: str | None = None
@@ -114,6 +118,11 @@ class ProviderSpec:
         """The provider settings `setting_env` finds set in `env`."""
         found = {setting: _first_set(env, names) for setting, names in self.setting_env}
         return {setting: hit[1] for setting, hit in found.items() if hit}
+
+    def route_from(self, env: Mapping[str, str]) -> str | None:
+        """The first `route_env` variable set in `env`, or None."""
+        found = _first_set(env, self.route_env)
+        return found[0] if found else None
 
     def retired_notices(self, env: Mapping[str, str]) -> list[str]:
         """One line per retired service's variable set while this provider has no key."""

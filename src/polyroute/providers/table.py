@@ -36,6 +36,8 @@ def _variables(spec: ProviderSpec) -> str:
         parts = [("optional " if spec.key_optional else "") + _code(spec.key_env, " / ")]
     else:
         parts = ["no key"]
+        if spec.route_env:
+            parts.append("routed with no config when " + _code(spec.route_env, " or ") + " is set")
     if spec.base_env:
         parts.append("base: " + _code(spec.base_env, " / "))
     if spec.version_env:

@@ -75,6 +75,7 @@ class BedrockAdapter(ProviderAdapter):
         capabilities=frozenset({"chat", "tools", "vision"}),
         stream_decoder=EventStreamDecoder,
         setting_prefixes=("aws_",),
+        route_env=("AWS_ACCESS_KEY_ID", "AWS_PROFILE"),
         setting_env=(("aws_region_name", ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")),),
         otel_name="aws.bedrock",
         docs="docs/providers/bedrock.md",

@@ -84,6 +84,7 @@ class VertexAdapter(ProviderAdapter):
         default_api_base="https://{location}-aiplatform.googleapis.com",
         capabilities=frozenset({"chat", "embeddings", "tools", "vision", "reasoning"}),
         setting_prefixes=("vertex_",),
+        route_env=("GCP_PROJECT_ID", "VERTEXAI_PROJECT"),
         setting_env=(
             ("vertex_project", ("GCP_PROJECT_ID", "VERTEXAI_PROJECT")),
             ("vertex_location", ("GCP_LOCATION", "VERTEXAI_LOCATION")),
