@@ -229,3 +229,12 @@ def test_no_config_route_from_aws_variables():
     assert not [d for d in without_region.models.deployments if d.provider == "bedrock"]
     assert any(w.startswith("AWS_PROFILE is set but bedrock needs a region") for w in without_region.warnings)
     assert not [d for d in load_config(None, {}).models.deployments if d.provider == "bedrock"]
+
+
+def test_a_clients_assume_role_setting_is_refused_naming_it():
+    from polyroute.errors import UnsupportedParamsError
+
+    call = ProviderCall("bedrock", "m", extras={"aws_region_name": "us-east-1", "aws_role_name": "admin"})
+    with pytest.raises(UnsupportedParamsError) as refused:
+        BedrockAdapter().chat_request(call, {"messages": [{"role": "user", "content": "hi"}]}, False)
+    assert refused.value.param == "aws_role_name"

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import orjson
 
-from polyroute.errors import GatewayError
+from polyroute.errors import GatewayError, UnsupportedParamsError
 from polyroute.protocol.framing import StreamDecoder
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
 from polyroute.providers.bedrock.errors import map_error
@@ -116,6 +116,9 @@ class BedrockAdapter(ProviderAdapter):
         return f"{self.endpoint(call)}/model/{quote(model, safe='')}/{action}"
 
     def wire(self, call: ProviderCall, url: str, body: dict[str, Any]) -> SignedWire:
+        for setting in UNSUPPORTED_SETTINGS:  # a client's own (the operator's fail at start-up)
+            if call.extras.get(setting):
+                raise UnsupportedParamsError(f"bedrock: {setting} is not supported", param=setting)
         headers = {"content-type": "application/json", "accept": "application/json"}
         if call.extra_headers:
             headers.update(call.extra_headers)
