@@ -102,6 +102,12 @@ def test_cohere_fields_pass_through_and_openai_ones_are_renamed(gateway, fake_co
     assert "top_p" not in sent and "stop" not in sent
 
 
+def test_logprobs_are_refused_before_any_call(gateway, fake_cohere):
+    with pytest.raises(openai.BadRequestError) as caught:
+        gateway.client().chat.completions.create(model="cohere-command", messages=QUESTION, logprobs=True)
+    assert caught.value.param == "logprobs" and fake_cohere.requests == []
+
+
 def test_tool_plan_arrives_as_reasoning_content(gateway, fake_cohere):
     from tests.fakes.base import ToolCall
 

@@ -33,7 +33,6 @@ SUPPORTED_CHAT_PARAMS: frozenset[str] = frozenset(
         "max_completion_tokens",
         "presence_penalty",
         "frequency_penalty",
-        "logprobs",
         "seed",
         "stream",
         "stream_options",
@@ -64,8 +63,6 @@ def build_body(call: ProviderCall, body: dict[str, Any], stream: bool) -> dict[s
     stop = request.get("stop")
     if stop is not None:
         out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    if request.get("logprobs"):
-        out["logprobs"] = True
     _add_tools(out, request)
     response_format = _response_format(request.get("response_format"))
     if response_format is not None:
