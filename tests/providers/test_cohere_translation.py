@@ -15,6 +15,7 @@ from polyroute.protocol.framing import BoundedSSEDecoder
 from polyroute.providers.base import ProviderCall
 from polyroute.providers.cohere import CohereAdapter
 from polyroute.secrets import Secret
+from tests.fakes.cohere import encode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cohere"
 adapter = CohereAdapter()
@@ -176,3 +177,30 @@ def test_documented_errors(case):
     if case.get("body"):
         assert error.message == case["body"]["message"]
     assert error.retry_after == case.get("retry_after")
+
+
+def test_thinking_becomes_reasoning_content():
+    data = {
+        "id": "r",
+        "finish_reason": "COMPLETE",
+        "message": {
+            "role": "assistant",
+            "content": [{"type": "thinking", "thinking": "Two plus two."}, {"type": "text", "text": "4"}],
+        },
+    }
+    assert adapter.chat_response(call(), data)["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "4",
+        "reasoning_content": "Two plus two.",
+    }
+    events = b"".join(
+        encode(event)
+        for event in (
+            {"id": "r", "type": "message-start", "delta": {"message": {"role": "assistant"}}},
+            {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"thinking": "Hm."}}}},
+            {"type": "content-delta", "index": 1, "delta": {"message": {"content": {"text": "4"}}}},
+            {"type": "message-end", "delta": {"finish_reason": "COMPLETE"}},
+        )
+    )
+    chunks, _ = _stream(events, 1 << 20)
+    assert [c["choices"][0]["delta"] for c in chunks[1:3]] == [{"reasoning_content": "Hm."}, {"content": "4"}]

@@ -4,8 +4,9 @@ Cohere's answer: `{"id", "finish_reason", "message": {"role", "content": [{"type
 "text"}], "tool_plan", "tool_calls": [...]}, "usage": {"billed_units": {...}, "tokens":
 {"input_tokens", "output_tokens"}}}`. `tokens` are what the model read and wrote (the prompt
 with Cohere's own template included); `billed_units` is what Cohere charges. OpenAI usage
-reports `tokens` when present, as LiteLLM does, else the billed units. The tool plan (the
-model's reasoning before it calls tools) becomes `reasoning_content`.
+reports `tokens` when present, as LiteLLM does, else the billed units. A reasoning model's
+`thinking` parts, or else the tool plan (the model's reasoning before it calls tools), become
+`reasoning_content`.
 """
 
 from __future__ import annotations
@@ -63,8 +64,14 @@ def to_chat_completion(data: dict[str, Any], model: str) -> dict[str, Any]:
     out_message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
     if calls:
         out_message["tool_calls"] = calls
-    if message.get("tool_plan"):
-        out_message["reasoning_content"] = str(message["tool_plan"])
+    thinking = "".join(
+        str(part.get("thinking") or "")
+        for part in message.get("content") or []
+        if isinstance(part, dict) and part.get("type") == "thinking"
+    )
+    reasoning = thinking or str(message.get("tool_plan") or "")
+    if reasoning:
+        out_message["reasoning_content"] = reasoning
     finish = map_finish_reason(data.get("finish_reason"))
     if calls and finish == "stop":
         finish = "tool_calls"

@@ -1,7 +1,8 @@
 """Cohere v2 chat stream events -> OpenAI `chat.completion.chunk` dicts.
 
 Cohere streams SSE events whose JSON carries its `type`: `message-start` (the id),
-`content-start`/`content-delta`/`content-end` (text at `delta.message.content.text`),
+`content-start`/`content-delta`/`content-end` (text at `delta.message.content.text`, a
+reasoning model's thinking at `.thinking`: `reasoning_content`),
 `tool-plan-delta` (the model's plan before calling tools: `reasoning_content`),
 `tool-call-start` (id and name, `index` counting the calls), `tool-call-delta` (argument pieces),
 `tool-call-end`, `citation-start`/`citation-end` (not carried: OpenAI has no place for them) and
@@ -51,6 +52,8 @@ class CohereStreamTranslator(StreamTranslator):
             return self._start()
         if kind == "content-delta":
             content = message.get("content") if isinstance(message.get("content"), dict) else {}
+            if content.get("thinking"):  # reasoning models stream their thinking as content too
+                return self._delta({"reasoning_content": str(content["thinking"])})
             return self._delta({"content": str(content.get("text") or "")}) if content.get("text") else []
         if kind == "tool-plan-delta":
             plan = message.get("tool_plan")
