@@ -8,12 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import openai
+import orjson
 import pytest
 
 from tests.fakes.ai2 import FakeAI2
 from tests.fakes.base import Error, FakeUpstream, Reply
 from tests.fakes.cohere import FakeCohere
 from tests.fakes.mistral import FakeMistral
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.reka import FakeReka
 from tests.fakes.yandexgpt import FakeYandexGPT
 from tests.gateway import GatewayServer
@@ -43,6 +45,22 @@ def _reka(fake: FakeUpstream) -> dict[str, Any]:
     return {"model": "reka/reka-flash", "api_base": fake.url + "/v1", "api_key": "reka-k"}
 
 
+def _nim(fake: FakeUpstream) -> dict[str, Any]:
+    key = "sk-fake-openai-key-0123456789abcdef"  # FakeOpenAI's own key: NIM speaks OpenAI's format
+    return {"model": "nvidia_nim/meta/llama3-70b-instruct", "api_base": fake.url + "/v1", "api_key": key}
+
+
+_VLLM_TOO_LONG = orjson.dumps(
+    {
+        "object": "error",
+        "message": "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.",
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    }
+)
+
+
 def _cohere(fake: FakeUpstream) -> dict[str, Any]:
     return {"model": "cohere/command-a-03-2025", "api_base": fake.url, "api_key": "co-key-1"}
 
@@ -54,6 +72,12 @@ PROVIDERS: dict[str, tuple[Callable[[], FakeUpstream], Params, Error, Error | No
     # InferD and Reka document no context-length error: only throttling is checked for them.
     "ai2": (FakeAI2, _ai2, Error(429, message="too many requests"), None),
     "reka": (FakeReka, _reka, Error(429, message="Rate limit exceeded"), None),
+    "nvidia_nim": (
+        FakeOpenAI,
+        _nim,
+        Error(429, body=b'{"status": 429, "title": "Too Many Requests"}'),
+        Error(400, body=_VLLM_TOO_LONG),
+    ),
     "cohere": (
         FakeCohere,
         _cohere,
