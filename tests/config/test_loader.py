@@ -153,7 +153,15 @@ def test_fastchat_endpoint_file(tmp_path):
             "api_base": "https://integrate.api.nvidia.com/v1",
             "api_key": "nvapi-x",
         },
-        "yandex": {"model_name": "yandexgpt", "api_type": "yandexgpt", "api_key": "y"},
+        "yandex": {
+            "model_name": "yandexgpt/latest",
+            "api_type": "yandexgpt",
+            "api_base": "https://llm.api.cloud.yandex.net/foundationModels/v1/completion",
+            "api_key": "y",
+            "folder_id": "b1gfolder",
+        },
+        "tulu2-70b": {"model_name": "tulu2-70b", "api_type": "ai2", "model_id": "mod_01hhg", "api_key": "a"},
+        "reka-core-online": {"model_name": "reka-core-online", "api_type": "reka", "api_key": "r"},
     }
     path = write(tmp_path, endpoints, "api_endpoints.json")
     for loaded in (load_config(None, {}, endpoint_file=path), load_config(path, {})):
@@ -163,8 +171,11 @@ def test_fastchat_endpoint_file(tmp_path):
         assert loaded.models.resolve("claude-3-5-sonnet")[0].call.model == "claude-3-5-sonnet-20240620"
         assert loaded.models.resolve("gemini-pro")[0].provider == "gemini"
         assert loaded.models.resolve("llama-nim")[0].provider == "nvidia_nim"
-        assert any("yandexgpt" in w for w in loaded.warnings)
-        assert loaded.models.resolve("yandex") == []
+        yandex = loaded.models.resolve("yandex")[0]
+        assert (yandex.provider, yandex.call.extras["folder_id"]) == ("yandexgpt", "b1gfolder")
+        tulu = loaded.models.resolve("tulu2-70b")[0]
+        assert (tulu.provider, tulu.call.extras["model_id"]) == ("ai2", "mod_01hhg")
+        assert loaded.models.resolve("reka-core-online")[0].call.model == "reka-core-online"
 
 
 def test_no_config_routes_every_keyed_provider_and_the_mock():

@@ -8,7 +8,8 @@ import json
 import openai
 import pytest
 
-from tests.conftest import PROVIDER_MODELS
+from tests import api_providers
+from tests.conftest import MATRIX_MODELS as PROVIDER_MODELS
 from tests.fakes.base import Error, Reply, ToolCall
 
 TOOLS = [
@@ -58,6 +59,8 @@ def _collect_stream(stream):
 
 @pytest.mark.parametrize("provider", list(PROVIDER_MODELS))
 def test_tool_conversation_non_stream(request, gateway, provider):
+    if provider in api_providers.NO_TOOLS:
+        pytest.skip(f"{provider} has no tool calling")
     model, _ = PROVIDER_MODELS[provider]
     fake = _fake(request, provider)
     fake.script(
@@ -95,6 +98,8 @@ def test_tool_conversation_non_stream(request, gateway, provider):
 
 @pytest.mark.parametrize("provider", list(PROVIDER_MODELS))
 def test_tool_conversation_stream(request, gateway, provider):
+    if provider in api_providers.NO_TOOLS:
+        pytest.skip(f"{provider} has no tool calling")
     model, _ = PROVIDER_MODELS[provider]
     fake = _fake(request, provider)
     fake.script(
@@ -146,6 +151,8 @@ def test_tool_conversation_stream(request, gateway, provider):
 
 @pytest.mark.parametrize("provider", list(PROVIDER_MODELS))
 def test_text_parts_image_and_sampling_params(request, gateway, provider):
+    if provider in api_providers.TEXT_ONLY:
+        pytest.skip(f"{provider} takes no images (its own tests check the refusal)")
     model, _ = PROVIDER_MODELS[provider]
     fake = _fake(request, provider)
     fake.script(Reply(text="A red dot."))

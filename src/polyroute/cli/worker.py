@@ -122,8 +122,18 @@ def worker(
         timings = fastchat_timings(env)
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    cpu_isa = env.get("CPU_ISA") or None  # FastChat's setting (worker/engines/cpu_isa.py)
     built = _engine(
-        engine, names[0], api_base, api_key, upstream_model, model_path, device, timings, context_length
+        engine,
+        names[0],
+        api_base,
+        api_key,
+        upstream_model,
+        model_path,
+        device,
+        timings,
+        context_length,
+        cpu_isa,
     )
     if not controller and not standalone:
         raise _fail(
@@ -132,6 +142,8 @@ def worker(
         )
     if controller and standalone:
         raise _fail("--standalone and --controller exclude each other")
+    if cpu_isa and engine != "transformers":
+        log.info("CPU_ISA applies to the transformers engine only; the %s engine ignores it", engine)
     agent = None
     if controller:
         url, url_token = split_controller_url(controller)
@@ -181,7 +193,18 @@ def _reachable(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
 
 
-def _engine(name, model_name, api_base, api_key, upstream_model, model_path, device, timings, context_length):
+def _engine(
+    name,
+    model_name,
+    api_base,
+    api_key,
+    upstream_model,
+    model_path,
+    device,
+    timings,
+    context_length,
+    cpu_isa=None,
+):
     timeout = timings["worker_api_timeout_s"]
     if name == "openai":
         if not api_base:
@@ -211,5 +234,11 @@ def _engine(name, model_name, api_base, api_key, upstream_model, model_path, dev
     from polyroute.worker.engines.transformers_engine import TransformersEngine
 
     return TransformersEngine(
-        model_path, model_name, device, timeout, int(timings["embedding_batch_size"]), context_length
+        model_path,
+        model_name,
+        device,
+        timeout,
+        int(timings["embedding_batch_size"]),
+        context_length,
+        cpu_isa=cpu_isa,
     )

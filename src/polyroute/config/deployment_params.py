@@ -2,11 +2,12 @@
 
 - `extra_body: {...}`: sent in every request body to this deployment as is (LiteLLM's own
   pass-through for provider fields; the request's values win);
-- `mock_*`, `anthropic_version`, `default_max_tokens`: settings of the provider adapter;
+- the provider's own settings (its spec's `setting_prefixes`: `mock_*`, `anthropic_version`,
+  `aws_*`, `vertex_*`, `folder_id`, ...): settings of the provider adapter;
 - OpenAI request params (`temperature`, `max_tokens`, ...) and the provider's documented extras
   (providers/extra_params.py): request defaults, the request's own value wins;
-- other names LiteLLM knows (`vertex_project`, `input_cost_per_token`, `tags`, ...): reported as
-  not supported and never sent (`vertex_*`/`aws_*` stay provider settings no provider reads);
+- another provider's settings (`aws_*` on a Vertex model) and other names LiteLLM knows
+  (`input_cost_per_token`, `tags`, ...): reported as not supported and never sent;
 - anything else: a mistake, reported with the nearest known name, never sent (a literal secret
   under a misspelled `api_kye` must not leave the gateway as a body field).
 """
@@ -22,9 +23,6 @@ from polyroute.protocol.openai_params import CHAT_PARAMS, COMPLETION_PARAMS, EMB
 from polyroute.providers.extra_params import EXTRA_PARAMS, documented_extras
 
 PASS_THROUGH = "extra_body"
-ADAPTER_SETTING_PREFIXES = ("mock_", "anthropic_version", "default_max_tokens")
-# LiteLLM's provider settings for providers polyroute does not have: kept off the wire.
-UNUSED_SETTING_PREFIXES = ("vertex_", "aws_")
 REQUEST_PARAMS = CHAT_PARAMS | COMPLETION_PARAMS | EMBEDDING_PARAMS
 
 
@@ -42,9 +40,16 @@ def known_names(schema_fields: set[str]) -> set[str]:
     return schema_fields | REQUEST_PARAMS | extras | LITELLM_PARAMS | {PASS_THROUGH}
 
 
-def sort_params(extra: Mapping[str, Any], provider: str, schema_fields: set[str]) -> SortedParams:
-    """Sorts the keys `extra` (those the schema does not declare) for a deployment of `provider`.
-    Raises ValueError naming `extra_body` when it is not a mapping."""
+def sort_params(
+    extra: Mapping[str, Any],
+    provider: str,
+    schema_fields: set[str],
+    own_settings: tuple[str, ...] = (),
+    all_settings: tuple[str, ...] = (),
+) -> SortedParams:
+    """Sorts the keys `extra` (those the schema does not declare) for a deployment of `provider`,
+    whose settings start with `own_settings` (`all_settings`: every provider's). Raises
+    ValueError naming `extra_body` when it is not a mapping."""
     out = SortedParams()
     provider_extras = documented_extras(provider)
     for key, value in extra.items():
@@ -52,13 +57,12 @@ def sort_params(extra: Mapping[str, Any], provider: str, schema_fields: set[str]
             if not isinstance(value, Mapping):
                 raise ValueError(f"{PASS_THROUGH} must be a mapping of body fields to values")
             out.defaults.update(value)
-        elif key.startswith(ADAPTER_SETTING_PREFIXES):
+        elif own_settings and key.startswith(own_settings):
             out.extras[key] = value
         elif key in REQUEST_PARAMS or key in provider_extras:
             out.defaults[key] = value
-        elif key.startswith(UNUSED_SETTING_PREFIXES):
-            out.extras[key] = value
-            out.unsupported.append(key)
+        elif all_settings and key.startswith(all_settings):
+            out.unsupported.append(key)  # another provider's setting: this one never reads it
         elif key in LITELLM_PARAMS:
             out.unsupported.append(key)
         else:

@@ -1,7 +1,9 @@
-"""Models available with no config file: one wildcard route per provider whose key is set.
+"""Models available with no config file: one wildcard route per provider whose key is set
+(or, for a cloud provider without keys, whose `route_env` variable is: Vertex's GCP_PROJECT_ID).
 
 `anthropic/<any model>` is routable as soon as ANTHROPIC_API_KEY is set, and so on for every
-provider in the registry (FastChat's variable names). The mock provider is always there.
+provider in the registry: each provider's spec names its key, base-URL and API-version
+variables (FastChat's names first, then LiteLLM's). The mock provider is always there.
 """
 
 from __future__ import annotations
@@ -9,21 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from polyroute.providers.registry import get_adapter, known_providers
-
-# Base-URL variables users already set for OpenAI SDKs and FastChat.
-_BASE_VARS = {
-    "openai": ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
-    "azure": ("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE"),
-    "hosted_vllm": ("HOSTED_VLLM_API_BASE",),  # LiteLLM's name
-}
-_VERSION_VARS = {"azure": ("OPENAI_API_VERSION", "AZURE_API_VERSION")}
-# Alternative key variables (LiteLLM's names) accepted beside FastChat's.
-_ALT_KEYS = {"azure": ("AZURE_API_KEY",), "gemini": ("GOOGLE_API_KEY",)}
-
-
-def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
-    return next((env[n] for n in names if env.get(n)), None)
+from polyroute.providers.base import ProviderCall
+from polyroute.providers.registry import get_adapter, specs
+from polyroute.providers.spec import ProviderSpec
 
 
 def env_model_entries(env: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -37,40 +27,58 @@ def env_model_warnings(env: Mapping[str, str]) -> list[str]:
     return _env_models(env)[1]
 
 
+def retired_key_notices(env: Mapping[str, str]) -> list[str]:
+    """One line per variable of a retired service set while its successor has no key
+    (BARD_API_KEY without a Gemini key): said at start-up whatever the config."""
+    return [line for spec in specs() for line in spec.retired_notices(env)]
+
+
 def _env_models(env: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
     warnings: list[str] = []
     entries: list[dict[str, Any]] = [
         {"model_name": "mock-gpt", "litellm_params": {"model": "mock/mock-gpt"}},
         {"model_name": "mock/*", "litellm_params": {"model": "mock/*"}},
     ]
-    seen: set[str] = set()
-    for name in known_providers():
-        adapter = get_adapter(name)
-        if adapter is None or adapter.name in seen or adapter.name == "mock":
+    for spec in sorted(specs(), key=lambda s: s.name):
+        found = spec.key_from(env)
+        if found is None and spec.route_env:
+            entry, warning = _keyless_route(spec, env)
+            entries += [entry] if entry else []
+            warnings += [warning] if warning else []
             continue
-        seen.add(adapter.name)
-        key_var = adapter.env_key
-        keys = (key_var, *_ALT_KEYS.get(adapter.name, ())) if key_var else ()
-        key = _first(env, keys) if keys else None
-        if not key:
+        if found is None or spec.name == "mock":
             continue
-        params: dict[str, Any] = {"model": f"{adapter.name}/*", "api_key": key}
-        base_vars = _BASE_VARS.get(adapter.name, ())
-        base = _first(env, base_vars)
-        if not base and adapter.default_api_base is None:
-            missing = " or ".join(base_vars) + " is not set" if base_vars else "there is no default base URL"
-            warnings.append(
-                f"{_first_set(env, keys)} is set but {missing}: {adapter.name}/<model> is not routable"
-            )
+        variable, key = found
+        params: dict[str, Any] = {"model": f"{spec.name}/*", "api_key": key}
+        base = spec.base_from(env)
+        if not base and spec.default_api_base is None:
+            missing = "there is no default base URL"
+            if spec.base_env:
+                missing = " or ".join(spec.base_env) + " is not set"
+            warnings.append(f"{variable} is set but {missing}: {spec.name}/<model> is not routable")
             continue
         if base:
             params["api_base"] = base
-        version = _first(env, _VERSION_VARS.get(adapter.name, ()))
+        version = spec.version_from(env)
         if version:
             params["api_version"] = version
-        entries.append({"model_name": f"{adapter.name}/*", "litellm_params": params})
+        params.update(spec.settings_from(env))
+        entries.append({"model_name": f"{spec.name}/*", "litellm_params": params})
     return entries, warnings
 
 
-def _first_set(env: Mapping[str, str], names: tuple[str, ...]) -> str:
-    return next((n for n in names if env.get(n)), names[0])
+def _keyless_route(spec: ProviderSpec, env: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+    """`provider/*` for a provider without a key (Vertex, Bedrock) when one of its `route_env`
+    variables is set and its adapter accepts the deployment (the extra installed, a region or
+    project known); otherwise the one-line reason why not."""
+    variable = spec.route_from(env)
+    if variable is None:
+        return None, None
+    settings = spec.settings_from(env)
+    adapter = get_adapter(spec.name)
+    try:
+        if adapter is not None:
+            adapter.check_call(ProviderCall(spec.name, "*", extras=dict(settings)))
+    except ValueError as exc:
+        return None, f"{variable} is set but {exc}: {spec.name}/<model> is not routable"
+    return {"model_name": f"{spec.name}/*", "litellm_params": {"model": f"{spec.name}/*", **settings}}, None

@@ -24,7 +24,7 @@ from polyroute.auth.client_credentials import (
 )
 from polyroute.auth.url_safety import UrlAllowlist
 from polyroute.config.deployment_params import sort_params
-from polyroute.config.env_models import env_model_entries, env_model_warnings
+from polyroute.config.env_models import env_model_entries, env_model_warnings, retired_key_notices
 from polyroute.config.env_refs import MissingCredentialError, resolve
 from polyroute.config.fastchat_endpoints import EndpointFileError, entries_from_endpoint_file
 from polyroute.config.key_report import KeyReport, UnknownKey, report_keys
@@ -33,9 +33,15 @@ from polyroute.config.mock_settings import BUILTIN_MOCK_ENTRY, MockSettings, moc
 from polyroute.config.schema import CALLBACK_FIELDS, ConfigFile, LiteLLMParams, ModelEntry
 from polyroute.config.server_limits import ServerLimits
 from polyroute.controller.settings import ControllerConfig, WorkerToken, fastchat_timings
+from polyroute.protocol.openai_params import CLIENT_SECRET_PARAMS
 from polyroute.providers.base import ProviderCall
 from polyroute.providers.bounds import UPSTREAM_LIMIT_KEYS, UpstreamLimits
-from polyroute.providers.registry import get_adapter, known_providers
+from polyroute.providers.registry import (
+    get_adapter,
+    known_providers,
+    provider_for_bare_model,
+    setting_prefixes,
+)
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
 from polyroute.router.pricing import PRICE_FIELDS
@@ -46,13 +52,18 @@ from polyroute.store.settings import STORE_KEYS, StoreSettings
 DEFAULT_MAX_BODY_MB = 32.0  # Anthropic's own request cap; base64 images need room
 DEFAULT_MAX_JSON_DEPTH = 64
 
-# Name prefixes LiteLLM resolves to a provider when a model has no `provider/` prefix.
-_INFERRED = (
-    (("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci", "babbage", "omni-"), "openai"),
-    (("claude",), "anthropic"),
-    (("gemini",), "gemini"),
-    (("mistral-", "mixtral-", "codestral-", "open-mistral"), "mistral"),
-)
+def _provider_setting(key: str, value: Any, env: Mapping[str, str], where: str, redactor: Redactor) -> Any:
+    """A provider setting as the adapter reads it: `os.environ/NAME` resolved (LiteLLM configs
+    name AWS and Vertex credentials so); a credential's value is redacted like an API key."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value = resolve(value, env, where)
+    except MissingCredentialError as exc:
+        raise ConfigError(str(exc)) from exc
+    if key in CLIENT_SECRET_PARAMS:
+        redactor.add(value)
+    return value
 
 
 class ConfigError(Exception):
@@ -136,6 +147,7 @@ def load_config(
     report = report_keys(config)
     # LiteLLM's environment_variables section: values the config itself provides.
     merged_env = {**env, **{k: str(v) for k, v in config.environment_variables.items()}}
+    warnings += retired_key_notices(merged_env)
 
     entries = list(config.model_list)
     if endpoint_data is not None:
@@ -352,10 +364,9 @@ def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str
             f"'{head}/' models need an adapter polyroute does not have){server}. Supported: "
             + ", ".join(p for p in known_providers() if not p.startswith("polyroute"))
         )
-    lowered = model.lower()
-    for prefixes, provider in _INFERRED:
-        if lowered.startswith(prefixes):
-            return provider, model
+    provider = provider_for_bare_model(model)  # LiteLLM's inference from the specs' prefixes
+    if provider is not None:
+        return provider, model
     if has_api_base:
         return "openai", model  # any OpenAI-compatible server reached by its base URL
     raise ConfigError(
@@ -399,22 +410,29 @@ def _build_deployment(
         api_version = resolve(params.api_version, env, where)
     except MissingCredentialError as exc:
         raise ConfigError(str(exc)) from exc
-    if not api_key and adapter.env_key and env.get(adapter.env_key):
-        api_key = env[adapter.env_key]
+    spec = adapter.spec
+    if not api_key and (found := spec.key_from(env)):
+        api_key = found[1]
     client_key = client_policy is not None and client_policy.allows("api_key")
     if (
         not api_key
-        and not adapter.key_optional
+        and not spec.key_optional
         and not (api_base and provider.startswith("openai"))
         and not client_key  # served to requests that bring their own api_key only
     ):
-        variable = adapter.env_key or "api_key"
+        variable = spec.key_env[0] if spec.key_env else "api_key"
         raise ConfigError(f"{where} needs an API key: set {variable} or litellm_params.api_key")
-    if not api_base and getattr(adapter, "base_env", None) and env.get(adapter.base_env):  # type: ignore[arg-type]
-        api_base = env[adapter.base_env]  # type: ignore[index]
+    api_base = api_base or spec.base_from(env)
+    api_version = api_version or spec.version_from(env)
     redactor.add(api_key)
     try:
-        params_sorted = sort_params(params.model_extra or {}, adapter.name, set(LiteLLMParams.model_fields))
+        params_sorted = sort_params(
+            params.model_extra or {},
+            adapter.name,
+            set(LiteLLMParams.model_fields),
+            spec.setting_prefixes,
+            setting_prefixes(),
+        )
     except ValueError as exc:
         raise ConfigError(f"{where}: litellm_params.{exc}") from None
     prefix = f"model_list[{index}].litellm_params."
@@ -424,6 +442,12 @@ def _build_deployment(
         "(fields to send as they are go under litellm_params.extra_body)"
     )
     report.unknown += [UnknownKey(prefix + key, near, hint) for key, near in params_sorted.unknown]
+    extras = {
+        key: _provider_setting(key, value, env, f"{where} litellm_params.{key}", redactor)
+        for key, value in params_sorted.extras.items()
+    }
+    for key, value in spec.settings_from(env).items():
+        extras.setdefault(key, value)  # YANDEXGPT_FOLDER_ID for folder_id, ...
     call = ProviderCall(
         provider=adapter.name,
         model=upstream_model,
@@ -436,9 +460,13 @@ def _build_deployment(
         api_version=api_version,
         organization=params.organization,
         extra_headers=dict(params.extra_headers or {}),
-        extras=params_sorted.extras,
+        extras=extras,
         defaults=params_sorted.defaults,
     )
+    try:
+        adapter.check_call(call)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     info = dict(entry.model_info)
     _check_prices(info, where)
     deployment_id = str(

@@ -21,7 +21,7 @@ from polyroute.controller.security import WorkerAddressError, check_address
 from polyroute.controller.settings import ControllerConfig
 from polyroute.errors import PermissionDeniedError, RateLimitError, ServiceUnavailableError
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.registry import get_adapter
+from polyroute.providers.registry import specs, worker_adapter
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
 from polyroute.state.base import SharedState, WorkerRecord
@@ -29,15 +29,16 @@ from polyroute.state.base import SharedState, WorkerRecord
 log = logging.getLogger("polyroute.controller")
 
 REFRESH_INTERVAL_S = 1.0
-PROTOCOLS = {"fastchat": "fastchat_worker", "openai": "polyroute_worker"}
+# Worker protocol -> the adapter that speaks it, from the providers' specs (`worker_protocol`).
+PROTOCOLS = dict(sorted((s.worker_protocol, s.name) for s in specs() if s.worker_protocol))
 
 
 def worker_deployment(record: WorkerRecord, model_name: str, config: ControllerConfig) -> Deployment:
     """The deployment through which the router reaches one model name of one worker."""
-    adapter = get_adapter(PROTOCOLS[record.protocol])
+    adapter = worker_adapter(record.protocol)
     assert adapter is not None
     # An OpenAI-protocol worker serves the OpenAI API under /v1; a FastChat worker at its root.
-    base = record.address + "/v1" if record.protocol == "openai" else record.address
+    base = record.address + adapter.spec.worker_api_path
     call = ProviderCall(
         provider=adapter.name,
         model=model_name,
@@ -71,8 +72,8 @@ def _same_deployments(a: WorkerRecord, b: WorkerRecord) -> bool:
 def forget_worker_facts(address: str) -> None:
     """Drops what the gateway keeps about a worker (FastChat conversation templates, context
     lengths), so a worker that comes back, perhaps with another model, is asked again."""
-    for adapter_name in PROTOCOLS.values():
-        cache = getattr(get_adapter(adapter_name), "templates", None)
+    for protocol in PROTOCOLS:
+        cache = getattr(worker_adapter(protocol), "templates", None)
         if cache is not None:
             cache.forget(address)
 

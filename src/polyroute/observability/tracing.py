@@ -33,22 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("polyroute.tracing")
 
 OPERATIONS = {"chat_completion": "chat", "text_completion": "text_completion", "embeddings": "embeddings"}
-# Our provider names -> the conventions' well-known gen_ai.provider.name values.
-PROVIDER_NAMES = {
-    "openai": "openai",
-    "azure": "azure.ai.openai",
-    "anthropic": "anthropic",
-    "gemini": "gcp.gemini",
-    "vertex_ai": "gcp.vertex_ai",
-    "bedrock": "aws.bedrock",
-    "cohere": "cohere",
-    "mistral": "mistral_ai",
-    "groq": "groq",
-    "deepseek": "deepseek",
-    "xai": "x_ai",
-    "perplexity": "perplexity",
-    "watsonx": "ibm.watsonx.ai",
-}
+
+
 REQUEST_PARAMS = {
     "temperature": "gen_ai.request.temperature",
     "top_p": "gen_ai.request.top_p",
@@ -200,7 +186,8 @@ class Tracing:
         deployment = attempt.deployment
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": operation,
-            "gen_ai.provider.name": PROVIDER_NAMES.get(deployment.provider, deployment.provider),
+            # the conventions' well-known name when the provider's spec declares one
+            "gen_ai.provider.name": deployment.adapter.spec.otel_name or deployment.provider,
             "gen_ai.request.model": deployment.call.model,
             "polyroute.deployment.id": deployment.id,
             "polyroute.model_group": deployment.model_name,

@@ -9,15 +9,29 @@ from __future__ import annotations
 from polyroute.errors import InvalidRequestError
 from polyroute.providers.base import ProviderCall
 from polyroute.providers.openai_compat import OpenAICompatibleAdapter
+from polyroute.providers.spec import ProviderSpec
 
 DEFAULT_API_VERSION = "2024-10-21"  # the GA data-plane version current when this was written
 
 
+SPEC = ProviderSpec(
+    name="azure",
+    label="Azure OpenAI",
+    api="OpenAI at /openai/deployments/{name}, api-key header",
+    aliases=("azure_openai",),
+    key_env=("AZURE_OPENAI_KEY", "AZURE_API_KEY"),  # FastChat's, then LiteLLM's
+    base_env=("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE"),
+    version_env=("OPENAI_API_VERSION", "AZURE_API_VERSION"),
+    capabilities=frozenset({"chat", "completions", "embeddings", "tools", "vision", "reasoning"}),
+    passthrough_stream=True,
+    otel_name="azure.ai.openai",
+    notes="base URL is the resource endpoint; the deployment name follows azure/",
+)
+
+
 class AzureOpenAIAdapter(OpenAICompatibleAdapter):
     def __init__(self) -> None:
-        super().__init__(
-            name="azure", env_key="AZURE_OPENAI_KEY", default_api_base=None, base_env="AZURE_OPENAI_ENDPOINT"
-        )
+        super().__init__(SPEC)
 
     def headers(self, call: ProviderCall) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -38,3 +52,7 @@ class AzureOpenAIAdapter(OpenAICompatibleAdapter):
             base = base[: -len("/openai")]
         version = call.api_version or DEFAULT_API_VERSION
         return f"{base}/openai/deployments/{call.model}/{path}?api-version={version}"
+
+
+def adapters() -> list[AzureOpenAIAdapter]:
+    return [AzureOpenAIAdapter()]

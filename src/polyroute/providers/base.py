@@ -1,8 +1,10 @@
 """The provider adapter interface.
 
 An adapter is a pure translation between OpenAI's wire format (what clients send and receive)
-and one provider's wire format; the gateway does the I/O (`providers/http.py`). The router and
-server never look at provider names: they ask the registry for the adapter of a deployment.
+and one provider's wire format; the gateway does the I/O (`providers/transport.py`). The router
+and server never look at provider names: they ask the registry for the adapter of a deployment.
+What a provider *is* (prefix, env vars, base URL, capabilities, stream framing, ...) is declared
+in its `spec` (`providers/spec.py`); the adapter's `name`, `env_key`, `supports`, ... read it.
 
 Translation contract, for one deployment (`ProviderCall`):
   * `chat_request(call, body, stream)` -> `WireRequest` (URL, headers, JSON bytes). `body` is the
@@ -10,12 +12,27 @@ Translation contract, for one deployment (`ProviderCall`):
     client's name, the adapter uses `call.model`. Keys that are not OpenAI params are
     provider-specific: merge them into the provider body unchanged.
   * `chat_response(call, data)` -> an OpenAI `chat.completion` dict from the provider's JSON.
-  * `chat_stream(call, body)` -> a `StreamTranslator` fed the upstream's SSE events one by one,
-    returning OpenAI `chat.completion.chunk` dicts.
+  * `stream_decoder(call)` -> a fresh `StreamDecoder` (`protocol/framing.py`) that cuts the
+    upstream's streamed bytes into `StreamEvent`s. SSE is the default (`spec.stream_decoder`);
+    JSON lines, AWS event-stream and others are decoders of the same contract. Override the
+    method only when the framing depends on the call (one provider, two upstream APIs).
+  * `chat_stream(call, body)` -> a `StreamTranslator` fed those events one by one (whatever the
+    framing: a translator sees `event.event` and `event.data`), returning OpenAI
+    `chat.completion.chunk` dicts; `on_end()` after the decoder's `flush()`.
   * `map_error(status, body, headers)` -> the `GatewayError` for a provider's error answer, chosen
     from the status and the provider's documented error type/code, never from free text alone.
-  * embeddings and legacy completions are optional (`supports`); the server emulates legacy
-    completions over chat when an adapter lacks them.
+  * `check_call(call)` raises ValueError when a deployment cannot work (a library of an extra
+    missing, no region): the config loader reports it at start-up, the no-config routes as a
+    warning. `transport(http)` may wrap the shared transport for what is done at send time
+    (SigV4 signing, OAuth bearer tokens).
+  * embeddings, rerank (`rerank_request`/`rerank_response`, LiteLLM's `/v1/rerank` shape) and
+    legacy completions are optional (`supports`); the server emulates legacy completions over
+    chat when an adapter lacks them.
+
+The relay (`server/relay.py`) reads a translated stream as: for each transport chunk,
+`decoder.feed(chunk)` -> `translator.on_event(event)` for each event; at a clean close
+`decoder.flush()` the same way, then `translator.on_end()`. Pass-through adapters
+(`spec.passthrough_stream`, OpenAI's own SSE) skip decoding and go out as received.
 """
 
 from __future__ import annotations
@@ -29,8 +46,9 @@ from datetime import UTC
 from typing import Any, ClassVar
 
 from polyroute.errors import GatewayError, InvalidRequestError, error_for_upstream_status
+from polyroute.protocol.framing import MAX_EVENT_BYTES, StreamDecoder, StreamEvent
 from polyroute.protocol.openai_params import CHAT_PARAMS
-from polyroute.protocol.sse import SSEEvent
+from polyroute.providers.spec import ProviderSpec
 from polyroute.secrets import Secret
 
 
@@ -82,8 +100,8 @@ class StreamTranslator(ABC):
     usage_so_far: dict[str, Any] | None = None
 
     @abstractmethod
-    def on_event(self, event: SSEEvent) -> list[dict[str, Any]]:
-        """Chunks for one upstream event. Raises GatewayError for an in-stream error event."""
+    def on_event(self, event: StreamEvent) -> list[dict[str, Any]]:
+        """Chunks for one decoded upstream event. Raises GatewayError for an in-stream error."""
 
     def on_end(self) -> list[dict[str, Any]]:
         """Chunks owed when the upstream closed cleanly. Raises UpstreamError when the provider's
@@ -92,20 +110,55 @@ class StreamTranslator(ABC):
 
 
 class ProviderAdapter(ABC):
-    #: registry key and the `provider/` prefix of model names
-    name: ClassVar[str]
-    #: FastChat/provider env var holding the default key (None: no key needed)
-    env_key: ClassVar[str | None] = None
-    default_api_base: ClassVar[str | None] = None
+    #: the provider's facts (providers/spec.py); a class attribute, or set per instance by
+    #: adapters that serve several providers (the OpenAI-compatible family)
+    spec: ProviderSpec
     #: which OpenAI chat params this provider can honour; others follow drop_params
     supported_chat_params: ClassVar[frozenset[str]] = CHAT_PARAMS
-    #: operations offered: "chat", "completions" (legacy, native), "embeddings"
-    supports: ClassVar[frozenset[str]] = frozenset({"chat"})
-    #: True when the upstream already speaks OpenAI's SSE chunks: the server relays events as
-    #: they are instead of decoding and re-encoding them
-    passthrough_stream: ClassVar[bool] = False
-    #: True when no API key is needed (local servers, the mock)
-    key_optional: ClassVar[bool] = False
+
+    @property
+    def name(self) -> str:
+        """Registry key and the `provider/` prefix of model names."""
+        return self.spec.name
+
+    @property
+    def env_key(self) -> str | None:
+        """The main variable holding the default key (None: no key variable)."""
+        return self.spec.key_env[0] if self.spec.key_env else None
+
+    @property
+    def default_api_base(self) -> str | None:
+        return self.spec.default_api_base
+
+    @property
+    def key_optional(self) -> bool:
+        return self.spec.key_optional
+
+    @property
+    def supports(self) -> frozenset[str]:
+        """Operations offered: chat, completions (legacy, native), embeddings, rerank."""
+        return self.spec.operations
+
+    @property
+    def passthrough_stream(self) -> bool:
+        """True when the upstream already speaks OpenAI's SSE chunks: the server relays events as
+        they are instead of decoding and re-encoding them."""
+        return self.spec.passthrough_stream
+
+    def chat_params(self, call: ProviderCall) -> frozenset[str]:
+        """The OpenAI chat params `call`'s model honours (`supported_chat_params` unless the
+        provider documents per-model differences, as NVIDIA NIM does)."""
+        return self.supported_chat_params
+
+    def stream_decoder(self, call: ProviderCall, max_event_bytes: int = MAX_EVENT_BYTES) -> StreamDecoder:
+        """A fresh decoder for one streamed answer of `call` (the spec's framing by default),
+        holding at most `max_event_bytes` of an unfinished event."""
+        return self.spec.stream_decoder(max_event_bytes)
+
+    def check_call(self, call: ProviderCall) -> None:
+        """Config-time checks of one deployment (a library installed, a region known): raise
+        ValueError with a one-line reason; the loader reports it as a config error."""
+        return None
 
     @abstractmethod
     def chat_request(self, call: ProviderCall, body: dict[str, Any], stream: bool) -> WireRequest: ...
@@ -128,6 +181,18 @@ class ProviderAdapter(ABC):
         self, call: ProviderCall, data: dict[str, Any], request_body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """OpenAI embeddings list from the provider's answer; `request_body` for usage estimates."""
+        raise NotImplementedError
+
+    def rerank_request(self, call: ProviderCall, body: dict[str, Any]) -> WireRequest:
+        """The upstream request for one rerank call in LiteLLM's `/v1/rerank` shape (`rerank`)."""
+        raise InvalidRequestError(
+            f"provider '{self.name}' does not offer rerank", param="model", code="unsupported_model"
+        )
+
+    def rerank_response(
+        self, call: ProviderCall, data: dict[str, Any], request_body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """LiteLLM's rerank answer (`id`, `results` of `index`/`relevance_score`, `meta`)."""
         raise NotImplementedError
 
     def transport(self, http: Any = None) -> Any:

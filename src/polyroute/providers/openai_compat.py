@@ -13,26 +13,85 @@ import orjson
 
 from polyroute.protocol.sse import DONE, SSEEvent
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
+from polyroute.providers.spec import ProviderSpec
+
+# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py);
+# model_info overrides any of them per deployment.
+OPENAI_PRICES = {
+    "gpt-4o": {
+        "input_cost_per_token": 2.5e-06,
+        "output_cost_per_token": 1e-05,
+        "cache_read_input_token_cost": 1.25e-06,
+        "max_output_tokens": 16384,
+    },
+    "gpt-4o-mini": {
+        "input_cost_per_token": 1.5e-07,
+        "output_cost_per_token": 6e-07,
+        "cache_read_input_token_cost": 7.5e-08,
+        "max_output_tokens": 16384,
+    },
+    "gpt-4.1": {
+        "input_cost_per_token": 2e-06,
+        "output_cost_per_token": 8e-06,
+        "cache_read_input_token_cost": 5e-07,
+        "max_output_tokens": 32768,
+    },
+    "gpt-4.1-mini": {
+        "input_cost_per_token": 4e-07,
+        "output_cost_per_token": 1.6e-06,
+        "cache_read_input_token_cost": 1e-07,
+        "max_output_tokens": 32768,
+    },
+    "gpt-4.1-nano": {
+        "input_cost_per_token": 1e-07,
+        "output_cost_per_token": 4e-07,
+        "cache_read_input_token_cost": 2.5e-08,
+        "max_output_tokens": 32768,
+    },
+    "o3": {
+        "input_cost_per_token": 2e-06,
+        "output_cost_per_token": 8e-06,
+        "cache_read_input_token_cost": 5e-07,
+        "output_cost_per_reasoning_token": 8e-06,
+        "max_output_tokens": 100000,
+    },
+    "o4-mini": {
+        "input_cost_per_token": 1.1e-06,
+        "output_cost_per_token": 4.4e-06,
+        "cache_read_input_token_cost": 2.75e-07,
+        "output_cost_per_reasoning_token": 4.4e-06,
+        "max_output_tokens": 100000,
+    },
+    "text-embedding-3-small": {"input_cost_per_token": 2e-08, "output_cost_per_token": 0.0},
+    "text-embedding-3-large": {"input_cost_per_token": 1.3e-07, "output_cost_per_token": 0.0},
+}
+
+OPENAI = ProviderSpec(
+    name="openai",
+    label="OpenAI",
+    api="OpenAI",
+    aliases=("text-completion-openai", "custom_openai"),
+    key_env=("OPENAI_API_KEY",),
+    base_env=("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+    default_api_base="https://api.openai.com/v1",
+    capabilities=frozenset({"chat", "completions", "embeddings", "tools", "vision", "reasoning"}),
+    passthrough_stream=True,
+    bare_model_prefixes=(
+        *("gpt-", "o1", "o3", "o4", "chatgpt-", "omni-"),
+        *("text-embedding-", "davinci", "babbage"),
+    ),
+    fastchat_api_types=("openai", "openai_no_stream", "openai_o1"),
+    otel_name="openai",
+    prices=OPENAI_PRICES,
+)
 
 
 class OpenAICompatibleAdapter(ProviderAdapter):
-    supports = frozenset({"chat", "completions", "embeddings"})
-    passthrough_stream = True
+    """One instance per OpenAI-compatible provider, each with its own spec (OpenAI's by default;
+    the others in openai_family.py)."""
 
-    def __init__(
-        self,
-        name: str = "openai",
-        env_key: str | None = "OPENAI_API_KEY",
-        default_api_base: str | None = "https://api.openai.com/v1",
-        key_optional: bool = False,
-        base_env: str | None = None,
-    ) -> None:
-        self.name = name
-        self.env_key = env_key
-        self.default_api_base = default_api_base
-        self.key_optional = key_optional
-        #: env var that overrides the default base URL (e.g. OPENAI_API_BASE)
-        self.base_env = base_env
+    def __init__(self, spec: ProviderSpec = OPENAI) -> None:
+        self.spec = spec
 
     # -- addressing ---------------------------------------------------------------------------
     def base_url(self, call: ProviderCall) -> str:

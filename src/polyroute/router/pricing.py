@@ -1,10 +1,13 @@
-"""Prices per token: `model_info` overrides first, then the shipped table (data/prices.json)."""
+"""Prices per token: `model_info` overrides first, then the shipped table.
+
+The table is built from the providers' specs (`ProviderSpec.prices`, declared with each adapter):
+an entry is found by `provider/model`, or by the bare model id (the first provider to list it),
+so `azure/gpt-4o` is priced like OpenAI's gpt-4o unless model_info says otherwise.
+"""
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from polyroute.router.deployment import Deployment
@@ -21,9 +24,15 @@ PRICE_FIELDS = (
 
 @cache
 def price_table() -> dict[str, dict[str, Any]]:
-    """The shipped, versioned price table: model id -> USD per token (read once)."""
-    text = resources.files("polyroute.data").joinpath("prices.json").read_text(encoding="utf-8")
-    return json.loads(text)["models"]
+    """`provider/model` and bare `model` -> USD per token, from every provider's spec (built once)."""
+    from polyroute.providers.registry import specs
+
+    table: dict[str, dict[str, Any]] = {}
+    for spec in specs():
+        for model, entry in spec.prices.items():
+            table[f"{spec.name}/{model}"] = dict(entry)
+            table.setdefault(model, dict(entry))
+    return table
 
 
 def table_entry(deployment: Deployment) -> dict[str, Any]:
@@ -58,3 +67,16 @@ def price_per_token(deployment: Deployment) -> float | None:
     if prompt is None and completion is None:
         return None
     return (prompt or 0.0) + (completion or 0.0)
+
+
+def query_price(deployment: Deployment) -> float:
+    """USD per search unit of a rerank call (LiteLLM's `input_cost_per_query`; Cohere bills
+    rerank per search): model_info first, then the table; 0 when neither names one."""
+    table = price_table()
+    entry = (
+        table.get(f"{deployment.provider}/{deployment.call.model}") or table.get(deployment.call.model) or {}
+    )
+    value = deployment.model_info.get("input_cost_per_query", entry.get("input_cost_per_query"))
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else 0.0
+    )

@@ -104,12 +104,14 @@ class RequestAccount:
         usage: dict[str, Any] | None,
         headers: dict[str, str] | None = None,
         answer: dict[str, Any] | None = None,
+        extra_usd: float = 0.0,
     ) -> dict[str, str]:
         """A JSON answer is about to go out: its cost, and the headers that tell the client.
-        Without the provider's usage, `answer` (the OpenAI-format body) gives the estimate."""
+        Without the provider's usage, `answer` (the OpenAI-format body) gives the estimate;
+        `extra_usd` is what is billed apart from tokens (rerank's search units)."""
         self._served(deployment, headers)
         self.usage = usage_from(usage) or self._estimate(estimate_answer_tokens(answer))
-        self.cost = cost_usd(prices_for(deployment), self.usage)
+        self.cost = cost_usd(prices_for(deployment), self.usage) + extra_usd
         value = f"{self.cost:.10g}"
         return {name: value for name in COST_HEADERS}
 
@@ -277,7 +279,9 @@ async def admit(
         if any(e.max_budget is not None for e in key.entities):
             # The primary group, its fallbacks, or a user_config's own deployments.
             group = budget_deployments(state, auth_context_for(principal), body)
-            reserve = reservation_micros(body, account.prompt_estimate, group, chat=call_type != "embeddings")
+            reserve = reservation_micros(
+                body, account.prompt_estimate, group, chat=call_type not in ("embeddings", "rerank")
+            )
         account.ticket = await state.limiter.admit(
             key.entities, account.prompt_estimate, reserve, account.started
         )

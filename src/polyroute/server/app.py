@@ -39,6 +39,7 @@ from polyroute.server.routes import (
     metrics,
     model_info,
     models,
+    rerank,
 )
 from polyroute.server.state import AppState
 
@@ -67,6 +68,7 @@ def _openai_routes() -> dict[str, Route]:
         ),
         "/completions": Route(completions.completions, "POST", json_body=True, call_type="text_completion"),
         "/embeddings": Route(embeddings.embeddings, "POST", json_body=True, call_type="embeddings"),
+        "/rerank": Route(rerank.rerank, "POST", json_body=True, call_type="rerank"),
         "/models": Route(models.list_models, "GET"),
     }
     # Clients configured with or without the /v1 prefix both work (LiteLLM accepts both).

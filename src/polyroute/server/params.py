@@ -20,7 +20,7 @@ def provider_body(
 ) -> dict[str, Any]:
     """A copy of the chat body fit for `deployment`'s provider."""
     adapter = deployment.adapter
-    supported = adapter.supported_chat_params
+    supported = adapter.chat_params(deployment.call)
     drop = body.get("drop_params")
     if drop is None:
         drop = deployment.drop_params if deployment.drop_params is not None else global_drop

@@ -2,9 +2,9 @@
 
 Non-streamed answers are read whole and parsed once. Streams go to the client as they arrive:
 OpenAI-format upstreams event by event as raw bytes (cut only at event boundaries), others
-through their adapter's translator. Before the first byte reaches the client a failure is an
-ordinary error response (so it can be retried); after it, the stream ends with an error event
-the OpenAI SDK raises, never a silent truncation.
+through their adapter's stream decoder (its framing) and translator. Before the first byte
+reaches the client a failure is an ordinary error response (so it can be retried); after it,
+the stream ends with an error event the OpenAI SDK raises, never a silent truncation.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from polyroute.errors import (
 )
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.sse import (
-    SSEDecoder,
     SSEEvent,
     SSEFramer,
     drop_undispatched,
@@ -321,7 +320,11 @@ class StreamRelay:
     async def _relay_translated(
         self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float
     ) -> None:
-        decoder = SSEDecoder(self.state.http.limits.max_event_bytes)
+        # The adapter's decoder undoes its framing (SSE, JSON lines, AWS event-stream, ...),
+        # each event bounded by upstream_max_event_kb.
+        decoder = self.deployment.adapter.stream_decoder(
+            self.deployment.call, self.state.http.limits.max_event_bytes
+        )
         async for raw in response.iter_chunks():
             out = self._translate(decoder.feed(raw))
             if out:

@@ -2,4 +2,8 @@
 
 from polyroute.providers.fastchat_worker.adapter import FastChatWorkerAdapter
 
-__all__ = ["FastChatWorkerAdapter"]
+__all__ = ["FastChatWorkerAdapter", "adapters"]
+
+
+def adapters() -> list[FastChatWorkerAdapter]:
+    return [FastChatWorkerAdapter()]

@@ -39,7 +39,7 @@ from polyroute.errors import (
     UpstreamTimeoutError,
     error_for_upstream_status,
 )
-from polyroute.protocol.sse import SSEEvent
+from polyroute.protocol.framing import NulJSONDecoder, StreamEvent
 from polyroute.providers.base import (
     ProviderAdapter,
     ProviderCall,
@@ -48,6 +48,7 @@ from polyroute.providers.base import (
     generic_upstream_error,
 )
 from polyroute.providers.fastchat_worker.conversation import Conversation
+from polyroute.providers.spec import ProviderSpec
 
 # Without max_tokens FastChat's API server asks for the rest of the worker's context (see
 # bounded_max_new_tokens); 512 applies only to a worker that answers no /model_details.
@@ -233,7 +234,7 @@ class FastChatStreamTranslator(StreamTranslator):
             "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
         }
 
-    def on_event(self, event: SSEEvent) -> list[dict[str, Any]]:
+    def on_event(self, event: StreamEvent) -> list[dict[str, Any]]:
         data = event.json()
         if not isinstance(data, dict):
             raise UpstreamError("the worker sent a chunk that is not a JSON object", provider=PROVIDER)
@@ -262,9 +263,18 @@ class FastChatStreamTranslator(StreamTranslator):
 
 
 class FastChatWorkerAdapter(ProviderAdapter):
-    name = PROVIDER
-    key_optional = True
-    supports = frozenset({"chat", "embeddings"})
+    # Reached through the controller's worker directory (protocol "fastchat"), not by prefix in
+    # configs. /worker_generate_stream answers NUL-delimited JSON objects.
+    spec = ProviderSpec(
+        name=PROVIDER,
+        label="FastChat model worker",
+        api="FastChat worker protocol",
+        key_optional=True,
+        capabilities=frozenset({"chat", "embeddings"}),
+        stream_decoder=NulJSONDecoder,
+        worker_protocol="fastchat",
+        notes="registered FastChat workers; reached through the controller",
+    )
     supported_chat_params = SUPPORTED_CHAT_PARAMS
 
     def __init__(self) -> None:

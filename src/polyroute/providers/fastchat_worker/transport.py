@@ -7,8 +7,8 @@
   `max_new_tokens` bounded to what is left of the context, or the request refused with
   context_length_exceeded, as FastChat's API server does (fschat's workers would otherwise cut
   the prompt from the left without a word);
-* /worker_generate_stream answers NUL-delimited JSON objects with no end marker: for a stream
-  they are re-framed as SSE `data:` events for the adapter's translator; for a plain answer only
+* /worker_generate_stream answers NUL-delimited JSON objects with no end marker: a stream goes
+  to the relay as it is (the adapter's spec names `NulJSONDecoder`); for a plain answer only
   the last object matters (it holds the whole text, the usage and the finish reason);
 * embeddings go in batches of FASTCHAT_WORKER_API_EMBEDDING_BATCH_SIZE inputs, as FastChat's
   API server sends them, and the answers are joined into one.
@@ -30,10 +30,8 @@ from polyroute.providers.fastchat_worker.adapter import (
     bounded_max_new_tokens,
     gen_params,
 )
-from polyroute.providers.transport import UpstreamResponse
 
 JSON_HEADERS = {"content-type": "application/json"}
-MAX_CHUNK_BYTES = 16 * 1024 * 1024  # one NUL-delimited object; a worker sending more is broken
 
 
 class TemplateCache:
@@ -126,44 +124,6 @@ class _Answer:
         return None
 
 
-class _NulFramedStream:
-    """The worker's NUL-delimited objects, re-framed as SSE `data:` events as they arrive."""
-
-    def __init__(self, response: UpstreamResponse) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers = response.headers
-
-    async def read(self) -> bytes:
-        return await self._response.read()
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        # Linear: an unfinished object is kept as pieces, and only each new chunk is searched.
-        pieces: list[bytes] = []
-        held = 0
-        async for raw in self._response.iter_chunks():
-            cut = raw.rfind(b"\0")
-            if cut < 0:
-                held += len(raw)
-                pieces.append(raw)
-            else:
-                complete = b"".join(pieces) + raw[:cut] if pieces else raw[:cut]
-                rest = raw[cut + 1 :]
-                pieces, held = ([rest] if rest else []), len(rest)
-                objects = [part.strip() for part in complete.split(b"\0")]
-                events = [b"data: " + part + b"\n\n" for part in objects if part]
-                if events:
-                    yield b"".join(events)
-            if held > MAX_CHUNK_BYTES:
-                raise UpstreamError("the worker sent an oversized stream chunk", provider=PROVIDER)
-        pending = b"".join(pieces).strip()
-        if pending:  # a last object without its NUL: complete JSON is still the answer
-            yield b"data: " + pending + b"\n\n"
-
-    def close(self) -> None:
-        self._response.close()
-
-
 def last_object(body: bytes) -> bytes:
     parts = [part for part in body.split(b"\0") if part.strip()]
     if not parts:
@@ -191,7 +151,7 @@ class FastChatWorkerTransport:
         if response.status >= 300:
             return response
         if wire.stream:
-            return _NulFramedStream(response)
+            return response  # NUL-delimited objects: the adapter's NulJSONDecoder reads them
         return _Answer(200, last_object(await response.read()), response.headers)
 
     async def _bound_length(self, wire: WorkerWire, params: dict[str, Any]) -> None:

@@ -2,4 +2,8 @@
 
 from polyroute.providers.gemini.adapter import GeminiAdapter
 
-__all__ = ["GeminiAdapter"]
+__all__ = ["GeminiAdapter", "adapters"]
+
+
+def adapters() -> list[GeminiAdapter]:
+    return [GeminiAdapter()]

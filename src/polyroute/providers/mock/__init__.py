@@ -22,4 +22,10 @@ OpenAI's logprobs for the same tokens usage counts. Embeddings are deterministic
 
 from polyroute.providers.mock.adapter import MockAdapter
 
-__all__ = ["MockAdapter"]
+
+def adapters() -> list[MockAdapter]:
+    """The registry's entry point (providers/builtin.py)."""
+    return [MockAdapter()]
+
+
+__all__ = ["MockAdapter", "adapters"]

@@ -164,14 +164,16 @@ def cost_headers(
     usage: dict[str, Any] | None,
     headers: dict[str, str],
     answer: dict[str, Any] | None = None,
+    extra_usd: float = 0.0,
 ) -> dict[str, str]:
     """The served-by headers plus the answer's cost (x-polyroute-response-cost, and LiteLLM's
     x-litellm-response-cost); records the cost on the request's account. `answer` (the OpenAI-
-    format body) is what an estimate counts when the provider sent no usage."""
+    format body) is what an estimate counts when the provider sent no usage; `extra_usd` is
+    billed apart from tokens (rerank's search units)."""
     account = getattr(request, "account", None)
     if account is None:
         return headers
-    return {**headers, **account.answered(deployment, usage, headers, answer)}
+    return {**headers, **account.answered(deployment, usage, headers, answer, extra_usd)}
 
 
 async def relay_openai_answer(

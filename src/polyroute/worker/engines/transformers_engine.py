@@ -7,13 +7,16 @@ is held back until the character is complete. A generation stops at `max_tokens`
 at a stop string, at the end-of-sequence token, when the client goes away, or after
 FASTCHAT_WORKER_API_TIMEOUT seconds (finish_reason "length"). Embeddings are the mean of the
 last hidden states, L2-normalised (FastChat's model_worker does the same), in batches of
-FASTCHAT_WORKER_API_EMBEDDING_BATCH_SIZE. Needs the `worker-transformers` extra and torch.
+FASTCHAT_WORKER_API_EMBEDDING_BATCH_SIZE. A CPU model runs in float32, or in bfloat16 with
+FastChat's CPU_ISA where the processor supports it (cpu_isa.py); a GPU model in float16. Needs
+the `worker-transformers` extra and torch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -29,6 +32,9 @@ from polyroute.worker.engines.completions import (
     completion_args,
     completion_stream,
 )
+from polyroute.worker.engines.cpu_isa import choose_cpu_dtype, read_cpu_flags
+
+log = logging.getLogger("polyroute.worker")
 
 # Model config keys that give the context length, in the order FastChat's workers read them.
 CONTEXT_LENGTH_KEYS = (
@@ -107,7 +113,11 @@ class TransformersEngine(Engine):
         timeout_s: float,
         batch_size: int,
         context_length: int | None = None,
+        cpu_isa: str | None = None,
+        cpu_flags: frozenset[str] | None = None,
     ) -> None:
+        self.cpu_isa = cpu_isa  # FastChat's CPU_ISA
+        self.cpu_flags = cpu_flags  # the processor's flags; None: read from /proc/cpuinfo at load
         self.context_length_override = context_length
         if context_length is not None:
             self.context_length = context_length
@@ -132,6 +142,12 @@ class TransformersEngine(Engine):
         self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        flags = self.cpu_flags if self.cpu_flags is not None else read_cpu_flags()
+        choice = choose_cpu_dtype(self.cpu_isa, device, flags, torch.backends.mkldnn.is_available())
+        if choice is not None:
+            log.info(choice.notice)
+            if choice.bfloat16:
+                dtype = torch.bfloat16
         self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype).to(device)
         self.model.eval()
         if self.tokenizer.pad_token is None:

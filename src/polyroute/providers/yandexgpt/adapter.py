@@ -1,0 +1,80 @@
+"""The YandexGPT adapter: Yandex Cloud Foundation Models' text generation API (v1 completion).
+
+One URL for both paths, `{base}/foundationModels/v1/completion`; streaming is
+`completionOptions.stream: true` and answers in JSON lines. FastChat's endpoint files give the
+whole completion URL as `api_base`; it is used as it is. The key is an API key (`Api-Key <key>`,
+FastChat's way) or an IAM token (`Bearer`, recognised by its `t1.` prefix); the folder goes in
+the model URI and in `x-folder-id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import orjson
+
+from polyroute.errors import GatewayError
+from polyroute.protocol.framing import JSONLinesDecoder
+from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
+from polyroute.providers.spec import ProviderSpec
+from polyroute.providers.yandexgpt.errors import map_error
+from polyroute.providers.yandexgpt.request import SUPPORTED_CHAT_PARAMS, build_body
+from polyroute.providers.yandexgpt.response import to_chat_completion
+from polyroute.providers.yandexgpt.stream import YandexStreamTranslator
+
+COMPLETION_PATH = "/foundationModels/v1/completion"
+FOLDER_SETTING = "folder_id"
+IAM_TOKEN_PREFIX = "t1."
+
+
+class YandexGPTAdapter(ProviderAdapter):
+    spec = ProviderSpec(
+        name="yandexgpt",
+        label="YandexGPT",
+        key_env=("YANDEXGPT_API_KEY",),
+        default_api_base="https://llm.api.cloud.yandex.net",
+        capabilities=frozenset({"chat", "tools", "reasoning"}),
+        stream_decoder=JSONLinesDecoder,
+        setting_prefixes=(FOLDER_SETTING,),
+        setting_env=((FOLDER_SETTING, ("YANDEXGPT_FOLDER_ID",)),),
+        fastchat_api_types=("yandexgpt",),
+        docs="docs/providers/yandexgpt.md",
+        api="Yandex Foundation Models v1 completion",
+        notes="folder from litellm_params.folder_id or YANDEXGPT_FOLDER_ID",
+    )
+    supported_chat_params: ClassVar[frozenset[str]] = SUPPORTED_CHAT_PARAMS
+
+    def url(self, call: ProviderCall) -> str:
+        base = (call.api_base or self.default_api_base or "").rstrip("/")
+        return base if base.endswith(COMPLETION_PATH) else base + COMPLETION_PATH
+
+    def headers(self, call: ProviderCall) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if call.api_key:
+            key = call.api_key.reveal()
+            headers["authorization"] = ("Bearer " if key.startswith(IAM_TOKEN_PREFIX) else "Api-Key ") + key
+        folder = folder_of(call)
+        if folder:
+            headers["x-folder-id"] = folder
+        headers.update(call.extra_headers)
+        return headers
+
+    def chat_request(self, call: ProviderCall, body: dict[str, Any], stream: bool) -> WireRequest:
+        request = {**call.defaults, **body} if call.defaults else body
+        wire = build_body(call.model, folder_of(call), request, stream)
+        return WireRequest(self.url(call), self.headers(call), orjson.dumps(wire))
+
+    def chat_response(self, call: ProviderCall, data: dict[str, Any]) -> dict[str, Any]:
+        return to_chat_completion(data, call.model)
+
+    def chat_stream(self, call: ProviderCall, body: dict[str, Any]) -> StreamTranslator:
+        return YandexStreamTranslator(call.model)
+
+    def map_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        return map_error(status, body, headers)
+
+
+def folder_of(call: ProviderCall) -> str | None:
+    folder = call.extras.get(FOLDER_SETTING)
+    return str(folder) if folder else None
