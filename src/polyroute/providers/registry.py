@@ -39,6 +39,12 @@ def specs() -> list[ProviderSpec]:
     return [adapter.spec for adapter in _ADAPTERS.values()]
 
 
+def known_providers() -> list[str]:
+    """Every name a model may be prefixed with (`provider/`): names and aliases, sorted."""
+    _load_builtin()
+    return sorted({*_ADAPTERS, *_ALIASES})
+
+
 def fastchat_api_types() -> dict[str, str]:
     """FastChat `api_type` -> provider name, from the specs that declare them."""
     return {api_type: spec.name for spec in specs() for api_type in spec.fastchat_api_types}
