@@ -119,7 +119,7 @@ def test_bare_model_names_resolve_through_the_specs_prefixes(tmp_path, model, pr
     assert (deployment.provider, deployment.call.model) == (provider, model)
 
 
-def test_provider_settings_go_to_extras_and_the_rest_are_request_defaults(tmp_path):
+def test_own_provider_settings_go_to_extras_others_are_reported_and_the_rest_are_defaults(tmp_path):
     params = {
         "model": "anthropic/claude-x",
         "api_key": "k",
@@ -130,14 +130,13 @@ def test_provider_settings_go_to_extras_and_the_rest_are_request_defaults(tmp_pa
         "temperature": 0.3,
     }
     config = {"model_list": [{"model_name": "m", "litellm_params": params}]}
-    [deployment] = load_config(_write(tmp_path, config), {}).models.resolve("m")
-    assert deployment.call.extras == {
-        "anthropic_version": "2023-06-01",
-        "default_max_tokens": 512,
-        "mock_latency_ms": 5,
-        "vertex_project": "p",
-    }
+    loaded = load_config(_write(tmp_path, config), {})
+    [deployment] = loaded.models.resolve("m")
+    assert deployment.call.extras == {"anthropic_version": "2023-06-01", "default_max_tokens": 512}
     assert deployment.call.defaults == {"temperature": 0.3}
+    # Another provider's settings: reported as not acted on, never sent nor handed to this adapter.
+    reported = " ".join(loaded.warnings)
+    assert "litellm_params.mock_latency_ms" in reported and "litellm_params.vertex_project" in reported
 
 
 def test_config_entries_read_the_specs_base_and_version_variables(tmp_path):

@@ -186,7 +186,7 @@ def test_serve_refuses_to_start_on_an_unknown_key(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "model", ["bedrock/anthropic.claude-3-sonnet", "vertex_ai/gemini-1.5-pro", "cohere/command-r"]
+    "model", ["sagemaker/my-endpoint", "watsonx/ibm/granite-13b-chat-v2", "huggingface/meta-llama/Llama-3-8B"]
 )
 def test_a_provider_polyroute_lacks_is_named_as_not_supported(tmp_path, model):
     config = {

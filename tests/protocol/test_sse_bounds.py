@@ -7,6 +7,7 @@ import zlib
 import pytest
 
 from polyroute.errors import UpstreamError, UpstreamTooLargeError
+from polyroute.protocol.framing import NulJSONDecoder
 from polyroute.protocol.sse import SSEDecoder, SSEFramer, first_malformed_event
 from polyroute.providers.bounds import BoundedBody
 
@@ -104,20 +105,18 @@ class _Chunks:
             yield chunk
 
 
-async def _reframe(chunks: list[bytes]) -> bytes:
-    from polyroute.providers.fastchat_worker.transport import _NulFramedStream
-
-    return b"".join([part async for part in _NulFramedStream(_Chunks(chunks)).iter_chunks()])
-
-
-async def test_fastchat_worker_objects_are_reframed_across_any_split():
+def test_fastchat_worker_objects_are_decoded_across_any_split():
     stream = b'{"text": "a"}\0{"text": "ab"}\0{"text": "abc"}'
-    expected = b'data: {"text": "a"}\n\ndata: {"text": "ab"}\n\ndata: {"text": "abc"}\n\n'
     for size in (1, 2, 5, len(stream)):
-        assert await _reframe([stream[i : i + size] for i in range(0, len(stream), size)]) == expected
+        decoder = NulJSONDecoder()
+        events = [e for i in range(0, len(stream), size) for e in decoder.feed(stream[i : i + size])]
+        events += decoder.flush()
+        assert [e.json()["text"] for e in events] == ["a", "ab", "abc"]
 
 
-async def test_a_worker_object_without_end_is_cut_at_the_bound(monkeypatch):
-    monkeypatch.setattr("polyroute.providers.fastchat_worker.transport.MAX_CHUNK_BYTES", 1000)
-    with pytest.raises(UpstreamError, match="oversized"):
-        await _reframe([b'{"text": "'] + [b"x" * 100] * 11)
+def test_a_worker_object_without_end_is_cut_at_the_bound():
+    decoder = NulJSONDecoder(max_event_bytes=1000)
+    decoder.feed(b'{"text": "')
+    with pytest.raises(UpstreamError, match="over 1000 bytes"):
+        for _ in range(11):
+            decoder.feed(b"x" * 100)
