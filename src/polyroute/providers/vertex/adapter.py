@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from polyroute.auth.cloud_settings import check_operator_settings
 from polyroute.errors import GatewayError
 from polyroute.providers.anthropic.errors import map_anthropic_error
 from polyroute.providers.anthropic.request import SUPPORTED_CHAT_PARAMS as ANTHROPIC_PARAMS
@@ -110,6 +111,7 @@ class VertexAdapter(ProviderAdapter):
             raise ValueError(
                 "vertex_ai needs google-auth: install polyroute with the 'vertex' extra"
             ) from None
+        check_operator_settings(call.extras)  # values that become host names and paths
         if not project_of(call):
             raise ValueError("vertex_ai needs a project: set vertex_project or GCP_PROJECT_ID")
 
