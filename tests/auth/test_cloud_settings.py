@@ -1,0 +1,175 @@
+"""The cloud providers' settings that build URLs or choose credentials: what the operator's config
+may say (a ConfigError naming the key), and what a client may send (a 400/403 naming it)."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from polyroute.auth.cloud_settings import (
+    check_client_setting,
+    client_vertex_credentials,
+    missing_own_credentials,
+    setting_problem,
+)
+from polyroute.config.loader import ConfigError, load_config
+from polyroute.errors import InvalidRequestError, RefusedParamError
+from polyroute.providers.vertex.auth import load_credentials
+from tests.fakes.vertex import service_account_info
+
+GOOGLE = "https://oauth2.googleapis.com/token"
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _google_service_account() -> dict:
+    info = service_account_info("https://oauth2.googleapis.com", KEY, "client-project-1")
+    assert info["token_uri"] == GOOGLE
+    return info
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("vertex_location", "us-central1"),
+        ("vertex_location", "global"),
+        ("vertex_ai_location", "europe-west4"),
+        ("vertex_project", "my-project-123"),
+        ("vertex_project", "123456789012"),
+        ("aws_region_name", "us-east-1"),
+        ("aws_region_name", "ap-southeast-2"),
+        ("aws_region_name", "us-gov-west-1"),
+    ],
+)
+def test_cloud_shaped_values_pass(name, value):
+    assert setting_problem(name, value) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("vertex_location", "127.0.0.1:8080/x?"),
+        ("vertex_location", "evil.com#"),
+        ("vertex_location", "US-CENTRAL1"),
+        ("vertex_location", "a" * 41),
+        ("vertex_ai_location", "x/y"),
+        ("vertex_project", "evil.com#"),
+        ("vertex_project", "proj"),  # too short for a project id
+        ("vertex_project", "Project-1"),
+        ("vertex_project", "proj-"),
+        ("vertex_ai_project", "p/../x"),
+        ("aws_region_name", "127.0.0.1:8080"),
+        ("aws_region_name", "us-east-1.evil.com"),
+        ("aws_region_name", "useast1"),
+        ("aws_region_name", 5),
+    ],
+)
+def test_values_that_would_move_the_url_are_refused(name, value):
+    assert setting_problem(name, value) is not None
+    with pytest.raises(InvalidRequestError) as caught:
+        check_client_setting(name, value, f"user_config.x.{name}")
+    assert caught.value.param == f"user_config.x.{name}"
+    assert caught.value.status == 400
+
+
+def test_aws_profile_name_is_refused_from_clients():
+    with pytest.raises(RefusedParamError) as caught:
+        check_client_setting("aws_profile_name", "default", "aws_profile_name")
+    assert (caught.value.status, caught.value.param) == (403, "aws_profile_name")
+
+
+def test_client_vertex_credentials_accept_a_document_with_googles_token_endpoint():
+    info = _google_service_account()
+    for sent in (info, json.dumps(info, indent=2), "  " + json.dumps(info)):
+        text = client_vertex_credentials(sent, "vertex_credentials")
+        assert orjson.loads(text) == info
+    # The accepted text loads as google-auth credentials whose token exchange goes to Google.
+    credentials = load_credentials(client_vertex_credentials(info, "vertex_credentials"))
+    assert credentials._token_uri == GOOGLE
+    user = {"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}
+    assert orjson.loads(client_vertex_credentials(user, "p")) == user  # google-auth uses Google's
+    legacy = {**info, "token_uri": "https://accounts.google.com/o/oauth2/token"}
+    assert client_vertex_credentials(legacy, "p")
+
+
+@pytest.mark.parametrize(
+    ("sent", "param"),
+    [
+        ("/etc/polyroute/service-account.json", "vertex_credentials"),
+        ("~/.config/gcloud/application_default_credentials.json", "vertex_credentials"),
+        ("{not json", "vertex_credentials"),
+        ("[1, 2]", "vertex_credentials"),
+        (["a"], "vertex_credentials"),
+        (5, "vertex_credentials"),
+        ({"type": "external_account", "token_url": "http://169.254.169.254/"}, "vertex_credentials.type"),
+        (
+            {"type": "service_account", "token_uri": "http://127.0.0.1:9/token"},
+            "vertex_credentials.token_uri",
+        ),
+        (
+            {"type": "authorized_user", "token_uri": "https://oauth2.googleapis.com.evil.example/token"},
+            "vertex_credentials.token_uri",
+        ),
+        (
+            {"type": "service_account", "token_uri": "https://oauth2.googleapis.com/token#x"},
+            "vertex_credentials.token_uri",
+        ),
+        ('{"type": "service_account", "pad": "' + "x" * 70000 + '"}', "vertex_credentials"),
+    ],
+)
+def test_client_vertex_credentials_refuse_paths_other_types_and_token_uris(sent, param):
+    with pytest.raises(InvalidRequestError) as caught:
+        client_vertex_credentials(sent, "vertex_credentials")
+    assert (caught.value.status, caught.value.param) == (400, param)
+
+
+def test_explicit_credentials_a_client_defined_deployment_needs():
+    assert missing_own_credentials("bedrock", {}) == "aws_access_key_id"
+    assert missing_own_credentials("bedrock", {"aws_access_key_id": "A"}) == "aws_secret_access_key"
+    assert (
+        missing_own_credentials("bedrock", {"aws_access_key_id": "A", "aws_secret_access_key": "S"}) is None
+    )
+    assert missing_own_credentials("vertex_ai", {}) == "vertex_credentials"
+    assert missing_own_credentials("openai", {}) is None
+
+
+def _load(tmp_path, params, env=None):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"model_list": [{"model_name": "m", "litellm_params": params}]}))
+    return load_config(path, env or {})
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [
+        (
+            {
+                "model": "vertex_ai/gemini-2.5-flash",
+                "vertex_project": "my-project-1",
+                "vertex_location": "evil.com#",
+            },
+            "vertex_location",
+        ),
+        ({"model": "vertex_ai/gemini-2.5-flash", "vertex_project": "127.0.0.1:80/x?"}, "vertex_project"),
+        (
+            {"model": "bedrock/amazon.nova-lite-v1:0", "aws_region_name": "127.0.0.1:8080/x?"},
+            "aws_region_name",
+        ),
+    ],
+)
+def test_operator_config_values_are_checked_at_load(tmp_path, params, key):
+    with pytest.raises(ConfigError, match=rf"model 'm': litellm_params\.{key}: expected"):
+        _load(tmp_path, params)
+
+
+def test_values_from_the_operators_environment_are_checked_too(tmp_path):
+    params = {"model": "vertex_ai/gemini-2.5-flash"}
+    with pytest.raises(ConfigError, match=r"litellm_params\.vertex_location"):
+        _load(tmp_path, params, {"GCP_PROJECT_ID": "my-project-1", "GCP_LOCATION": "x.evil.com/"})
+    with pytest.raises(ConfigError, match=r"litellm_params\.aws_region_name"):
+        _load(tmp_path, {"model": "bedrock/amazon.nova-lite-v1:0"}, {"AWS_REGION": "evil.com#"})
+    loaded = _load(tmp_path, params, {"GCP_PROJECT_ID": "123456789012", "GCP_LOCATION": "global"})
+    assert loaded.models.resolve("m")[0].call.extras["vertex_project"] == "123456789012"
