@@ -8,6 +8,7 @@ import json
 import orjson
 import pytest
 import yaml
+import yarl
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from polyroute.auth.cloud_settings import (
@@ -18,6 +19,8 @@ from polyroute.auth.cloud_settings import (
 )
 from polyroute.config.loader import ConfigError, load_config
 from polyroute.errors import InvalidRequestError, RefusedParamError
+from polyroute.providers.base import ProviderCall
+from polyroute.providers.vertex.adapter import VertexAdapter
 from polyroute.providers.vertex.auth import load_credentials
 from tests.fakes.vertex import service_account_info
 
@@ -173,3 +176,39 @@ def test_values_from_the_operators_environment_are_checked_too(tmp_path):
         _load(tmp_path, {"model": "bedrock/amazon.nova-lite-v1:0"}, {"AWS_REGION": "evil.com#"})
     loaded = _load(tmp_path, params, {"GCP_PROJECT_ID": "123456789012", "GCP_LOCATION": "global"})
     assert loaded.models.resolve("m")[0].call.extras["vertex_project"] == "123456789012"
+
+
+def test_yandex_folder_id_and_vertex_model_ids_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"litellm_params\.folder_id"):
+        _load(
+            tmp_path,
+            {"model": "yandexgpt/yandexgpt-lite", "api_key": "AQVN-k", "folder_id": "b1g\r\nX-Evil: 1"},
+        )
+    assert _load(
+        tmp_path, {"model": "yandexgpt/yandexgpt-lite", "api_key": "AQVN-k", "folder_id": "b1gfolder"}
+    )
+    with pytest.raises(InvalidRequestError) as caught:
+        check_client_setting("folder_id", "b1g/../x", "user_config.model_list[0].litellm_params.folder_id")
+    assert caught.value.param == "user_config.model_list[0].litellm_params.folder_id"
+
+
+def test_a_vertex_model_id_stays_one_path_segment():
+    # A wildcard route (`vertex_ai/*`) puts the client's model name into the URL's path.
+    adapter = VertexAdapter()
+    call = ProviderCall(
+        "vertex_ai", "../../../x/models/y:predict?z=#", extras={"vertex_project": "my-project-1"}
+    )
+    url = adapter.model_url(call, "google", "generateContent")
+    prefix = "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project-1/locations/us-central1"
+    assert (
+        url
+        == prefix
+        + "/publishers/google/models/..%2F..%2F..%2Fx%2Fmodels%2Fy%3Apredict%3Fz%3D%23:generateContent"
+    )
+    sent = yarl.URL(url)  # as the HTTP client sends it: one segment, no query, no fragment
+    assert (sent.raw_query_string, sent.raw_fragment) == ("", "")
+    assert sent.raw_parts[-2:] == ("models", "..%2F..%2F..%2Fx%2Fmodels%2Fy:predict%3Fz=%23:generateContent")
+    call = ProviderCall("vertex_ai", "claude-sonnet-4-5@20250929", extras={"vertex_project": "my-project-1"})
+    assert adapter.model_url(call, "anthropic", "rawPredict").endswith(
+        "/claude-sonnet-4-5@20250929:rawPredict"
+    )

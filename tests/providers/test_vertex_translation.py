@@ -97,9 +97,9 @@ def test_project_is_required_and_read_from_fastchats_variable(tmp_path):
     )
     with pytest.raises(ConfigError, match="needs a project"):
         load_config(path, {})
-    [deployment] = load_config(path, {"GCP_PROJECT_ID": "proj-9", "GCP_LOCATION": "asia-east1"}).models.resolve(
-        "v"
-    )
+    [deployment] = load_config(
+        path, {"GCP_PROJECT_ID": "proj-9", "GCP_LOCATION": "asia-east1"}
+    ).models.resolve("v")
     assert deployment.call.extras == {"vertex_project": "proj-9", "vertex_location": "asia-east1"}
 
 

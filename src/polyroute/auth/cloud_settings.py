@@ -35,14 +35,18 @@ LOCATION = re.compile(r"[a-z0-9-]{1,40}")
 # numeric project numbers that URLs also accept.
 PROJECT = re.compile(r"[a-z][a-z0-9-]{4,61}[a-z0-9]|[0-9]{1,20}")
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+# Yandex Cloud folder ids (`b1g...`): sent as the `x-folder-id` header and inside the model URI.
+FOLDER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-#: setting -> (pattern, what a valid value looks like)
+#: setting -> (pattern, what a valid value looks like): values that become host names, URL paths
+#: or header lines
 URL_SETTINGS: Mapping[str, tuple[re.Pattern[str], str]] = {
     "vertex_location": (LOCATION, "a Google Cloud location such as 'us-central1' or 'global'"),
     "vertex_ai_location": (LOCATION, "a Google Cloud location such as 'us-central1' or 'global'"),
     "vertex_project": (PROJECT, "a Google Cloud project id such as 'my-project-123' or its number"),
     "vertex_ai_project": (PROJECT, "a Google Cloud project id such as 'my-project-123' or its number"),
     "aws_region_name": (REGION, "an AWS region such as 'us-east-1'"),
+    "folder_id": (FOLDER, "a Yandex Cloud folder id (letters, digits, '_' or '-')"),
 }
 
 #: Google's OAuth token endpoints: the only places a client's credentials are exchanged at.

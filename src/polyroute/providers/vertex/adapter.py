@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -129,7 +130,8 @@ class VertexAdapter(ProviderAdapter):
         )
         return (
             f"{base.rstrip('/')}/v1/projects/{project_of(call)}/locations/{location}"
-            f"/publishers/{publisher}/models/{call.model}:{method}"
+            # Quoted: a wildcard route puts the client's text here, and it must stay one segment.
+            f"/publishers/{publisher}/models/{quote(call.model, safe='@')}:{method}"
         )
 
     def wire(self, call: ProviderCall, url: str, body: dict[str, Any]) -> BearerWire:
