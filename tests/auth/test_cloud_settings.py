@@ -11,6 +11,12 @@ import yaml
 import yarl
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from polyroute.auth.client_credentials import (
+    apply_client_params,
+    check_allowed,
+    compile_policy,
+    parse_client_params,
+)
 from polyroute.auth.cloud_settings import (
     check_client_setting,
     client_vertex_credentials,
@@ -20,8 +26,10 @@ from polyroute.auth.cloud_settings import (
 from polyroute.config.loader import ConfigError, load_config
 from polyroute.errors import InvalidRequestError, RefusedParamError
 from polyroute.providers.base import ProviderCall
+from polyroute.providers.registry import get_adapter
 from polyroute.providers.vertex.adapter import VertexAdapter
 from polyroute.providers.vertex.auth import load_credentials
+from polyroute.router.deployment import Deployment
 from tests.fakes.vertex import service_account_info
 
 GOOGLE = "https://oauth2.googleapis.com/token"
@@ -212,3 +220,89 @@ def test_a_vertex_model_id_stays_one_path_segment():
     assert adapter.model_url(call, "anthropic", "rawPredict").endswith(
         "/claude-sonnet-4-5@20250929:rawPredict"
     )
+
+
+def _cloud_deployment(provider: str, entries, any_model: bool = False, opt_in: bool = False) -> Deployment:
+    """An operator's cloud deployment with no keys of its own: it signs with the ambient identity."""
+    policy, _ = compile_policy(entries, opt_in, "model 'c'", any_model=any_model)
+    adapter = get_adapter(provider)
+    assert adapter is not None
+    call = ProviderCall(
+        provider, "model-1", extras={"aws_region_name": "us-east-1", "vertex_project": "my-project-1"}
+    )
+    return Deployment(id="c1", model_name="c", adapter=adapter, call=call, client_policy=policy)
+
+
+def _sent(**body):
+    return parse_client_params(body, list(body))
+
+
+@pytest.mark.parametrize(
+    ("provider", "body"),
+    [
+        ("vertex_ai", {"vertex_location": "europe-west4"}),
+        ("vertex_ai", {"vertex_project": "other-project-1"}),
+        ("bedrock", {"aws_region_name": "eu-west-1"}),
+    ],
+)
+def test_the_switch_does_not_open_where_the_operators_ambient_credentials_go(provider, body):
+    # allow_client_side_credentials opens api_key/api_base/api_version only: a client's region,
+    # location or project with the operator's cloud identity needs the model's own list.
+    with pytest.raises(RefusedParamError):
+        check_allowed(_cloud_deployment(provider, None, any_model=True), _sent(**body), "c")
+    listed = _cloud_deployment(provider, list(body))
+    check_allowed(listed, _sent(**body), "c")
+    assert apply_client_params(listed, _sent(**body)).call.extras.items() >= body.items()
+
+
+@pytest.mark.parametrize(
+    ("provider", "body", "missing"),
+    [
+        ("bedrock", {"api_base": "https://proxy.example"}, "aws_access_key_id"),
+        (
+            "bedrock",
+            {"api_base": "https://proxy.example", "api_key": "sk-xyz-0123456789"},
+            "aws_access_key_id",
+        ),
+        ("vertex_ai", {"api_base": "https://proxy.example"}, "vertex_credentials"),
+        ("bedrock", {"aws_bedrock_runtime_endpoint": "https://proxy.example"}, "aws_access_key_id"),
+    ],
+)
+def test_a_client_url_never_gets_the_operators_ambient_cloud_identity(provider, body, missing):
+    entries = ["api_base", "aws_bedrock_runtime_endpoint", "aws_access_key_id", "aws_secret_access_key"]
+    with pytest.raises(InvalidRequestError) as caught:
+        check_allowed(_cloud_deployment(provider, entries, any_model=True), _sent(**body), "c")
+    assert (caught.value.status, caught.value.param) == (400, missing)
+    # The operator's opt-in for api_base is about its API key with a pinned host; a client's
+    # Bedrock endpoint never gets the operator's identity.
+    pinned = _cloud_deployment(
+        provider, [{"api_base": r"^https://proxy\.example$"}, *entries[1:]], opt_in=True
+    )
+    if "aws_bedrock_runtime_endpoint" in body:
+        with pytest.raises(InvalidRequestError):
+            check_allowed(pinned, _sent(**body), "c")
+
+
+def test_a_client_endpoint_with_the_clients_keys_is_a_checked_client_url():
+    entries = ["aws_bedrock_runtime_endpoint", "aws_access_key_id", "aws_secret_access_key"]
+    d = _cloud_deployment("bedrock", entries)
+    d.call.extras["aws_access_key_id"] = "AKIAOPERATOR"
+    d.call.extras["aws_secret_access_key"] = "operator-secret"
+    sent = _sent(
+        aws_bedrock_runtime_endpoint="https://proxy.example/",
+        aws_access_key_id="AKIAC",
+        aws_secret_access_key="client-secret",
+    )
+    check_allowed(d, sent, "c")
+    used = apply_client_params(d, sent).call
+    assert (used.api_base, used.client_url_param) == ("https://proxy.example", "aws_bedrock_runtime_endpoint")
+    assert (
+        used.extras["aws_access_key_id"] == "AKIAC"
+        and used.extras["aws_secret_access_key"] == "client-secret"
+    )
+
+
+def test_an_operator_listing_aws_profile_name_is_warned_and_it_stays_refused():
+    policy, warnings = compile_policy(["aws_profile_name", "aws_region_name"], False, "model 'c'")
+    assert policy is not None and not policy.allows("aws_profile_name")
+    assert len(warnings) == 1 and "aws_profile_name" in warnings[0] and "never accepted" in warnings[0]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from polyroute.auth.cloud_settings import (
     AMBIENT_CREDENTIALS,
+    REFUSED_FROM_CLIENTS,
     check_client_setting,
     client_vertex_credentials,
     missing_own_credentials,
@@ -117,6 +118,12 @@ def compile_policy(
                 f"{where}: configurable_clientside_auth_params entries must be names or {{name: regex}}"
             )
         for name, regex in items:
+            if name in REFUSED_FROM_CLIENTS:
+                warnings.append(
+                    f"{where}: configurable_clientside_auth_params entry '{name}' is never accepted from "
+                    f"clients ({REFUSED_FROM_CLIENTS[name]}); ignored"
+                )
+                continue
             if name not in CLIENT_CREDENTIAL_PARAMS:
                 warnings.append(
                     f"{where}: configurable_clientside_auth_params entry '{name}' is not a credential "
