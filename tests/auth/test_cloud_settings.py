@@ -306,3 +306,21 @@ def test_an_operator_listing_aws_profile_name_is_warned_and_it_stays_refused():
     policy, warnings = compile_policy(["aws_profile_name", "aws_region_name"], False, "model 'c'")
     assert policy is not None and not policy.allows("aws_profile_name")
     assert len(warnings) == 1 and "aws_profile_name" in warnings[0] and "never accepted" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("provider", "missing"), [("bedrock", "aws_access_key_id"), ("vertex_ai", "vertex_credentials")]
+)
+def test_adapters_never_sign_a_client_url_with_the_ambient_identity(provider, missing):
+    adapter = get_adapter(provider)
+    assert adapter is not None
+    extras = {"aws_region_name": "us-east-1", "vertex_project": "my-project-1"}
+    call = ProviderCall(provider, "model-1", api_base="https://proxy.example", extras=extras)
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    assert adapter.chat_request(call, body, stream=False).url.startswith(
+        "https://proxy.example/"
+    )  # the operator's
+    call.client_url_param = "user_config.model_list[0].litellm_params.api_base"
+    with pytest.raises(InvalidRequestError) as caught:
+        adapter.chat_request(call, body, stream=False)
+    assert (caught.value.status, caught.value.param) == (400, missing)

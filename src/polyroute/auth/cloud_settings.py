@@ -150,3 +150,19 @@ def missing_own_credentials(provider: str, present: Mapping[str, Any]) -> str | 
         if not present.get(name):
             return name
     return None
+
+
+def refuse_ambient_at_client_url(provider: str, extras: Mapping[str, Any], param: str | None) -> None:
+    """The last guard, in the adapter: a request to a client-chosen URL (`param` set) is never
+    signed with the process's ambient identity, whatever path led there (400 naming the setting
+    the client must send)."""
+    if param is None:
+        return
+    missing = missing_own_credentials(provider, extras)
+    if missing is not None:
+        raise InvalidRequestError(
+            f"'{missing}' is required with a client-chosen URL ({param}): the gateway's own cloud "
+            "credentials are never sent to it",
+            param=missing,
+            code="missing_required_parameter",
+        )

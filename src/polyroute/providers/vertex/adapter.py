@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import orjson
 
-from polyroute.auth.cloud_settings import check_operator_settings
+from polyroute.auth.cloud_settings import check_operator_settings, refuse_ambient_at_client_url
 from polyroute.errors import GatewayError
 from polyroute.providers.anthropic.errors import map_anthropic_error
 from polyroute.providers.anthropic.request import SUPPORTED_CHAT_PARAMS as ANTHROPIC_PARAMS
@@ -135,6 +135,7 @@ class VertexAdapter(ProviderAdapter):
         )
 
     def wire(self, call: ProviderCall, url: str, body: dict[str, Any]) -> BearerWire:
+        refuse_ambient_at_client_url(self.name, call.extras, call.client_url_param)
         headers = {"content-type": "application/json"}
         if call.extra_headers:
             headers.update(call.extra_headers)
