@@ -337,7 +337,7 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
         api_key=None,  # placeholders out: the cached router holds no secret of any client
         extra_headers={},
         extras={k: v for k, v in call.extras.items() if v != PLACEHOLDER},
-        client_url_param=f"{where}.litellm_params.api_base",
+        client_url_param=f"{where}.litellm_params.{_url_field(raw['litellm_params'])}",
     )
     # The position prefix lets an attempt find its secrets, wildcard copies included.
     return dataclasses.replace(
@@ -347,6 +347,13 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
         client_policy=None,
         model_info=_capped_output(deployment),
     )
+
+
+def _url_field(params: Mapping[str, Any]) -> str:
+    """The field that chose this deployment's URL, named when the URL is refused."""
+    if params.get("api_base") is None and params.get("aws_bedrock_runtime_endpoint") is not None:
+        return "aws_bedrock_runtime_endpoint"
+    return "api_base"
 
 
 def _capped_output(deployment: Deployment) -> dict[str, Any]:

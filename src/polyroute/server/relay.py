@@ -91,8 +91,8 @@ async def open_upstream(state: AppState, deployment: Deployment, wire: WireReque
     elif transport is None or hasattr(transport, "prepare"):
         # A client chose this URL: resolve and check the host of the final URL, then connect to
         # the checked address only (no second DNS answer can move the connection elsewhere). A
-        # provider that authenticates when sending (SigV4, OAuth tokens) prepares the request
-        # first, after the check: the same URL, now signed.
+        # provider that authenticates when sending (SigV4, OAuth tokens) signs the request once
+        # the URL passed: the same URL, to the same checked address.
         target = await state.url_guard.check(wire.url, param)
         if transport is not None:
             wire = await transport.prepare(wire)

@@ -303,3 +303,33 @@ def test_a_client_api_base_on_a_vertex_model_needs_the_clients_credentials(env):
     exc = _refused(env, "vertex-open", {"api_base": env["client_vertex"].url})
     assert exc.status_code == 400
     assert _error(exc)["param"] == "vertex_credentials"
+
+
+def test_user_config_bedrock_endpoint_is_checked_naming_it(env, tmp_path):
+    # A gateway without the loopback allowance: the client's endpoint is refused after DNS.
+    user_config = {
+        "model_list": [
+            {
+                "model_name": "mine",
+                "litellm_params": {
+                    "model": f"bedrock/{BEDROCK_MODEL}",
+                    "aws_bedrock_runtime_endpoint": env["client_bedrock"].url,
+                    "aws_region_name": "us-east-1",
+                    "aws_access_key_id": CLIENT_AWS_ID,
+                    "aws_secret_access_key": CLIENT_AWS_SECRET,
+                },
+            }
+        ]
+    }
+    with GatewayServer({"model_list": [], "general_settings": {"master_key": MASTER}}, tmp_path) as strict:
+        with pytest.raises(openai.APIStatusError) as caught:
+            strict.client().chat.completions.create(
+                model="mine", messages=MESSAGES, extra_body={"user_config": user_config}
+            )
+    assert caught.value.status_code == 403
+    assert _error(caught.value)["code"] == "unsafe_upstream_address"
+    assert (
+        _error(caught.value)["param"]
+        == "user_config.model_list[0].litellm_params.aws_bedrock_runtime_endpoint"
+    )
+    assert not env["client_bedrock"].requests
