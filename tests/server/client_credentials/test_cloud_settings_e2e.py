@@ -21,6 +21,7 @@ from tests.fakes.base import Reply
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.vertex import FakeVertex
 from tests.gateway import GatewayServer
+from tests.server.client_credentials.support import LOG_LINES
 
 MASTER = "sk-master-cloudsettings-0123456789ab"
 OPERATOR_AWS_ID = "AKIAOPERATOR000000001"
@@ -333,3 +334,11 @@ def test_user_config_bedrock_endpoint_is_checked_naming_it(env, tmp_path):
         == "user_config.model_list[0].litellm_params.aws_bedrock_runtime_endpoint"
     )
     assert not env["client_bedrock"].requests
+
+
+def test_no_cloud_secret_reaches_a_log_line(env):
+    # Runs last in this module: every request above was logged by the gateway (support.LOG_LINES).
+    private_key = env["client_vertex"].service_account_info()["private_key"].splitlines()[1]
+    secrets = (CLIENT_AWS_SECRET, OPERATOR_AWS_SECRET, private_key)
+    assert LOG_LINES, "the gateway's log lines were not captured"
+    assert not [line for line in LOG_LINES if any(secret in line for secret in secrets)]
