@@ -150,7 +150,7 @@ def test_params_the_model_does_not_list_are_refused_naming_them():
     for body in (
         {"api_base": "https://a.example/v1"},
         {"base_url": "https://a.example/v1"},
-        {"vertex_project": "p1"},
+        {"vertex_project": "project-1"},
     ):
         with pytest.raises(RefusedParamError) as caught:
             check_allowed(d, params(api_key=CLIENT_KEY, **body), "m")
@@ -224,8 +224,8 @@ def test_values_are_checked_before_any_policy(body, param):
 
 
 def test_client_values_never_show_secrets():
-    sent = params(api_key=CLIENT_KEY, aws_secret_access_key="aws-secret-value-123", vertex_project="p1")
+    sent = params(api_key=CLIENT_KEY, aws_secret_access_key="aws-secret-value-123", vertex_project="proj-1")
     assert CLIENT_KEY not in repr(sent) and "aws-secret-value-123" not in repr(sent)
-    assert "p1" in repr(sent)
+    assert "proj-1" in repr(sent)
     assert sorted(sent.secret_values()) == sorted([CLIENT_KEY, "aws-secret-value-123"])
     assert repr(ClientValue("api_key", Secret(CLIENT_KEY))) == "ClientValue(api_key=****)"

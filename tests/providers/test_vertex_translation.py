@@ -97,10 +97,10 @@ def test_project_is_required_and_read_from_fastchats_variable(tmp_path):
     )
     with pytest.raises(ConfigError, match="needs a project"):
         load_config(path, {})
-    [deployment] = load_config(path, {"GCP_PROJECT_ID": "p9", "GCP_LOCATION": "asia-east1"}).models.resolve(
-        "v"
-    )
-    assert deployment.call.extras == {"vertex_project": "p9", "vertex_location": "asia-east1"}
+    [deployment] = load_config(
+        path, {"GCP_PROJECT_ID": "proj-9", "GCP_LOCATION": "asia-east1"}
+    ).models.resolve("v")
+    assert deployment.call.extras == {"vertex_project": "proj-9", "vertex_location": "asia-east1"}
 
 
 def test_fastchat_vertex_endpoint_entries_are_served(tmp_path):
@@ -110,7 +110,7 @@ def test_fastchat_vertex_endpoint_entries_are_served(tmp_path):
     }
     path = tmp_path / "endpoints.json"
     path.write_text(json.dumps(endpoints))
-    loaded = load_config(None, {"GCP_PROJECT_ID": "p9"}, endpoint_file=path)
+    loaded = load_config(None, {"GCP_PROJECT_ID": "proj-9"}, endpoint_file=path)
     for name in endpoints:
         [deployment] = loaded.models.resolve(name)
         assert deployment.provider == "vertex_ai"
@@ -188,19 +188,19 @@ def test_without_the_extra_start_up_says_which_to_install(tmp_path, monkeypatch)
 
 
 def test_no_config_route_from_fastchats_variables():
-    loaded = load_config(None, {"GCP_PROJECT_ID": "p9", "GCP_LOCATION": "europe-west4"})
+    loaded = load_config(None, {"GCP_PROJECT_ID": "proj-9", "GCP_LOCATION": "europe-west4"})
     [deployment] = loaded.models.resolve("vertex_ai/gemini-2.5-flash")
     assert deployment.call.model == "gemini-2.5-flash"
-    assert deployment.call.extras == {"vertex_project": "p9", "vertex_location": "europe-west4"}
+    assert deployment.call.extras == {"vertex_project": "proj-9", "vertex_location": "europe-west4"}
     url = deployment.adapter.model_url(deployment.call, "google", "generateContent")
     assert url.startswith(
-        "https://europe-west4-aiplatform.googleapis.com/v1/projects/p9/locations/europe-west4/"
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/proj-9/locations/europe-west4/"
     )
 
 
 def test_no_config_route_needs_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "google.auth", None)
-    loaded = load_config(None, {"GCP_PROJECT_ID": "p9"})
+    loaded = load_config(None, {"GCP_PROJECT_ID": "proj-9"})
     assert not [d for d in loaded.models.deployments if d.provider == "vertex_ai"]
     assert (
         "GCP_PROJECT_ID is set but vertex_ai needs google-auth: install polyroute with the 'vertex' extra: "

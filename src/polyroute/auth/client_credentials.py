@@ -26,8 +26,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from polyroute.auth.cloud_settings import (
+    AMBIENT_CREDENTIALS,
+    REFUSED_FROM_CLIENTS,
+    check_client_setting,
+    client_vertex_credentials,
+    missing_own_credentials,
+)
 from polyroute.auth.url_safety import ClientUrl, UrlAllowlist, parse_client_url
 from polyroute.errors import InvalidRequestError, RefusedParamError
 from polyroute.protocol.openai_params import (
@@ -51,7 +56,6 @@ ALIASES = {
 # them from adding path segments, queries or header lines.
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,8192}")
-_MAX_JSON_CREDENTIAL = 65536
 _PROBE_SUFFIX = "-polyroute-host-probe"
 
 
@@ -114,6 +118,12 @@ def compile_policy(
                 f"{where}: configurable_clientside_auth_params entries must be names or {{name: regex}}"
             )
         for name, regex in items:
+            if name in REFUSED_FROM_CLIENTS:
+                warnings.append(
+                    f"{where}: configurable_clientside_auth_params entry '{name}' is never accepted from "
+                    f"clients ({REFUSED_FROM_CLIENTS[name]}); ignored"
+                )
+                continue
             if name not in CLIENT_CREDENTIAL_PARAMS:
                 warnings.append(
                     f"{where}: configurable_clientside_auth_params entry '{name}' is not a credential "
@@ -152,6 +162,10 @@ def compile_policy(
 class ClientValue:
     sent_as: str  # the body key, named in errors
     value: str | Secret | ClientUrl
+
+    @property
+    def key(self) -> str:
+        return canonical(self.sent_as)
 
     @property
     def text(self) -> str:
@@ -193,11 +207,8 @@ def _invalid(param: str, why: str) -> InvalidRequestError:
 
 def _secret(name: str, value: Any) -> Secret:
     if name == "vertex_credentials":
-        # A service-account JSON document (object or string); never put in a header by us.
-        text = orjson.dumps(value).decode() if isinstance(value, dict) else value
-        if not isinstance(text, str) or not text or len(text) > _MAX_JSON_CREDENTIAL:
-            raise _invalid(name, "expected a JSON credentials document")
-        return Secret(text, source="client")
+        # A credentials JSON document (object or string), never a path, exchanged at Google only.
+        return Secret(client_vertex_credentials(value, name), source="client")
     if not isinstance(value, str) or not _HEADER_SAFE.fullmatch(value):
         # Keys go into headers: printable ASCII only, so no header line can be smuggled in.
         raise _invalid(name, "expected a non-empty string of printable ASCII without spaces")
@@ -210,6 +221,7 @@ def parse_client_params(body: Mapping[str, Any], names: Iterable[str]) -> Client
     for name in names:
         raw = body[name]
         key = canonical(name)
+        check_client_setting(name, raw, name)  # URL-forming values; params no client may send
         if key in values:
             raise _invalid(name, f"send only one of '{values[key].sent_as}' and '{name}'")
         if name in CLIENT_URL_PARAMS:
@@ -242,8 +254,31 @@ def needs_client_key(deployment: Deployment) -> bool:
 
 
 def holds_operator_credentials(call: ProviderCall) -> bool:
-    """Whether the deployment carries anything of the operator's that authenticates."""
-    return bool(call.api_key or call.extra_headers or any(k in CLIENT_SECRET_PARAMS for k in call.extras))
+    """Whether the deployment carries anything of the operator's that authenticates. A cloud
+    provider always does: without keys of its own it signs with the process's ambient identity
+    (botocore's chain, Google's application default credentials), the operator's account."""
+    return bool(
+        call.api_key
+        or call.extra_headers
+        or any(k in CLIENT_SECRET_PARAMS for k in call.extras)
+        or call.provider in AMBIENT_CREDENTIALS
+    )
+
+
+def client_base(call: ProviderCall, params: ClientParams) -> ClientValue | None:
+    """The client's choice of where this request goes: `api_base`, or for Bedrock its
+    `aws_bedrock_runtime_endpoint` (the same thing under LiteLLM's Bedrock name)."""
+    if params.base is not None:
+        return params.base
+    return params.get("aws_bedrock_runtime_endpoint") if call.provider == "bedrock" else None
+
+
+def missing_client_credential(call: ProviderCall, params: ClientParams) -> str | None:
+    """The param the client must add to use its own credentials with this deployment: `api_key`,
+    or a cloud provider's own settings (AWS key pair, vertex_credentials); None when present."""
+    if call.provider in AMBIENT_CREDENTIALS:
+        return missing_own_credentials(call.provider, params.values)
+    return None if params.api_key is not None else "api_key"
 
 
 def _probe_url(url: ClientUrl) -> str:
@@ -268,15 +303,16 @@ def check_allowed(deployment: Deployment, params: ClientParams, model: str) -> N
                 f"'{value.sent_as}' is not one of the values the operator allows for model '{model}'",
                 param=value.sent_as,
             )
-    base = params.base
-    if base is None or params.api_key is not None or not holds_operator_credentials(deployment.call):
+    base = client_base(deployment.call, params)
+    missing = missing_client_credential(deployment.call, params)
+    if base is None or missing is None or not holds_operator_credentials(deployment.call):
         return
     assert policy is not None  # base passed the loop above
-    if not policy.operator_key_with_client_base:
+    if not policy.operator_key_with_client_base or base.key != "api_base":
         raise InvalidRequestError(
-            f"A client-chosen '{base.sent_as}' is used only with the client's own 'api_key': send "
-            "api_key too (the gateway's provider key is never sent to a client-chosen URL)",
-            param="api_key",
+            f"A client-chosen '{base.sent_as}' is used only with the client's own credentials: send "
+            f"'{missing}' too (the gateway's provider credentials are never sent to a client-chosen URL)",
+            param=missing,
             code="missing_required_parameter",
         )
     assert isinstance(base.value, ClientUrl)
@@ -294,13 +330,14 @@ def apply_client_params(deployment: Deployment, params: ClientParams) -> Deploym
     call = deployment.call
     changes: dict[str, Any] = {}
     extras = dict(call.extras)
-    base = params.base
+    base = client_base(call, params)
     key = params.api_key
     if base is not None:
         changes["api_base"] = base.text
         changes["client_url_param"] = base.sent_as
         policy: ClientParamPolicy | None = getattr(deployment, "client_policy", None)
-        if key is not None or policy is None or not policy.operator_key_with_client_base:
+        own = missing_client_credential(call, params) is None
+        if own or policy is None or not policy.operator_key_with_client_base or base.key != "api_base":
             # Nothing of the operator's that authenticates goes to a URL the client chose.
             changes.update(api_key=None, organization=None, extra_headers={})
             extras = {k: v for k, v in extras.items() if k not in CLIENT_SECRET_PARAMS}

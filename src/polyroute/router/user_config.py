@@ -31,10 +31,17 @@ import orjson
 from pydantic import ValidationError
 
 from polyroute.auth.client_credentials import ClientCredentialSettings
+from polyroute.auth.cloud_settings import (
+    REFUSED_FROM_CLIENTS,
+    URL_SETTINGS,
+    check_client_setting,
+    client_vertex_credentials,
+    missing_own_credentials,
+)
 from polyroute.auth.url_safety import parse_client_url
 from polyroute.config.env_refs import PREFIX as ENV_PREFIX
 from polyroute.errors import InvalidRequestError, PayloadTooLargeError
-from polyroute.protocol.openai_params import CLIENT_SECRET_PARAMS
+from polyroute.protocol.openai_params import CLIENT_SECRET_PARAMS, CLIENT_URL_PARAMS
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import Router
 from polyroute.router.model_table import ModelTable
@@ -174,11 +181,19 @@ def _split_entry(entry: Any, where: str) -> tuple[dict[str, Any], DeploymentSecr
     if shape.get("api_key") is not None:
         api_key = _secret(shape["api_key"], f"{at}.api_key")
         shape["api_key"] = PLACEHOLDER
+    for name in shape.keys() & (REFUSED_FROM_CLIENTS.keys() | URL_SETTINGS.keys()):
+        check_client_setting(name, shape[name], f"{at}.{name}")  # lands in a URL, or is refused
     extras: dict[str, str] = {}
     for name in sorted(CLIENT_SECRET_PARAMS - {"api_key"}):
         if shape.get(name) is not None:
-            extras[name] = _secret(shape[name], f"{at}.{name}")
+            if name == "vertex_credentials":  # a JSON document exchanged at Google's only, never a path
+                extras[name] = client_vertex_credentials(shape[name], f"{at}.{name}")
+            else:
+                extras[name] = _secret(shape[name], f"{at}.{name}")
             shape[name] = PLACEHOLDER
+    for name in sorted(CLIENT_URL_PARAMS - {"api_base", "base_url"}):
+        if shape.get(name) is not None:  # the provider's own spelling of a base URL: checked alike
+            shape[name] = parse_client_url(shape[name], f"{at}.{name}").text
     headers: dict[str, str] = {}
     if shape.get("extra_headers") is not None:
         given = shape["extra_headers"]
@@ -295,6 +310,16 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
                 code="missing_required_parameter",
             ) from None
         raise InvalidRequestError(f"Invalid value for '{where}': {exc}", param=where) from None
+    missing = missing_own_credentials(deployment.adapter.name, raw["litellm_params"])
+    if missing is not None:
+        # Without them the cloud library would sign with the gateway's ambient identity (its
+        # environment, profile files, instance role or ADC): the operator's account.
+        raise InvalidRequestError(
+            f"'{where}.litellm_params.{missing}' is required for {deployment.adapter.name} in "
+            "user_config (client-defined deployments never use the gateway's own cloud credentials)",
+            param=f"{where}.litellm_params.{missing}",
+            code="missing_required_parameter",
+        )
     if report.unknown:
         # A key no provider documents is never sent on (a misspelled api_key would be).
         key = report.unknown[0]
@@ -312,7 +337,7 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
         api_key=None,  # placeholders out: the cached router holds no secret of any client
         extra_headers={},
         extras={k: v for k, v in call.extras.items() if v != PLACEHOLDER},
-        client_url_param=f"{where}.litellm_params.api_base",
+        client_url_param=f"{where}.litellm_params.{_url_field(raw['litellm_params'])}",
     )
     # The position prefix lets an attempt find its secrets, wildcard copies included.
     return dataclasses.replace(
@@ -322,6 +347,13 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
         client_policy=None,
         model_info=_capped_output(deployment),
     )
+
+
+def _url_field(params: Mapping[str, Any]) -> str:
+    """The field that chose this deployment's URL, named when the URL is refused."""
+    if params.get("api_base") is None and params.get("aws_bedrock_runtime_endpoint") is not None:
+        return "aws_bedrock_runtime_endpoint"
+    return "api_base"
 
 
 def _capped_output(deployment: Deployment) -> dict[str, Any]:

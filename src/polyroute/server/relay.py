@@ -88,10 +88,14 @@ async def open_upstream(state: AppState, deployment: Deployment, wire: WireReque
     param = deployment.call.client_url_param
     if param is None:
         response = await (transport or state.http).send(wire)
-    elif transport is None:
+    elif transport is None or hasattr(transport, "prepare"):
         # A client chose this URL: resolve and check the host of the final URL, then connect to
-        # the checked address only (no second DNS answer can move the connection elsewhere).
+        # the checked address only (no second DNS answer can move the connection elsewhere). A
+        # provider that authenticates when sending (SigV4, OAuth tokens) signs the request once
+        # the URL passed: the same URL, to the same checked address.
         target = await state.url_guard.check(wire.url, param)
+        if transport is not None:
+            wire = await transport.prepare(wire)
         response = await state.http.send(wire, target=target)
     elif getattr(transport, "in_process", False):
         response = await transport.send(wire)  # the mock: no network at all

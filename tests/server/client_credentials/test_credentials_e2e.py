@@ -359,7 +359,7 @@ def test_the_switch_opens_key_base_and_version_on_every_model(gw_open, client_op
         ("locked", {"api_key": CLIENT_KEY}, 403, "api_key"),
         ("key-only", {"api_key": CLIENT_KEY, "api_base": "CANARY"}, 403, "api_base"),
         ("key-only", {"api_key": CLIENT_KEY, "api_version": "2024-10-21"}, 403, "api_version"),
-        ("gpt-3.5-turbo", {"api_key": CLIENT_KEY, "vertex_project": "p"}, 403, "vertex_project"),
+        ("gpt-3.5-turbo", {"api_key": CLIENT_KEY, "vertex_project": "client-project"}, 403, "vertex_project"),
         ("gpt-3.5-turbo", {"api_key": CLIENT_KEY, "api_base": "CANARY_LOCALHOST"}, 403, "api_base"),
         ("gpt-3.5-turbo", {"api_key": CLIENT_KEY, "api_base": "CANARY_V2"}, 403, "api_base"),
         ("gpt-3.5-turbo", {"api_base": "CANARY"}, 400, "api_key"),  # the operator's key stays home

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import orjson
 
+from polyroute.auth.cloud_settings import check_operator_settings, refuse_ambient_at_client_url
 from polyroute.errors import GatewayError, UnsupportedParamsError
 from polyroute.protocol.framing import MAX_EVENT_BYTES, StreamDecoder
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
@@ -96,6 +97,7 @@ class BedrockAdapter(ProviderAdapter):
             import botocore  # noqa: F401
         except ImportError:
             raise ValueError("bedrock needs botocore: install polyroute with the 'bedrock' extra") from None
+        check_operator_settings(call.extras)  # values that become host names and paths
         for setting in UNSUPPORTED_SETTINGS:
             if call.extras.get(setting):
                 raise ValueError(
@@ -119,6 +121,7 @@ class BedrockAdapter(ProviderAdapter):
         for setting in UNSUPPORTED_SETTINGS:  # a client's own (the operator's fail at start-up)
             if call.extras.get(setting):
                 raise UnsupportedParamsError(f"bedrock: {setting} is not supported", param=setting)
+        refuse_ambient_at_client_url(self.name, call.extras, call.client_url_param)
         headers = {"content-type": "application/json", "accept": "application/json"}
         if call.extra_headers:
             headers.update(call.extra_headers)

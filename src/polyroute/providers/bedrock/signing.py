@@ -83,9 +83,7 @@ class Signers:
     def __init__(self) -> None:
         self._signers: OrderedDict[tuple, AwsSigner] = OrderedDict()
 
-    def get(
-        self, region: str, static: tuple[str, str, str | None] | None, profile: str | None
-    ) -> AwsSigner:
+    def get(self, region: str, static: tuple[str, str, str | None] | None, profile: str | None) -> AwsSigner:
         key = (region, static, profile)
         signer = self._signers.get(key)
         if signer is None:
@@ -112,7 +110,12 @@ class SigningTransport:
     def __init__(self, http: Any) -> None:
         self._http = http
 
-    async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> Any:
+    async def prepare(self, wire: WireRequest) -> WireRequest:
+        """The request as it goes out, signed (the relay sends it itself to a checked address
+        when a client chose the URL)."""
         if isinstance(wire, SignedWire) and wire.signer is not None:
-            wire = await wire.signer.sign(wire)
-        return await self._http.send(wire, connect_timeout)
+            return await wire.signer.sign(wire)
+        return wire
+
+    async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> Any:
+        return await self._http.send(await self.prepare(wire), connect_timeout)

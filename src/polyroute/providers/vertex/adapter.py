@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
+from polyroute.auth.cloud_settings import check_operator_settings, refuse_ambient_at_client_url
 from polyroute.errors import GatewayError
 from polyroute.providers.anthropic.errors import map_anthropic_error
 from polyroute.providers.anthropic.request import SUPPORTED_CHAT_PARAMS as ANTHROPIC_PARAMS
@@ -110,6 +112,7 @@ class VertexAdapter(ProviderAdapter):
             raise ValueError(
                 "vertex_ai needs google-auth: install polyroute with the 'vertex' extra"
             ) from None
+        check_operator_settings(call.extras)  # values that become host names and paths
         if not project_of(call):
             raise ValueError("vertex_ai needs a project: set vertex_project or GCP_PROJECT_ID")
 
@@ -127,10 +130,12 @@ class VertexAdapter(ProviderAdapter):
         )
         return (
             f"{base.rstrip('/')}/v1/projects/{project_of(call)}/locations/{location}"
-            f"/publishers/{publisher}/models/{call.model}:{method}"
+            # Quoted: a wildcard route puts the client's text here, and it must stay one segment.
+            f"/publishers/{publisher}/models/{quote(call.model, safe='@')}:{method}"
         )
 
     def wire(self, call: ProviderCall, url: str, body: dict[str, Any]) -> BearerWire:
+        refuse_ambient_at_client_url(self.name, call.extras, call.client_url_param)
         headers = {"content-type": "application/json"}
         if call.extra_headers:
             headers.update(call.extra_headers)

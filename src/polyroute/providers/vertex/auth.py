@@ -180,9 +180,14 @@ class BearerTransport:
     def __init__(self, http: Any) -> None:
         self._http = http
 
-    async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> Any:
+    async def prepare(self, wire: WireRequest) -> WireRequest:
+        """The request as it goes out, with its token (the relay sends it itself to a checked
+        address when a client chose the URL)."""
         if isinstance(wire, BearerWire) and wire.tokens is not None:
             token = await wire.tokens.token()
             headers = {**wire.headers, "authorization": f"Bearer {token}"}
-            wire = WireRequest(wire.url, headers, wire.body, wire.method)
-        return await self._http.send(wire, connect_timeout)
+            return WireRequest(wire.url, headers, wire.body, wire.method)
+        return wire
+
+    async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> Any:
+        return await self._http.send(await self.prepare(wire), connect_timeout)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from polyroute.auth.cloud_settings import check_operator_settings
 from polyroute.errors import GatewayError
 from polyroute.protocol.framing import JSONLinesDecoder
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
@@ -44,6 +45,9 @@ class YandexGPTAdapter(ProviderAdapter):
         notes="folder from litellm_params.folder_id or YANDEXGPT_FOLDER_ID",
     )
     supported_chat_params: ClassVar[frozenset[str]] = SUPPORTED_CHAT_PARAMS
+
+    def check_call(self, call: ProviderCall) -> None:
+        check_operator_settings(call.extras)  # the folder id is a header value and part of a URI
 
     def url(self, call: ProviderCall) -> str:
         base = (call.api_base or self.default_api_base or "").rstrip("/")
