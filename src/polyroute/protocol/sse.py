@@ -27,12 +27,14 @@ class SSEEvent:
 class SSEDecoder:
     """Feed bytes as they arrive; get back the events completed so far."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_after_cr")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._after_cr = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        chunk, self._after_cr = skip_split_crlf(chunk, self._after_cr)
         buffer = self._buffer + chunk
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -61,6 +63,17 @@ class SSEDecoder:
         return bool(self._buffer.strip())
 
 
+def skip_split_crlf(chunk: bytes, after_cr: bool) -> tuple[bytes, bool]:
+    """A CRLF cut between two reads: the CR ending the last read was already a line end, so an LF
+    starting this one is dropped (kept, the pair would be two line ends: a blank line that ends
+    the event early). Returns the chunk and whether it ends in a CR."""
+    if not chunk:
+        return chunk, after_cr
+    if after_cr and chunk.startswith(b"\n"):
+        return chunk[1:], False if len(chunk) == 1 else chunk.endswith(b"\r")
+    return chunk, chunk.endswith(b"\r")
+
+
 def parse_event_block(block: bytes) -> SSEEvent | None:
     name: str | None = None
     data: list[bytes] = []
@@ -86,12 +99,14 @@ class SSEFramer:
     stream that breaks mid-event never leaves half an event in front of our error event.
     """
 
-    __slots__ = ("_tail",)
+    __slots__ = ("_tail", "_after_cr")
 
     def __init__(self) -> None:
         self._tail = b""
+        self._after_cr = False
 
     def feed(self, chunk: bytes) -> bytes:
+        chunk, self._after_cr = skip_split_crlf(chunk, self._after_cr)
         data = self._tail + chunk if self._tail else chunk
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
