@@ -144,14 +144,23 @@ class _NulFramedStream:
             *complete, pending = pending.split(b"\0")
             if len(pending) > MAX_CHUNK_BYTES:
                 raise UpstreamError("the worker sent an oversized stream chunk", provider=PROVIDER)
-            events = [b"data: " + part.strip() + b"\n\n" for part in complete if part.strip()]
+            events = [_sse_data(part) for part in complete if part.strip()]
             if events:
                 yield b"".join(events)
         if pending.strip():  # a last object without its NUL: complete JSON is still the answer
-            yield b"data: " + pending.strip() + b"\n\n"
+            yield _sse_data(pending)
 
     def close(self) -> None:
         self._response.close()
+
+
+def _sse_data(part: bytes) -> bytes:
+    """One worker object as one SSE `data:` event. JSON may break lines between tokens (never
+    inside a string), and a line break would end the `data:` line: they become spaces."""
+    part = part.strip()
+    if b"\n" in part or b"\r" in part:
+        part = part.replace(b"\r", b" ").replace(b"\n", b" ")
+    return b"data: " + part + b"\n\n"
 
 
 def last_object(body: bytes) -> bytes:
