@@ -1,10 +1,13 @@
-"""compose.yaml, structurally (`docker compose` is not installed here: the docker CLI has no compose
+"""compose.yaml against the Compose Specification's JSON schema (vendored in check-jsonschema, so
+offline) and structurally (`docker compose config` cannot run here: the docker CLI has no compose
 plugin and no daemon), and the Dockerfile's promises: pinned base, lock with hashes, non-root, probe."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import yaml
 
@@ -13,6 +16,25 @@ from tests.deploy.support import COMPOSE, ROOT
 
 def compose() -> dict:
     return yaml.safe_load((COMPOSE / "compose.yaml").read_text())
+
+
+def validate_compose(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_compose_file_matches_the_compose_specification(tmp_path: Path) -> None:
+    result = validate_compose(COMPOSE / "compose.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "compose.yaml"
+    text = (COMPOSE / "compose.yaml").read_text()
+    broken.write_text(text.replace("    restart: unless-stopped\n", "    restart_policy: always\n", 1))
+    result = validate_compose(broken)
+    assert result.returncode == 1 and "restart_policy" in result.stdout
 
 
 def test_two_gateway_replicas_behind_nginx_with_shared_postgres_and_redis() -> None:
