@@ -280,6 +280,8 @@ def stream_chunks(request: dict[str, Any], reply: dict[str, Any], settings: dict
 def embeddings(request: dict[str, Any]) -> dict[str, Any]:
     inputs = request.get("input")
     items = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    if items and all(isinstance(i, int) for i in items):
+        items = [items]  # one input given as token ids (OpenAI's form), not one input per id
     dims = int(request.get("dimensions") or 16)
     data = []
     for index, item in enumerate(items):
