@@ -311,11 +311,17 @@ def summarise(args, samples: list[dict], warm: dict, end: dict, tally: Tally, se
         broken.append("in-flight requests or the spend queue did not drain at rest")
     if end["spend_dropped"]:
         broken.append(f"{end['spend_dropped']:g} spend rows dropped")
+    # one row per request a virtual key made (answers, streams, dropped streams, fallbacks, 400s);
+    # none for an unknown key: nothing lost, nothing doubled
+    expected_rows = sum(n for kind, n in tally.outcomes.items() if not kind.startswith("bad_key:"))
+    if end["spend_written"] != expected_rows:
+        broken.append(f"{end['spend_written']:g} spend rows for {expected_rows} requests with a key")
     if tally.unexpected:
         broken.append(f"unexpected answers: {tally.unexpected}")
     return {
         "duration_s": args.duration_s, "warmup_s": args.warmup_s, "clients": args.clients,
-        "requests": sent, "outcomes": dict(sorted(tally.outcomes.items())), "unexpected": tally.unexpected,
+        "requests": sent, "spend_rows_expected": expected_rows,
+        "outcomes": dict(sorted(tally.outcomes.items())), "unexpected": tally.unexpected,
         "rss_mb_first_tenth": rss_first, "rss_mb_last_tenth": rss_last, "rss_mb_peak": max(
             s["rss_mb"] for s in samples), "growth": growth, "rest_after_warmup": warm, "rest_at_end": end,
         "broken": broken, "samples": samples,
@@ -336,7 +342,8 @@ def markdown(result: dict) -> str:
         f"| event-loop tasks at rest, end - after warm-up | {g['tasks_at_rest']:+} |",
         f"| threads at rest, end - after warm-up | {g['threads_at_rest']:+} |",
         f"| idle DB pool connections at rest, end - after warm-up | {g['db_idle_at_rest']:+} |",
-        f"| spend rows written / dropped | {result['rest_at_end']['spend_written']:g} / "
+        f"| spend rows written / expected (requests with a key) / dropped | "
+        f"{result['rest_at_end']['spend_written']:g} / {result['spend_rows_expected']} / "
         f"{result['rest_at_end']['spend_dropped']:g} |",
         f"| max spend queue depth sampled | {max(s['spend_queue'] for s in result['samples']):g} |",
         "", "Outcomes (kind:outcome count): " + ", ".join(f"{k} {v}" for k, v in result["outcomes"].items()),
