@@ -87,8 +87,26 @@ def test_one_byte_slices_relay_the_stream_intact(upstream, tmp_path):
         try:
             text, error = read_stream(gateway.client())
             assert error is None and text == TEXT
+            assert proxy.connections >= 1
             rows = spend_rows(gateway, 1)
             assert len(rows) == 1 and rows[0]["completion_tokens"] > 0
+        finally:
+            gateway.stop()
+
+
+def test_latency_under_the_idle_timeout_delays_but_breaks_nothing(upstream, tmp_path):
+    """Every 300-byte piece 20 ms late (a slow link): well inside the 1 s idle timeout."""
+    with FaultProxy(upstream.port) as proxy:
+        proxy.fault = Fault(latency=0.02, slice=300)
+        gateway = gateway_through(proxy, tmp_path)
+        try:
+            text, error = read_stream(gateway.client())
+            assert error is None and text == TEXT
+            assert gateway.client().chat.completions.create(model="gpt", messages=MESSAGES).choices[
+                0
+            ].message.content == TEXT
+            assert len(spend_rows(gateway, 2)) == 2
+            assert proxy.connections >= 1  # through the proxy, not around it
         finally:
             gateway.stop()
 
