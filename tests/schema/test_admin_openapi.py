@@ -43,6 +43,8 @@ def test_out_of_range_integers_are_400s_naming_the_field(admin_schema):
     base = admin_schema.config.base_url
     answer = httpx.get(base + "/key/list", params={"page": 3080943725266740224}, headers=AUTH)
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "page"
+    answer = httpx.get(base + "/user/list", params={"page_size": 1000}, headers=AUTH)
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "page_size"
     for path in ("/team/new", "/key/generate", "/user/new"):
         answer = httpx.post(base + path, json={"rpm_limit": 2**67}, headers=AUTH)
         assert answer.status_code == 400, (path, answer.text)

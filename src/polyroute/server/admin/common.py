@@ -198,9 +198,9 @@ def limits_json(row: BudgetColumns) -> dict[str, Any]:
 MAX_PAGE = 1_000_000
 
 
-def page_args(page: int, size: int) -> tuple[int, int]:
+def page_args(page: int, size: int, size_param: str = "size") -> tuple[int, int]:
     if not 1 <= page <= MAX_PAGE:
         raise InvalidRequestError(f"Invalid value for 'page': 1 to {MAX_PAGE}", param="page")
     if not 1 <= size <= 100:
-        raise InvalidRequestError("Invalid value for 'size': 1 to 100", param="size")
+        raise InvalidRequestError(f"Invalid value for '{size_param}': 1 to 100", param=size_param)
     return page, size
