@@ -292,7 +292,8 @@ def median_of(samples: list[dict], key: str) -> float:
 def summarise(args, samples: list[dict], warm: dict, end: dict, tally: Tally, sent: int) -> dict:
     soak = [s for s in samples if s["phase"] == "soak"]
     tenth = max(1, len(soak) // 10)
-    rss_first, rss_last = median_of(soak[:tenth], "rss_mb"), median_of(soak[-tenth:], "rss_mb")
+    rss_first = round(median_of(soak[:tenth], "rss_mb"), 1)
+    rss_last = round(median_of(soak[-tenth:], "rss_mb"), 1)
     growth = {
         "rss_pct": round(100 * (rss_last - rss_first) / rss_first, 1),
         "open_files_at_rest": end["open_files"] - warm["open_files"],
