@@ -222,6 +222,20 @@ def test_spend_writer_figures_follow_the_rows(gw):
     assert after.get("polyroute_spend_queue_depth") == 0
 
 
+def test_event_loop_tasks_and_database_pool_are_gauges(gw):
+    """What bench/soak.py watches for leaks: the loop's task count and the pool's connections."""
+    server = gw[0]
+    for _ in range(3):
+        server.client().chat.completions.create(model="gpt", messages=MESSAGES)
+    figures = scrape(server)
+    names = {(name, labels) for name, labels in figures.samples}
+    assert figures.get("polyroute_event_loop_tasks") >= 1  # at least the scrape's own task
+    for state in ("checked_out", "idle"):
+        assert ("polyroute_database_connections", frozenset({("state", state)})) in names
+    # the spend writer has returned its connection to the pool between batches
+    assert figures.get("polyroute_database_connections", state="idle") >= 1
+
+
 def test_no_secret_in_the_metrics(gw):
     server, a, _, _ = gw
     server.client().chat.completions.create(model="gpt", messages=MESSAGES)

@@ -156,6 +156,12 @@ GAUGES: tuple[GaugeSpec, ...] = (
     GaugeSpec("polyroute_spend_queue_depth", "Spend rows waiting for the batched writer.", ()),
     GaugeSpec("polyroute_spend_spool_bytes", "Bytes of spend rows spooled on disk (database down).", ()),
     GaugeSpec("polyroute_database_up", "1 when the spend writer's last database write succeeded.", ()),
+    GaugeSpec(
+        "polyroute_database_connections",
+        "Database pool connections: checked_out (in use) and idle (kept open in the pool).",
+        ("state",),
+    ),
+    GaugeSpec("polyroute_event_loop_tasks", "asyncio tasks alive on the event loop (a leak shows here).", ()),
     GaugeSpec("polyroute_remote_log_queue_depth", "Records waiting to be shipped to REMOTE_LOGGER_URL.", ()),
     GaugeSpec(
         "polyroute_shared_state_up",

@@ -3,6 +3,7 @@ writer, the remote log shipper and the controller, taken when Prometheus asks (n
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter as Tally
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,13 @@ async def gauges(state: AppState) -> dict[str, dict[Labels, float]]:
         out["polyroute_spend_queue_depth"] = {(): float(writer.queue_depth)}
         out["polyroute_spend_spool_bytes"] = {(): float(writer.spool.size())}
         out["polyroute_database_up"] = {(): 1.0 if writer.stats.database_up else 0.0}
+    pool = state.db.engine.sync_engine.pool if state.db is not None else None
+    if hasattr(pool, "checkedout"):  # NullPool/StaticPool keep no count
+        out["polyroute_database_connections"] = {
+            ("checked_out",): float(pool.checkedout()),
+            ("idle",): float(pool.checkedin()),
+        }
+    out["polyroute_event_loop_tasks"] = {(): float(len(asyncio.all_tasks()))}
     shipper = getattr(state, "remote_log", None)
     if shipper is not None:
         out["polyroute_remote_log_queue_depth"] = {(): float(shipper.queue_depth())}

@@ -246,7 +246,19 @@ def validate_embeddings(body: dict[str, Any]) -> None:
         return
     if not isinstance(value, list) or not value:
         raise InvalidRequestError("'input' must be a string or a non-empty list", param="input")
+    _check_input_items(value)
     _check_int(body, "dimensions", 1)
+
+
+def _check_input_items(items: list[Any]) -> None:
+    """OpenAI's forms: a list of strings, one list of token ids, or a list of lists of token ids
+    (anything else reached the providers' batching as a TypeError, a 500)."""
+    if all(_is_int(item) for item in items):
+        return
+    for i, item in enumerate(items):
+        if isinstance(item, str) or (isinstance(item, list) and item and all(map(_is_int, item))):
+            continue
+        raise _fail(f"input[{i}]", "expected strings, token ids, or non-empty lists of token ids")
 
 
 def check_depth(value: Any, limit: int) -> None:

@@ -164,7 +164,12 @@ class OpenAIStreamReader(StreamTranslator):
         if event.data == DONE:
             self.done = True
             return []
-        chunk = event.json()
+        try:
+            chunk = event.json()
+        except orjson.JSONDecodeError:
+            from polyroute.errors import UpstreamError
+
+            raise UpstreamError("upstream sent a stream event that is not JSON") from None
         self.inspect(chunk, event.event)
         return [chunk]
 

@@ -235,7 +235,10 @@ class FastChatStreamTranslator(StreamTranslator):
         }
 
     def on_event(self, event: StreamEvent) -> list[dict[str, Any]]:
-        data = event.json()
+        try:
+            data = event.json()
+        except orjson.JSONDecodeError:
+            raise UpstreamError("the worker sent a chunk that is not JSON", provider=PROVIDER) from None
         if not isinstance(data, dict):
             raise UpstreamError("the worker sent a chunk that is not a JSON object", provider=PROVIDER)
         if data.get("error_code"):

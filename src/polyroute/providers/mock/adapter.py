@@ -155,6 +155,8 @@ class MockTransport:
         items = (
             [inputs] if isinstance(inputs, str) else list(inputs or []) if isinstance(inputs, list) else []
         )
+        if items and all(isinstance(i, int) for i in items):
+            items = [items]  # one input given as token ids (OpenAI's form), not one input per id
         if not items or len(items) > MAX_EMBEDDING_INPUTS:
             return bad_request(f"input must hold 1 to {MAX_EMBEDDING_INPUTS} items", "input")
         dims = (

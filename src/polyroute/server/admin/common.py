@@ -75,6 +75,9 @@ async def admin(request: Request) -> Principal:
     return principal
 
 
+MAX_DB_INT = 2**63 - 1
+
+
 class LimitFields(BaseModel):
     """Limits and budget every key, team and user takes (LiteLLM's names)."""
 
@@ -83,9 +86,10 @@ class LimitFields(BaseModel):
     models: list[str] | None = None
     max_budget: float | None = Field(default=None, ge=0)
     budget_duration: str | None = None
-    tpm_limit: int | None = Field(default=None, ge=0)
-    rpm_limit: int | None = Field(default=None, ge=0)
-    max_parallel_requests: int | None = Field(default=None, ge=0)
+    # the databases store 64-bit integers: a bigger limit was a 500 (OverflowError) from SQLite
+    tpm_limit: int | None = Field(default=None, ge=0, le=MAX_DB_INT)
+    rpm_limit: int | None = Field(default=None, ge=0, le=MAX_DB_INT)
+    max_parallel_requests: int | None = Field(default=None, ge=0, le=MAX_DB_INT)
     metadata: dict[str, Any] | None = None
     blocked: bool | None = None
     spend: float | None = Field(default=None, ge=0)
@@ -207,9 +211,14 @@ def limits_json(row: BudgetColumns) -> dict[str, Any]:
     }
 
 
-def page_args(page: int, size: int) -> tuple[int, int]:
-    if page < 1:
-        raise InvalidRequestError("Invalid value for 'page': pages start at 1", param="page")
+# The row offset, (page - 1) * size, must fit the databases' 64-bit integers (a bigger one was a
+# 500 from SQLite); a million pages is far past any real listing.
+MAX_PAGE = 1_000_000
+
+
+def page_args(page: int, size: int, size_param: str = "size") -> tuple[int, int]:
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidRequestError(f"Invalid value for 'page': 1 to {MAX_PAGE}", param="page")
     if not 1 <= size <= 100:
-        raise InvalidRequestError("Invalid value for 'size': 1 to 100", param="size")
+        raise InvalidRequestError(f"Invalid value for '{size_param}': 1 to 100", param=size_param)
     return page, size

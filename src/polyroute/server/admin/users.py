@@ -181,7 +181,7 @@ async def list_users(
 ) -> dict[str, Any]:
     state = state_of(request)
     assert state.keys is not None
-    page, page_size = page_args(page, page_size)
+    page, page_size = page_args(page, page_size, "page_size")
     rows, total = await state.keys.page(User, [], page, page_size)
     return {
         "users": [user_json(r) for r in rows],
