@@ -177,7 +177,7 @@ def test_malformed_sse_with_usage_is_an_error_event_not_a_cut(upstream, tmp_path
         try:
             text, error = read_stream(gateway.client())
             assert text == "Hi" and isinstance(error, openai.APIError)
-            assert "not JSON" in str(error)
+            assert "not a JSON data event" in str(error)  # the relay's malformed-event error
             assert len(spend_rows(gateway, 1)) == 1
         finally:
             gateway.stop()

@@ -1,11 +1,11 @@
-"""Property tests of the FastChat worker stream parser (providers/fastchat_worker): the worker's
-NUL-delimited JSON objects, cut into reads anywhere, re-framed as SSE and translated, give the
-same text; and no bytes a worker (or an OpenAI-compatible upstream) sends make the stream
-translators raise anything but a GatewayError, the error the relay turns into an error event."""
+"""Property tests of the FastChat worker stream parser (providers/fastchat_worker): the
+worker's NUL-delimited JSON objects, cut into reads anywhere, decoded (NulJSONDecoder, the
+decoder the relay asks the FastChat adapter for) and translated, give the same text; and no
+bytes a worker (or an OpenAI-compatible upstream) sends make the stream translators raise
+anything but a GatewayError, the error the relay turns into an error event."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -13,38 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyroute.errors import GatewayError
-from polyroute.protocol.sse import SSEDecoder, SSEEvent
+from polyroute.protocol.framing import NulJSONDecoder
+from polyroute.protocol.sse import SSEEvent
 from polyroute.providers.fastchat_worker.adapter import FastChatStreamTranslator
-from polyroute.providers.fastchat_worker.transport import _NulFramedStream
 from polyroute.providers.openai_compat import OpenAIStreamReader
 
 
-class Reads:
-    """An upstream response whose body arrives in the given reads."""
-
-    status, headers = 200, {}
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-
-    async def iter_chunks(self):
-        for chunk in self.chunks:
-            yield chunk
-
-    def close(self) -> None:
-        return None
-
-
 def translate(chunks: list[bytes]) -> tuple[str, list[dict]]:
-    """What the relay does with a worker's stream: NUL frames -> SSE -> OpenAI chunks."""
-
-    async def run() -> list[bytes]:
-        return [framed async for framed in _NulFramedStream(Reads(chunks)).iter_chunks()]
-
-    decoder, translator = SSEDecoder(), FastChatStreamTranslator("vicuna")
+    """What the relay does with a worker's stream: NUL-delimited objects -> OpenAI chunks."""
+    decoder, translator = NulJSONDecoder(), FastChatStreamTranslator("vicuna")
     out = []
-    for framed in asyncio.run(run()):
-        out += [c for event in decoder.feed(framed) for c in translator.on_event(event)]
+    for chunk in chunks:
+        out += [c for event in decoder.feed(chunk) for c in translator.on_event(event)]
     out += [c for event in decoder.flush() for c in translator.on_event(event)]
     out += translator.on_end()
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in out)

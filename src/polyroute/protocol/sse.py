@@ -149,12 +149,14 @@ class SSEFramer:
     UpstreamTooLargeError: an upstream cannot make the gateway hold an endless event.
     """
 
-    __slots__ = ("_pieces", "_held", "_carry_cr", "_max", "overflow")
+    __slots__ = ("_pieces", "_held", "_skip_lf", "_max", "overflow")
 
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self._pieces: list[bytes] = []
         self._held = 0
-        self._carry_cr = False  # a chunk ended in CR: it may be the first half of CRLF
+        # A chunk ended in CR: that CR was a line end already, and an LF starting the next chunk
+        # is the rest of the same CRLF (kept, the pair would be a blank line ending the event).
+        self._skip_lf = False
         self._max = max_event_bytes
         #: set when the unfinished event outgrew the bound after complete events were returned:
         #: the caller sends those, then raises this (the upstream may send nothing more)
@@ -164,12 +166,12 @@ class SSEFramer:
         """The complete events the stream holds now (ending in a blank line), or b""."""
         if self.overflow is not None:
             raise self.overflow
-        if self._carry_cr:
-            chunk = b"\r" + chunk
-            self._carry_cr = False
+        if self._skip_lf and chunk:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
         if b"\r" in chunk:
-            if chunk.endswith(b"\r"):
-                chunk, self._carry_cr = chunk[:-1], True
+            self._skip_lf = chunk.endswith(b"\r")
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = chunk.rfind(b"\n\n")
         if end < 0:
@@ -209,13 +211,13 @@ class SSEFramer:
         """The unfinished event held now."""
         if self.overflow is not None:
             raise self.overflow
-        return b"".join(self._pieces) + (b"\n" if self._carry_cr else b"")
+        return b"".join(self._pieces)
 
     def take_tail(self) -> bytes:
         tail = self.tail
         self._pieces.clear()
         self._held = 0
-        self._carry_cr = False
+        self._skip_lf = False
         return tail
 
 
