@@ -1,6 +1,6 @@
 # polyroute: one image, three entrypoints (docs/deploy.md).
 #   docker run IMAGE                                  -> the gateway (polyroute serve on :4000)
-#   docker run IMAGE ui --gateway http://gw:4000      -> the web UI
+#   docker run IMAGE ui --gateway-url http://gw:4000      -> the web UI
 #   docker run IMAGE worker --model-name ...          -> a model worker
 # Dependencies come from uv.lock (`uv sync --frozen` checks every wheel against its hash).
 # Base pinned by exact tag; pin by digest too where your registry policy asks for it
