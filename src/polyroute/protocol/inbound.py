@@ -1,0 +1,84 @@
+"""The inbound protocols: one request pipeline serves whichever API a client speaks.
+
+A client may speak OpenAI's Chat Completions (`/v1/chat/completions`), Anthropic's Messages
+(`/v1/messages`) or OpenAI's Responses (`/v1/responses`). Every provider adapter speaks OpenAI chat
+on its inner side (providers/base.py), so an inbound protocol is a pair of translations at the
+pipeline's edges (server/pipeline.py):
+
+    client body --decode--> OpenAI chat body --(admit, route, adapter, relay)--> chat answer
+                                                                    --encode--> client answer
+
+* `to_chat(body)` validates the client's body and returns the chat body every adapter takes.
+  Errors are `InvalidRequestError`s naming the client's own field (`messages[2].content[0].type`,
+  `input[1].call_id`), so they leave in the client's shape with the right `param`.
+* `from_chat(answer, body)` turns an OpenAI `chat.completion` into the protocol's answer.
+* `stream_encoder(body, request_id)` is a fresh `StreamEncoder` for one stream: fed OpenAI
+  `chat.completion.chunk` dicts (content, tool_calls, reasoning_content deltas, finish_reason, a
+  usage-only chunk), it writes the protocol's own event sequence, finishes it, and ends it with the
+  protocol's error event when the stream breaks after its first byte.
+* `error_body(error, request_id)` is the protocol's error shape (Anthropic:
+  `{"type":"error","error":{"type","message"}}`); the status stays the error's own.
+* `native_providers`: providers whose own API this protocol is. To them the pipeline sends the
+  client's body as it came (model and credentials the deployment's) and relays the answer's
+  bytes; `NativeUsage` reads the usage out of such an answer or stream for billing.
+
+Chat itself is the identity protocol (`CHAT`): no copy, no re-encoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from polyroute.errors import GatewayError
+from polyroute.protocol.sse import SSEEvent
+
+
+class StreamEncoder(Protocol):
+    """One stream's translation from OpenAI chat chunks to the client's protocol."""
+
+    def chunks(self, chunks: list[dict[str, Any]]) -> bytes:
+        """The protocol's bytes for these chat chunks (possibly b"" while it buffers nothing)."""
+        ...
+
+    def finish(self, usage: dict[str, Any] | None) -> bytes:
+        """The protocol's closing events after the last chunk (usage in OpenAI's shape)."""
+        ...
+
+    def error(self, error: GatewayError, request_id: str) -> bytes:
+        """The protocol's in-stream error event, for a stream that breaks after its first byte."""
+        ...
+
+
+class NativeUsage(Protocol):
+    """Reads a native (pass-through) answer's usage for billing, in OpenAI's usage shape."""
+
+    def answer_usage(self, data: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    def on_event(self, event: SSEEvent) -> None:
+        """Called for each event of a native stream; raises GatewayError for an error event."""
+        ...
+
+    @property
+    def usage(self) -> dict[str, Any] | None: ...
+
+    @property
+    def done(self) -> bool:
+        """The stream's own end marker was seen (a stream without it broke off)."""
+        ...
+
+
+class InboundProtocol(Protocol):
+    #: recorded on spend rows, metrics and traces: "chat", "messages", "responses"
+    name: str
+    #: providers whose own API this is: the body passes through to them
+    native_providers: frozenset[str]
+
+    def to_chat(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def from_chat(self, answer: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def stream_encoder(self, body: dict[str, Any], request_id: str) -> StreamEncoder: ...
+
+    def error_body(self, error: GatewayError, request_id: str) -> bytes: ...
+
+    def native_usage(self) -> NativeUsage: ...
