@@ -27,10 +27,15 @@ Chat itself is the identity protocol (`CHAT`): no copy, no re-encoding.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from polyroute.errors import GatewayError
 from polyroute.protocol.sse import SSEEvent
+
+if TYPE_CHECKING:
+    from polyroute.providers.base import WireRequest
+    from polyroute.router.deployment import Deployment
 
 
 class StreamEncoder(Protocol):
@@ -50,7 +55,15 @@ class StreamEncoder(Protocol):
 
 
 class NativeUsage(Protocol):
-    """Reads a native (pass-through) answer's usage for billing, in OpenAI's usage shape."""
+    """Reads a native (pass-through) answer's usage for billing, in OpenAI's usage shape.
+
+    In a stream only the events containing one of `markers` (bytes) are parsed and handed to
+    `on_event`; `output_events(data)` counts the events of a batch that carry generated content
+    (the output estimate of a stream broken off before its usage)."""
+
+    markers: tuple[bytes, ...]
+
+    def output_events(self, data: bytes) -> int: ...
 
     def answer_usage(self, data: dict[str, Any]) -> dict[str, Any] | None: ...
 
@@ -70,6 +83,8 @@ class NativeUsage(Protocol):
 class InboundProtocol(Protocol):
     #: recorded on spend rows, metrics and traces: "chat", "messages", "responses"
     name: str
+    #: the spend row's call type (LiteLLM's names: chat_completion, anthropic_messages, responses)
+    call_type: str
     #: providers whose own API this is: the body passes through to them
     native_providers: frozenset[str]
 
@@ -81,4 +96,16 @@ class InboundProtocol(Protocol):
 
     def error_body(self, error: GatewayError, request_id: str) -> bytes: ...
 
+    def stream_error(self, error: GatewayError, request_id: str) -> bytes:
+        """The in-stream error event when no encoder is at hand (a native stream)."""
+        ...
+
     def native_usage(self) -> NativeUsage: ...
+
+    def native_request(
+        self, deployment: Deployment, body: dict[str, Any], stream: bool, headers: Mapping[str, str]
+    ) -> WireRequest:
+        """The client's body for a native deployment: as it came, less the gateway's own keys,
+        with the deployment's model and credentials (`headers`: the client's request headers, for
+        what passes through, like `anthropic-beta`)."""
+        ...

@@ -24,15 +24,16 @@ from polyroute.errors import GatewayError, InternalServerError, NotFoundError, S
 from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
+from polyroute.protocol.chat import CHAT
+from polyroute.protocol.completions import COMPLETIONS
 from polyroute.protocol.rate_limit_headers import own_limit_headers
+from polyroute.server import pipeline
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS, ADMIN_PUBLIC_PATHS, ADMIN_SELF_SERVICE_PATHS
 from polyroute.server.connections import LIFESPAN_KEY
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
 from polyroute.server.refusals import log_refusal
 from polyroute.server.routes import (
-    chat,
-    completions,
     controller,
     embeddings,
     health,
@@ -59,14 +60,18 @@ class Route:
     basic_auth: bool = False  # also take the master key as an HTTP Basic password (FastChat clients)
     admin: bool = False  # the master key only (virtual keys get a 403)
     call_type: str | None = None  # a model route: admission, cost and a spend row (its call type)
+    protocol: Any = None  # a text-generating model route: its inbound protocol (protocol/inbound.py)
+
+
+def _generation_route(protocol: Any) -> Route:
+    """A route that generates text: the one pipeline, behind its protocol's decoder."""
+    return Route(pipeline.serve, "POST", json_body=True, call_type=protocol.call_type, protocol=protocol)
 
 
 def _openai_routes() -> dict[str, Route]:
     routes = {
-        "/chat/completions": Route(
-            chat.chat_completions, "POST", json_body=True, call_type="chat_completion"
-        ),
-        "/completions": Route(completions.completions, "POST", json_body=True, call_type="text_completion"),
+        "/chat/completions": _generation_route(CHAT),
+        "/completions": _generation_route(COMPLETIONS),
         "/embeddings": Route(embeddings.embeddings, "POST", json_body=True, call_type="embeddings"),
         "/rerank": Route(rerank.rerank, "POST", json_body=True, call_type="rerank"),
         "/models": Route(models.list_models, "GET"),
@@ -224,6 +229,8 @@ class GatewayApp:
                 return
             else:
                 raise NotFoundError(f"no route {request.method} {path}", code="unknown_route")
+        if route.protocol is not None:
+            request.protocol = route.protocol  # every error from here on leaves in its shape
         if request.method != route.method:
             raise GatewayError(
                 f"method {request.method} not allowed on {path}", status=405, code="method_not_allowed"
@@ -240,6 +247,9 @@ class GatewayApp:
             # Model routes take the configured cap (images, long prompts); the rest a small one.
             limit = config.max_body_bytes if route.call_type else config.limits.max_control_body_bytes
             body = await request.read_json(limit, config.max_json_depth)
+            original = body
+            if route.protocol is not None:
+                body = await self._decode(request, route.protocol, body)
             if route.call_type is not None:
                 request.account = await admit(
                     self.state, request.principal, request.request_id, route.call_type, body
@@ -250,9 +260,20 @@ class GatewayApp:
                     request.rate_headers = own_limit_headers(ticket.requests, ticket.tokens, ticket.reset_s)
                 if self.state.tracing is not None:
                     self.state.tracing.begin(request.account, request.method, path, request.headers)
-            await self._run_watched(request, route.handler(request, self.state, body))
+            if route.protocol is not None:
+                await self._run_watched(request, route.handler(request, self.state, body, original))
+            else:
+                await self._run_watched(request, route.handler(request, self.state, body))
         else:
             await route.handler(request, self.state, *args)
+
+    async def _decode(self, request: Request, protocol: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """The client's body as a chat body. A protocol with server-side state (a Responses
+        chain) loads it first, scoped to the caller."""
+        prepare = getattr(protocol, "prepare", None)
+        if prepare is not None:
+            body = await prepare(self.state, request.principal, body)
+        return protocol.to_chat(body)
 
     async def _authenticate(self, request: Request, basic_auth: bool = False) -> None:
         assert self.state.auth is not None
@@ -342,7 +363,7 @@ class GatewayApp:
         if request.started:
             if not request.finished:
                 with contextlib.suppress(Exception):
-                    await request.end_stream(b"data: " + error.to_body(request.request_id) + b"\n\n")
+                    await request.end_stream(request.stream_error(error))
             return
         await request.respond_error(error)
 

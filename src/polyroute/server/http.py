@@ -64,6 +64,8 @@ class Request:
         "account",
         "rate_headers",
         "worker_token",
+        "protocol",
+        "encoder",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,6 +87,10 @@ class Request:
         # The caller's own rate-limit headers, on every answer (protocol/rate_limit_headers.py).
         self.rate_headers: list[tuple[bytes, bytes]] = []
         self.worker_token: Any = None  # controller.settings.WorkerToken on the worker routes
+        # The model route's inbound protocol (protocol/inbound.py): the shape of its errors; and
+        # the running stream's encoder, whose error event ends a stream broken after its start.
+        self.protocol: Any = None
+        self.encoder: Any = None
 
     @property
     def method(self) -> str:
@@ -167,7 +173,18 @@ class Request:
         await self.respond(status, orjson.dumps(payload), headers)
 
     async def respond_error(self, error: GatewayError) -> None:
-        await self.respond(error.status, error.to_body(self.request_id), error.response_headers())
+        body = error.to_body(self.request_id) if self.protocol is None else self.protocol.error_body(
+            error, self.request_id
+        )
+        await self.respond(error.status, body, error.response_headers())
+
+    def stream_error(self, error: GatewayError) -> bytes:
+        """The event that ends this request's stream with `error`, in its protocol's shape."""
+        if self.encoder is not None:
+            return self.encoder.error(error, self.request_id)
+        if self.protocol is not None:
+            return self.protocol.stream_error(error, self.request_id)
+        return b"data: " + error.to_body(self.request_id) + b"\n\n"
 
     async def start_stream(self, headers: dict[str, str] | None = None) -> None:
         out = self._headers(headers)
@@ -216,6 +233,8 @@ _WANTED = {
     b"content-length",
     b"content-type",
     b"x-request-id",
+    b"anthropic-beta",  # passed on to Anthropic deployments by /v1/messages
+    b"anthropic-version",
     b"traceparent",  # W3C Trace Context, for OpenTelemetry traces (observability/tracing.py)
     b"tracestate",
 }

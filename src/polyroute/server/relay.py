@@ -10,7 +10,7 @@ the stream ends with an error event the OpenAI SDK raises, never a silent trunca
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -22,13 +22,13 @@ from polyroute.errors import (
     UpstreamMalformedError,
     UpstreamTimeoutError,
 )
+from polyroute.protocol.chat import OpenAIChunkEncoder
+from polyroute.protocol.inbound import NativeUsage, StreamEncoder
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.sse import (
     SSEEvent,
     SSEFramer,
     drop_undispatched,
-    encode_data,
-    encode_done,
     first_malformed_event,
     parse_event_block,
 )
@@ -56,11 +56,11 @@ def _without(data: bytes, cuts: list[tuple[int, int]]) -> bytes:
     return b"".join(parts)
 
 
-def _marked_events(data: bytes) -> list[tuple[int, int]]:
+def _marked_events(data: bytes, markers: tuple[bytes, ...] = _MARKERS) -> list[tuple[int, int]]:
     """(start, end) of each complete event in `data` that contains a marker, in stream order.
     `bytes.find` runs at memchr speed: far cheaper than a regex or parsing every event."""
     spans = set()
-    for marker in _MARKERS:
+    for marker in markers:
         at = data.find(marker)
         while at >= 0:
             begin = data.rfind(b"\n\n", 0, at)
@@ -70,9 +70,6 @@ def _marked_events(data: bytes) -> list[tuple[int, int]]:
             spans.add((begin, end))
             at = data.find(marker, end)
     return sorted(spans)
-
-
-ChunkTransform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 def scrubbed(state: AppState, error: GatewayError, deployment: Deployment | None = None) -> GatewayError:
@@ -132,12 +129,13 @@ async def call_json(
     return data, raw, response.headers
 
 
-def error_event(request: Request, error: GatewayError) -> bytes:
-    return b"data: " + error.to_body(request.request_id) + b"\n\n"
-
-
 class StreamRelay:
-    """Relays one upstream stream to the client. `usage` holds the provider's final usage."""
+    """Relays one upstream stream to the client. `usage` holds the provider's final usage.
+
+    Three ways: an OpenAI-format upstream to an OpenAI client goes out as the upstream's bytes
+    (`encoder` None on a pass-through adapter); a provider's own protocol to a client of the same
+    protocol too, its usage read by `native` (Anthropic to `/v1/messages`); everything else is
+    decoded, translated to chat chunks and written by the client protocol's `encoder`."""
 
     def __init__(
         self,
@@ -147,7 +145,8 @@ class StreamRelay:
         translator: StreamTranslator,
         headers: dict[str, str],
         include_usage: bool,
-        transform: ChunkTransform | None = None,
+        encoder: StreamEncoder | None = None,
+        native: NativeUsage | None = None,
     ) -> None:
         self.request = request
         self.state = state
@@ -155,8 +154,13 @@ class StreamRelay:
         self.translator = translator
         self.headers = headers
         self.include_usage = include_usage
-        self.transform = transform
-        self.passthrough = deployment.adapter.passthrough_stream and transform is None
+        self.native = native
+        self.passthrough = deployment.adapter.passthrough_stream and encoder is None and native is None
+        self.encoder: StreamEncoder = encoder or OpenAIChunkEncoder(
+            include_usage, "chatcmpl-" + request.request_id, deployment.call.model
+        )
+        if encoder is not None:
+            request.encoder = encoder  # its error event ends the stream if it breaks
         self.usage: dict[str, Any] | None = None
         self.sent_bytes = 0
         self.ttft: float | None = None
@@ -165,7 +169,6 @@ class StreamRelay:
         self._reader: OpenAIStreamReader | None = None
         self._deadline_at = 0.0
         self._progress_at = 0.0  # when a running stream's row is next journaled
-        self._last_chunk: dict[str, Any] = {}
         #: events with generated content sent so far: the output estimate when a stream broken
         #: off carries no usage (OpenAI-compatible servers send about one token per event)
         self.produced = 0
@@ -184,7 +187,12 @@ class StreamRelay:
             async with asyncio.timeout(first_byte_timeout) as deadline:
                 response = await open_upstream(self.state, self.deployment, wire)
                 self.headers |= provider_limit_headers(response.headers, self.request.rate_headers)
-                relay = self._relay_raw if self.passthrough else self._relay_translated
+                if self.native is not None:
+                    relay = self._relay_native
+                elif self.passthrough:
+                    relay = self._relay_raw
+                else:
+                    relay = self._relay_translated
                 await relay(response, deadline, loop, idle_timeout)
         except TimeoutError:
             phase = "sending its stream" if self.request.started else "starting its stream"
@@ -210,7 +218,12 @@ class StreamRelay:
 
     def _settle_usage(self) -> None:
         if self.usage is None:  # broken off: whatever usage the provider had reported so far
-            self.usage = self._reader.usage if self._reader is not None else self.translator.usage
+            if self.native is not None:
+                self.usage = self.native.usage
+            elif self._reader is not None:
+                self.usage = self._reader.usage
+            else:
+                self.usage = self.translator.usage
             self.usage_so_far = self.translator.usage_so_far
 
     def _bill(self) -> None:
@@ -242,7 +255,7 @@ class StreamRelay:
             self.deployment.id,
             error.code,
         )
-        await self.request.end_stream(error_event(self.request, error))
+        await self.request.end_stream(self.request.stream_error(error))
 
     async def _send(self, data: bytes) -> None:
         if not self.request.started:
@@ -291,6 +304,38 @@ class StreamRelay:
         self._bill()
         await self.request.end_stream()
 
+    async def _relay_native(self, response: UpstreamResponse, deadline: Any, loop: Any, idle: float) -> None:
+        """A provider's own stream to a client of the same protocol: its bytes as they came (cut only
+        at event boundaries); only events carrying usage, an error or the end are parsed."""
+        native = self.native
+        assert native is not None
+        framer = SSEFramer(self.state.http.limits.max_event_bytes)
+        markers = native.markers
+        async for raw in response.iter_chunks():
+            data = drop_undispatched(framer.feed(raw))
+            if not data:
+                continue
+            self.produced += native.output_events(data)
+            for begin, end in _marked_events(data, markers):
+                event = parse_event_block(data[begin:end])
+                if event is None:
+                    continue
+                try:
+                    native.on_event(event)
+                except GatewayError:
+                    if begin:
+                        await self._send(data[:begin])
+                    raise
+            await self._send(data)
+            if framer.overflow is not None:
+                raise framer.overflow
+            self._extend(deadline, loop, idle)
+        if framer.tail.strip() or not native.done:
+            raise UpstreamError(f"{self.deployment.provider} stream ended before its last event")
+        self.usage = native.usage
+        self._bill()
+        await self.request.end_stream()
+
     def _extend(self, deadline: Any, loop: Any, idle: float) -> None:
         """Moves the idle deadline after a chunk. Moving a timer costs a new TimerHandle, so it
         is moved only once the deadline has become a twentieth of `idle` stale: the gap allowed
@@ -329,19 +374,22 @@ class StreamRelay:
         decoder = self.deployment.adapter.stream_decoder(
             self.deployment.call, self.state.http.limits.max_event_bytes
         )
+        encoder = self.encoder
         async for raw in response.iter_chunks():
             out = self._translate(decoder.feed(raw))
             if out:
-                await self._send(self._encode(out))
+                self.produced += sum(1 for c in out if _has_output(c))
+                data = encoder.chunks(out)
+                if data:
+                    await self._send(data)
             if decoder.overflow is not None:
                 raise decoder.overflow
             self._extend(deadline, loop, idle)
         tail = self._translate(decoder.flush())
         tail += self.translator.on_end()
         self.usage = self.translator.usage
-        if self.include_usage and self.usage is not None:
-            tail.append(self._usage_chunk())
-        last = self._encode(tail) + encode_done()
+        self.produced += sum(1 for c in tail if _has_output(c))
+        last = encoder.chunks(tail) + encoder.finish(self.usage)
         if not self.request.started:
             await self._send(last)
             last = b""
@@ -358,25 +406,6 @@ class StreamRelay:
             raise UpstreamMalformedError(
                 f"{self.deployment.provider} sent a stream event whose data is not JSON"
             ) from None
-
-    def _encode(self, chunks: list[dict[str, Any]]) -> bytes:
-        if chunks:
-            self._last_chunk = chunks[-1]
-            self.produced += sum(1 for c in chunks if _has_output(c))
-        if self.transform is not None:
-            chunks = [c for c in map(self.transform, chunks) if c is not None]
-        return b"".join(encode_data(c) for c in chunks)
-
-    def _usage_chunk(self) -> dict[str, Any]:
-        template = self._last_chunk
-        return {
-            "id": template.get("id", "chatcmpl-" + self.request.request_id),
-            "object": "chat.completion.chunk",
-            "created": template.get("created", 0),
-            "model": template.get("model", self.deployment.call.model),
-            "choices": [],
-            "usage": self.usage,
-        }
 
 
 def _content_events(data: bytes) -> int:

@@ -144,20 +144,6 @@ def served_headers(deployment: Deployment, info: AttemptInfo) -> dict[str, str]:
     }
 
 
-def include_usage(body: dict[str, Any]) -> bool:
-    options = body.get("stream_options")
-    return bool(isinstance(options, dict) and options.get("include_usage"))
-
-
-def with_stream_usage(payload: dict[str, Any]) -> dict[str, Any]:
-    """Asks an OpenAI-compatible upstream for its usage chunk (the relay strips it again when
-    the client did not ask for it), so streams are billed from the provider's own figures."""
-    options = payload.get("stream_options")
-    options = dict(options) if isinstance(options, dict) else {}
-    options["include_usage"] = True
-    return {**payload, "stream_options": options}
-
-
 def cost_headers(
     request: Any,
     deployment: Deployment,

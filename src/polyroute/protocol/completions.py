@@ -1,39 +1,21 @@
-"""POST /v1/completions (legacy). Native where the provider has it; otherwise emulated over chat:
-the prompt becomes one user message and chat answers become `text_completion` objects
-(`logprobs: k` becomes chat's `logprobs` with `top_logprobs: k`, and comes back in the legacy
-shape: tokens, token_logprobs, top_logprobs, text_offset)."""
+"""Legacy completions (POST /v1/completions) as an inbound protocol. Native where the provider
+has it; otherwise emulated over chat: the prompt becomes one user message and chat answers
+become `text_completion` objects (`logprobs: k` becomes chat's `logprobs` with `top_logprobs: k`,
+and comes back in the legacy shape: tokens, token_logprobs, top_logprobs, text_offset)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from polyroute.errors import InvalidRequestError
+from polyroute.errors import GatewayError, InvalidRequestError
+from polyroute.protocol.chat import OpenAIChunkEncoder, include_usage, openai_error_event, with_stream_usage
 from polyroute.protocol.openai_params import GATEWAY_KEYS
-from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.validate import validate_completion
-from polyroute.router.deployment import Deployment
-from polyroute.router.engine import AttemptInfo, AttemptOutcome
-from polyroute.server.client_scope import client_scope
-from polyroute.server.http import Request
-from polyroute.server.params import bounded_output, provider_body
-from polyroute.server.relay import StreamRelay, call_json
-from polyroute.server.routes.common import (
-    attempt_limit,
-    check_mock_response,
-    cost_headers,
-    first_byte_limit,
-    idle_limit,
-    include_usage,
-    relay_openai_answer,
-    router_options,
-    served_headers,
-    with_mock_response,
-    with_stream_usage,
-)
-from polyroute.server.state import AppState
+
+if TYPE_CHECKING:
+    from polyroute.providers.base import WireRequest
+    from polyroute.router.deployment import Deployment
 
 MAX_LOGPROBS = 20  # chat's top_logprobs maximum; OpenAI's legacy endpoint allows 5
 # Completion params that mean the same in chat; the rest cannot be emulated.
@@ -165,62 +147,46 @@ class TextCompletionChunks:
         return out
 
 
-async def completions(request: Request, state: AppState, body: dict[str, Any]) -> None:
-    validate_completion(body)
-    options = router_options(body, request.request_id)
-    stream = bool(body.get("stream"))
-    scope = client_scope(request, state, body)
-    check_mock_response(body, state, scope.router if scope is not None else state.router)
+class CompletionsProtocol:
+    """Legacy completions through the one pipeline: native where the adapter has the endpoint
+    (its OpenAI-format answer relayed as it came), emulated over chat elsewhere."""
 
-    async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
-        if scope is not None:
-            deployment = scope.prepare(deployment)
-        deployment = with_mock_response(deployment, body, state)
-        adapter, call = deployment.adapter, deployment.call
-        headers = served_headers(deployment, info)
-        limit = attempt_limit(state, deployment, info)
-        if "completions" in adapter.supports:
-            payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
-            payload = bounded_output(payload, deployment, state.config.max_tokens_over_limit)
-            if stream and adapter.passthrough_stream:
-                payload = with_stream_usage(payload)
-            wire = adapter.completions_request(call, payload, stream)
-            if stream:
-                relay = StreamRelay(
-                    request,
-                    state,
-                    deployment,
-                    adapter.chat_stream(call, payload),
-                    headers,
-                    include_usage(body),
-                )
-                return await relay.run(
-                    wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
-                )
-            data, raw, upstream = await call_json(state, deployment, wire, limit)
-            headers |= provider_limit_headers(upstream, request.rate_headers)
-            return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
-        chat = chat_body_for(body)
-        config = state.config
-        payload = provider_body(chat, deployment, config.drop_params, config.max_tokens_over_limit)
-        if stream and adapter.passthrough_stream:
-            payload = with_stream_usage(payload)
-        wire = adapter.chat_request(call, payload, stream)
-        if stream:
-            translator = adapter.chat_stream(call, payload)
-            relay = StreamRelay(
-                request, state, deployment, translator, headers, include_usage(body), TextCompletionChunks()
-            )
-            return await relay.run(
-                wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
-            )
-        data, _, upstream = await call_json(state, deployment, wire, limit)
-        headers |= provider_limit_headers(upstream, request.rate_headers)
-        out = to_text_completion(adapter.chat_response(call, data))
-        await request.respond(
-            200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers, out)
-        )
-        return AttemptOutcome(usage=out.get("usage"))
+    name = "completions"
+    call_type = "text_completion"
+    native_providers: frozenset[str] = frozenset()
 
-    router = scope.router if scope is not None else state.router
-    await router.execute(body["model"], options, attempt)
+    def to_chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        validate_completion(body)
+        return body  # the pipeline's keys (model, stream, timeouts) mean the same here
+
+    def serves_natively(self, deployment: Deployment) -> bool:
+        return "completions" in deployment.adapter.supports
+
+    def translated_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        return chat_body_for(body)
+
+    def from_chat(self, answer: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        return to_text_completion(answer)
+
+    def stream_encoder(self, body: dict[str, Any], request_id: str, model: str = "") -> OpenAIChunkEncoder:
+        chunks = TextCompletionChunks()
+        return OpenAIChunkEncoder(include_usage(body), "chatcmpl-" + request_id, model, chunks)
+
+    def native_usage(self) -> None:
+        return None  # OpenAI's format: the relay reads it like chat's
+
+    def native_request(
+        self, deployment: Deployment, body: dict[str, Any], stream: bool, headers: Any
+    ) -> WireRequest:
+        if stream and deployment.adapter.passthrough_stream:
+            body = with_stream_usage(body)
+        return deployment.adapter.completions_request(deployment.call, body, stream)
+
+    def error_body(self, error: GatewayError, request_id: str) -> bytes:
+        return error.to_body(request_id)
+
+    def stream_error(self, error: GatewayError, request_id: str) -> bytes:
+        return openai_error_event(error, request_id)
+
+
+COMPLETIONS = CompletionsProtocol()

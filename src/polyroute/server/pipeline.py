@@ -1,0 +1,183 @@
+"""One pipeline for every model route that generates text, whatever protocol the client speaks.
+
+    inbound body --protocol.to_chat--> chat body            (server/app.py, before admission)
+    authenticate, resolve caller and scope, admit           (server/app.py, auth/, accounting)
+    route: retries, fallbacks, cooldowns                    (router/engine.py, handed `attempt`)
+    attempt: the deployment's adapter, one upstream call    (here)
+       native deployment:   the client's body as it came, the answer's bytes relayed
+       any other:           chat -> provider wire -> chat answer -> protocol.from_chat / encoder
+    settle: cost, limits, the spend row                     (accounting, when the request ends)
+
+Routes are a protocol object and a call type (server/app.py's table); this module is the only
+place that sets up an attempt. Chat, legacy completions, Anthropic Messages and OpenAI Responses
+differ only in their protocol object (protocol/chat.py, protocol/completions.py,
+protocol/anthropic_messages/, protocol/responses/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from polyroute.protocol.chat import CHAT, include_usage, with_stream_usage
+from polyroute.protocol.openai_params import GATEWAY_KEYS
+from polyroute.protocol.rate_limit_headers import provider_limit_headers
+from polyroute.router.deployment import Deployment
+from polyroute.router.engine import AttemptInfo, AttemptOutcome, Router
+from polyroute.server.client_scope import ClientScope, client_scope
+from polyroute.server.http import Request
+from polyroute.server.params import bounded_output, provider_body
+from polyroute.server.relay import StreamRelay, call_json
+from polyroute.server.routes.common import (
+    attempt_limit,
+    check_mock_response,
+    cost_headers,
+    first_byte_limit,
+    idle_limit,
+    relay_openai_answer,
+    router_options,
+    served_headers,
+    with_mock_response,
+)
+from polyroute.server.state import AppState
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    """What every attempt of one request shares, worked out once."""
+
+    request: Request
+    state: AppState
+    protocol: Any  # an InboundProtocol (protocol/inbound.py)
+    original: dict[str, Any]  # the client's body, in its protocol
+    chat: dict[str, Any]  # the same request as a chat body
+    stream: bool
+    scope: ClientScope | None
+    router: Router
+
+
+async def serve(request: Request, state: AppState, chat: dict[str, Any], original: dict[str, Any]) -> None:
+    """Serves one decoded model request (its protocol is `request.protocol`)."""
+    protocol = request.protocol or CHAT
+    options = router_options(chat, request.request_id)
+    scope = client_scope(request, state, chat)
+    router = scope.router if scope is not None else state.router
+    check_mock_response(chat, state, router)
+    call = ModelRequest(request, state, protocol, original, chat, bool(chat.get("stream")), scope, router)
+
+    async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+        if call.scope is not None:
+            deployment = call.scope.prepare(deployment)
+        deployment = with_mock_response(deployment, chat, state)
+        if _serves_natively(protocol, deployment):
+            return await _native_attempt(call, deployment, info)
+        return await _translated_attempt(call, deployment, info)
+
+    await router.execute(chat["model"], options, attempt)
+
+
+def _serves_natively(protocol: Any, deployment: Deployment) -> bool:
+    own = getattr(protocol, "serves_natively", None)
+    if own is not None:
+        return bool(own(deployment))
+    return deployment.provider in protocol.native_providers
+
+
+async def _translated_attempt(
+    call: ModelRequest, deployment: Deployment, info: AttemptInfo
+) -> AttemptOutcome:
+    request, state, protocol = call.request, call.state, call.protocol
+    adapter, provider_call = deployment.adapter, deployment.call
+    config = state.config
+    chat = protocol.translated_body(call.chat) if hasattr(protocol, "translated_body") else call.chat
+    payload = provider_body(chat, deployment, config.drop_params, config.max_tokens_over_limit)
+    if call.stream and adapter.passthrough_stream:
+        payload = with_stream_usage(payload)  # bill from the provider's own figures
+    wire = adapter.chat_request(provider_call, payload, call.stream)
+    headers = served_headers(deployment, info)
+    limit = attempt_limit(state, deployment, info)
+    if call.stream:
+        # Chat to an OpenAI-format upstream relays the upstream's bytes: no encoder.
+        encoder = None
+        if protocol is not CHAT or not adapter.passthrough_stream:
+            encoder = protocol.stream_encoder(call.original, request.request_id, provider_call.model)
+        relay = StreamRelay(
+            request,
+            state,
+            deployment,
+            adapter.chat_stream(provider_call, payload),
+            headers,
+            include_usage(chat),
+            encoder,
+        )
+        first_byte = first_byte_limit(state, deployment, chat, limit)
+        return await relay.run(wire, first_byte, idle_limit(state, limit))
+    data, raw, upstream = await call_json(state, deployment, wire, limit)
+    headers |= provider_limit_headers(upstream, request.rate_headers)
+    if protocol is CHAT and adapter.passthrough_stream:
+        # Already OpenAI's format: relay the upstream's bytes, parsed once only to check them.
+        return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
+    answer = adapter.chat_response(provider_call, data)
+    out = protocol.from_chat(answer, call.original)
+    usage = answer.get("usage")
+    await request.respond(200, orjson.dumps(out), cost_headers(request, deployment, usage, headers, answer))
+    return AttemptOutcome(usage=usage)
+
+
+async def _native_attempt(call: ModelRequest, deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+    """The deployment speaks the client's protocol: the client's body goes as it came (model and
+    credentials the deployment's, the gateway's own keys removed) and the answer's bytes come
+    back unchanged; only its usage is read, for the bill."""
+    request, state, protocol = call.request, call.state, call.protocol
+    headers = served_headers(deployment, info)
+    limit = attempt_limit(state, deployment, info)
+    # The gateway's own keys never reach the provider; max_tokens is bounded as on every route.
+    body = bounded_output(without_gateway_keys(call.original), deployment, state.config.max_tokens_over_limit)
+    wire = protocol.native_request(deployment, body, call.stream, request.headers)
+    native = protocol.native_usage()
+    if native is None:  # an OpenAI-format API of its own (legacy completions)
+        return await _openai_format_attempt(call, deployment, wire, headers, limit)
+    if call.stream:
+        relay = StreamRelay(
+            request, state, deployment, deployment.adapter.chat_stream(deployment.call, call.chat),
+            headers, False, native=native,
+        )
+        return await relay.run(
+            wire, first_byte_limit(state, deployment, call.chat, limit), idle_limit(state, limit)
+        )
+    data, raw, upstream = await call_json(state, deployment, wire, limit)
+    headers |= provider_limit_headers(upstream, request.rate_headers)
+    usage = native.answer_usage(data)
+    await request.respond(200, raw, cost_headers(request, deployment, usage, headers, None))
+    return AttemptOutcome(usage=usage)
+
+
+async def _openai_format_attempt(
+    call: ModelRequest, deployment: Deployment, wire: Any, headers: dict[str, str], limit: float
+) -> AttemptOutcome:
+    request, state = call.request, call.state
+    if call.stream:
+        relay = StreamRelay(
+            request,
+            state,
+            deployment,
+            deployment.adapter.chat_stream(deployment.call, call.chat),
+            headers,
+            include_usage(call.chat),
+        )
+        return await relay.run(
+            wire, first_byte_limit(state, deployment, call.chat, limit), idle_limit(state, limit)
+        )
+    data, raw, upstream = await call_json(state, deployment, wire, limit)
+    headers |= provider_limit_headers(upstream, request.rate_headers)
+    return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
+
+
+def without_gateway_keys(body: dict[str, Any]) -> dict[str, Any]:
+    """The client's body less the gateway's own request keys (fallbacks, num_retries, ...)."""
+    if not any(k in body for k in GATEWAY_KEYS):
+        return body
+    return {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
+
