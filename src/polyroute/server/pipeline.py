@@ -16,6 +16,7 @@ protocol/anthropic_messages/, protocol/responses/).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,23 +60,47 @@ class ModelRequest:
 
 
 async def serve(request: Request, state: AppState, chat: dict[str, Any], original: dict[str, Any]) -> None:
-    """Serves one decoded model request (its protocol is `request.protocol`)."""
+    """Serves one decoded text-generation request (its protocol is `request.protocol`)."""
     protocol = request.protocol or CHAT
-    options = router_options(chat, request.request_id)
-    scope = client_scope(request, state, chat)
-    router = scope.router if scope is not None else state.router
-    check_mock_response(chat, state, router)
-    call = ModelRequest(request, state, protocol, original, chat, bool(chat.get("stream")), scope, router)
+    stream = bool(chat.get("stream"))
 
-    async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
-        if call.scope is not None:
-            deployment = call.scope.prepare(deployment)
+    async def attempt(deployment: Deployment, info: AttemptInfo, call: ModelRequest) -> AttemptOutcome:
         deployment = with_mock_response(deployment, chat, state)
         if _serves_natively(protocol, deployment):
             return await _native_attempt(call, deployment, info)
         return await _translated_attempt(call, deployment, info)
 
-    await router.execute(chat["model"], options, attempt)
+    await route(request, state, chat, attempt, protocol=protocol, original=original, stream=stream)
+
+
+Attempt = Callable[[Deployment, AttemptInfo, "ModelRequest"], Awaitable[AttemptOutcome]]
+
+
+async def route(
+    request: Request,
+    state: AppState,
+    body: dict[str, Any],
+    attempt: Attempt,
+    *,
+    protocol: Any = CHAT,
+    original: dict[str, Any] | None = None,
+    stream: bool = False,
+) -> None:
+    """Every model route's way through the router, set up once per request: its options, the
+    caller's client-side scope (their own credentials or deployments), the mock-response gate;
+    each attempt gets its deployment as the caller's scope prepares it."""
+    options = router_options(body, request.request_id)
+    scope = client_scope(request, state, body)
+    router = scope.router if scope is not None else state.router
+    check_mock_response(body, state, router)
+    call = ModelRequest(request, state, protocol, original or body, body, stream, scope, router)
+
+    async def prepared(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+        if scope is not None:
+            deployment = scope.prepare(deployment)
+        return await attempt(deployment, info, call)
+
+    await router.execute(body["model"], options, prepared)
 
 
 def _serves_natively(protocol: Any, deployment: Deployment) -> bool:
@@ -141,8 +166,13 @@ async def _native_attempt(call: ModelRequest, deployment: Deployment, info: Atte
         return await _openai_format_attempt(call, deployment, wire, headers, limit)
     if call.stream:
         relay = StreamRelay(
-            request, state, deployment, deployment.adapter.chat_stream(deployment.call, call.chat),
-            headers, False, native=native,
+            request,
+            state,
+            deployment,
+            deployment.adapter.chat_stream(deployment.call, call.chat),
+            headers,
+            False,
+            native=native,
         )
         return await relay.run(
             wire, first_byte_limit(state, deployment, call.chat, limit), idle_limit(state, limit)
@@ -180,4 +210,3 @@ def without_gateway_keys(body: dict[str, Any]) -> dict[str, Any]:
     if not any(k in body for k in GATEWAY_KEYS):
         return body
     return {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
-

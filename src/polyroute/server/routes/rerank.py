@@ -21,10 +21,10 @@ from polyroute.protocol.validate import require_model
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import AttemptInfo, AttemptOutcome
 from polyroute.router.pricing import query_price
-from polyroute.server.client_scope import client_scope
 from polyroute.server.http import Request
+from polyroute.server.pipeline import ModelRequest, route
 from polyroute.server.relay import call_json
-from polyroute.server.routes.common import attempt_limit, cost_headers, router_options, served_headers
+from polyroute.server.routes.common import attempt_limit, cost_headers, served_headers
 from polyroute.server.state import AppState
 
 #: more documents than this in one request is a client error (Cohere's own advice is 1,000)
@@ -66,17 +66,13 @@ def rerank_usage(data: dict[str, Any]) -> dict[str, Any]:
 
 async def rerank(request: Request, state: AppState, body: dict[str, Any]) -> None:
     validate_rerank(body)
-    options = router_options(body, request.request_id)
     payload = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
-    scope = client_scope(request, state, body)
 
-    async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
-        if scope is not None:
-            deployment = scope.prepare(deployment)
-        adapter, call = deployment.adapter, deployment.call
-        wire = adapter.rerank_request(call, payload)
+    async def attempt(deployment: Deployment, info: AttemptInfo, call: ModelRequest) -> AttemptOutcome:
+        adapter, provider_call = deployment.adapter, deployment.call
+        wire = adapter.rerank_request(provider_call, payload)
         data, _, _ = await call_json(state, deployment, wire, attempt_limit(state, deployment, info))
-        out = adapter.rerank_response(call, data, payload)
+        out = adapter.rerank_response(provider_call, data, payload)
         usage = rerank_usage(data)
         searches = search_units(data) * query_price(deployment)
         headers = cost_headers(
@@ -85,5 +81,4 @@ async def rerank(request: Request, state: AppState, body: dict[str, Any]) -> Non
         await request.respond(200, orjson.dumps(out), headers)
         return AttemptOutcome(usage=usage)
 
-    router = scope.router if scope is not None else state.router
-    await router.execute(body["model"], options, attempt)
+    await route(request, state, body, attempt)
