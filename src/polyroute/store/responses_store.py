@@ -162,7 +162,9 @@ class ResponsesStore:
         if row.size > self.settings.responses_max_stored_bytes:
             log.warning(
                 "response %s not stored: %d bytes, over responses_max_stored_bytes (%d)",
-                row.id, row.size, self.settings.responses_max_stored_bytes,
+                row.id,
+                row.size,
+                self.settings.responses_max_stored_bytes,
             )
             return False
         if self.db is None:
@@ -186,7 +188,9 @@ class ResponsesStore:
                     ],
                 )
         except (SQLAlchemyError, OSError) as error:
-            log.warning("response %s kept in memory only: the database failed (%s)", row.id, type(error).__name__)
+            log.warning(
+                "response %s kept in memory only: the database failed (%s)", row.id, type(error).__name__
+            )
             self._memory.put(row)
             return True
         row.cached_at = now
@@ -264,14 +268,18 @@ class ResponsesStore:
         if first is None:
             return body
         if not isinstance(first, str) or not first:
-            raise InvalidRequestError("'previous_response_id' must be a response id", param="previous_response_id")
+            raise InvalidRequestError(
+                "'previous_response_id' must be a response id", param="previous_response_id"
+            )
+        max_depth = self.settings.responses_max_chain_depth
+        max_bytes = self.settings.responses_max_chain_bytes
         chain: list[StoredResponse] = []
         total = 0
         current: str | None = first
         while current is not None:
-            if len(chain) >= self.settings.responses_max_chain_depth:
+            if len(chain) >= max_depth:
                 raise InvalidRequestError(
-                    f"'previous_response_id': the chain is longer than {self.settings.responses_max_chain_depth} "
+                    f"'previous_response_id': the chain is longer than {max_depth} "
                     "responses (general_settings.responses_max_chain_depth); start a new one with the "
                     "items you need in 'input'",
                     param="previous_response_id",
@@ -284,9 +292,9 @@ class ResponsesStore:
                     code="previous_response_not_found",
                 )
             total += row.size
-            if total > self.settings.responses_max_chain_bytes:
+            if total > max_bytes:
                 raise InvalidRequestError(
-                    f"'previous_response_id': the chain holds more than {self.settings.responses_max_chain_bytes} "
+                    f"'previous_response_id': the chain holds more than {max_bytes} "
                     "bytes (general_settings.responses_max_chain_bytes); start a new one with the items "
                     "you need in 'input'",
                     param="previous_response_id",
@@ -313,7 +321,11 @@ class ResponsesStore:
         row = self._memory.get(response_id)
         if row is None:
             row = self._cache.get(response_id)
-            if row is not None and row.cached_at is not None and (now - row.cached_at).total_seconds() > CACHE_TTL_S:
+            if (
+                row is not None
+                and row.cached_at is not None
+                and (now - row.cached_at).total_seconds() > CACHE_TTL_S
+            ):
                 self._cache.pop(response_id)
                 row = None
         if row is None and self.db is not None:
@@ -372,7 +384,9 @@ def _not_found(response_id: str) -> NotFoundError:
     return NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
 
 
-async def remember(store: ResponsesStore | None, response: dict[str, Any], input_items: Any, owner: str) -> None:
+async def remember(
+    store: ResponsesStore | None, response: dict[str, Any], input_items: Any, owner: str
+) -> None:
     """The pipeline's hook: stores a finished response unless the request said `store: false`.
 
     Call it after a non-stream answer is built and before it is sent, and for a stream after the

@@ -42,7 +42,9 @@ def native_request(call: ProviderCall, body: dict[str, Any], stream: bool) -> Wi
 
 
 def _sendable(item: Any) -> bool:
-    return not (isinstance(item, dict) and item.get("type") == "reasoning" and not item.get("encrypted_content"))
+    return not (
+        isinstance(item, dict) and item.get("type") == "reasoning" and not item.get("encrypted_content")
+    )
 
 
 def _native_item(item: Any) -> Any:

@@ -113,7 +113,9 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("max_output_tokens") is not None:
         limit = body["max_output_tokens"]
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidRequestError("'max_output_tokens' must be a positive integer", param="max_output_tokens")
+            raise InvalidRequestError(
+                "'max_output_tokens' must be a positive integer", param="max_output_tokens"
+            )
         # Chat's max_tokens is the one every provider takes; like Responses' field it bounds the
         # whole output (reasoning models count their reasoning in it).
         chat["max_tokens"] = limit
@@ -245,9 +247,7 @@ def _function_call(item: dict[str, Any], where: str) -> dict[str, Any]:
     name = _string(item, "name", where)
     arguments = item.get("arguments", "")
     if not isinstance(arguments, str):
-        raise InvalidRequestError(
-            f"'{where}.arguments' must be a string of JSON", param=f"{where}.arguments"
-        )
+        raise InvalidRequestError(f"'{where}.arguments' must be a string of JSON", param=f"{where}.arguments")
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
@@ -311,8 +311,7 @@ def chat_tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict) and choice.get("type") == "function":
         return {"type": "function", "function": {"name": _string(choice, "name", "tool_choice")}}
     raise InvalidRequestError(
-        "'tool_choice' must be auto, none, required or {\"type\": \"function\", \"name\": ...} "
-        "for this model",
+        '\'tool_choice\' must be auto, none, required or {"type": "function", "name": ...} for this model',
         param="tool_choice",
     )
 
@@ -355,4 +354,3 @@ def _reasoning(reasoning: Any, chat: dict[str, Any]) -> None:
         raise InvalidRequestError("'reasoning' must be an object", param="reasoning")
     if reasoning.get("effort") is not None:
         chat["reasoning_effort"] = reasoning["effort"]
-

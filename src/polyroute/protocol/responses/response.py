@@ -97,8 +97,11 @@ def output_items(message: dict[str, Any], status: str = "completed") -> list[dic
         function = call.get("function") or {}
         items.append(
             function_call_item(
-                new_id("fc"), call.get("id") or new_id("call"), function.get("name") or "",
-                function.get("arguments") or "", "completed",
+                new_id("fc"),
+                call.get("id") or new_id("call"),
+                function.get("name") or "",
+                function.get("arguments") or "",
+                "completed",
             )
         )
     return items

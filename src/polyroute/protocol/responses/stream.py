@@ -41,7 +41,9 @@ _ERROR_CODES = {429: "rate_limit_exceeded", 400: "invalid_prompt"}
 class ResponsesStreamEncoder:
     """One stream's translation (see the module docstring)."""
 
-    def __init__(self, body: dict[str, Any], request_id: str, created_at: int, response_id: str | None = None) -> None:
+    def __init__(
+        self, body: dict[str, Any], request_id: str, created_at: int, response_id: str | None = None
+    ) -> None:
         self.request_id = request_id
         self._response = skeleton(body, response_id or new_id("resp"), created_at, "in_progress")
         self._sequence = 0
@@ -156,7 +158,13 @@ class ResponsesStreamEncoder:
         item["content"][0]["text"] += delta
         return out + self._event(
             "response.output_text.delta",
-            {"item_id": item["id"], "output_index": index, "content_index": 0, "delta": delta, "logprobs": []},
+            {
+                "item_id": item["id"],
+                "output_index": index,
+                "content_index": 0,
+                "delta": delta,
+                "logprobs": [],
+            },
         )
 
     def _open_message(self) -> bytes:
