@@ -14,7 +14,7 @@ master key: `owner_of`). Another owner's id reads exactly like an unknown one: a
   its own input, never a copy of the chain); the walk is bounded by `responses_max_chain_depth`
   and `responses_max_chain_bytes` (a 400 naming previous_response_id past either).
 * Rows expire after `responses_ttl_days`: an expired row reads as missing and is deleted then;
-  `cleanup()` deletes every expired row (the gateway runs it hourly).
+  `cleanup()` deletes every expired row; `save` runs it at most once per CLEANUP_EVERY_S.
 
 A small LRU of recently saved or read rows sits in front of the database (a chain's next request
 usually comes to the process that answered the last one). Rows never change once written, so the
@@ -52,6 +52,7 @@ CACHE_BYTES = 32 * 1024 * 1024
 CACHE_TTL_S = 5.0
 MAX_OWNER = 128
 LIST_LIMIT_MAX = 100
+CLEANUP_EVERY_S = 3600.0
 
 
 class ResponseRow(Base):
@@ -143,6 +144,7 @@ class ResponsesStore:
         self.clock = clock
         self._cache = _LRU(CACHE_ENTRIES, CACHE_BYTES)
         self._memory = _LRU(1_000_000, int(self.settings.responses_memory_max_mb * 1024 * 1024))
+        self._next_cleanup: datetime | None = None
 
     # -- writing ---------------------------------------------------------------------------------
     async def save(self, response: dict[str, Any], input_items: Any, owner: str) -> bool:
@@ -195,7 +197,21 @@ class ResponsesStore:
             return True
         row.cached_at = now
         self._cache.put(row)
+        await self._cleanup_now_and_then(now)
         return True
+
+    async def _cleanup_now_and_then(self, now: datetime) -> None:
+        # Expired rows go with the writes (no background task): one indexed DELETE an hour.
+        if self._next_cleanup is not None and now < self._next_cleanup:
+            return
+        self._next_cleanup = now + timedelta(seconds=CLEANUP_EVERY_S)
+        try:
+            gone = await self.cleanup()
+        except (SQLAlchemyError, OSError):
+            log.warning("deleting expired responses failed; retried in an hour")
+            return
+        if gone:
+            log.info("deleted %d expired stored responses", gone)
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
         """OpenAI's deletion object; a 404 when the id is unknown to this owner."""

@@ -148,11 +148,14 @@ def responses_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    details = usage.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") or 0
+    # Cache writes: Anthropic's adapter reports them as cache_creation_input_tokens.
+    written = usage.get("cache_creation_input_tokens") or details.get("cache_write_tokens") or 0
     reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": int(cached)},
+        "input_tokens_details": {"cached_tokens": int(cached), "cache_write_tokens": int(written)},
         "output_tokens": completion,
         "output_tokens_details": {"reasoning_tokens": int(reasoning)},
         "total_tokens": int(usage.get("total_tokens") or prompt + completion),
@@ -170,9 +173,11 @@ def chat_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
         "completion_tokens": completion,
         "total_tokens": int(usage.get("total_tokens") or prompt + completion),
     }
-    cached = (usage.get("input_tokens_details") or {}).get("cached_tokens")
-    if cached:
-        out["prompt_tokens_details"] = {"cached_tokens": int(cached)}
+    details = usage.get("input_tokens_details") or {}
+    if details.get("cached_tokens"):
+        out["prompt_tokens_details"] = {"cached_tokens": int(details["cached_tokens"])}
+    if details.get("cache_write_tokens"):
+        out["cache_creation_input_tokens"] = int(details["cache_write_tokens"])
     reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens")
     if reasoning:
         out["completion_tokens_details"] = {"reasoning_tokens": int(reasoning)}
