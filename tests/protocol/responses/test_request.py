@@ -63,8 +63,16 @@ def test_items_become_messages_tool_calls_and_tool_results() -> None:
                 "role": "user",
                 "content": [
                     {"type": "input_text", "text": "Weather here?"},
-                    {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"},
-                    {"type": "input_file", "file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"},
+                    {
+                        "type": "input_image",
+                        "image_url": "data:image/png;base64,iVBORw0KGgo=",
+                        "detail": "low",
+                    },
+                    {
+                        "type": "input_file",
+                        "file_data": "data:application/pdf;base64,JVBERi0=",
+                        "filename": "a.pdf",
+                    },
                 ],
             },
             {
@@ -78,7 +86,11 @@ def test_items_become_messages_tool_calls_and_tool_results() -> None:
             {"type": "function_call", "call_id": "call_a", "name": "weather", "arguments": '{"city":"Oslo"}'},
             {"type": "function_call", "call_id": "call_b", "name": "time", "arguments": "{}"},
             {"type": "function_call_output", "call_id": "call_a", "output": "rain"},
-            {"type": "function_call_output", "call_id": "call_b", "output": [{"type": "input_text", "text": "noon"}]},
+            {
+                "type": "function_call_output",
+                "call_id": "call_b",
+                "output": [{"type": "input_text", "text": "noon"}],
+            },
             {"role": "assistant", "content": "It rains at noon."},
             {"type": "function_call", "call_id": "call_c", "name": "weather", "arguments": "{}"},
         ],
@@ -90,15 +102,25 @@ def test_items_become_messages_tool_calls_and_tool_results() -> None:
             "role": "user",
             "content": [
                 {"type": "text", "text": "Weather here?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
-                {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"},
+                },
+                {
+                    "type": "file",
+                    "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"},
+                },
             ],
         },
         {
             "role": "assistant",
             "content": "Let me look.",
             "tool_calls": [
-                {"id": "call_a", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Oslo"}'}},
+                {
+                    "id": "call_a",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city":"Oslo"}'},
+                },
                 {"id": "call_b", "type": "function", "function": {"name": "time", "arguments": "{}"}},
             ],
         },
@@ -107,7 +129,9 @@ def test_items_become_messages_tool_calls_and_tool_results() -> None:
         {
             "role": "assistant",
             "content": "It rains at noon.",
-            "tool_calls": [{"id": "call_c", "type": "function", "function": {"name": "weather", "arguments": "{}"}}],
+            "tool_calls": [
+                {"id": "call_c", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+            ],
         },
     ]
 
@@ -137,7 +161,13 @@ def test_tools_tool_choice_and_json_schema() -> None:
             "model": "m",
             "input": "x",
             "tools": [
-                {"type": "function", "name": "f", "description": "does f", "parameters": schema, "strict": True}
+                {
+                    "type": "function",
+                    "name": "f",
+                    "description": "does f",
+                    "parameters": schema,
+                    "strict": True,
+                }
             ],
             "tool_choice": {"type": "function", "name": "f"},
             "text": {"format": {"type": "json_schema", "name": "out", "schema": schema, "strict": True}},
@@ -168,20 +198,43 @@ def test_tools_tool_choice_and_json_schema() -> None:
         ({"input": ["x"]}, "input[0]"),
         ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
         ({"input": [{"role": "user", "content": 3}]}, "input[0].content"),
-        ({"input": [{"role": "user", "content": [{"type": "output_text", "text": "x"}]}]}, "input[0].content[0].type"),
-        ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}]}, "input[0].content[0].file_id"),
-        ({"input": [{"role": "system", "content": [{"type": "input_image", "image_url": "u"}]}]}, "input[0].content[0].type"),
-        ({"input": [{"role": "assistant", "content": [{"type": "input_image", "image_url": "u"}]}]}, "input[0].content[0].type"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "output_text", "text": "x"}]}]},
+            "input[0].content[0].type",
+        ),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}]},
+            "input[0].content[0].file_id",
+        ),
+        (
+            {"input": [{"role": "system", "content": [{"type": "input_image", "image_url": "u"}]}]},
+            "input[0].content[0].type",
+        ),
+        (
+            {"input": [{"role": "assistant", "content": [{"type": "input_image", "image_url": "u"}]}]},
+            "input[0].content[0].type",
+        ),
         ({"input": [{"type": "function_call", "name": "f", "arguments": "{}"}]}, "input[0].call_id"),
         ({"input": [{"type": "function_call", "call_id": "c", "arguments": "{}"}]}, "input[0].name"),
-        ({"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}]}, "input[0].arguments"),
         (
-            {"input": [{"role": "user", "content": "hi"}, {"type": "function_call_output", "call_id": "nope", "output": "x"}]},
+            {"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}]},
+            "input[0].arguments",
+        ),
+        (
+            {
+                "input": [
+                    {"role": "user", "content": "hi"},
+                    {"type": "function_call_output", "call_id": "nope", "output": "x"},
+                ]
+            },
             "input[1].call_id",
         ),
         ({"input": [{"type": "web_search_call", "id": "ws_1"}]}, "input[0].type"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
-        ({"input": "x", "tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]}, "tools[1].type"),
+        (
+            {"input": "x", "tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]},
+            "tools[1].type",
+        ),
         ({"input": "x", "tools": [{"type": "file_search", "vector_store_ids": ["v"]}]}, "tools[0].type"),
         ({"input": "x", "tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
         ({"input": "x", "text": {"format": {"type": "xml"}}}, "text.format.type"),

@@ -50,8 +50,14 @@ def test_a_text_answer_with_reasoning_and_the_request_echoed() -> None:
     reasoning, message = data["output"]
     assert reasoning["type"] == "reasoning" and reasoning["id"].startswith("rs_")
     assert reasoning["summary"] == [{"type": "summary_text", "text": "They greet me."}]
-    assert message["id"].startswith("msg_") and message["role"] == "assistant" and message["status"] == "completed"
-    assert message["content"] == [{"type": "output_text", "text": "Hello!", "annotations": [], "logprobs": []}]
+    assert (
+        message["id"].startswith("msg_")
+        and message["role"] == "assistant"
+        and message["status"] == "completed"
+    )
+    assert message["content"] == [
+        {"type": "output_text", "text": "Hello!", "annotations": [], "logprobs": []}
+    ]
     assert data["usage"] == {
         "input_tokens": 30,
         "input_tokens_details": {"cached_tokens": 10, "cache_write_tokens": 0},
@@ -59,7 +65,15 @@ def test_a_text_answer_with_reasoning_and_the_request_echoed() -> None:
         "output_tokens_details": {"reasoning_tokens": 4},
         "total_tokens": 42,
     }
-    for key in ("instructions", "temperature", "top_p", "max_output_tokens", "metadata", "reasoning", "tools"):
+    for key in (
+        "instructions",
+        "temperature",
+        "top_p",
+        "max_output_tokens",
+        "metadata",
+        "reasoning",
+        "tools",
+    ):
         assert data[key] == body[key], key
     assert data["parallel_tool_calls"] is False and data["previous_response_id"] == "resp_prev"
     assert data["store"] is True and data["text"] == {"format": {"type": "text"}}
@@ -71,7 +85,9 @@ def test_tool_calls_become_function_call_items() -> None:
         {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Oslo"}'}},
         {"id": "call_2", "type": "function", "function": {"name": "time", "arguments": "{}"}},
     ]
-    data = RESPONSES.from_chat(_answer({"content": None, "tool_calls": calls}, "tool_calls"), {"model": "m", "input": "x"})
+    data = RESPONSES.from_chat(
+        _answer({"content": None, "tool_calls": calls}, "tool_calls"), {"model": "m", "input": "x"}
+    )
     Response.model_validate(data)
     assert [item["type"] for item in data["output"]] == ["function_call", "function_call"]
     first = data["output"][0]
@@ -84,7 +100,9 @@ def test_a_length_stop_is_incomplete_for_max_output_tokens() -> None:
     data = RESPONSES.from_chat(_answer({"content": "Once upon"}, "length"), {"model": "m", "input": "x"})
     response = Response.model_validate(data)
     assert response.status == "incomplete"
-    assert response.incomplete_details is not None and response.incomplete_details.reason == "max_output_tokens"
+    assert (
+        response.incomplete_details is not None and response.incomplete_details.reason == "max_output_tokens"
+    )
     assert data["output"][0]["status"] == "incomplete"
 
 
@@ -92,7 +110,9 @@ def test_an_empty_answer_is_one_empty_message_and_a_refusal_is_a_refusal_part() 
     empty = RESPONSES.from_chat(_answer({"content": None}), {"model": "m", "input": "x"})
     Response.model_validate(empty)
     assert empty["output"][0]["content"][0]["text"] == ""
-    refused = RESPONSES.from_chat(_answer({"content": None, "refusal": "I can't."}), {"model": "m", "input": "x"})
+    refused = RESPONSES.from_chat(
+        _answer({"content": None, "refusal": "I can't."}), {"model": "m", "input": "x"}
+    )
     Response.model_validate(refused)
     assert refused["output"][0]["content"] == [{"type": "refusal", "refusal": "I can't."}]
 
@@ -104,7 +124,12 @@ def test_input_items_get_ids_and_content_parts() -> None:
             {"role": "assistant", "content": "hello"},
             {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
             {"type": "function_call_output", "call_id": "c", "output": "ok"},
-            {"type": "message", "id": "msg_keep", "role": "user", "content": [{"type": "input_text", "text": "x"}]},
+            {
+                "type": "message",
+                "id": "msg_keep",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "x"}],
+            },
         ]
     )
     assert [item["id"][:3] for item in items[:4]] == ["msg", "msg", "fc_", "fco"]
