@@ -13,6 +13,7 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
+from openai.types.responses import Response
 
 from polyroute.errors import RateLimitError, UpstreamError
 from polyroute.protocol.responses import RESPONSES
@@ -131,6 +132,8 @@ def test_text_with_reasoning_in_openais_order_and_the_sdks_final_response(server
     assert final.instructions == "Be brief." and final.max_output_tokens == 50
     assert final.model_dump(mode="json", exclude_none=True)["output"][1]["content"][0]["text"] == "Hello!"
     assert final.output[1].id == encoder.response["output"][1]["id"]
+    # what the store keeps is a valid Response too
+    assert Response.model_validate(encoder.response).output_text == "Hello!"
 
 
 def test_parallel_function_calls_with_interleaved_deltas(server, client) -> None:
