@@ -219,3 +219,23 @@ async def test_a_database_that_is_down_keeps_the_response_in_memory(tmp_path) ->
 
 def test_input_items_of_a_chain_turn_are_its_own() -> None:
     assert [item["content"][0]["text"] for item in input_items("x")] == ["x"]
+
+
+async def test_writes_delete_expired_rows_at_most_hourly(database: Database) -> None:
+    from sqlalchemy import func, select
+
+    from polyroute.store.responses_store import ResponseRow
+
+    async def rows() -> int:
+        async with database.session() as session:
+            return (await session.execute(select(func.count()).select_from(ResponseRow))).scalar_one()
+
+    clock = Clock()
+    store = ResponsesStore(database, StoreSettings(responses_ttl_days=1 / 48), clock=clock)  # 30 minutes
+    await _turn(store, {"model": "m", "input": "a"}, "a")  # the first write sweeps (nothing yet)
+    clock.now += timedelta(minutes=40)
+    await _turn(store, {"model": "m", "input": "b"}, "b")  # "a" has expired; the last sweep was 40 min ago
+    assert await rows() == 2
+    clock.now += timedelta(minutes=21)
+    await _turn(store, {"model": "m", "input": "c"}, "c")  # an hour since the last sweep: "a" goes
+    assert await rows() == 2
