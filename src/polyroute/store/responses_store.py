@@ -283,6 +283,9 @@ class ResponsesStore:
         first = body.get("previous_response_id")
         if first is None:
             return body
+        own = body.get("input")
+        if own is not None and not isinstance(own, str | list):
+            raise InvalidRequestError("'input' must be a string or a list of items", param="input")
         if not isinstance(first, str) or not first:
             raise InvalidRequestError(
                 "'previous_response_id' must be a response id", param="previous_response_id"
@@ -321,7 +324,6 @@ class ResponsesStore:
         for row in reversed(chain):
             items.extend(orjson.loads(row.input_items))
             items.extend(orjson.loads(row.response).get("output") or [])
-        own = body.get("input")
         if isinstance(own, str):
             items.append({"type": "message", "role": "user", "content": own})
         elif isinstance(own, list):

@@ -173,7 +173,7 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
 
 def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
     role = item.get("role")
-    if role not in MESSAGE_ROLES:
+    if not isinstance(role, str) or role not in MESSAGE_ROLES:
         raise InvalidRequestError(
             f"'{where}.role' must be one of user, assistant, system, developer", param=f"{where}.role"
         )

@@ -69,7 +69,7 @@ def from_chat(answer: dict[str, Any], body: dict[str, Any], response_id: str | N
         created if isinstance(created, int) else int(time.time()),
         "completed",
     )
-    incomplete = INCOMPLETE_REASONS.get(finish_reason)
+    incomplete = INCOMPLETE_REASONS.get(finish_reason) if isinstance(finish_reason, str) else None
     if incomplete:
         response["status"] = "incomplete"
         response["incomplete_details"] = {"reason": incomplete}

@@ -76,7 +76,7 @@ class ResponsesStreamEncoder:
                     out += self._text(content)
                 for call in delta.get("tool_calls") or ():
                     out += self._tool_call(call)
-                if choice.get("finish_reason"):
+                if isinstance(choice.get("finish_reason"), str):
                     self._finish_reason = choice["finish_reason"]
         return bytes(out)
 
