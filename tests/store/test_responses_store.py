@@ -239,3 +239,22 @@ async def test_writes_delete_expired_rows_at_most_hourly(database: Database) -> 
     clock.now += timedelta(minutes=21)
     await _turn(store, {"model": "m", "input": "c"}, "c")  # an hour since the last sweep: "a" goes
     assert await rows() == 2
+
+
+async def test_a_native_answer_is_stored_as_the_client_asked(database: Database) -> None:
+    store = ResponsesStore(database)
+    first = await _turn(store, {"model": "alias", "input": "hi"}, "hello")
+    body = {"model": "alias", "input": "again", "previous_response_id": first["id"]}
+    openai_answer = {**_response({"model": "gpt-4.1-2025-04-14", "input": "x"}, "sure"), "store": False}
+    await remember(store, openai_answer, body["input"], ALICE, body=body)
+    stored = await ResponsesStore(database).get(openai_answer["id"], ALICE)
+    assert stored["model"] == "alias" and stored["store"] is True
+    assert stored["previous_response_id"] == first["id"]
+    expanded = await store.expand(
+        {"model": "alias", "input": "x", "previous_response_id": stored["id"]}, ALICE
+    )
+    assert len(expanded["input"]) == 5  # hi, hello, again, sure, x
+    unstored = {**_response({"model": "m", "input": "x"}, "no"), "store": False}
+    await remember(store, unstored, "x", ALICE, body={"model": "m", "input": "x", "store": False})
+    with pytest.raises(NotFoundError):
+        await store.get(unstored["id"], ALICE)

@@ -40,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polyroute.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from polyroute.protocol.responses.native import client_view
 from polyroute.protocol.responses.response import input_items as normalize_input
 from polyroute.store.database import Database
 from polyroute.store.models import Base, UtcDateTime, utcnow
@@ -403,7 +404,11 @@ def _not_found(response_id: str) -> NotFoundError:
 
 
 async def remember(
-    store: ResponsesStore | None, response: dict[str, Any], input_items: Any, owner: str
+    store: ResponsesStore | None,
+    response: dict[str, Any],
+    input_items: Any,
+    owner: str,
+    body: dict[str, Any] | None = None,
 ) -> None:
     """The pipeline's hook: stores a finished response unless the request said `store: false`.
 
@@ -411,7 +416,18 @@ async def remember(
     encoder's `finish` (its `response`) and before the stream's last bytes go out: the save is
     awaited before the response ends, so the client's next request in the chain finds it, on any
     process. `input_items` is the request's own `input` (the body before `expand`).
+
+    For a native (OpenAI) answer pass the client's `body` too: OpenAI's object says `store: false`
+    and its own model (what the gateway sent it); the stored copy gets the client's model, store
+    and previous_response_id (protocol/responses/native.py `client_view`), and `body` decides
+    whether to store.
     """
-    if store is None or response.get("store") is False:
+    if store is None:
+        return
+    if body is not None:
+        if body.get("store", True) is False:
+            return
+        response = client_view(response, body)
+    elif response.get("store") is False:
         return
     await store.save(response, input_items, owner)

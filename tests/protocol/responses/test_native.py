@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from polyroute.errors import GatewayError
-from polyroute.protocol.responses import RESPONSES
+from polyroute.protocol.responses import RESPONSES, client_view
 from polyroute.protocol.sse import SSEDecoder, SSEEvent
 from polyroute.providers.base import ProviderCall
 from polyroute.secrets import Secret
@@ -110,3 +110,22 @@ def test_a_failed_response_ends_the_stream_and_an_error_event_raises() -> None:
     with pytest.raises(GatewayError) as caught:
         RESPONSES.native_usage().on_event(SSEEvent("error", orjson.dumps(error)))
     assert caught.value.message == "Slow down" and caught.value.code == "rate_limit_exceeded"
+
+
+def test_the_final_response_is_kept_and_shown_as_the_client_asked() -> None:
+    usage = RESPONSES.native_usage()
+    for event in _stream("stop"):
+        usage.on_event(event)
+    openai_side = {**usage.response, "model": "gpt-4.1-mini-2025-04-14", "store": False}
+    body = {"model": "my-alias", "input": "x", "previous_response_id": "resp_prev"}
+    shown = client_view(openai_side, body)
+    assert (
+        shown["model"] == "my-alias"
+        and shown["store"] is True
+        and shown["previous_response_id"] == "resp_prev"
+    )
+    assert shown["output"] == usage.response["output"] and shown["id"] == usage.response["id"]
+    answer = {"id": "resp_1", "object": "response", "usage": None, "output": []}
+    json_usage = RESPONSES.native_usage()
+    json_usage.answer_usage(answer)
+    assert json_usage.response is answer

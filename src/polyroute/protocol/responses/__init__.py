@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from polyroute.errors import GatewayError
-from polyroute.protocol.responses.native import ResponsesNativeUsage, native_request
+from polyroute.protocol.responses.native import ResponsesNativeUsage, client_view, native_request
 from polyroute.protocol.responses.request import to_chat
 from polyroute.protocol.responses.response import from_chat, input_items
 from polyroute.protocol.responses.stream import ResponsesStreamEncoder
@@ -48,6 +48,7 @@ __all__ = [
     "ResponsesNativeUsage",
     "ResponsesProtocol",
     "ResponsesStreamEncoder",
+    "client_view",
     "from_chat",
     "input_items",
     "native_request",

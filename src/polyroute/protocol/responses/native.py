@@ -10,7 +10,10 @@ items go without the `id`s the gateway gave them, and `reasoning` items without
 
 `ResponsesNativeUsage` reads the usage from a Responses JSON answer, or from the stream's
 `response.completed` / `response.incomplete` / `response.failed` event (each ends the stream);
-an `error` event raises the GatewayError for it.
+an `error` event raises the GatewayError for it. It keeps that final response object too
+(`response`), for the store. OpenAI's answer says `store: false`, its own model id and no
+`previous_response_id` (what the gateway sent); `client_view` puts back what the client asked
+for before the answer is stored (store/responses_store.py `remember` does it when given the body).
 """
 
 from __future__ import annotations
@@ -53,17 +56,30 @@ def _native_item(item: Any) -> Any:
     return item
 
 
+def client_view(response: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's response object as the client's request shapes it: the client's model name, its
+    `store` and its `previous_response_id` (the native request changed all three)."""
+    return {
+        **response,
+        "model": body.get("model", response.get("model")),
+        "store": body.get("store", True),
+        "previous_response_id": body.get("previous_response_id"),
+    }
+
+
 class ResponsesNativeUsage:
     """See the module docstring; one instance per request."""
 
-    __slots__ = ("_usage", "_done")
+    __slots__ = ("_usage", "_done", "_response")
 
     def __init__(self) -> None:
         self._usage: dict[str, Any] | None = None
         self._done = False
+        self._response: dict[str, Any] | None = None
 
     def answer_usage(self, data: dict[str, Any]) -> dict[str, Any] | None:
         self._usage = chat_usage(data.get("usage"))
+        self._response = data
         return self._usage
 
     def on_event(self, event: SSEEvent) -> None:
@@ -81,8 +97,10 @@ class ResponsesNativeUsage:
             if kind == "error":
                 raise _error(data)
             if kind in FINAL_EVENTS:
-                response = data.get("response") or {}
-                self._usage = chat_usage(response.get("usage")) or self._usage
+                response = data.get("response")
+                if isinstance(response, dict):
+                    self._usage = chat_usage(response.get("usage")) or self._usage
+                    self._response = response
                 self._done = True
 
     @property
@@ -92,6 +110,11 @@ class ResponsesNativeUsage:
     @property
     def done(self) -> bool:
         return self._done
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        """The final response object (the JSON answer, or the stream's last event's)."""
+        return self._response
 
 
 def _error(data: dict[str, Any]) -> GatewayError:
