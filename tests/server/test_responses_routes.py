@@ -159,6 +159,9 @@ def test_bad_paging_is_a_400_naming_the_parameter_and_the_routes_need_a_key(gate
     )
     assert httpx.get(f"{gateway.url}/v1/responses/{response['id']}/other", headers=headers).status_code == 404
     assert httpx.post(f"{gateway.url}/v1/responses/{response['id']}", headers=headers).status_code == 404
+    many = "&".join(f"p{i}=1" for i in range(30))
+    crowded = httpx.get(f"{gateway.url}/v1/responses/{response['id']}?{many}", headers=headers)
+    assert crowded.status_code == 400 and "query parameters" in crowded.json()["error"]["message"]
 
 
 def test_a_chain_survives_a_restart_on_one_sqlite_file(tmp_path) -> None:

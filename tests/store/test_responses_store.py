@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from polyroute.errors import InvalidRequestError, NotFoundError
+from polyroute.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from polyroute.protocol.responses import RESPONSES, input_items
 from polyroute.store.database import Database, head_revision
 from polyroute.store.responses_store import ResponsesStore, remember
@@ -214,6 +214,9 @@ async def test_a_database_that_is_down_keeps_the_response_in_memory(tmp_path) ->
     response = _response({"model": "m", "input": "hi"}, "hello")
     assert await store.save(response, "hi", ALICE)
     assert (await store.get(response["id"], ALICE))["id"] == response["id"]
+    with pytest.raises(ServiceUnavailableError) as caught:  # what only the database could know
+        await store.get("resp_elsewhere", ALICE)
+    assert caught.value.status == 503 and caught.value.code == "response_store_unavailable"
     await database.close()
 
 

@@ -54,6 +54,9 @@ def _query(request: Request) -> dict[str, str]:
     raw = request.scope.get("query_string") or b""
     if not raw:
         return {}
-    # The SDK sends include[]=... too: the stored object already holds all it has.
-    parsed = parse_qs(raw.decode("latin-1"), max_num_fields=20)
+    # `include[]` is accepted and unused: the stored object already holds all there is.
+    try:
+        parsed = parse_qs(raw.decode("latin-1"), max_num_fields=20)
+    except ValueError:
+        raise InvalidRequestError("too many query parameters (20 at most)") from None
     return {key: values[-1] for key, values in parsed.items()}
