@@ -257,3 +257,54 @@ def test_what_cannot_be_translated_is_a_400_naming_the_field(body: dict, param: 
 def test_the_error_body_is_openais_shape() -> None:
     error = InvalidRequestError("'tools[0].type' 'web_search': ...", param="tools[0].type")
     assert RESPONSES.error_body(error, "req-1") == error.to_body("req-1")
+
+
+@pytest.mark.parametrize(
+    "provider", ["anthropic", "gemini", "vertex_ai", "bedrock", "mistral", "cohere", "openai"]
+)
+def test_the_decoded_body_is_one_every_adapter_takes(provider: str) -> None:
+    """A whole tool-using conversation, decoded, goes through each adapter's request translation."""
+    from polyroute.providers.base import ProviderCall
+    from polyroute.providers.registry import get_adapter
+    from polyroute.secrets import Secret
+
+    body = {
+        "model": "alias",
+        "instructions": "Be brief.",
+        "input": [
+            {"role": "developer", "content": "Terse."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "Weather?"},
+                    {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="},
+                ],
+            },
+            {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": '{"city": "Oslo"}'},
+            {"type": "function_call_output", "call_id": "c1", "output": "rain"},
+            {"role": "assistant", "content": "It rains."},
+            {"role": "user", "content": "thanks"},
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "name": "weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            }
+        ],
+        "tool_choice": "auto",
+        "max_output_tokens": 100,
+    }
+    adapter = get_adapter(provider)
+    assert adapter is not None
+    call = ProviderCall(
+        provider=provider,
+        model="some-model",
+        api_base="http://127.0.0.1:9",
+        api_key=Secret("k" * 20),
+        extras={"vertex_project": "p", "vertex_location": "us-central1", "aws_region_name": "us-east-1"},
+    )
+    wire = adapter.chat_request(call, RESPONSES.to_chat(body), False)
+    sent = wire.body.decode()
+    for text in ("Weather?", "rain", "It rains.", "thanks", "weather", "Oslo"):
+        assert text in sent, (provider, text)
