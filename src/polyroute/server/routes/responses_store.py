@@ -6,12 +6,15 @@ stored (store/responses_store.py `owner_of`): any other id is the same 404 as an
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from polyroute.errors import InvalidRequestError, NotFoundError
 from polyroute.server.http import Request
 from polyroute.server.state import AppState
-from polyroute.store.responses_store import ResponsesStore, owner_of
+
+if TYPE_CHECKING:
+    from polyroute.store.responses_store import ResponsesStore
 
 PREFIXES = ("/v1/responses/", "/responses/")
 METHODS = frozenset({"GET", "DELETE"})
@@ -19,6 +22,8 @@ METHODS = frozenset({"GET", "DELETE"})
 
 async def stored_response(request: Request, state: AppState, rest: str) -> None:
     """`rest` is the path after /responses/: `{id}` or `{id}/input_items`."""
+    from polyroute.store.responses_store import owner_of  # SQLAlchemy's ORM: loaded by the store
+
     store: ResponsesStore | None = state.responses
     if store is None:
         raise NotFoundError("stored responses are not enabled on this gateway", code="unknown_route")
