@@ -66,6 +66,7 @@ async def test_the_migrations_build_exactly_what_the_models_declare(database: Da
 
     import polyroute.arena.models  # noqa: F401  # the arena's tables are on the same Base
     import polyroute.store.eval_results  # noqa: F401  # its tables join Base's metadata
+    import polyroute.store.responses_store  # noqa: F401  # the stored Responses' table too
     from polyroute.store.models import Base
 
     def diff(sync) -> list:

@@ -41,6 +41,7 @@ from polyroute.server.routes import (
     model_info,
     models,
     rerank,
+    responses_store,
 )
 from polyroute.server.state import AppState
 
@@ -224,6 +225,9 @@ class GatewayApp:
             if path.startswith(MODEL_PREFIXES) and request.method == "GET":
                 route = Route(models.retrieve_model, "GET")
                 args = (path.split("/models/", 1)[1],)
+            elif path.startswith(responses_store.PREFIXES) and request.method in responses_store.METHODS:
+                route = Route(responses_store.stored_response, request.method)
+                args = (path.split("/responses/", 1)[1],)
             elif path in self.admin_paths:
                 await self._admin(request)
                 return

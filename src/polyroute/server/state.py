@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from polyroute.store.catch_up import DatabaseCatchUp
     from polyroute.store.database import Database
     from polyroute.store.key_store import KeyStore
+    from polyroute.store.responses_store import ResponsesStore
     from polyroute.store.spend_store import SpendStore
 
 DEFAULT_TIMEOUT = 600.0  # seconds for one attempt when nothing else is configured
@@ -52,6 +53,7 @@ class AppState:
     db: Database | None = None
     keys: KeyStore | None = None
     spend: SpendStore | None = None
+    responses: ResponsesStore | None = None  # stored Responses (/v1/responses, previous_response_id)
     writer: SpendWriter | None = None
     journal: SpendJournal | None = None  # spend rows journaled before each response completes
     catch_up: DatabaseCatchUp | None = None  # start-up without the database, and catching up
@@ -121,6 +123,9 @@ class AppState:
         )
         self.keys = KeyStore(self.db)
         self.spend = SpendStore(self.db)
+        from polyroute.store.responses_store import ResponsesStore
+
+        self.responses = ResponsesStore(self.db, settings)
         spool = Spool(
             data_dir_from(self.config.env) / "spend-spool.jsonl",
             int(settings.spend_logs_spool_max_mb * 1024 * 1024),

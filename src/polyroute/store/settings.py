@@ -24,6 +24,15 @@ class StoreSettings(BaseModel):
     spend_logs_spool_max_mb: float = Field(default=64.0, gt=0)
     #: connections per process to PostgreSQL (LiteLLM: database_connection_pool_limit)
     database_connection_pool_limit: int = Field(default=10, ge=1, le=1000)
+    #: stored Responses (`/v1/responses`, store/responses_store.py): kept this many days
+    responses_ttl_days: float = Field(default=30.0, gt=0, le=3650)
+    #: the largest response (its input items and output, as JSON) that is stored
+    responses_max_stored_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    #: a previous_response_id chain longer than this (responses, or bytes in all) is a 400
+    responses_max_chain_depth: int = Field(default=100, ge=1, le=100_000)
+    responses_max_chain_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    #: responses held in process memory when the database cannot take them (MB, oldest dropped)
+    responses_memory_max_mb: float = Field(default=64.0, gt=0, le=65536)
 
 
 STORE_KEYS = frozenset(StoreSettings.model_fields)

@@ -6,6 +6,7 @@ from alembic import context
 
 import polyroute.arena.models  # noqa: F401  # registers the arena tables on Base.metadata
 import polyroute.store.eval_results  # noqa: F401  # the eval tables (0003_eval) join Base's metadata
+import polyroute.store.responses_store  # noqa: F401  # stored Responses (0004_responses)
 from polyroute.store.models import Base
 
 connection = context.config.attributes.get("connection")
