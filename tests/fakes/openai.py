@@ -1,6 +1,7 @@
 """A fake OpenAI (and Azure OpenAI) server speaking the real wire format.
 
-Paths: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models, and Azure's
+Paths: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses (tests/fakes/
+openai_responses.py), /v1/models, and Azure's
 /openai/deployments/{deployment}/{chat/completions|completions|embeddings}?api-version=...
 Auth: `Authorization: Bearer` on OpenAI paths, `api-key` on Azure paths (401 otherwise, with
 OpenAI's error body). Streams follow OpenAI's framing: role chunk, content chunks, tool-call
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes import openai_responses as responses_api
 from tests.fakes.base import (
     Error,
     FakeUpstream,
@@ -53,6 +55,7 @@ class FakeOpenAI(FakeUpstream):
             web.post("/v1/chat/completions", self.handler(self._chat)),
             web.post("/v1/completions", self.handler(self._completions)),
             web.post("/v1/embeddings", self.handler(self._embeddings)),
+            web.post("/v1/responses", self.handler(self._responses)),
             web.get("/v1/models", self.handler(self._models)),
             web.post("/openai/deployments/{deployment}/chat/completions", self.handler(self._chat)),
             web.post("/openai/deployments/{deployment}/completions", self.handler(self._completions)),
@@ -153,8 +156,18 @@ class FakeOpenAI(FakeUpstream):
             )
             + b"\n\n"
         )
+        return await stream_events(request, events, reply, error_event, headers=stream_headers)
+
+    async def _responses(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        reply = await self._behaviour(request, rec)
+        if isinstance(reply, web.Response):
+            return reply
+        body = rec.json or {}
+        if not body.get("stream"):
+            return json_response(responses_api.response_object(reply, body), headers=reply.headers)
+        events = responses_api.response_events(reply, body)
         return await stream_events(
-            request, events, reply, error_event, headers=stream_headers
+            request, events, reply, responses_api.error_event(), headers={"x-request-id": "req_fakeresp"}
         )
 
     async def _completions(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:

@@ -38,6 +38,23 @@ if TYPE_CHECKING:
     from polyroute.router.deployment import Deployment
 
 
+def in_client_terms(error: GatewayError, names: dict[str, str]) -> GatewayError:
+    """`error` naming the client's own fields: an adapter refuses a chat field (`response_format`)
+    that the client sent under its protocol's name (`text.format`). Renames `param` and the
+    quoted name in the message."""
+    param = error.param
+    if param is None:
+        return error
+    head, _, rest = param.partition(".")
+    head, bracket, index = head.partition("[")
+    own = names.get(head)
+    if own is None:
+        return error
+    error.param = own + (bracket + index if bracket else "") + ("." + rest if rest else "")
+    error.message = error.message.replace(f"'{head}'", f"'{own}'")
+    return error
+
+
 class StreamEncoder(Protocol):
     """One stream's translation from OpenAI chat chunks to the client's protocol."""
 

@@ -27,6 +27,7 @@ from polyroute.observability.multiprocess import final_publish, metrics_dir, pub
 from polyroute.protocol.chat import CHAT
 from polyroute.protocol.completions import COMPLETIONS
 from polyroute.protocol.rate_limit_headers import own_limit_headers
+from polyroute.protocol.responses import RESPONSES
 from polyroute.server import pipeline
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS, ADMIN_PUBLIC_PATHS, ADMIN_SELF_SERVICE_PATHS
@@ -73,6 +74,7 @@ def _openai_routes() -> dict[str, Route]:
     routes = {
         "/chat/completions": _generation_route(CHAT),
         "/completions": _generation_route(COMPLETIONS),
+        "/responses": _generation_route(RESPONSES),
         "/embeddings": Route(embeddings.embeddings, "POST", json_body=True, call_type="embeddings"),
         "/rerank": Route(rerank.rerank, "POST", json_body=True, call_type="rerank"),
         "/models": Route(models.list_models, "GET"),
@@ -251,9 +253,9 @@ class GatewayApp:
             # Model routes take the configured cap (images, long prompts); the rest a small one.
             limit = config.max_body_bytes if route.call_type else config.limits.max_control_body_bytes
             body = await request.read_json(limit, config.max_json_depth)
-            original = body
+            original = native_body = body
             if route.protocol is not None:
-                body = await self._decode(request, route.protocol, body)
+                native_body, body = await self._decode(request, route.protocol, body)
             if route.call_type is not None:
                 request.account = await admit(
                     self.state, request.principal, request.request_id, route.call_type, body
@@ -265,19 +267,22 @@ class GatewayApp:
                 if self.state.tracing is not None:
                     self.state.tracing.begin(request.account, request.method, path, request.headers)
             if route.protocol is not None:
-                await self._run_watched(request, route.handler(request, self.state, body, original))
+                work = route.handler(request, self.state, body, original, native_body)
+                await self._run_watched(request, work)
             else:
                 await self._run_watched(request, route.handler(request, self.state, body))
         else:
             await route.handler(request, self.state, *args)
 
-    async def _decode(self, request: Request, protocol: Any, body: dict[str, Any]) -> dict[str, Any]:
-        """The client's body as a chat body. A protocol with server-side state (a Responses
-        chain) loads it first, scoped to the caller."""
+    async def _decode(
+        self, request: Request, protocol: Any, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The body a native deployment gets, and the same request as a chat body. A protocol
+        with server-side state (a Responses chain) loads it first, scoped to the caller."""
         prepare = getattr(protocol, "prepare", None)
         if prepare is not None:
             body = await prepare(self.state, request.principal, body)
-        return protocol.to_chat(body)
+        return body, protocol.to_chat(body)
 
     async def _authenticate(self, request: Request, basic_auth: bool = False) -> None:
         assert self.state.auth is not None

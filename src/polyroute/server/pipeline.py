@@ -54,12 +54,19 @@ class ModelRequest:
     protocol: Any  # an InboundProtocol (protocol/inbound.py)
     original: dict[str, Any]  # the client's body, in its protocol
     chat: dict[str, Any]  # the same request as a chat body
+    native_body: dict[str, Any]  # what a native deployment gets (a Responses chain expanded)
     stream: bool
     scope: ClientScope | None
     router: Router
 
 
-async def serve(request: Request, state: AppState, chat: dict[str, Any], original: dict[str, Any]) -> None:
+async def serve(
+    request: Request,
+    state: AppState,
+    chat: dict[str, Any],
+    original: dict[str, Any],
+    native_body: dict[str, Any] | None = None,
+) -> None:
     """Serves one decoded text-generation request (its protocol is `request.protocol`)."""
     protocol = request.protocol or CHAT
     stream = bool(chat.get("stream"))
@@ -70,7 +77,16 @@ async def serve(request: Request, state: AppState, chat: dict[str, Any], origina
             return await _native_attempt(call, deployment, info)
         return await _translated_attempt(call, deployment, info)
 
-    await route(request, state, chat, attempt, protocol=protocol, original=original, stream=stream)
+    await route(
+        request,
+        state,
+        chat,
+        attempt,
+        protocol=protocol,
+        original=original,
+        stream=stream,
+        native_body=native_body,
+    )
 
 
 Attempt = Callable[[Deployment, AttemptInfo, "ModelRequest"], Awaitable[AttemptOutcome]]
@@ -85,6 +101,7 @@ async def route(
     protocol: Any = CHAT,
     original: dict[str, Any] | None = None,
     stream: bool = False,
+    native_body: dict[str, Any] | None = None,
 ) -> None:
     """Every model route's way through the router, set up once per request: its options, the
     caller's client-side scope (their own credentials or deployments), the mock-response gate;
@@ -93,7 +110,10 @@ async def route(
     scope = client_scope(request, state, body)
     router = scope.router if scope is not None else state.router
     check_mock_response(body, state, router)
-    call = ModelRequest(request, state, protocol, original or body, body, stream, scope, router)
+    original = original or body
+    call = ModelRequest(
+        request, state, protocol, original, body, native_body or original, stream, scope, router
+    )
 
     async def prepared(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
         if scope is not None:
@@ -127,7 +147,9 @@ async def _translated_attempt(
         # Chat to an OpenAI-format upstream relays the upstream's bytes: no encoder.
         encoder = None
         if protocol is not CHAT or not adapter.passthrough_stream:
-            encoder = protocol.stream_encoder(call.original, request.request_id, provider_call.model)
+            encoder = protocol.stream_encoder(call.original, request.request_id)
+            if getattr(encoder, "model", None) == "":
+                encoder.model = provider_call.model  # an OpenAI usage chunk's fallback
         relay = StreamRelay(
             request,
             state,
@@ -137,6 +159,10 @@ async def _translated_attempt(
             include_usage(chat),
             encoder,
         )
+        if encoder is not None and hasattr(protocol, "remember"):
+            relay.before_end = lambda: protocol.remember(
+                state, request.principal, call.original, getattr(encoder, "response", None)
+            )
         first_byte = first_byte_limit(state, deployment, chat, limit)
         return await relay.run(wire, first_byte, idle_limit(state, limit))
     data, raw, upstream = await call_json(state, deployment, wire, limit)
@@ -146,6 +172,8 @@ async def _translated_attempt(
         return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
     answer = adapter.chat_response(provider_call, data)
     out = protocol.from_chat(answer, call.original)
+    if hasattr(protocol, "remember"):
+        await protocol.remember(state, request.principal, call.original, out)
     usage = answer.get("usage")
     await request.respond(200, orjson.dumps(out), cost_headers(request, deployment, usage, headers, answer))
     return AttemptOutcome(usage=usage)
@@ -159,7 +187,8 @@ async def _native_attempt(call: ModelRequest, deployment: Deployment, info: Atte
     headers = served_headers(deployment, info)
     limit = attempt_limit(state, deployment, info)
     # The gateway's own keys never reach the provider; max_tokens is bounded as on every route.
-    body = bounded_output(without_gateway_keys(call.original), deployment, state.config.max_tokens_over_limit)
+    body = without_gateway_keys(call.native_body)
+    body = bounded_output(body, deployment, state.config.max_tokens_over_limit)
     wire = protocol.native_request(deployment, body, call.stream, request.headers)
     native = protocol.native_usage()
     if native is None:  # an OpenAI-format API of its own (legacy completions)
@@ -180,6 +209,11 @@ async def _native_attempt(call: ModelRequest, deployment: Deployment, info: Atte
     data, raw, upstream = await call_json(state, deployment, wire, limit)
     headers |= provider_limit_headers(upstream, request.rate_headers)
     usage = native.answer_usage(data)
+    client_answer = getattr(protocol, "client_answer", None)
+    if client_answer is not None:
+        raw = orjson.dumps(client_answer(data, call.original))
+    if hasattr(protocol, "remember"):
+        await protocol.remember(state, request.principal, call.original, getattr(native, "response", data))
     await request.respond(200, raw, cost_headers(request, deployment, usage, headers, None))
     return AttemptOutcome(usage=usage)
 

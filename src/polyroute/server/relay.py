@@ -10,7 +10,7 @@ the stream ends with an error event the OpenAI SDK raises, never a silent trunca
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -174,6 +174,9 @@ class StreamRelay:
         self.produced = 0
         self.usage_so_far: dict[str, Any] | None = None
         self.broke_off: GatewayError | None = None
+        #: awaited once a stream completed, before its last bytes leave (a Responses answer is
+        #: stored then, so the next request of its chain finds it)
+        self.before_end: Callable[[], Awaitable[None]] | None = None
 
     async def run(self, wire: WireRequest, first_byte_timeout: float, idle_timeout: float) -> AttemptOutcome:
         """Relays the stream. Raises a GatewayError when it fails before the first byte was sent
@@ -334,6 +337,8 @@ class StreamRelay:
             raise UpstreamError(f"{self.deployment.provider} stream ended before its last event")
         self.usage = native.usage
         self._bill()
+        if self.before_end is not None:
+            await self.before_end()
         await self.request.end_stream()
 
     def _extend(self, deadline: Any, loop: Any, idle: float) -> None:
@@ -395,6 +400,8 @@ class StreamRelay:
             last = b""
         self.sent_bytes += len(last)
         self._bill()
+        if self.before_end is not None:
+            await self.before_end()
         await self.request.end_stream(last)
 
     def _translate(self, events: list[SSEEvent]) -> list[dict[str, Any]]:

@@ -71,6 +71,13 @@ class ResponsesNativeUsage:
     """See the module docstring; one instance per request."""
 
     __slots__ = ("_usage", "_done", "_response")
+    #: what makes a native stream's event worth parsing: its end, or an error
+    markers = (b"response.completed", b"response.incomplete", b"response.failed", b"error")
+
+    @staticmethod
+    def output_events(data: bytes) -> int:
+        """Events of a batch carrying generated text or arguments (their `event:` lines)."""
+        return data.count(b".delta\n")
 
     def __init__(self) -> None:
         self._usage: dict[str, Any] | None = None
