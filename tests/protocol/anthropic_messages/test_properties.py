@@ -104,13 +104,16 @@ def valid_body() -> st.SearchStrategy[dict[str, Any]]:
         {"type": WORDS}, optional={k: JSON for k in ("text", "id", "name", "input", "source", "content")}
     )
     message = st.fixed_dictionaries(
-        {"role": st.sampled_from(["user", "assistant"]), "content": st.text(min_size=1) | st.lists(block)}
+        {
+            "role": st.sampled_from(["user", "assistant"]),
+            "content": st.text(min_size=1, max_size=6) | st.lists(block, max_size=4),
+        }
     )
     return st.fixed_dictionaries(
         {
             "model": st.just("m"),
             "max_tokens": st.integers(1, 10**6),
-            "messages": st.lists(message, min_size=1),
+            "messages": st.lists(message, min_size=1, max_size=4),
         },
         optional={"system": JSON, "tools": JSON, "tool_choice": JSON, "thinking": JSON, "metadata": JSON},
     )
