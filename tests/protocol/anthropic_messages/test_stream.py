@@ -73,11 +73,11 @@ def test_fixture_through_the_sdk(name: str) -> None:
             message = stream.get_final_message()
     assert message.model == body["model"]
     assert message.id.startswith("msg_")
+    assert len(message.content) == len(expected["content"])
     assert [
         {key: getattr(block, key) for key in want}
-        for block, want in zip(message.content, expected["content"])
+        for block, want in zip(message.content, expected["content"], strict=True)
     ] == expected["content"]
-    assert len(message.content) == len(expected["content"])
     assert message.stop_reason == expected["stop_reason"]
     assert message.stop_sequence == expected["stop_sequence"]
     usage = message.usage
