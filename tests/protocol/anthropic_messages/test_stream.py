@@ -130,6 +130,7 @@ def test_empty_stream_still_completes() -> None:
         "usage": {"output_tokens": 0},
     }
     assert encoder.finish(None) == b""  # finishing twice writes nothing more
+    assert encoder.chunks([{"id": "x", "choices": [{"index": 0, "delta": {"content": "late"}}]}]) == b""
 
 
 def test_redacted_thinking_and_kind_switches_open_new_blocks() -> None:

@@ -61,6 +61,8 @@ class MessagesStreamEncoder:
 
     # -- StreamEncoder ------------------------------------------------------------------------------
     def chunks(self, chunks: list[dict[str, Any]]) -> bytes:
+        if self._finished:
+            return b""  # nothing may follow message_stop or an error event
         out = bytearray()
         for chunk in chunks:
             if not isinstance(chunk, dict):
