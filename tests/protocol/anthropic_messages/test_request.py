@@ -10,7 +10,8 @@ import pytest
 from polyroute.errors import InvalidRequestError
 from polyroute.protocol.anthropic_messages import effort_for_budget, to_chat
 from polyroute.protocol.anthropic_messages.content import ERROR_PREFIX
-from polyroute.protocol.anthropic_messages.request import without_anthropic_extensions
+from polyroute.protocol.anthropic_messages.request import chat_for_call, without_anthropic_extensions
+from polyroute.providers.base import ProviderCall
 
 
 def body(**fields: Any) -> dict[str, Any]:
@@ -440,3 +441,36 @@ def test_count_tokens_mode_needs_no_max_tokens() -> None:
         "model": "m",
         "messages": [{"role": "user", "content": "x"}],
     }
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "kept"),
+    [
+        ("anthropic", "claude-sonnet-4-5", {"top_k", "thinking", "mcp_servers", "cache_control"}),
+        ("vertex_ai", "claude-sonnet-4-5@20250929", {"top_k", "thinking", "mcp_servers", "cache_control"}),
+        ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", {"top_k", "thinking", "cache_control"}),
+        ("vertex_ai", "gemini-2.5-pro", set()),
+        ("openai", "gpt-4o", set()),
+        ("bedrock", "meta.llama3-70b-instruct-v1:0", set()),
+    ],
+)
+def test_chat_for_call_keeps_extensions_only_for_anthropic_apis(
+    provider: str, model: str, kept: set[str]
+) -> None:
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "q", "cache_control": {"type": "ephemeral"}}]}
+    ]
+    chat = to_chat(
+        body(
+            messages=messages,
+            max_tokens=4096,
+            top_k=5,
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            mcp_servers=[{"type": "url", "url": "https://mcp.example.com", "name": "x"}],
+        )
+    )
+    fitted = chat_for_call(chat, ProviderCall(provider, model))
+    text = orjson.dumps(fitted).decode()
+    present = {key for key in ("top_k", "thinking", "mcp_servers", "cache_control") if f'"{key}"' in text}
+    assert present == kept
+    assert fitted["reasoning_effort"] == "low"

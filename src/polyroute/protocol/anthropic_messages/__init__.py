@@ -16,7 +16,13 @@ from polyroute.protocol.anthropic_messages.native import (
     native_count_request,
     native_request,
 )
-from polyroute.protocol.anthropic_messages.request import ANTHROPIC_ONLY_KEYS, effort_for_budget, to_chat
+from polyroute.protocol.anthropic_messages.request import (
+    ANTHROPIC_ONLY_KEYS,
+    chat_for_call,
+    effort_for_budget,
+    to_chat,
+    without_anthropic_extensions,
+)
 from polyroute.protocol.anthropic_messages.response import anthropic_usage, from_chat
 from polyroute.protocol.anthropic_messages.stream import MessagesStreamEncoder
 from polyroute.protocol.inbound import InboundProtocol
@@ -53,6 +59,7 @@ __all__ = [
     "MessagesProtocol",
     "MessagesStreamEncoder",
     "anthropic_usage",
+    "chat_for_call",
     "count_tokens_local",
     "effort_for_budget",
     "error_body",
@@ -61,4 +68,5 @@ __all__ = [
     "native_count_request",
     "native_request",
     "to_chat",
+    "without_anthropic_extensions",
 ]

@@ -18,7 +18,8 @@ Mapping (docs/protocols.md has the full table):
   temperature, top_p, max_tokens, stream as they are (a stream asks for the usage chunk)
   top_k, thinking, container, mcp_servers, context_management: kept as they are
                                (ANTHROPIC_ONLY_KEYS): the Anthropic adapter passes non-OpenAI
-                               keys on; for other providers the pipeline drops them
+                               keys on; `chat_for_call` drops them for providers that
+                               are not Anthropic's API
   service_tier              -> dropped (Anthropic's values are not OpenAI's)
 """
 
@@ -39,6 +40,7 @@ from polyroute.protocol.anthropic_messages.fields import (
 )
 from polyroute.protocol.anthropic_messages.tools import convert_tool_choice, convert_tools
 from polyroute.protocol.openai_params import GATEWAY_KEYS
+from polyroute.providers.base import ProviderCall
 
 #: Anthropic-native keys kept in the chat body for the Anthropic adapter (see the docstring)
 ANTHROPIC_ONLY_KEYS: frozenset[str] = frozenset(
@@ -185,6 +187,23 @@ def _tools(body: dict[str, Any], chat: dict[str, Any]) -> None:
         chat["tool_choice"] = choice
         if no_parallel:
             chat["parallel_tool_calls"] = False
+
+
+#: what Claude on Bedrock takes in additionalModelRequestFields of the extras
+_BEDROCK_CLAUDE_KEYS = frozenset({"top_k", "thinking"})
+
+
+def chat_for_call(chat: dict[str, Any], call: ProviderCall) -> dict[str, Any]:
+    """The `to_chat` body fit for one deployment: whole for an Anthropic-API deployment
+    (anthropic, Claude on Vertex AI); for Claude on Bedrock without the extras Converse cannot
+    carry; for every other provider `without_anthropic_extensions`."""
+    model = call.model.lower()
+    if call.provider == "anthropic" or (call.provider == "vertex_ai" and model.startswith("claude")):
+        return chat
+    if call.provider == "bedrock" and ("anthropic." in model or "claude" in model):
+        drop = ANTHROPIC_ONLY_KEYS - _BEDROCK_CLAUDE_KEYS
+        return {k: v for k, v in chat.items() if k not in drop}
+    return without_anthropic_extensions(chat)
 
 
 def without_anthropic_extensions(chat: dict[str, Any]) -> dict[str, Any]:
