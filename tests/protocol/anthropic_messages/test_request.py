@@ -474,3 +474,25 @@ def test_chat_for_call_keeps_extensions_only_for_anthropic_apis(
     present = {key for key in ("top_k", "thinking", "mcp_servers", "cache_control") if f'"{key}"' in text}
     assert present == kept
     assert fitted["reasoning_effort"] == "low"
+
+
+def test_reasoning_history_kept_for_compatible_servers_not_for_openai_itself() -> None:
+    messages = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "t", "signature": "s"},
+                {"type": "text", "text": "a"},
+            ],
+        },
+        {"role": "user", "content": "q2"},
+    ]
+    chat = to_chat(body(messages=messages))
+    vllm = chat_for_call(chat, ProviderCall("openai", "qwen3", api_base="http://vllm:8000/v1"))
+    assert vllm["messages"][1] == {"role": "assistant", "content": "a", "reasoning_content": "t"}
+    for call in (
+        ProviderCall("openai", "gpt-4o"),
+        ProviderCall("azure", "gpt-4o", api_base="https://x.openai.azure.com"),
+    ):
+        assert chat_for_call(chat, call)["messages"][1] == {"role": "assistant", "content": "a"}

@@ -196,14 +196,30 @@ _BEDROCK_CLAUDE_KEYS = frozenset({"top_k", "thinking"})
 def chat_for_call(chat: dict[str, Any], call: ProviderCall) -> dict[str, Any]:
     """The `to_chat` body fit for one deployment: whole for an Anthropic-API deployment
     (anthropic, Claude on Vertex AI); for Claude on Bedrock without the extras Converse cannot
-    carry; for every other provider `without_anthropic_extensions`."""
+    carry; for every other provider `without_anthropic_extensions`, and for OpenAI's and
+    Azure's own APIs also without the messages' `reasoning_content`."""
     model = call.model.lower()
     if call.provider == "anthropic" or (call.provider == "vertex_ai" and model.startswith("claude")):
         return chat
     if call.provider == "bedrock" and ("anthropic." in model or "claude" in model):
         drop = ANTHROPIC_ONLY_KEYS - _BEDROCK_CLAUDE_KEYS
         return {k: v for k, v in chat.items() if k not in drop}
-    return without_anthropic_extensions(chat)
+    plain = without_anthropic_extensions(chat)
+    if _strict_openai(call):
+        # OpenAI's own API and Azure's refuse fields they do not know on a message
+        # ("Additional properties are not allowed"); OpenAI-compatible servers (vLLM, DeepSeek,
+        # ...) take an earlier turn's reasoning_content, and interleaved-thinking models want it.
+        plain["messages"] = [
+            {k: v for k, v in m.items() if k != "reasoning_content"} if isinstance(m, dict) else m
+            for m in plain["messages"]
+        ]
+    return plain
+
+
+def _strict_openai(call: ProviderCall) -> bool:
+    if call.provider == "azure":
+        return True
+    return call.provider == "openai" and (call.api_base is None or "api.openai.com" in call.api_base)
 
 
 def without_anthropic_extensions(chat: dict[str, Any]) -> dict[str, Any]:
