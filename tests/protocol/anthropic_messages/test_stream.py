@@ -168,3 +168,17 @@ def test_interleaved_tool_fragments_reach_their_block() -> None:
             message = s.get_final_message()
     assert [(b.id, b.input) for b in message.content] == [("a", {"x": 1}), ("b", {"y": 2})]
     assert message.stop_reason == "tool_use"
+
+
+def test_refusal_and_vllm_reasoning_deltas() -> None:
+    encoder = MESSAGES.stream_encoder({"model": "m"}, "r")
+    deltas = [{"reasoning": "hmm"}, {"content": None, "refusal": "I can't"}, {"refusal": " help."}]
+    chunks = [{"id": "x", "choices": [{"index": 0, "delta": d}]} for d in deltas]
+    chunks.append({"id": "x", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    seq = events(encoder.chunks(chunks) + encoder.finish(None))
+    check_sequence(seq)
+    texts = [
+        d["delta"].get("text") or d["delta"].get("thinking") for n, d in seq if n == "content_block_delta"
+    ]
+    assert texts == ["hmm", "I can't", " help."]
+    assert seq[-2][1]["delta"]["stop_reason"] == "refusal"

@@ -119,6 +119,8 @@ def thinking_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
         if out:
             return out
     reasoning = message.get("reasoning_content")
+    if reasoning is None:
+        reasoning = message.get("reasoning")  # vLLM's and OpenRouter's name for it
     if isinstance(reasoning, str) and reasoning:
         return [{"type": "thinking", "thinking": reasoning, "signature": ""}]
     return []

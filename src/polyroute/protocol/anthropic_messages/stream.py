@@ -4,9 +4,10 @@
                    carries the final figures, which the SDK takes over message_start's)
     ping
     content_block_start / content_block_delta* / content_block_stop   per block, one at a time:
-        reasoning_content  -> a thinking block (thinking_delta); a signature from the delta's
-                              `thinking_blocks` -> signature_delta; a redacted block -> its own
-        content            -> a text block (text_delta)
+        reasoning_content  -> a thinking block (thinking_delta); vLLM's `reasoning` alike; a
+                              signature in the delta's `thinking_blocks` -> signature_delta;
+                              a redacted block -> a redacted_thinking block of its own
+        content, refusal   -> a text block (text_delta); a refusal ends in stop_reason refusal
         tool_calls[i]      -> one tool_use block per tool call index, in the order they start
                               (input_json_delta with the arguments' fragments)
     message_delta  (stop_reason, stop_sequence, usage)
@@ -58,6 +59,7 @@ class MessagesStreamEncoder:
         self._finish_reason: str | None = None
         self._matched_stop: str | None = None
         self._usage: dict[str, Any] | None = None
+        self._refused = False
 
     # -- StreamEncoder ------------------------------------------------------------------------------
     def chunks(self, chunks: list[dict[str, Any]]) -> bytes:
@@ -87,7 +89,8 @@ class MessagesStreamEncoder:
         out += self._close()
         usage = usage if isinstance(usage, dict) else self._usage
         tool_used = bool(self._tool_blocks)
-        reason = stop_reason(self._finish_reason, tool_used, self._matched_stop)
+        finish = "content_filter" if self._refused else self._finish_reason
+        reason = stop_reason(finish, tool_used, self._matched_stop)
         delta = {
             "stop_reason": reason,
             "stop_sequence": self._matched_stop if reason == "stop_sequence" else None,
@@ -127,6 +130,9 @@ class MessagesStreamEncoder:
         out = bytearray()
         out += self._thinking(delta)
         content = delta.get("content")
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal and not content:
+            content, self._refused = refusal, True  # OpenAI streams a refusal beside content
         if isinstance(content, str) and content:
             out += self._block(_TEXT, {"type": "text", "text": ""})
             out += self._delta({"type": "text_delta", "text": content})
@@ -145,6 +151,8 @@ class MessagesStreamEncoder:
     def _thinking(self, delta: dict[str, Any]) -> bytes:
         out = bytearray()
         reasoning = delta.get("reasoning_content")
+        if reasoning is None:
+            reasoning = delta.get("reasoning")  # vLLM's and OpenRouter's name for it
         blocks = delta.get("thinking_blocks")
         blocks = [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
         if not isinstance(reasoning, str) or not reasoning:
