@@ -48,13 +48,12 @@ def native_request(
         if k in MESSAGES_FIELDS and k not in ("model", "messages", "stream") and k not in body
     }
     unchanged = (
-        raw is not None
-        and not defaults
+        not defaults
         and body.get("model") == call.model
         and bool(body.get("stream")) == stream
         and not any(key in GATEWAY_KEYS for key in body)
     )
-    if unchanged:
+    if raw is not None and unchanged:
         payload = raw
     else:
         out = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
@@ -65,7 +64,7 @@ def native_request(
         else:
             out.pop("stream", None)
         payload = orjson.dumps(out)
-    return WireRequest(_ADAPTER.messages_url(call), _headers(call, beta), payload)  # type: ignore[arg-type]
+    return WireRequest(_ADAPTER.messages_url(call), _headers(call, beta), payload)
 
 
 def native_count_request(call: ProviderCall, body: dict[str, Any], beta: str | None = None) -> WireRequest:
