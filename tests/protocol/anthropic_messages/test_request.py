@@ -213,7 +213,13 @@ def test_consecutive_same_role_turns_and_empty_final_prefill_are_allowed() -> No
         {"role": "user", "content": "two"},
         {"role": "assistant", "content": ""},
     ]
-    assert [m["role"] for m in to_chat(body(messages=messages))["messages"]] == ["user", "user", "assistant"]
+    # consecutive turns stay as they are; the empty prefill is left out (it asks for nothing)
+    assert [m["role"] for m in to_chat(body(messages=messages))["messages"]] == ["user", "user"]
+    messages[-1]["content"] = "The answer is"
+    assert to_chat(body(messages=messages))["messages"][-1] == {
+        "role": "assistant",
+        "content": "The answer is",
+    }
 
 
 def test_tools_and_tool_choice() -> None:

@@ -78,7 +78,9 @@ def convert_messages(messages: Any) -> list[dict[str, Any]]:
             raise invalid(path(where, "content"), "Field required")
         if not isinstance(content, str | list):
             raise invalid(path(where, "content"), "Input should be a valid string or a list of blocks")
-        if not content and not (role == "assistant" and i == last):
+        if not content:
+            if role == "assistant" and i == last:
+                continue  # an empty prefill asks for nothing; OpenAI refuses an empty assistant turn
             # Anthropic's rule: only a final assistant turn (a prefill) may be empty.
             raise invalid(
                 path(where, "content"),
