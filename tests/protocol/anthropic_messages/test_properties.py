@@ -157,3 +157,82 @@ def test_stream_encoder_survives_any_chunks(chunks: list[dict[str, Any]], usage:
     assert kinds.count("content_block_start") == kinds.count("content_block_stop")
     for event in events:
         assert event.json()["type"] == event.event
+
+
+PIECE = st.text(min_size=1, max_size=5)
+DELTA = st.one_of(
+    st.tuples(st.just("reasoning_content"), PIECE),
+    st.tuples(st.just("content"), PIECE),
+    st.tuples(st.just("tool"), st.tuples(st.booleans(), PIECE)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(DELTA, max_size=25), st.lists(st.integers(1, 4), min_size=1, max_size=5))
+def test_stream_encoder_keeps_every_piece_in_order(deltas: list[Any], batches: list[int]) -> None:
+    """Whatever the order of reasoning, text and (sequential) tool-call fragments, and however
+    the chunks are batched, the events follow Anthropic's grammar and carry every piece."""
+    chunks: list[dict[str, Any]] = []
+    started: set[int] = set()
+    want_text = want_thinking = ""
+    want_args: dict[int, str] = {}
+    last_kind = None
+    for kind, value in deltas:
+        if kind == "tool":
+            new_call, fragment = value
+            # a fragment continues the call streaming right before it, or starts the next call
+            index = len(started) if new_call or last_kind != "tool" else len(started) - 1
+            call: dict[str, Any] = {"index": index, "function": {"arguments": fragment}}
+            if index not in started:
+                started.add(index)
+                call.update(id=f"call_{index}", type="function")
+                call["function"]["name"] = f"tool_{index}"
+            want_args[index] = want_args.get(index, "") + fragment
+            delta: dict[str, Any] = {"tool_calls": [call]}
+        else:
+            delta = {kind: value}
+            if kind == "content":
+                want_text += value
+            else:
+                want_thinking += value
+        chunks.append({"id": "c", "choices": [{"index": 0, "delta": delta}]})
+        last_kind = kind
+    encoder = MessagesStreamEncoder({"model": "m"}, "r")
+    out = bytearray()
+    position = 0
+    for size in batches * (len(chunks) + 1):
+        if position >= len(chunks):
+            break
+        out += encoder.chunks(chunks[position : position + size])
+        position += size
+    out += encoder.finish({"prompt_tokens": 3, "completion_tokens": 2})
+
+    events = [(e.event, e.json()) for e in SSEDecoder().feed(bytes(out))]
+    names = [name for name, _ in events]
+    assert names[:2] == ["message_start", "ping"] and names[-2:] == ["message_delta", "message_stop"]
+    text = thinking = ""
+    args: dict[int, str] = {}
+    kinds: dict[int, str] = {}
+    open_index = None
+    for name, data in events:
+        if name == "content_block_start":
+            assert open_index is None
+            open_index = data["index"]
+            kinds[open_index] = data["content_block"]["type"]
+        elif name == "content_block_stop":
+            assert data["index"] == open_index
+            open_index = None
+        elif name == "content_block_delta":
+            assert data["index"] == open_index
+            delta = data["delta"]
+            if delta["type"] == "text_delta":
+                text += delta["text"]
+            elif delta["type"] == "thinking_delta":
+                thinking += delta["thinking"]
+            else:
+                args[data["index"]] = args.get(data["index"], "") + delta["partial_json"]
+    assert (text, thinking) == (want_text, want_thinking)
+    assert list(args.values()) == [want_args[i] for i in sorted(want_args)]
+    assert [k for k in kinds.values() if k == "tool_use"] == ["tool_use"] * len(want_args)
+    stop = events[-2][1]["delta"]["stop_reason"]
+    assert stop == ("tool_use" if want_args else "end_turn")

@@ -8,6 +8,8 @@
   `is_error: true` keeps the flag (the Anthropic adapter sends it back) and its text is prefixed
   with `ERROR_PREFIX`, the only way to tell other providers.
 * Images: a base64 source becomes a data: URL, a url source the URL itself.
+* An empty final assistant turn (an empty prefill) is left out: it asks for nothing, and OpenAI
+  refuses an assistant message without content.
 * An assistant turn: text blocks -> `content`, `tool_use` -> `tool_calls` (input as a JSON
   string), `thinking` -> `reasoning_content`; the thinking blocks themselves, signatures and
   redacted ones included, ride along in `thinking_blocks`, which the Anthropic adapter sends
