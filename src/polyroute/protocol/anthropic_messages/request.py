@@ -46,6 +46,8 @@ from polyroute.providers.base import ProviderCall
 ANTHROPIC_ONLY_KEYS: frozenset[str] = frozenset(
     {"top_k", "thinking", "container", "mcp_servers", "context_management"}
 )
+#: the Anthropic-only keys kept without a look inside (top_k and thinking are checked)
+_PASSED_ON = ("container", "mcp_servers", "context_management")
 MESSAGES_FIELDS: frozenset[str] = frozenset(
     {
         "model",
@@ -110,7 +112,7 @@ def to_chat(body: Any, *, count_tokens: bool = False) -> dict[str, Any]:
         chat["stop"] = [need_str(s, path("stop_sequences", i)) for i, s in enumerate(stops)]
     _metadata(body.get("metadata"), chat)
     _tools(body, chat)
-    for key in ANTHROPIC_ONLY_KEYS - {"thinking", "top_k"}:
+    for key in _PASSED_ON:
         if body.get(key) is not None:
             chat[key] = body[key]
     for key, value in body.items():
