@@ -155,3 +155,28 @@ def test_count_tokens_request(fake: FakeAnthropic) -> None:
         "tools": body["tools"],
     }
     assert sent.headers["anthropic-beta"] == "token-counting-2024-11-01"
+
+
+def test_unsigned_thinking_from_another_provider_is_left_out(fake: FakeAnthropic) -> None:
+    history = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "from gpt-oss", "signature": ""},
+                {"type": "thinking", "thinking": "from claude", "signature": "EqQB"},
+                {"type": "text", "text": "a"},
+            ],
+        },
+        {"role": "user", "content": "q2"},
+    ]
+    body = {**BODY, "messages": history}
+    raw = orjson.dumps({**body, "model": "claude-sonnet-4-5-20250929"})
+    wire = native_request(call_for(fake), orjson.loads(raw), stream=False, raw=raw)
+    sent = orjson.loads(wire.body)
+    assert sent["messages"][1]["content"] == [
+        {"type": "thinking", "thinking": "from claude", "signature": "EqQB"},
+        {"type": "text", "text": "a"},
+    ]
+    assert sent["messages"][0] == history[0] and sent["messages"][2] == history[2]
+    assert body["messages"][1]["content"][0]["signature"] == ""  # the client's body is untouched

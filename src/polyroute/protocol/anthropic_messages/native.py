@@ -1,8 +1,10 @@
 """Pass-through to Anthropic deployments: the client's own Messages body goes upstream, the
 answer's bytes come back, and `AnthropicNativeUsage` reads the usage for billing.
 
-The body sent is the client's with `model` set to the deployment's model id and the gateway's
-own keys (fallbacks, num_retries, ...) taken out. The client's bytes go as they are when nothing
+The body sent is the client's with `model` set to the deployment's model id, the gateway's
+own keys (fallbacks, num_retries, ...) taken out, and thinking blocks without a signature left
+out of assistant turns (thinking another provider produced, which this gateway relays unsigned
+and a client sends back; Anthropic refuses it). The client's bytes go as they are when nothing
 must change (`raw` given, model already the deployment's, no gateway key, `stream` as asked);
 otherwise the parsed body is re-encoded once (orjson: key order and values kept, whitespace
 not). Deployment defaults (`litellm_params` such as max_tokens, temperature) fill only Anthropic
@@ -47,8 +49,10 @@ def native_request(
         for k, v in call.defaults.items()
         if k in MESSAGES_FIELDS and k not in ("model", "messages", "stream") and k not in body
     }
+    messages = _without_unsigned_thinking(body.get("messages"))
     unchanged = (
         not defaults
+        and messages is None
         and body.get("model") == call.model
         and bool(body.get("stream")) == stream
         and not any(key in GATEWAY_KEYS for key in body)
@@ -59,12 +63,44 @@ def native_request(
         out = {k: v for k, v in body.items() if k not in GATEWAY_KEYS}
         out["model"] = call.model
         out.update(defaults)
+        if messages is not None:
+            out["messages"] = messages
         if stream:
             out["stream"] = True
         else:
             out.pop("stream", None)
         payload = orjson.dumps(out)
     return WireRequest(_ADAPTER.messages_url(call), _headers(call, beta), payload)
+
+
+def _without_unsigned_thinking(messages: Any) -> list[Any] | None:
+    """The messages without thinking blocks that carry no signature, or None when there are
+    none (the usual case: one pass over the blocks, no copy). Such blocks are thinking another
+    provider produced, relayed by this gateway without a signature; Anthropic refuses them."""
+    if not isinstance(messages, list):
+        return None
+    if not any(_unsigned_blocks(message) for message in messages):
+        return None
+    out = []
+    for message in messages:
+        if _unsigned_blocks(message):
+            kept = [block for block in message["content"] if not _unsigned(block)]
+            message = {**message, "content": kept}
+        out.append(message)
+    return out
+
+
+def _unsigned_blocks(message: Any) -> bool:
+    return (
+        isinstance(message, dict)
+        and message.get("role") == "assistant"
+        and isinstance(message.get("content"), list)
+        and any(_unsigned(block) for block in message["content"])
+    )
+
+
+def _unsigned(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
 
 
 def native_count_request(call: ProviderCall, body: dict[str, Any], beta: str | None = None) -> WireRequest:
