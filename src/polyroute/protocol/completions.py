@@ -162,7 +162,7 @@ class CompletionsProtocol:
     def serves_natively(self, deployment: Deployment) -> bool:
         return "completions" in deployment.adapter.supports
 
-    def translated_body(self, body: dict[str, Any]) -> dict[str, Any]:
+    def for_deployment(self, body: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
         return chat_body_for(body)
 
     def from_chat(self, answer: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class CompletionsProtocol:
         return None  # OpenAI's format: the relay reads it like chat's
 
     def native_request(
-        self, deployment: Deployment, body: dict[str, Any], stream: bool, headers: Any
+        self, deployment: Deployment, body: dict[str, Any], stream: bool, headers: Any, raw: Any = None
     ) -> WireRequest:
         if stream and deployment.adapter.passthrough_stream:
             body = with_stream_usage(body)

@@ -24,6 +24,7 @@ from polyroute.errors import GatewayError, InternalServerError, NotFoundError, S
 from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
+from polyroute.protocol.anthropic_messages import MESSAGES
 from polyroute.protocol.chat import CHAT
 from polyroute.protocol.completions import COMPLETIONS
 from polyroute.protocol.rate_limit_headers import own_limit_headers
@@ -36,6 +37,7 @@ from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
 from polyroute.server.refusals import log_refusal
 from polyroute.server.routes import (
     controller,
+    count_tokens,
     embeddings,
     health,
     metrics,
@@ -75,6 +77,10 @@ def _openai_routes() -> dict[str, Route]:
         "/chat/completions": _generation_route(CHAT),
         "/completions": _generation_route(COMPLETIONS),
         "/responses": _generation_route(RESPONSES),
+        "/messages": _generation_route(MESSAGES),
+        "/messages/count_tokens": Route(
+            count_tokens.count_tokens, "POST", json_body=True, protocol=count_tokens.COUNT_TOKENS
+        ),
         "/embeddings": Route(embeddings.embeddings, "POST", json_body=True, call_type="embeddings"),
         "/rerank": Route(rerank.rerank, "POST", json_body=True, call_type="rerank"),
         "/models": Route(models.list_models, "GET"),

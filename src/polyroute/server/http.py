@@ -66,6 +66,7 @@ class Request:
         "worker_token",
         "protocol",
         "encoder",
+        "raw_body",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,6 +92,7 @@ class Request:
         # the running stream's encoder, whose error event ends a stream broken after its start.
         self.protocol: Any = None
         self.encoder: Any = None
+        self.raw_body: bytes | None = None  # a JSON body's bytes (a native pass-through sends them)
 
     @property
     def method(self) -> str:
@@ -127,7 +129,7 @@ class Request:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def read_json(self, limit: int, max_depth: int) -> dict[str, Any]:
-        raw = await self.read_body(limit)
+        raw = self.raw_body = await self.read_body(limit)
         if not raw:
             raise InvalidRequestError("request body is empty; expected a JSON object", code="invalid_json")
         try:

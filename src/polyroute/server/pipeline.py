@@ -136,7 +136,8 @@ async def _translated_attempt(
     request, state, protocol = call.request, call.state, call.protocol
     adapter, provider_call = deployment.adapter, deployment.call
     config = state.config
-    chat = protocol.translated_body(call.chat) if hasattr(protocol, "translated_body") else call.chat
+    fit = getattr(protocol, "for_deployment", None)
+    chat = call.chat if fit is None else fit(call.chat, deployment)
     payload = provider_body(chat, deployment, config.drop_params, config.max_tokens_over_limit)
     if call.stream and adapter.passthrough_stream:
         payload = with_stream_usage(payload)  # bill from the provider's own figures
@@ -189,7 +190,11 @@ async def _native_attempt(call: ModelRequest, deployment: Deployment, info: Atte
     # The gateway's own keys never reach the provider; max_tokens is bounded as on every route.
     body = without_gateway_keys(call.native_body)
     body = bounded_output(body, deployment, state.config.max_tokens_over_limit)
-    wire = protocol.native_request(deployment, body, call.stream, request.headers)
+    if body is call.original and request.raw_body is not None:
+        # Unchanged: the client's own bytes may go as they came (the protocol decides).
+        wire = protocol.native_request(deployment, body, call.stream, request.headers, raw=request.raw_body)
+    else:
+        wire = protocol.native_request(deployment, body, call.stream, request.headers)
     native = protocol.native_usage()
     if native is None:  # an OpenAI-format API of its own (legacy completions)
         return await _openai_format_attempt(call, deployment, wire, headers, limit)

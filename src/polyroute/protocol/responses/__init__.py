@@ -85,7 +85,9 @@ class ResponsesProtocol:
     def stream_error(self, error: GatewayError, request_id: str) -> bytes:
         return ResponsesStreamEncoder({}, request_id, int(time.time())).error(error, request_id)
 
-    def native_request(self, target: Any, body: dict[str, Any], stream: bool, headers: Any = None) -> Any:
+    def native_request(
+        self, target: Any, body: dict[str, Any], stream: bool, headers: Any = None, raw: Any = None
+    ) -> Any:
         """`target`: the deployment (the pipeline) or its ProviderCall."""
         return native_request(getattr(target, "call", target), body, stream)
 

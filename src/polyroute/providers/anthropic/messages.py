@@ -4,6 +4,7 @@
   `system`: one string (joined by a blank line) when every one is a string, else text blocks;
 * tool messages become `tool_result` blocks in a user turn;
 * assistant `tool_calls` become `tool_use` blocks whose `input` is the parsed `arguments`;
+* an assistant message's `thinking_blocks` (signed thinking, redacted thinking) lead its turn;
 * consecutive turns of one role merge into one, so roles alternate; in a user turn the
   `tool_result` blocks come first, as Anthropic requires;
 * a part type this module does not know is passed on as it is (an Anthropic-native block).
@@ -219,9 +220,10 @@ def _parse_data_url(url: str, where: str) -> tuple[str, str]:
 def _assistant_turn(message: dict[str, Any], i: int) -> _Turn | None:
     content = message.get("content")
     tool_calls = message.get("tool_calls") or []
-    if isinstance(content, str) and not tool_calls and message.get("cache_control") is None:
+    thinking = _thinking_blocks(message.get("thinking_blocks"), i)
+    if isinstance(content, str) and not tool_calls and not thinking and message.get("cache_control") is None:
         return _Turn("assistant", [{"type": "text", "text": content}], text=content) if content else None
-    blocks: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = thinking
     if isinstance(content, str):
         if content:
             blocks.append({"type": "text", "text": content})
@@ -244,6 +246,32 @@ def _assistant_turn(message: dict[str, Any], i: int) -> _Turn | None:
         )
     blocks.extend(_tool_use(call, f"messages[{i}].tool_calls[{j}]") for j, call in enumerate(tool_calls))
     return _Turn("assistant", blocks) if blocks else None
+
+
+def _thinking_blocks(blocks: Any, i: int) -> list[dict[str, Any]]:
+    """An assistant message's `thinking_blocks` (LiteLLM's field; the Messages inbound protocol
+    sets it): Anthropic's own thinking and redacted_thinking blocks, sent back first in the turn
+    as Anthropic requires when thinking meets tool use. Blocks without a signature (thinking
+    another provider produced) cannot be verified by Anthropic and are left out."""
+    if blocks is None:
+        return []
+    if not isinstance(blocks, list):
+        raise InvalidRequestError(
+            f"messages[{i}].thinking_blocks must be an array", param=f"messages[{i}].thinking_blocks"
+        )
+    out = []
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if (
+            block.get("type") == "thinking"
+            and block.get("signature")
+            and isinstance(block.get("thinking"), str)
+        ):
+            out.append({"type": "thinking", "thinking": block["thinking"], "signature": block["signature"]})
+        elif block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
+            out.append({"type": "redacted_thinking", "data": block["data"]})
+    return out
 
 
 def _tool_use(call: Any, where: str) -> dict[str, Any]:

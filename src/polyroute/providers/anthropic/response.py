@@ -1,5 +1,10 @@
 """Anthropic message -> OpenAI `chat.completion`, and the stop-reason and usage mappings the
-stream translator shares."""
+stream translator shares.
+
+Thinking blocks (signed, redacted) also ride along in the message's `thinking_blocks` (LiteLLM's
+field), so a client can send them back; a matched stop sequence is named in the choice's
+`stop_reason`, as vLLM does.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +66,7 @@ def to_openai_response(data: dict[str, Any], model: str) -> dict[str, Any]:
         raise UpstreamError("anthropic returned a message without content", provider="anthropic")
     texts: list[str] = []
     reasoning: list[str] = []
+    thinking_blocks: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
     structured = False
     for block in data["content"]:
@@ -69,6 +75,15 @@ def to_openai_response(data: dict[str, Any], model: str) -> dict[str, Any]:
             texts.append(block.get("text") or "")
         elif kind == "thinking":
             reasoning.append(block.get("thinking") or "")
+            thinking_blocks.append(
+                {
+                    "type": "thinking",
+                    "thinking": block.get("thinking") or "",
+                    "signature": block.get("signature"),
+                }
+            )
+        elif kind == "redacted_thinking":
+            thinking_blocks.append({"type": "redacted_thinking", "data": block.get("data")})
         elif kind == "tool_use" and block.get("name") == JSON_TOOL_NAME:
             structured = True
             texts.append(orjson.dumps(block.get("input") or {}).decode())
@@ -83,7 +98,7 @@ def to_openai_response(data: dict[str, Any], model: str) -> dict[str, Any]:
                     },
                 }
             )
-        # redacted_thinking, server tool blocks and results have no OpenAI counterpart.
+        # Server tool blocks and results have no OpenAI counterpart.
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts else None,
@@ -93,6 +108,9 @@ def to_openai_response(data: dict[str, Any], model: str) -> dict[str, Any]:
         message["tool_calls"] = tool_calls
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
+    if thinking_blocks:
+        # LiteLLM's field: the signed blocks a client sends back on its next turn (messages.py).
+        message["thinking_blocks"] = thinking_blocks
     response: dict[str, Any] = {
         "id": "chatcmpl-" + str(data.get("id") or ""),
         "object": "chat.completion",
@@ -107,6 +125,9 @@ def to_openai_response(data: dict[str, Any], model: str) -> dict[str, Any]:
             }
         ],
     }
+    if data.get("stop_reason") == "stop_sequence" and isinstance(data.get("stop_sequence"), str):
+        # Which stop string matched, where vLLM puts it (OpenAI's own answers do not say).
+        response["choices"][0]["stop_reason"] = data["stop_sequence"]
     if isinstance(data.get("usage"), dict):
         response["usage"] = openai_usage(data["usage"])
     return response

@@ -5,9 +5,11 @@ A state machine over parsed events:
   content_block_start  text: nothing yet; tool_use: the tool call's opening delta (index counts
                        tool calls only, from 0: Anthropic's block index also counts text blocks)
   content_block_delta  text_delta -> content, input_json_delta -> arguments fragment,
-                       thinking_delta -> reasoning_content; signature/citations are dropped
+                       thinking_delta -> reasoning_content, signature_delta -> a `thinking_blocks`
+                       delta with the signature (LiteLLM's field); citations are dropped
   message_delta        stop_reason and cumulative usage
-  message_stop         last chunk with finish_reason; `usage` is then final
+  message_stop         last chunk with finish_reason (and the matched stop sequence in the
+                       choice's `stop_reason`, as vLLM has it); `usage` is then final
   ping                 ignored; `error` raises the mapped GatewayError
 The structured-output tool (`structured.JSON_TOOL_NAME`) streams its JSON as `content` instead.
 The usage-only chunk is the server's to send, from `usage`.
@@ -40,6 +42,7 @@ class AnthropicStreamTranslator(StreamTranslator):
         self.model = model
         self.created = int(time.time())
         self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None
         self._started = False
         self._anthropic_usage: dict[str, Any] = {}
         # Anthropic block index -> (kind, OpenAI tool-call index or -1)
@@ -117,8 +120,12 @@ class AnthropicStreamTranslator(StreamTranslator):
                 "function": {"name": block.get("name"), "arguments": ""},
             }
             chunks.append(self._chunk({"tool_calls": [call]}))
+        elif kind == "redacted_thinking":
+            self._blocks[index] = (_OTHER, -1)
+            redacted = {"type": "redacted_thinking", "data": block.get("data")}
+            chunks.append(self._chunk({"thinking_blocks": [redacted]}))
         else:
-            self._blocks[index] = (_OTHER, -1)  # redacted_thinking, server tools: nothing to relay
+            self._blocks[index] = (_OTHER, -1)  # server tools: nothing to relay
         return chunks
 
     def _block_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -129,6 +136,9 @@ class AnthropicStreamTranslator(StreamTranslator):
             return [self._chunk({"content": delta["text"]})]
         if delta_type == "thinking_delta" and delta.get("thinking"):
             return [self._chunk({"reasoning_content": delta["thinking"]})]
+        if delta_type == "signature_delta" and delta.get("signature") and kind == _THINKING:
+            signed = {"type": "thinking", "thinking": "", "signature": delta["signature"]}
+            return [self._chunk({"thinking_blocks": [signed]})]
         if delta_type == "input_json_delta" and delta.get("partial_json"):
             if kind == _TOOL:
                 fragment = {"index": position, "function": {"arguments": delta["partial_json"]}}
@@ -141,6 +151,8 @@ class AnthropicStreamTranslator(StreamTranslator):
         delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
         if delta.get("stop_reason"):
             self.stop_reason = delta["stop_reason"]
+        if isinstance(delta.get("stop_sequence"), str):
+            self.stop_sequence = delta["stop_sequence"]
         usage = data.get("usage")
         if isinstance(usage, dict):
             # Cumulative totals: a field sent replaces, a field left out keeps message_start's value.
@@ -154,7 +166,10 @@ class AnthropicStreamTranslator(StreamTranslator):
             self.usage = openai_usage(self._anthropic_usage)
         chunks = self._start()
         reason = finish_reason(self.stop_reason, structured=self._structured and not self._tool_calls)
-        chunks.append(self._chunk({}, reason))
+        last = self._chunk({}, reason)
+        if self.stop_reason == "stop_sequence" and self.stop_sequence is not None:
+            last["choices"][0]["stop_reason"] = self.stop_sequence  # where vLLM names the match
+        chunks.append(last)
         return chunks
 
     def _ignore(self, data: dict[str, Any]) -> list[dict[str, Any]]:
