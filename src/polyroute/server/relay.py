@@ -171,6 +171,9 @@ class StreamRelay:
         self.produced = 0
         self.usage_so_far: dict[str, Any] | None = None
         self.broke_off: GatewayError | None = None
+        # --- guardrails hook: a guardrails.stream.StreamGuard sees each batch before it is sent
+        # (raises guardrails.Withheld to cut the stream there); None when no guardrail applies.
+        self.guard: Any = None
 
     async def run(self, wire: WireRequest, first_byte_timeout: float, idle_timeout: float) -> AttemptOutcome:
         """Relays the stream. Raises a GatewayError when it fails before the first byte was sent
@@ -245,6 +248,8 @@ class StreamRelay:
         await self.request.end_stream(error_event(self.request, error))
 
     async def _send(self, data: bytes) -> None:
+        if self.guard is not None:
+            await self.guard.on_send(data)  # guardrails hook (see __init__)
         if not self.request.started:
             self.ttft = asyncio.get_running_loop().time() - self._started_at
             await self.request.start_stream(self.headers)
@@ -345,6 +350,8 @@ class StreamRelay:
         if not self.request.started:
             await self._send(last)
             last = b""
+        elif self.guard is not None:
+            await self.guard.on_send(last)  # guardrails hook (see __init__)
         self.sent_bytes += len(last)
         self._bill()
         await self.request.end_stream(last)

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from polyroute import guardrails
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.validate import validate_chat
 from polyroute.router.deployment import Deployment
@@ -36,6 +37,7 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
     stream = bool(body.get("stream"))
     scope = client_scope(request, state, body)
     check_mock_response(body, state, scope.router if scope is not None else state.router)
+    guards = await guardrails.pre_call(request, state, body)  # guardrails: before any provider
 
     async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
         if scope is not None:
@@ -52,19 +54,24 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
         if stream:
             translator = adapter.chat_stream(call, payload)
             relay = StreamRelay(request, state, deployment, translator, headers, include_usage(body))
+            relay.guard = guards.stream_guard() if guards is not None else None  # guardrails
             return await relay.run(
                 wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
             )
         data, raw, upstream = await call_json(state, deployment, wire, limit)
         headers |= provider_limit_headers(upstream, request.rate_headers)
         if adapter.passthrough_stream:
+            if guards is not None:
+                await guards.check_answer(data, deployment)  # guardrails: during_call, post_call
             # Already OpenAI's format: relay the upstream's bytes, parsed once only to check them.
             return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
         out = adapter.chat_response(call, data)
+        if guards is not None:
+            await guards.check_answer(out, deployment)  # guardrails: during_call, post_call
         await request.respond(
             200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers, out)
         )
         return AttemptOutcome(usage=out.get("usage"))
 
     router = scope.router if scope is not None else state.router
-    await router.execute(body["model"], options, attempt)
+    await guardrails.run_guarded(guards, router.execute(body["model"], options, attempt))

@@ -1,0 +1,288 @@
+"""Which guardrails run for a request, and running them: the hooks a model route calls.
+
+    guards = await pre_call(request, state, body)   # before routing; may mask body["messages"]
+    ...inside the attempt:
+        await guards.check_answer(answer)           # non-streamed answer, before it is sent
+        relay.guard = guards.stream_guard()         # streams: StreamRelay calls it per batch
+    await run_guarded(guards, router.execute(...))  # a withheld answer becomes the client's error
+
+Selection: every `default_on` guardrail, the ones the caller's key, team or user names in its
+metadata (`guardrails: [...]`), and the ones the request names (`guardrails: [...]`), which only
+the master key or a key whose metadata says `allow_request_guardrails: true` may do. A request
+can add guardrails, never remove one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from polyroute.errors import GatewayError, InvalidRequestError, PermissionDeniedError, ServiceUnavailableError
+from polyroute.guardrails import content
+from polyroute.guardrails.base import (
+    ALLOW,
+    Guardrail,
+    GuardrailFailure,
+    Mode,
+    Verdict,
+    Withheld,
+    blocked_error,
+)
+from polyroute.observability.metrics import METRICS
+
+log = logging.getLogger("polyroute.guardrails")
+MAX_REQUEST_GUARDRAILS = 32
+T = TypeVar("T")
+
+
+class GuardrailSet:
+    """The configured guardrails (config order), shared by every request."""
+
+    def __init__(self, guardrails: dict[str, Guardrail] | None = None) -> None:
+        self.by_name = dict(guardrails or {})
+        self.default_on = [g for g in self.by_name.values() if g.default_on]
+
+    def __bool__(self) -> bool:
+        return bool(self.by_name)
+
+    def select(self, principal: Any, body: dict[str, Any]) -> list[Guardrail]:
+        """The guardrails this request runs, in config order (400/403 for a bad request field)."""
+        names = {g.name for g in self.default_on}
+        key = getattr(principal, "key", None)
+        for name in getattr(key, "guardrails", ()) or ():
+            if name not in self.by_name:
+                # Fail closed: the operator meant this key to be checked by it.
+                raise InvalidRequestError(
+                    f"guardrail '{name}' named by this key's settings is not configured on this gateway",
+                    code="guardrail_not_configured",
+                )
+            names.add(name)
+        asked = body.get("guardrails")
+        if asked is not None:
+            names.update(self._requested(asked, principal))
+        return [g for g in self.by_name.values() if g.name in names]
+
+    def _requested(self, asked: Any, principal: Any) -> list[str]:
+        if not isinstance(asked, list) or len(asked) > MAX_REQUEST_GUARDRAILS:
+            raise InvalidRequestError(
+                f"Invalid value for 'guardrails': expected a list of at most {MAX_REQUEST_GUARDRAILS} "
+                "guardrail names",
+                param="guardrails",
+            )
+        if not asked:
+            return []
+        key = getattr(principal, "key", None)
+        if key is not None and not getattr(key, "request_guardrails", False):
+            raise PermissionDeniedError(
+                "this key may not choose guardrails per request (the key's metadata "
+                "allow_request_guardrails: true allows it)",
+                param="guardrails",
+                code="guardrails_not_allowed",
+            )
+        for i, name in enumerate(asked):
+            if not isinstance(name, str) or name not in self.by_name:
+                shown = name if isinstance(name, str) and len(name) <= 100 else "?"
+                raise InvalidRequestError(
+                    f"Invalid value for 'guardrails[{i}]': no guardrail named '{shown}' is configured",
+                    param=f"guardrails[{i}]",
+                    code="unknown_guardrail",
+                )
+        return asked
+
+
+class RequestGuards:
+    """One request's guardrails and their decisions (for the metric and the spend row)."""
+
+    def __init__(self, chosen: list[Guardrail], http: Any, account: Any = None) -> None:
+        self.http = http
+        self.by_mode: dict[Mode, list[Guardrail]] = {
+            mode: [g for g in chosen if mode in g.modes] for mode in ("pre_call", "during_call", "post_call")
+        }
+        self.decisions: list[dict[str, Any]] = []
+        self.account = account
+        if account is not None and hasattr(account, "guardrail_decisions"):
+            account.guardrail_decisions = self.decisions
+        self._during: asyncio.Future[None] | None = None
+
+    # -- recording ------------------------------------------------------------------------------
+    def _record(
+        self, guardrail: Guardrail, mode: Mode, decision: str, verdict: Verdict | None = None
+    ) -> None:
+        METRICS.guardrail_decisions.inc((guardrail.name, decision))
+        entry: dict[str, Any] = {"guardrail": guardrail.name, "mode": mode, "decision": decision}
+        if verdict is not None and verdict.category:
+            entry["category"] = verdict.category
+        if verdict is not None and verdict.detail:
+            entry.update(verdict.detail)
+        self.decisions.append(entry)
+
+    async def _run(
+        self, guardrail: Guardrail, mode: Mode, check: Callable[[], Awaitable[Verdict]], output: bool
+    ) -> Verdict:
+        """One check within its timeout; a failure allows (fail_open) or refuses with a 503."""
+        try:
+            async with asyncio.timeout(guardrail.timeout_s):
+                verdict = await check()
+        except (TimeoutError, GuardrailFailure) as exc:
+            reason = (
+                f"timed out after {guardrail.timeout_s:g}s" if isinstance(exc, TimeoutError) else str(exc)
+            )
+            log.warning(
+                "guardrail failed: guardrail=%s mode=%s reason=%s fail_open=%s",
+                guardrail.name,
+                mode,
+                reason,
+                guardrail.fail_open,
+            )
+            if guardrail.fail_open:
+                self._record(guardrail, mode, "fail_open")
+                return ALLOW
+            self._record(guardrail, mode, "fail_closed")
+            what = "response" if output else "request"
+            raise ServiceUnavailableError(
+                f"guardrail '{guardrail.name}' could not check the {what} ({reason}); "
+                f"the {what} was {'withheld' if output else 'not sent'}",
+                code="guardrail_unavailable",
+            ) from None
+        if verdict.action == "mask" and mode != "pre_call":
+            verdict = Verdict("block", verdict.category or "mask_required")  # it already left
+        if verdict.action == "block":
+            self._record(guardrail, mode, "block", verdict)
+            log.info(
+                "guardrail blocked: guardrail=%s mode=%s category=%s", guardrail.name, mode, verdict.category
+            )
+            raise blocked_error(guardrail.name, verdict.category, output)
+        self._record(guardrail, mode, verdict.action, verdict)
+        return verdict
+
+    # -- input ------------------------------------------------------------------------------------
+    async def _check_input(self, mode: Mode, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        guardrails = self.by_mode[mode]
+        # Maskers run one after another (each sees the last one's text); the rest together, on
+        # the masked messages.
+        for guardrail in (g for g in guardrails if g.masks):
+            verdict = await self._run(
+                guardrail, mode, lambda g=guardrail, m=messages: g.check_input(m, self.http), output=False
+            )
+            if verdict.action == "mask" and verdict.messages is not None:
+                messages = verdict.messages
+        checkers = [g for g in guardrails if not g.masks]
+        if checkers:
+            await _all(
+                self._run(g, mode, lambda g=g: g.check_input(messages, self.http), output=False)
+                for g in checkers
+            )
+        return messages
+
+    async def pre_call(self, body: dict[str, Any]) -> None:
+        """Runs pre_call guardrails; a masked prompt replaces body["messages"]. Raises the 400."""
+        messages = body.get("messages")
+        if self.by_mode["pre_call"] and isinstance(messages, list):
+            checked = await self._check_input("pre_call", messages)
+            if checked is not messages:
+                body["messages"] = checked
+
+    def start_during_call(self, body: dict[str, Any]) -> None:
+        """Starts during_call guardrails beside the model call; `gate` waits for them."""
+        messages = body.get("messages")
+        if self.by_mode["during_call"] and isinstance(messages, list):
+            self._during = asyncio.ensure_future(self._check_input("during_call", messages))
+
+    async def gate(self) -> None:
+        """Holds an answer until the during_call checks passed (Withheld when they did not)."""
+        if self._during is None:
+            return
+        try:
+            await asyncio.shield(self._during)
+        except GatewayError as error:
+            raise Withheld(error) from None
+
+    def close(self) -> None:
+        during = self._during
+        if during is None:
+            return
+        if not during.done():
+            during.cancel()
+        elif not during.cancelled():
+            during.exception()  # read, so an unawaited block is not reported as never retrieved
+
+    # -- output -----------------------------------------------------------------------------------
+    @property
+    def checks_output(self) -> bool:
+        return bool(self.by_mode["post_call"])
+
+    async def check_text(self, text: str, guardrails: list[Guardrail] | None = None) -> None:
+        try:
+            await _all(
+                self._run(g, "post_call", lambda g=g: g.check_output(text, self.http), output=True)
+                for g in (guardrails if guardrails is not None else self.by_mode["post_call"])
+            )
+        except GatewayError as error:
+            raise Withheld(error) from None
+
+    async def check_answer(self, answer: dict[str, Any], deployment: Any = None) -> None:
+        """Before a whole answer leaves: during_call gate, then post_call on its text. A withheld
+        answer is still billed to the request's account (the provider produced it)."""
+        try:
+            await self.gate()
+            if self.checks_output:
+                await self.check_text(content.answer_text(answer))
+        except Withheld:
+            if self.account is not None and deployment is not None:
+                self.account.answered(deployment, answer.get("usage"), None, answer)
+            raise
+
+    def stream_guard(self) -> Any:
+        from polyroute.guardrails.stream import StreamGuard
+
+        if self._during is None and not self.checks_output:
+            return None
+        return StreamGuard(self)
+
+
+async def _all(checks: Any) -> None:
+    """Runs checks together; the first failure cancels the others and is raised."""
+    tasks = [asyncio.ensure_future(c) for c in checks]
+    if not tasks:
+        return
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+
+
+# -- the hooks a route calls --------------------------------------------------------------------
+async def pre_call(request: Any, state: Any, body: dict[str, Any]) -> RequestGuards | None:
+    """Chooses the request's guardrails and runs its pre_call ones (raising the client's 400 or
+    503 before any provider is called), then starts the during_call ones. None when none apply."""
+    guardrails: GuardrailSet | None = getattr(state, "guardrails", None)
+    if not guardrails:
+        if body.get("guardrails"):
+            raise InvalidRequestError(
+                "Invalid value for 'guardrails': no guardrails are configured on this gateway",
+                param="guardrails",
+                code="unknown_guardrail",
+            )
+        return None
+    chosen = guardrails.select(request.principal, body)
+    if not chosen:
+        return None
+    guards = RequestGuards(chosen, state.http, request.account)
+    await guards.pre_call(body)
+    guards.start_during_call(body)
+    return guards
+
+
+async def run_guarded(guards: RequestGuards | None, work: Awaitable[T]) -> T:
+    """Awaits the routed work; an answer a guardrail withheld becomes the client's error."""
+    try:
+        return await work
+    except Withheld as withheld:
+        raise withheld.error from None
+    finally:
+        if guards is not None:
+            guards.close()

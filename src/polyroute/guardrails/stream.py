@@ -1,0 +1,88 @@
+"""Guardrails on a growing stream: called by StreamRelay before each batch of bytes leaves.
+
+The first call waits for the during_call checks (the stream's first byte is held until they
+pass). post_call guardrails then look at the text as it grows: a local one (blocklist) at every
+batch, a remote one each time `stream_check_chars` new characters have come (default 400) and
+once more before the end marker, so a long answer costs a bounded number of calls. A batch is
+checked before it is written, so the first flagged batch never reaches the client: the stream
+ends there with the error (an error event once bytes were sent, the 400 before that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+MAX_KEPT_CHARS = 32_768  # the text a remote check sees: the answer's most recent part
+OVERLAP_CHARS = 256  # a local check re-reads this much before the new text (matches across batches)
+
+
+def delta_text(data: bytes) -> str:
+    """The generated text in a batch of OpenAI chat (or completion) SSE events."""
+    pieces = []
+    for line in data.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if not payload or payload == b"[DONE]":
+            continue
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(chunk, dict):
+            continue
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                for key in ("content", "refusal"):
+                    if isinstance(delta.get(key), str):
+                        pieces.append(delta[key])
+            elif isinstance(choice.get("text"), str):
+                pieces.append(choice["text"])
+    return "".join(pieces)
+
+
+class StreamGuard:
+    __slots__ = ("guards", "gated", "text", "total", "checked")
+
+    def __init__(self, guards: Any) -> None:
+        self.guards = guards
+        self.gated = False
+        self.text = ""  # the most recent MAX_KEPT_CHARS of the answer
+        self.total = 0  # characters of answer seen
+        self.checked = {g.name: 0 for g in guards.by_mode["post_call"]}  # checked up to, per guardrail
+
+    async def on_send(self, data: bytes) -> None:
+        """Raises Withheld when the batch (or the answer so far) must not reach the client."""
+        if not self.gated:
+            await self.guards.gate()
+            self.gated = True
+        if not self.checked or not data:
+            return
+        new = delta_text(data)
+        if new:
+            self.text = (self.text + new)[-MAX_KEPT_CHARS:]
+            self.total += len(new)
+        final = b"[DONE]" in data
+        due = []
+        for guardrail in self.guards.by_mode["post_call"]:
+            done = self.checked[guardrail.name]
+            if self.total > done and (final or self.total - done >= guardrail.stream_check_chars):
+                due.append(guardrail)
+        if not due:
+            return
+        local = [g for g in due if not g.remote]
+        remote = [g for g in due if g.remote]
+        if local:
+            # Only what is new to them, plus an overlap for a match across batches.
+            start = min(self.checked[g.name] for g in local)
+            kept_from = self.total - len(self.text)
+            await self.guards.check_text(self.text[max(0, start - OVERLAP_CHARS - kept_from) :], local)
+        if remote:
+            await self.guards.check_text(self.text, remote)
+        for guardrail in due:
+            self.checked[guardrail.name] = self.total
