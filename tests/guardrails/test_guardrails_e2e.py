@@ -1,0 +1,251 @@
+"""Guardrails end to end: the openai SDK against the gateway, each guardrail type against its
+protocol-faithful fake, the fake OpenAI upstream or a canary as the model."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import openai
+import pytest
+
+from tests.fakes.base import Reply
+from tests.guardrails.conftest import SECRETS
+from tests.keys.conftest import Admin
+
+PII_PROMPT = (
+    "Mail jane.doe@example.com or call +1 415-555-0100; card 4111 1111 1111 1111; "
+    "key sk-proj-abcdefghijklmnopqrstuvwx; order 1234 5678 9012 3456"
+)
+
+
+def error_of(exc: openai.APIStatusError) -> dict:
+    body = exc.response.json()
+    assert not any(secret in json.dumps(body) for secret in SECRETS)
+    return body["error"]
+
+
+def image_message(data: bytes, text: str = "what is this?") -> list[dict]:
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}],
+        }
+    ]
+
+
+def test_a_flagged_request_is_refused_before_any_provider_is_called(
+    guard_gateway, moderation, canary
+) -> None:
+    client = guard_gateway.client()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="canary", messages=[{"role": "user", "content": "tell me about stabbing"}]
+        )
+    error = error_of(caught.value)
+    assert error["type"] == "invalid_request_error" and error["code"] == "content_policy_violation"
+    assert "'moderation'" in error["message"] and "violence" in error["message"]
+    assert "stabbing" not in error["message"]
+    assert canary.settle() == 0  # not one connection reached the provider
+    (sent,) = moderation.requests
+    assert sent.headers["authorization"].endswith(moderation.api_key)
+    assert sent.json["model"] == "omni-moderation-latest"
+
+
+def test_pii_is_masked_before_the_prompt_leaves_the_gateway(guard_gateway, fake_openai, moderation) -> None:
+    reply = guard_gateway.client().chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": PII_PROMPT}]
+    )
+    assert reply.choices[0].message.content
+    upstream = fake_openai.requests[-1].json["messages"][0]["content"]
+    assert upstream == (
+        "Mail [EMAIL_ADDRESS] or call [PHONE_NUMBER]; card [CREDIT_CARD]; "
+        "key [API_KEY]; order 1234 5678 9012 3456"
+    )  # the last number fails the Luhn check: not a card
+    # The moderation service, too, saw the masked prompt only.
+    assert "jane.doe" not in moderation.requests[-1].body.decode()
+
+
+def test_a_webhook_can_mask_and_a_request_may_add_guardrails(guard_gateway, fake_openai) -> None:
+    guard_gateway.client().chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "please mask-me now"}],
+        extra_body={"guardrails": ["masking-webhook"]},
+    )
+    assert fake_openai.requests[-1].json["messages"][0]["content"] == "please [MASKED] now"
+    assert "guardrails" not in fake_openai.requests[-1].json  # a gateway field, never forwarded
+
+
+def test_a_flagged_answer_is_replaced_by_the_error(guard_gateway, fake_openai) -> None:
+    fake_openai.script(Reply(text="this answer holds a Forbidden word"))
+    with pytest.raises(openai.BadRequestError) as caught:
+        guard_gateway.client().chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+    error = error_of(caught.value)
+    assert error["code"] == "content_policy_violation"
+    assert "response" in error["message"] and "'output-words'" in error["message"]
+    assert "banned-words" in error["message"] and "Forbidden" not in error["message"]
+
+
+def test_a_stream_is_cut_at_the_first_flagged_chunk(guard_gateway, fake_openai) -> None:
+    fake_openai.script(Reply(text="alpha beta gamma forbidden delta epsilon zeta", chunk_delay=0.02))
+    received = []
+    with pytest.raises(openai.APIError) as caught:
+        stream = guard_gateway.client().chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                received.append(chunk.choices[0].delta.content)
+    text = "".join(received)
+    assert "forbidden" not in text and "delta" not in text and "zeta" not in text
+    assert "output-words" in str(caught.value) and "forbidden" not in str(caught.value)
+
+
+def test_a_clean_stream_passes_whole(guard_gateway, fake_openai) -> None:
+    fake_openai.script(Reply(text="alpha beta gamma delta"))
+    stream = guard_gateway.client().chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "alpha beta gamma delta"
+
+
+def test_a_guardrail_that_times_out_fails_closed_by_default(
+    guard_gateway, canary, stalled_moderation
+) -> None:
+    before = len(stalled_moderation.requests)
+    with pytest.raises(openai.InternalServerError) as caught:
+        guard_gateway.client().chat.completions.create(
+            model="canary",
+            messages=[{"role": "user", "content": "hello"}],
+            extra_body={"guardrails": ["slow-closed"]},
+        )
+    assert caught.value.status_code == 503
+    error = error_of(caught.value)
+    assert error["code"] == "guardrail_unavailable" and "'slow-closed'" in error["message"]
+    assert len(stalled_moderation.requests) == before + 1  # it was asked, and never answered
+    assert canary.settle() == 0
+
+
+def test_a_fail_open_guardrail_lets_the_request_through_when_it_times_out(guard_gateway, fake_openai) -> None:
+    reply = guard_gateway.client().chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_body={"guardrails": ["slow-open"]},
+    )
+    assert reply.choices[0].message.content == "Hello from the fake upstream."
+    assert len(fake_openai.requests) == 1
+
+
+def test_image_moderation_blocks_a_flagged_image(guard_gateway, content_safety, canary) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        guard_gateway.client().chat.completions.create(
+            model="canary", messages=image_message(b"\x89PNG fake image bytes UNSAFE:Sexual")
+        )
+    error = error_of(caught.value)
+    assert (
+        error["code"] == "content_policy_violation"
+        and "'images'" in error["message"]
+        and "Sexual" in error["message"]
+    )
+    (sent,) = content_safety.requests
+    assert sent.query["api-version"] == "2024-09-01" and sent.json["image"]["content"]
+    assert canary.settle() == 0
+
+
+def test_photodna_blocks_a_known_image_and_the_spend_row_records_it(guard_gateway, photodna, canary) -> None:
+    image = b"\x89PNG a known image's bytes"
+    photodna.known.add(hashlib.sha256(image).hexdigest())
+    admin = Admin(guard_gateway.url)
+    made = admin.new_key(key_alias="photodna-test")
+    with pytest.raises(openai.BadRequestError) as caught:
+        guard_gateway.client(api_key=made["key"]).chat.completions.create(
+            model="canary", messages=image_message(image)
+        )
+    error = error_of(caught.value)
+    assert "'hashes'" in error["message"] and "csam" in error["message"]
+    (sent,) = photodna.requests
+    assert sent.headers["content-type"] == "image/png" and sent.body == image
+    assert canary.settle() == 0
+    (row,) = admin.wait_for_logs(1, api_key=made["key"])
+    decisions = row["metadata"]["guardrails"]
+    blocked = [d for d in decisions if d["decision"] == "block"]
+    assert blocked == [
+        {
+            "guardrail": "hashes",
+            "mode": "pre_call",
+            "decision": "block",
+            "category": "csam",
+            "tracking_id": blocked[0]["tracking_id"],
+        }
+    ]
+    assert blocked[0]["tracking_id"].startswith("1_photodna_")
+    metrics = admin.http.get("/metrics").text
+    assert 'polyroute_guardrail_decisions_total{decision="block",guardrail="hashes"}' in metrics
+
+
+def test_a_clean_image_passes_both_image_guardrails(
+    guard_gateway, content_safety, photodna, fake_openai
+) -> None:
+    reply = guard_gateway.client().chat.completions.create(
+        model="gpt-4o-mini", messages=image_message(b"\x89PNG a cat")
+    )
+    assert reply.choices[0].message.content
+    assert len(content_safety.requests) == 1 and len(photodna.requests) == 1
+
+
+def test_per_key_guardrails(guard_gateway, fake_openai, webhook) -> None:
+    admin = Admin(guard_gateway.url)
+    guarded = admin.new_key(key_alias="webhook-guarded", metadata={"guardrails": ["strict-webhook"]})
+    plain = admin.new_key(key_alias="plain")
+    chooser = admin.new_key(key_alias="chooser", metadata={"allow_request_guardrails": True})
+    messages = [{"role": "user", "content": "please block-me"}]
+
+    # during_call: the model is called at the same time, its answer is withheld.
+    with pytest.raises(openai.BadRequestError) as caught:
+        guard_gateway.client(api_key=guarded["key"]).chat.completions.create(
+            model="gpt-4o-mini", messages=messages
+        )
+    error = error_of(caught.value)
+    assert "'strict-webhook'" in error["message"] and "custom-policy" in error["message"]
+    assert len(webhook.requests) == 1 and len(fake_openai.requests) == 1
+
+    # Another key is not checked by it, and may not ask for it.
+    assert guard_gateway.client(api_key=plain["key"]).chat.completions.create(
+        model="gpt-4o-mini", messages=messages
+    )
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        guard_gateway.client(api_key=plain["key"]).chat.completions.create(
+            model="gpt-4o-mini", messages=messages, extra_body={"guardrails": ["strict-webhook"]}
+        )
+    assert error_of(refused.value)["code"] == "guardrails_not_allowed"
+    assert len(webhook.requests) == 1
+
+    # A key allowed to choose adds it per request; unknown names are refused by name.
+    with pytest.raises(openai.BadRequestError):
+        guard_gateway.client(api_key=chooser["key"]).chat.completions.create(
+            model="gpt-4o-mini", messages=messages, extra_body={"guardrails": ["strict-webhook"]}
+        )
+    with pytest.raises(openai.BadRequestError) as unknown:
+        guard_gateway.client(api_key=chooser["key"]).chat.completions.create(
+            model="gpt-4o-mini", messages=messages, extra_body={"guardrails": ["no-such-guardrail"]}
+        )
+    assert error_of(unknown.value)["param"] == "guardrails[0]"
+
+
+def test_moderations_route_through_a_moderation_deployment(guard_gateway, moderation) -> None:
+    client = guard_gateway.client()
+    result = client.moderations.create(model="omni-moderation-latest", input="a story about stabbing")
+    assert result.results[0].flagged and result.results[0].categories.violence
+    assert moderation.requests[-1].json == {
+        "model": "omni-moderation-latest",
+        "input": "a story about stabbing",
+    }
+    # No model: OpenAI's default model name, served by the same deployment.
+    assert not client.moderations.create(input="a calm story").results[0].flagged
+    mocked = client.moderations.create(model="mock-moderation", input=["fine", "mock-flag-hate here"])
+    assert [r.flagged for r in mocked.results] == [False, True] and mocked.results[1].categories.hate
