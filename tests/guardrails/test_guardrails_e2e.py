@@ -10,7 +10,7 @@ import json
 import openai
 import pytest
 
-from tests.fakes.base import Reply
+from tests.fakes.base import Error, Reply
 from tests.guardrails.conftest import SECRETS
 from tests.keys.conftest import Admin
 
@@ -249,3 +249,62 @@ def test_moderations_route_through_a_moderation_deployment(guard_gateway, modera
     assert not client.moderations.create(input="a calm story").results[0].flagged
     mocked = client.moderations.create(model="mock-moderation", input=["fine", "mock-flag-hate here"])
     assert [r.flagged for r in mocked.results] == [False, True] and mocked.results[1].categories.hate
+
+
+def test_legacy_completions_are_guarded_too(guard_gateway, fake_openai, canary) -> None:
+    client = guard_gateway.client()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.completions.create(model="canary", prompt="a tale of stabbing")
+    assert error_of(caught.value)["code"] == "content_policy_violation"
+    assert canary.settle() == 0
+    client.completions.create(model="gpt-4o-mini", prompt="reach me at jane.doe@example.com")
+    assert fake_openai.requests[-1].json["prompt"] == "reach me at [EMAIL_ADDRESS]"
+    with pytest.raises(openai.BadRequestError) as tokens:
+        client.completions.create(model="gpt-4o-mini", prompt=[1, 2, 3])  # token ids cannot be read
+    assert error_of(tokens.value)["code"] == "guardrails_need_text"
+
+
+def test_a_withheld_answer_is_not_a_reason_to_fall_back(guard_gateway, fake_openai, canary) -> None:
+    """content_policy_fallbacks are for a provider's own refusal; a guardrail's verdict on the
+    answer stands (another model's answer would be checked the same way, and billed twice)."""
+    fake_openai.script(Reply(text="a forbidden answer"))
+    with pytest.raises(openai.BadRequestError) as caught:
+        guard_gateway.client().chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"content_policy_fallbacks": ["canary"]},
+        )
+    assert "'output-words'" in error_of(caught.value)["message"]
+    assert canary.settle() == 0
+
+
+def test_a_providers_own_refusal_still_falls_back(guard_gateway, fake_openai) -> None:
+    fake_openai.script(
+        Error(
+            400, message="Your request was rejected by the safety system.", code="content_policy_violation"
+        ),
+        Reply(text="served by the fallback"),
+    )
+    reply = guard_gateway.client().chat.completions.with_raw_response.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"content_policy_fallbacks": ["fallback-gpt"]},
+    )
+    assert reply.parse().choices[0].message.content == "served by the fallback"
+    assert reply.headers["x-polyroute-fallback"] == "true"
+
+
+def test_during_call_holds_the_stream_until_the_check_passes(guard_gateway, fake_openai, webhook) -> None:
+    webhook.stall = True  # the check cannot finish: nothing of the answer may reach the client
+    fake_openai.script(Reply(text="an answer that is ready at once"))
+    with pytest.raises(openai.InternalServerError) as caught:
+        stream = guard_gateway.client().chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            extra_body={"guardrails": ["strict-webhook-short"]},
+        )
+        for _ in stream:
+            pytest.fail("a chunk arrived before the during_call check passed")
+    assert error_of(caught.value)["code"] == "guardrail_unavailable"
+    assert len(fake_openai.requests) == 1  # the model was called meanwhile

@@ -177,18 +177,18 @@ class RequestGuards:
         return messages
 
     async def pre_call(self, body: dict[str, Any]) -> None:
-        """Runs pre_call guardrails; a masked prompt replaces body["messages"]. Raises the 400."""
-        messages = body.get("messages")
-        if self.by_mode["pre_call"] and isinstance(messages, list):
+        """Runs pre_call guardrails; a masked prompt replaces body["messages"] (or a legacy
+        completion's body["prompt"]). Raises the 400 (or the 503 of a failed check)."""
+        if self.by_mode["pre_call"]:
+            messages = input_messages(body)
             checked = await self._check_input("pre_call", messages)
             if checked is not messages:
-                body["messages"] = checked
+                apply_masked(body, checked)
 
     def start_during_call(self, body: dict[str, Any]) -> None:
         """Starts during_call guardrails beside the model call; `gate` waits for them."""
-        messages = body.get("messages")
-        if self.by_mode["during_call"] and isinstance(messages, list):
-            self._during = asyncio.ensure_future(self._check_input("during_call", messages))
+        if self.by_mode["during_call"]:
+            self._during = asyncio.ensure_future(self._check_input("during_call", input_messages(body)))
 
     async def gate(self) -> None:
         """Holds an answer until the during_call checks passed (Withheld when they did not)."""
@@ -240,6 +240,38 @@ class RequestGuards:
         if self._during is None and not self.checks_output:
             return None
         return StreamGuard(self)
+
+
+def input_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """What input guardrails read: the chat messages, or a legacy prompt as user messages."""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        return messages
+    prompt = body.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if isinstance(prompts, list) and all(isinstance(p, str) for p in prompts):
+        return [{"role": "user", "content": p} for p in prompts]
+    # Token ids (or anything else) cannot be read: refused rather than let through unchecked.
+    raise InvalidRequestError(
+        "this gateway checks prompts with guardrails, which read text only: send the prompt as text",
+        param="prompt" if "prompt" in body else "messages",
+        code="guardrails_need_text",
+    )
+
+
+def apply_masked(body: dict[str, Any], checked: list[dict[str, Any]]) -> None:
+    if "messages" in body:
+        body["messages"] = checked
+        return
+    texts = [m.get("content") for m in checked]
+    if not all(isinstance(t, str) for t in texts) or len(texts) != (
+        1 if isinstance(body["prompt"], str) else len(body["prompt"])
+    ):
+        raise ServiceUnavailableError(
+            "a guardrail masked the prompt into a shape a completion cannot take",
+            code="guardrail_unavailable",
+        )
+    body["prompt"] = texts[0] if isinstance(body["prompt"], str) else texts
 
 
 async def _all(checks: Any) -> None:

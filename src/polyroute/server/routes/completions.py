@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from polyroute import guardrails
 from polyroute.errors import InvalidRequestError
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
@@ -171,6 +172,7 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
     stream = bool(body.get("stream"))
     scope = client_scope(request, state, body)
     check_mock_response(body, state, scope.router if scope is not None else state.router)
+    guards = await guardrails.pre_call(request, state, body)  # guardrails: before any provider
 
     async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
         if scope is not None:
@@ -194,11 +196,14 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
                     headers,
                     include_usage(body),
                 )
+                relay.guard = guards.stream_guard() if guards is not None else None  # guardrails
                 return await relay.run(
                     wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
                 )
             data, raw, upstream = await call_json(state, deployment, wire, limit)
             headers |= provider_limit_headers(upstream, request.rate_headers)
+            if guards is not None:
+                await guards.check_answer(data, deployment)  # guardrails: during_call, post_call
             return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
         chat = chat_body_for(body)
         config = state.config
@@ -211,16 +216,19 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
             relay = StreamRelay(
                 request, state, deployment, translator, headers, include_usage(body), TextCompletionChunks()
             )
+            relay.guard = guards.stream_guard() if guards is not None else None  # guardrails
             return await relay.run(
                 wire, first_byte_limit(state, deployment, body, limit), idle_limit(state, limit)
             )
         data, _, upstream = await call_json(state, deployment, wire, limit)
         headers |= provider_limit_headers(upstream, request.rate_headers)
         out = to_text_completion(adapter.chat_response(call, data))
+        if guards is not None:
+            await guards.check_answer(out, deployment)  # guardrails: during_call, post_call
         await request.respond(
             200, orjson.dumps(out), cost_headers(request, deployment, out.get("usage"), headers, out)
         )
         return AttemptOutcome(usage=out.get("usage"))
 
     router = scope.router if scope is not None else state.router
-    await router.execute(body["model"], options, attempt)
+    await guardrails.run_guarded(guards, router.execute(body["model"], options, attempt))
