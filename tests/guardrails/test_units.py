@@ -161,3 +161,27 @@ def test_key_team_and_user_metadata_combine() -> None:
     assert guardrail_settings(both)["request_guardrails"] is False
     record = KeyRecord(token="t", guardrails=("a",), request_guardrails=True)
     assert KeyRecord.from_bytes(record.to_bytes()) == record
+
+
+def test_more_images_than_are_checked_are_refused_not_skipped() -> None:
+    from polyroute.guardrails.content import MAX_IMAGES, images_to_check
+
+    part = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    assert len(images_to_check([{"role": "user", "content": [part] * MAX_IMAGES}])) == MAX_IMAGES
+    with pytest.raises(InvalidRequestError) as caught:
+        images_to_check([{"role": "user", "content": [part] * (MAX_IMAGES + 1)}])
+    assert caught.value.code == "too_many_images"
+
+
+def test_webhook_header_values_are_secrets() -> None:
+    redactor = Redactor()
+    build_guardrails(
+        [
+            entry(
+                guardrail="webhook", api_base="http://127.0.0.1:9/x", headers={"X-Token": "os.environ/TOKEN"}
+            )
+        ],
+        {"TOKEN": "hook-token-abcdef123456"},
+        redactor,
+    )
+    assert "hook-token-abcdef123456" not in redactor.scrub("sent hook-token-abcdef123456")

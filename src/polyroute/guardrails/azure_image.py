@@ -48,7 +48,7 @@ class AzureImageModerationGuardrail(Guardrail):
         self.thresholds = category_thresholds
 
     async def check_input(self, messages: list[dict[str, Any]], http: Any) -> Verdict:
-        urls = content.image_urls(messages)[: content.MAX_IMAGES]
+        urls = content.images_to_check(messages)
         if not urls:
             return ALLOW
         verdicts = await asyncio.gather(*(self._analyze(url, http) for url in urls))

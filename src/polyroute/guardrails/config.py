@@ -57,7 +57,9 @@ class _Entry:
         return ValueError(f"{self.where}.{key}: {problem}")
 
     def string(self, key: str, default: str | None = None) -> str | None:
-        value = self.params.get(key, default)
+        return self.string_value(key, self.params.get(key, default))
+
+    def string_value(self, key: str, value: Any) -> str | None:
         if value is not None and not isinstance(value, str):
             raise self.fail(key, "expected a string")
         try:
@@ -180,10 +182,14 @@ def _webhook(e: _Entry) -> dict[str, Any]:
     headers = e.params.get("headers") or {}
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise e.fail("headers", "expected a mapping of header name to string")
+    resolved = {}
+    for name, value in headers.items():
+        resolved[str(name).lower()] = value = e.string_value(f"headers.{name}", value)
+        e.redactor.add(value)  # headers often carry a token: kept out of logs like keys
     return {
         "api_base": e.url("api_base"),
         "api_key": e.secret("api_key", (), required=False),
-        "headers": {str(k).lower(): v for k, v in headers.items()},
+        "headers": resolved,
     }
 
 

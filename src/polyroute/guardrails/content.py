@@ -11,7 +11,9 @@ import binascii
 from collections.abc import Callable, Iterator
 from typing import Any
 
-MAX_IMAGES = 16  # images one guardrail call looks at; a request with more is refused by the caller
+from polyroute.errors import InvalidRequestError
+
+MAX_IMAGES = 16  # images an image guardrail checks per request; a request with more is refused
 
 
 def texts(messages: list[dict[str, Any]]) -> Iterator[str]:
@@ -44,6 +46,19 @@ def image_urls(messages: list[dict[str, Any]]) -> list[str]:
             url = image.get("url") if isinstance(image, dict) else image
             if isinstance(url, str) and url:
                 urls.append(url)
+    return urls
+
+
+def images_to_check(messages: list[dict[str, Any]]) -> list[str]:
+    """The image URLs an image guardrail checks: all of them, or a 400 when there are more than
+    it checks per request (an unchecked image must not slip through)."""
+    urls = image_urls(messages)
+    if len(urls) > MAX_IMAGES:
+        raise InvalidRequestError(
+            f"at most {MAX_IMAGES} images per request on this gateway (its guardrails check each one)",
+            param="messages",
+            code="too_many_images",
+        )
     return urls
 
 

@@ -38,7 +38,7 @@ class OpenAIModerationGuardrail(Guardrail):
 
     async def check_input(self, messages: list[dict[str, Any]], http: Any) -> Verdict:
         texts = [t for t in content.texts(messages) if t.strip()]
-        images = content.image_urls(messages)[: content.MAX_IMAGES]
+        images = content.images_to_check(messages)
         if not texts and not images:
             return ALLOW
         if images:

@@ -36,7 +36,7 @@ class PhotoDNAGuardrail(Guardrail):
         self.url = f"{api_base.rstrip('/')}/Match?enhance={'true' if enhance else 'false'}"
 
     async def check_input(self, messages: list[dict[str, Any]], http: Any) -> Verdict:
-        urls = content.image_urls(messages)[: content.MAX_IMAGES]
+        urls = content.images_to_check(messages)
         if not urls:
             return ALLOW
         verdicts = await asyncio.gather(*(self._match(url, http) for url in urls))
