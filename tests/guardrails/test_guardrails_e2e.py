@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 
 import openai
 import pytest
@@ -18,6 +19,14 @@ PII_PROMPT = (
     "Mail jane.doe@example.com or call +1 415-555-0100; card 4111 1111 1111 1111; "
     "key sk-proj-abcdefghijklmnopqrstuvwx; order 1234 5678 9012 3456"
 )
+
+
+def wait_for(condition, what: str, timeout_s: float = 15.0) -> None:
+    """Waits (bounded) for a condition another thread makes true."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
 def error_of(exc: openai.APIStatusError) -> dict:
@@ -308,3 +317,15 @@ def test_during_call_holds_the_stream_until_the_check_passes(guard_gateway, fake
             pytest.fail("a chunk arrived before the during_call check passed")
     assert error_of(caught.value)["code"] == "guardrail_unavailable"
     assert len(fake_openai.requests) == 1  # the model was called meanwhile
+
+
+def test_a_during_call_block_cancels_the_model_call(guard_gateway, fake_openai, webhook) -> None:
+    fake_openai.script(Reply(text="a slow answer", ttfb=60))  # would answer long after the verdict
+    with pytest.raises(openai.BadRequestError) as caught:
+        guard_gateway.client().chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "please block-me"}],
+            extra_body={"guardrails": ["strict-webhook"]},
+        )
+    assert "'strict-webhook'" in error_of(caught.value)["message"]
+    wait_for(lambda: fake_openai.cancelled == 1, "the upstream call to be cancelled")

@@ -15,6 +15,7 @@ can add guardrails, never remove one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -310,11 +311,30 @@ async def pre_call(request: Any, state: Any, body: dict[str, Any]) -> RequestGua
 
 
 async def run_guarded(guards: RequestGuards | None, work: Awaitable[T]) -> T:
-    """Awaits the routed work; an answer a guardrail withheld becomes the client's error."""
+    """Awaits the routed work; an answer a guardrail withheld becomes the client's error. A
+    during_call check that blocks (or fails closed) before the model has answered cancels the
+    model call at once: nothing of it could be sent, so nothing more of it is paid for."""
     try:
-        return await work
+        during = guards._during if guards is not None else None
+        if during is None:
+            return await work
+        return await _race(during, asyncio.ensure_future(work))
     except Withheld as withheld:
         raise withheld.error from None
     finally:
         if guards is not None:
             guards.close()
+
+
+async def _race(during: asyncio.Future[Any], work: asyncio.Future[T]) -> T:
+    try:
+        await asyncio.wait({during, work}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work.cancel()  # the client left (or the server stops): the model call goes with us
+        raise
+    if not work.done() and not during.cancelled() and during.exception() is not None:
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work  # its cleanup (limits, in-flight counts) runs before the answer
+        raise during.exception()  # type: ignore[misc]  # the block's 400 or the 503
+    return await work
