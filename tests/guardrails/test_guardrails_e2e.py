@@ -329,3 +329,11 @@ def test_a_during_call_block_cancels_the_model_call(guard_gateway, fake_openai, 
         )
     assert "'strict-webhook'" in error_of(caught.value)["message"]
     wait_for(lambda: fake_openai.cancelled == 1, "the upstream call to be cancelled")
+
+
+def test_key_metadata_for_guardrails_is_validated(guard_gateway) -> None:
+    admin = Admin(guard_gateway.url)
+    bad = admin.post("/key/generate", metadata={"guardrails": "strict-webhook"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "metadata.guardrails"
+    bad = admin.post("/key/generate", metadata={"allow_request_guardrails": "yes"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "metadata.allow_request_guardrails"
