@@ -185,3 +185,48 @@ def test_webhook_header_values_are_secrets() -> None:
         redactor,
     )
     assert "hook-token-abcdef123456" not in redactor.scrub("sent hook-token-abcdef123456")
+
+
+class RecordingGuardrail:
+    """A remote-like guardrail that records the text it is shown and allows it."""
+
+    def __init__(self, every: int) -> None:
+        from polyroute.guardrails.base import Guardrail
+
+        class Recorder(Guardrail):
+            kind = "recorder"
+            seen: list[str] = []
+
+            async def check_output(self, text, http):
+                from polyroute.guardrails.base import ALLOW
+
+                self.seen.append(text)
+                return ALLOW
+
+        self.guardrail = Recorder("rec", ("post_call",), stream_check_chars=every)
+
+
+def test_stream_checks_send_each_character_a_bounded_number_of_times() -> None:
+    from polyroute.guardrails import RequestGuards
+    from polyroute.guardrails.engine import MAX_DECISIONS
+    from polyroute.guardrails.stream import CONTEXT_CHARS
+
+    recorder = RecordingGuardrail(every=100).guardrail
+    guards = RequestGuards([recorder], http=None)
+    guard = StreamGuard(guards)
+    piece = "x" * 99 + " "
+
+    async def run() -> None:
+        for _ in range(200):  # 20,000 characters in 100-character batches
+            await guard.on_send(
+                b'data: {"choices":[{"index":0,"delta":{"content":"' + piece.encode() + b'"}}]}\n\n'
+            )
+        await guard.on_send(b"data: [DONE]\n\n")
+
+    asyncio.run(run())
+    assert len(recorder.seen) == 200  # one check per 100 new characters; the end adds none here
+    assert max(len(text) for text in recorder.seen) <= 100 + CONTEXT_CHARS
+    assert sum(len(text) for text in recorder.seen) <= 20_000 * (1 + CONTEXT_CHARS / 100)
+    # The spend row keeps the first decisions and counts the rest.
+    assert len(guards.decisions) == MAX_DECISIONS + 1
+    assert guards.decisions[-1] == {"more": 200 - MAX_DECISIONS}

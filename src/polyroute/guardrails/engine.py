@@ -35,6 +35,7 @@ from polyroute.observability.metrics import METRICS
 
 log = logging.getLogger("polyroute.guardrails")
 MAX_REQUEST_GUARDRAILS = 32
+MAX_DECISIONS = 64  # kept per request for the spend row (a long stream checks many times)
 T = TypeVar("T")
 
 
@@ -117,7 +118,14 @@ class RequestGuards:
             entry["category"] = verdict.category
         if verdict is not None and verdict.detail:
             entry.update(verdict.detail)
-        self.decisions.append(entry)
+        if len(self.decisions) < MAX_DECISIONS:
+            self.decisions.append(entry)
+        elif len(self.decisions) == MAX_DECISIONS:
+            self.decisions.append({"more": 1})
+        else:
+            self.decisions[-1]["more"] += 1
+        if decision == "block" and len(self.decisions) > MAX_DECISIONS:
+            self.decisions[MAX_DECISIONS - 1] = entry  # the verdict that mattered is always kept
 
     async def _run(
         self, guardrail: Guardrail, mode: Mode, check: Callable[[], Awaitable[Verdict]], output: bool
@@ -171,7 +179,7 @@ class RequestGuards:
                 messages = verdict.messages
         checkers = [g for g in guardrails if not g.masks]
         if checkers:
-            await _all(
+            await run_together(
                 self._run(g, mode, lambda g=g: g.check_input(messages, self.http), output=False)
                 for g in checkers
             )
@@ -216,7 +224,7 @@ class RequestGuards:
 
     async def check_text(self, text: str, guardrails: list[Guardrail] | None = None) -> None:
         try:
-            await _all(
+            await run_together(
                 self._run(g, "post_call", lambda g=g: g.check_output(text, self.http), output=True)
                 for g in (guardrails if guardrails is not None else self.by_mode["post_call"])
             )
@@ -275,7 +283,7 @@ def apply_masked(body: dict[str, Any], checked: list[dict[str, Any]]) -> None:
     body["prompt"] = texts[0] if isinstance(body["prompt"], str) else texts
 
 
-async def _all(checks: Any) -> None:
+async def run_together(checks: Any) -> None:
     """Runs checks together; the first failure cancels the others and is raised."""
     tasks = [asyncio.ensure_future(c) for c in checks]
     if not tasks:

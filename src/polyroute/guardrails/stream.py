@@ -3,7 +3,8 @@
 The first call waits for the during_call checks (the stream's first byte is held until they
 pass). post_call guardrails then look at the text as it grows: a local one (blocklist) at every
 batch, a remote one each time `stream_check_chars` new characters have come (default 400) and
-once more before the end marker, so a long answer costs a bounded number of calls. A batch is
+once more before the end marker. Each check gets the new text and a little before it, so the
+text sent to a service grows linearly with the answer, not with its square. A batch is
 checked before it is written, so the first flagged batch never reaches the client: the stream
 ends there with the error (an error event once bytes were sent, the 400 before that).
 """
@@ -14,8 +15,11 @@ from typing import Any
 
 import orjson
 
-MAX_KEPT_CHARS = 32_768  # the text a remote check sees: the answer's most recent part
+from polyroute.guardrails.engine import run_together
+
+MAX_KEPT_CHARS = 32_768  # the answer's most recent part, from which each check's window is cut
 OVERLAP_CHARS = 256  # a local check re-reads this much before the new text (matches across batches)
+CONTEXT_CHARS = 1_000  # a remote check also gets this much of what it has seen (context)
 
 
 def delta_text(data: bytes) -> str:
@@ -75,14 +79,14 @@ class StreamGuard:
                 due.append(guardrail)
         if not due:
             return
-        local = [g for g in due if not g.remote]
-        remote = [g for g in due if g.remote]
-        if local:
-            # Only what is new to them, plus an overlap for a match across batches.
-            start = min(self.checked[g.name] for g in local)
-            kept_from = self.total - len(self.text)
-            await self.guards.check_text(self.text[max(0, start - OVERLAP_CHARS - kept_from) :], local)
-        if remote:
-            await self.guards.check_text(self.text, remote)
+        kept_from = self.total - len(self.text)
+
+        def window(guardrail: Any) -> str:
+            # What is new to this guardrail, plus some text before it (a match across batches,
+            # a remote model's context): each character is sent a bounded number of times.
+            back = CONTEXT_CHARS if guardrail.remote else OVERLAP_CHARS
+            return self.text[max(0, self.checked[guardrail.name] - back - kept_from) :]
+
+        await run_together(self.guards.check_text(window(g), [g]) for g in due)
         for guardrail in due:
             self.checked[guardrail.name] = self.total
