@@ -198,13 +198,17 @@ def test_photodna_blocks_a_known_image_and_the_spend_row_records_it(guard_gatewa
 
 
 def test_a_clean_image_passes_both_image_guardrails(
-    guard_gateway, content_safety, photodna, fake_openai
+    guard_gateway, content_safety, photodna, moderation, fake_openai
 ) -> None:
     reply = guard_gateway.client().chat.completions.create(
         model="gpt-4o-mini", messages=image_message(b"\x89PNG a cat")
     )
     assert reply.choices[0].message.content
     assert len(content_safety.requests) == 1 and len(photodna.requests) == 1
+    # OpenAI's moderation saw the image as an image_url part beside the text.
+    parts = moderation.requests[-1].json["input"]
+    assert [p["type"] for p in parts] == ["text", "image_url"]
+    assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
 def test_per_key_guardrails(guard_gateway, fake_openai, webhook) -> None:

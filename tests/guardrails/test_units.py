@@ -230,3 +230,19 @@ def test_stream_checks_send_each_character_a_bounded_number_of_times() -> None:
     # The spend row keeps the first decisions and counts the rest.
     assert len(guards.decisions) == MAX_DECISIONS + 1
     assert guards.decisions[-1] == {"more": 200 - MAX_DECISIONS}
+
+
+def test_openai_category_thresholds_replace_the_services_flag() -> None:
+    (g,) = build_guardrails(
+        [entry(guardrail="openai_moderation", category_thresholds={"violence": 0.99, "hate": 0.2})],
+        {"OPENAI_API_KEY": "sk-test-0000000000000000"},
+        Redactor(),
+    ).values()
+    flagged = {
+        "categories": {"violence": True, "hate": False},
+        "category_scores": {"violence": 0.97, "hate": 0.3},
+    }
+    assert g._flagged(flagged) == "hate"  # its threshold reached, though the service did not flag it
+    calm = {"categories": {"violence": True, "sexual": False}, "category_scores": {"violence": 0.97}}
+    assert g._flagged(calm) is None  # violence below its own threshold
+    assert g._flagged({"categories": {"sexual": True}, "category_scores": {}}) == "sexual"
