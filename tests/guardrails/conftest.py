@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MASTER_KEY, OPENAI_KEY
+from tests.conftest import ANTHROPIC_KEY, MASTER_KEY, OPENAI_KEY
 from tests.fakes.canary import Canary
 from tests.fakes.guardrail_services import FakeContentSafety, FakeGuardWebhook, FakeModeration, FakePhotoDNA
 from tests.gateway import GatewayServer
@@ -58,7 +58,9 @@ def canary() -> Iterator[Canary]:
         yield listener
 
 
-def guardrails_config(fake_openai, moderation, stalled_moderation, photodna, webhook, canary) -> dict:
+def guardrails_config(
+    fake_openai, fake_anthropic, moderation, stalled_moderation, photodna, webhook, canary
+) -> dict:
     def entry(name: str, **params) -> dict:
         return {"guardrail_name": name, "litellm_params": params}
 
@@ -82,6 +84,14 @@ def guardrails_config(fake_openai, moderation, stalled_moderation, photodna, web
                     "model": "openai/omni-moderation-latest",
                     "api_base": moderation.url + "/v1",
                     "api_key": MODERATION_KEY,
+                },
+            },
+            {
+                "model_name": "claude",
+                "litellm_params": {
+                    "model": "anthropic/claude-sonnet-4-5",
+                    "api_base": fake_anthropic.url,
+                    "api_key": ANTHROPIC_KEY,
                 },
             },
             {"model_name": "mock-moderation", "litellm_params": {"model": "mock/omni-moderation-latest"}},
@@ -168,9 +178,19 @@ def guardrails_config(fake_openai, moderation, stalled_moderation, photodna, web
 
 @pytest.fixture(scope="module")
 def guard_gateway(
-    fake_openai, moderation, stalled_moderation, content_safety, photodna, webhook, canary, tmp_path_factory
+    fake_openai,
+    fake_anthropic,
+    moderation,
+    stalled_moderation,
+    content_safety,
+    photodna,
+    webhook,
+    canary,
+    tmp_path_factory,
 ) -> Iterator[GatewayServer]:
-    config = guardrails_config(fake_openai, moderation, stalled_moderation, photodna, webhook, canary)
+    config = guardrails_config(
+        fake_openai, fake_anthropic, moderation, stalled_moderation, photodna, webhook, canary
+    )
     env = {
         "GUARD_MODERATION_KEY": MODERATION_KEY,
         "AZURE_IMG_MODERATION_ENDPOINT": content_safety.url,

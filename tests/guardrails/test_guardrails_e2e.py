@@ -341,3 +341,19 @@ def test_key_metadata_for_guardrails_is_validated(guard_gateway) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "metadata.guardrails"
     bad = admin.post("/key/generate", metadata={"allow_request_guardrails": "yes"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "metadata.allow_request_guardrails"
+
+
+def test_a_translated_stream_is_cut_too(guard_gateway, fake_anthropic) -> None:
+    """Anthropic's events, translated to OpenAI chunks, are checked the same way."""
+    fake_anthropic.script(Reply(text="one two three forbidden four five", chunk_delay=0.02))
+    received = []
+    with pytest.raises(openai.APIError) as caught:
+        stream = guard_gateway.client().chat.completions.create(
+            model="claude", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                received.append(chunk.choices[0].delta.content)
+    assert "forbidden" not in "".join(received) and "five" not in "".join(received)
+    assert "output-words" in str(caught.value)
+    assert len(fake_anthropic.requests) == 1
