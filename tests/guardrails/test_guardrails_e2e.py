@@ -357,3 +357,25 @@ def test_a_translated_stream_is_cut_too(guard_gateway, fake_anthropic) -> None:
     assert "forbidden" not in "".join(received) and "five" not in "".join(received)
     assert "output-words" in str(caught.value)
     assert len(fake_anthropic.requests) == 1
+
+
+def test_a_withheld_stream_is_billed_and_recorded(guard_gateway, fake_openai) -> None:
+    admin = Admin(guard_gateway.url)
+    made = admin.new_key(key_alias="withheld-stream")
+    fake_openai.script(Reply(text="forbidden from the first word"))
+    with pytest.raises(openai.APIError):
+        stream = guard_gateway.client(api_key=made["key"]).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        for _ in stream:
+            pass
+    (row,) = admin.wait_for_logs(1, api_key=made["key"])
+    assert row["status"] == "failure" and row["error_code"] == "content_policy_violation"
+    assert row["model"] == "gpt-4o-mini" and row["spend"] > 0  # the provider produced it
+    decisions = row["metadata"]["guardrails"]
+    assert {
+        "guardrail": "output-words",
+        "mode": "post_call",
+        "decision": "block",
+        "category": "banned-words",
+    } in decisions

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from polyroute.guardrails.base import Withheld
 from polyroute.guardrails.engine import run_together
 
 MAX_KEPT_CHARS = 32_768  # the answer's most recent part, from which each check's window is cut
@@ -51,7 +52,7 @@ def delta_text(data: bytes) -> str:
 
 
 class StreamGuard:
-    __slots__ = ("guards", "gated", "text", "total", "checked")
+    __slots__ = ("guards", "gated", "text", "total", "checked", "withheld")
 
     def __init__(self, guards: Any) -> None:
         self.guards = guards
@@ -59,9 +60,17 @@ class StreamGuard:
         self.text = ""  # the most recent MAX_KEPT_CHARS of the answer
         self.total = 0  # characters of answer seen
         self.checked = {g.name: 0 for g in guards.by_mode["post_call"]}  # checked up to, per guardrail
+        self.withheld = False  # the relay bills a stream withheld before its first byte too
 
     async def on_send(self, data: bytes) -> None:
         """Raises Withheld when the batch (or the answer so far) must not reach the client."""
+        try:
+            await self._check(data)
+        except Withheld:
+            self.withheld = True
+            raise
+
+    async def _check(self, data: bytes) -> None:
         if not self.gated:
             await self.guards.gate()
             self.gated = True

@@ -201,8 +201,9 @@ class StreamRelay:
             if response is not None:
                 response.close()
             self._settle_usage()
-            if self.request.started:
-                # Bytes reached the client: bill what was produced, also when the client left.
+            if self.request.started or (self.guard is not None and self.guard.withheld):
+                # Bytes reached the client (or a guardrail withheld them): bill what was
+                # produced, also when the client left.
                 self._bill()
         return AttemptOutcome(
             usage=self.usage,
