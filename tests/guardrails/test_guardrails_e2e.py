@@ -362,8 +362,20 @@ def test_a_translated_stream_is_cut_too(guard_gateway, fake_anthropic) -> None:
 def test_a_withheld_stream_is_billed_and_recorded(guard_gateway, fake_openai) -> None:
     admin = Admin(guard_gateway.url)
     made = admin.new_key(key_alias="withheld-stream")
-    fake_openai.script(Reply(text="forbidden from the first word"))
-    with pytest.raises(openai.APIError):
+    # The first event already carries the flagged word: withheld before the stream's first byte.
+    first = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": "forbidden words"}, "finish_reason": None}
+        ],
+    }
+    fake_openai.script(
+        Reply(raw_events=[b"data: " + json.dumps(first).encode() + b"\n\n", b"data: [DONE]\n\n"])
+    )
+    with pytest.raises(openai.BadRequestError):
         stream = guard_gateway.client(api_key=made["key"]).chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
         )
