@@ -71,6 +71,10 @@ class KeyRecord:
     entities: tuple[EntityLimits, ...] = field(default_factory=tuple)  # key first, then team, user
     # Off when the key's, its team's or its user's metadata says allow_client_side_credentials: false.
     client_side_credentials: bool = True
+    # Guardrails the key's, team's and user's metadata name (`guardrails: [...]`), run for every
+    # request of the key; and whether its requests may add their own (guardrails/engine.py).
+    guardrails: tuple[str, ...] = ()
+    request_guardrails: bool = False
 
     @property
     def label(self) -> str:
@@ -85,4 +89,5 @@ class KeyRecord:
         entities = tuple(
             EntityLimits(**{**e, "models": tuple(e.get("models") or ())}) for e in raw.pop("entities", [])
         )
-        return cls(**raw, entities=entities)
+        guardrails = tuple(raw.pop("guardrails", None) or ())
+        return cls(**raw, entities=entities, guardrails=guardrails)

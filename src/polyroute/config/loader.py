@@ -95,6 +95,7 @@ class GatewayConfig:
     # Keys neither polyroute nor LiteLLM knows (typos): the CLI refuses them unless allowed.
     unknown_keys: list[UnknownKey] = field(default_factory=list)
     mock: MockSettings = field(default_factory=MockSettings)  # config/mock_settings.py
+    guardrails: dict[str, Any] = field(default_factory=dict)  # name -> Guardrail (guardrails/config.py)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -183,6 +184,7 @@ def load_config(
     master = _master_key(config, merged_env, redactor)
     controller = _controller_config(config, merged_env, redactor)
     router_settings = _router_settings(config)
+    guardrails = _guardrails(config, merged_env, redactor)
     client_settings = _client_credentials(config, deployments)
     max_mb = general.max_request_size_mb or float(
         env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB
@@ -211,6 +213,7 @@ def load_config(
         client_credentials=client_settings,
         max_tokens_over_limit=general.max_tokens_over_limit,
         mock=mock,
+        guardrails=guardrails,
         callbacks=frozenset(
             value.lower() for name in CALLBACK_FIELDS for value in getattr(config.litellm_settings, name)
         ),
@@ -297,6 +300,15 @@ def _controller_config(config: ConfigFile, env: Mapping[str, str], redactor: Red
         worker_api_timeout_s=timings["worker_api_timeout_s"],
         embedding_batch_size=int(timings["embedding_batch_size"]),
     )
+
+
+def _guardrails(config: ConfigFile, env: Mapping[str, str], redactor: Redactor) -> dict[str, Any]:
+    from polyroute.guardrails.config import build_guardrails
+
+    try:
+        return build_guardrails(config.guardrails, env, redactor)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _store_settings(config: ConfigFile) -> StoreSettings:

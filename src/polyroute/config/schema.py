@@ -100,6 +100,8 @@ class ConfigFile(BaseModel):
     router_settings: dict[str, Any] = Field(default_factory=dict)
     controller_settings: ControllerSettings = Field(default_factory=ControllerSettings)
     environment_variables: dict[str, str] = Field(default_factory=dict)
+    # LiteLLM's guardrails list, validated by polyroute.guardrails.config (one error per key).
+    guardrails: list[Any] | None = None
 
 
 # Keys polyroute acts on, per section. Everything else in a section is reported at start-up.

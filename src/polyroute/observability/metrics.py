@@ -303,6 +303,13 @@ class GatewayMetrics:
             ("reason",),
         )
     )
+    guardrail_decisions: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_guardrail_decisions_total",
+            "Guardrail checks by decision: allow, block, mask, fail_open, fail_closed (guardrails/).",
+            ("guardrail", "decision"),
+        )
+    )
     shared_state_fallbacks: Counter = field(
         default_factory=lambda: Counter(
             "polyroute_shared_state_fallback_operations_total",

@@ -154,6 +154,7 @@ class CompletionsProtocol:
     name = "completions"
     call_type = "text_completion"
     native_providers: frozenset[str] = frozenset()
+    native_is_openai_format = True  # its native answers are OpenAI's format (guardrails read them)
 
     def to_chat(self, body: dict[str, Any]) -> dict[str, Any]:
         validate_completion(body)

@@ -128,5 +128,6 @@ GATEWAY_KEYS: frozenset[str] = CLIENT_CREDENTIAL_PARAMS | frozenset(
         "cache",
         "no-log",
         "max_retries",
+        "guardrails",  # guardrails/engine.py: the guardrails a request adds
     }
 )

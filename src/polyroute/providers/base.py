@@ -183,6 +183,12 @@ class ProviderAdapter(ABC):
         """OpenAI embeddings list from the provider's answer; `request_body` for usage estimates."""
         raise NotImplementedError
 
+    def moderations_request(self, call: ProviderCall, body: dict[str, Any]) -> WireRequest:
+        """The upstream request for OpenAI's `/v1/moderations` (answers are OpenAI's shape)."""
+        raise InvalidRequestError(
+            f"provider '{self.name}' does not offer moderations", param="model", code="unsupported_model"
+        )
+
     def rerank_request(self, call: ProviderCall, body: dict[str, Any]) -> WireRequest:
         """The upstream request for one rerank call in LiteLLM's `/v1/rerank` shape (`rerank`)."""
         raise InvalidRequestError(

@@ -144,6 +144,9 @@ class OpenAICompatibleAdapter(ProviderAdapter):
     def embeddings_request(self, call: ProviderCall, body: dict[str, Any]) -> WireRequest:
         return WireRequest(self.endpoint_url(call, "embeddings"), self.headers(call), self._body(call, body))
 
+    def moderations_request(self, call: ProviderCall, body: dict[str, Any]) -> WireRequest:
+        return WireRequest(self.endpoint_url(call, "moderations"), self.headers(call), self._body(call, body))
+
     def embeddings_response(
         self, call: ProviderCall, data: dict[str, Any], request_body: dict[str, Any] | None = None
     ) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class RequestAccount:
         "error_code",
         "trace",
         "journaled",
+        "guardrail_decisions",  # guardrails/engine.py: what each guardrail decided
     )
 
     def __init__(
@@ -90,6 +91,7 @@ class RequestAccount:
         self.error_code: str | None = None
         self.trace: RequestTrace | None = None  # set when OpenTelemetry tracing is on
         self.journaled = False
+        self.guardrail_decisions: list[dict[str, Any]] | None = None
 
     # -- reports from the routes and the relay ------------------------------------------------------
     def _served(self, deployment: Deployment, headers: dict[str, str] | None) -> None:
@@ -222,6 +224,12 @@ class RequestAccount:
             for e in (key.entities if key else ())
         ]
 
+    def _metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"attempts": self.attempts} if self.attempts > 1 else {}
+        if self.guardrail_decisions:
+            metadata["guardrails"] = self.guardrail_decisions
+        return metadata
+
     def record(self) -> dict[str, Any]:
         usage = self.usage or TokenUsage()
         deployment = self.deployment
@@ -258,7 +266,7 @@ class RequestAccount:
             "http_status": self.http_status,
             "error_code": self.error_code,
             "stream": self.stream,
-            "metadata": {"attempts": self.attempts} if self.attempts > 1 else {},
+            "metadata": self._metadata(),
             "budgets": self._budgets(),
         }
         if self.state.config.store.store_prompts_in_spend_logs:
@@ -280,7 +288,10 @@ async def admit(
             # The primary group, its fallbacks, or a user_config's own deployments.
             group = budget_deployments(state, auth_context_for(principal), body)
             reserve = reservation_micros(
-                body, account.prompt_estimate, group, chat=call_type not in ("embeddings", "rerank")
+                body,
+                account.prompt_estimate,
+                group,
+                chat=call_type not in ("embeddings", "rerank", "moderation"),
             )
         account.ticket = await state.limiter.admit(
             key.entities, account.prompt_estimate, reserve, account.started

@@ -43,6 +43,7 @@ from polyroute.server.routes import (
     metrics,
     model_info,
     models,
+    moderations,
     rerank,
     responses_store,
 )
@@ -83,6 +84,7 @@ def _openai_routes() -> dict[str, Route]:
         ),
         "/embeddings": Route(embeddings.embeddings, "POST", json_body=True, call_type="embeddings"),
         "/rerank": Route(rerank.rerank, "POST", json_body=True, call_type="rerank"),
+        "/moderations": Route(moderations.moderations, "POST", json_body=True, call_type="moderation"),
         "/models": Route(models.list_models, "GET"),
     }
     # Clients configured with or without the /v1 prefix both work (LiteLLM accepts both).

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from polyroute import guardrails
 from polyroute.protocol.chat import CHAT, include_usage, with_stream_usage
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
@@ -58,6 +59,7 @@ class ModelRequest:
     stream: bool
     scope: ClientScope | None
     router: Router
+    guards: Any = None  # the request's guardrails (guardrails.RequestGuards), None when none apply
 
 
 async def serve(
@@ -70,10 +72,14 @@ async def serve(
     """Serves one decoded text-generation request (its protocol is `request.protocol`)."""
     protocol = request.protocol or CHAT
     stream = bool(chat.get("stream"))
+    # Guardrails before any provider (a masked prompt replaces the chat body's messages).
+    guards = await guardrails.pre_call(request, state, chat)
+    native_allowed = guards is None or _native_keeps_guards(guards, protocol, chat, native_body)
 
     async def attempt(deployment: Deployment, info: AttemptInfo, call: ModelRequest) -> AttemptOutcome:
         deployment = with_mock_response(deployment, chat, state)
-        if _serves_natively(protocol, deployment):
+        call.guards = guards
+        if native_allowed and _serves_natively(protocol, deployment):
             return await _native_attempt(call, deployment, info)
         return await _translated_attempt(call, deployment, info)
 
@@ -86,6 +92,7 @@ async def serve(
         original=original,
         stream=stream,
         native_body=native_body,
+        guards=guards,
     )
 
 
@@ -102,6 +109,7 @@ async def route(
     original: dict[str, Any] | None = None,
     stream: bool = False,
     native_body: dict[str, Any] | None = None,
+    guards: Any = None,
 ) -> None:
     """Every model route's way through the router, set up once per request: its options, the
     caller's client-side scope (their own credentials or deployments), the mock-response gate;
@@ -120,7 +128,16 @@ async def route(
             deployment = scope.prepare(deployment)
         return await attempt(deployment, info, call)
 
-    await router.execute(body["model"], options, prepared)
+    await guardrails.run_guarded(guards, router.execute(body["model"], options, prepared))
+
+
+def _native_keeps_guards(guards: Any, protocol: Any, chat: dict[str, Any], native_body: Any) -> bool:
+    """A native pass-through sends the client's own body and relays bytes of its protocol: fine
+    for guardrails when the prompt they masked is that body, and when output checks can read
+    those bytes (OpenAI's format); otherwise the request goes the translated way."""
+    masked_elsewhere = guards.masked and native_body is not None and native_body is not chat
+    unreadable = guards.checks_output and not getattr(protocol, "native_is_openai_format", False)
+    return not (masked_elsewhere or unreadable)
 
 
 def _serves_natively(protocol: Any, deployment: Deployment) -> bool:
@@ -160,6 +177,7 @@ async def _translated_attempt(
             include_usage(chat),
             encoder,
         )
+        relay.guard = call.guards.stream_guard() if call.guards is not None else None
         if encoder is not None and hasattr(protocol, "remember"):
             relay.before_end = lambda: protocol.remember(
                 state, request.principal, call.original, getattr(encoder, "response", None)
@@ -169,9 +187,13 @@ async def _translated_attempt(
     data, raw, upstream = await call_json(state, deployment, wire, limit)
     headers |= provider_limit_headers(upstream, request.rate_headers)
     if protocol is CHAT and adapter.passthrough_stream:
+        if call.guards is not None:
+            await call.guards.check_answer(data, deployment)  # during_call, post_call
         # Already OpenAI's format: relay the upstream's bytes, parsed once only to check them.
         return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
     answer = adapter.chat_response(provider_call, data)
+    if call.guards is not None:
+        await call.guards.check_answer(answer, deployment)  # during_call, post_call
     out = protocol.from_chat(answer, call.original)
     if hasattr(protocol, "remember"):
         await protocol.remember(state, request.principal, call.original, out)
@@ -214,6 +236,8 @@ async def _native_attempt(call: ModelRequest, deployment: Deployment, info: Atte
     data, raw, upstream = await call_json(state, deployment, wire, limit)
     headers |= provider_limit_headers(upstream, request.rate_headers)
     usage = native.answer_usage(data)
+    if call.guards is not None:
+        await call.guards.gate()  # during_call (output checks go the translated way)
     client_answer = getattr(protocol, "client_answer", None)
     if client_answer is not None:
         raw = orjson.dumps(client_answer(data, call.original))
@@ -236,11 +260,14 @@ async def _openai_format_attempt(
             headers,
             include_usage(call.chat),
         )
+        relay.guard = call.guards.stream_guard() if call.guards is not None else None
         return await relay.run(
             wire, first_byte_limit(state, deployment, call.chat, limit), idle_limit(state, limit)
         )
     data, raw, upstream = await call_json(state, deployment, wire, limit)
     headers |= provider_limit_headers(upstream, request.rate_headers)
+    if call.guards is not None:
+        await call.guards.check_answer(data, deployment)  # during_call, post_call
     return await relay_openai_answer(request, deployment, headers, data, raw, "choices")
 
 

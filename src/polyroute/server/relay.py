@@ -177,6 +177,9 @@ class StreamRelay:
         #: awaited once a stream completed, before its last bytes leave (a Responses answer is
         #: stored then, so the next request of its chain finds it)
         self.before_end: Callable[[], Awaitable[None]] | None = None
+        # --- guardrails hook: a guardrails.stream.StreamGuard sees each batch before it is sent
+        # (raises guardrails.Withheld to cut the stream there); None when no guardrail applies.
+        self.guard: Any = None
 
     async def run(self, wire: WireRequest, first_byte_timeout: float, idle_timeout: float) -> AttemptOutcome:
         """Relays the stream. Raises a GatewayError when it fails before the first byte was sent
@@ -209,8 +212,9 @@ class StreamRelay:
             if response is not None:
                 response.close()
             self._settle_usage()
-            if self.request.started:
-                # Bytes reached the client: bill what was produced, also when the client left.
+            if self.request.started or (self.guard is not None and self.guard.withheld):
+                # Bytes reached the client (or a guardrail withheld them): bill what was
+                # produced, also when the client left.
                 self._bill()
         return AttemptOutcome(
             usage=self.usage,
@@ -260,7 +264,14 @@ class StreamRelay:
         )
         await self.request.end_stream(self.request.stream_error(error))
 
-    async def _send(self, data: bytes) -> None:
+    async def _send(self, data: bytes, text: str | None = None) -> None:
+        if self.guard is not None:
+            # guardrails hook (see __init__): translated streams hand over their chunks' text,
+            # since the bytes are in the client's protocol, whichever it is
+            if text is None:
+                await self.guard.on_send(data)
+            else:
+                await self.guard.on_text(text, final=False)
         if not self.request.started:
             self.ttft = asyncio.get_running_loop().time() - self._started_at
             await self.request.start_stream(self.headers)
@@ -386,7 +397,7 @@ class StreamRelay:
                 self.produced += sum(1 for c in out if _has_output(c))
                 data = encoder.chunks(out)
                 if data:
-                    await self._send(data)
+                    await self._send(data, _chunks_text(out) if self.guard is not None else None)
             if decoder.overflow is not None:
                 raise decoder.overflow
             self._extend(deadline, loop, idle)
@@ -395,8 +406,12 @@ class StreamRelay:
         self.usage = self.translator.usage
         self.produced += sum(1 for c in tail if _has_output(c))
         last = encoder.chunks(tail) + encoder.finish(self.usage)
+        if self.guard is not None:
+            await self.guard.on_text(_chunks_text(tail), final=True)  # guardrails hook (see __init__)
         if not self.request.started:
+            guard, self.guard = self.guard, None  # checked just above
             await self._send(last)
+            self.guard = guard
             last = b""
         self.sent_bytes += len(last)
         self._bill()
@@ -413,6 +428,18 @@ class StreamRelay:
             raise UpstreamMalformedError(
                 f"{self.deployment.provider} sent a stream event whose data is not JSON"
             ) from None
+
+
+def _chunks_text(chunks: list[dict[str, Any]]) -> str:
+    """The generated text of chat chunks (what output guardrails read)."""
+    pieces = []
+    for chunk in chunks:
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            for key in ("content", "refusal"):
+                if isinstance(delta.get(key), str):
+                    pieces.append(delta[key])
+    return "".join(pieces)
 
 
 def _content_events(data: bytes) -> int:

@@ -12,6 +12,7 @@ from polyroute.auth.url_safety import ClientUrlGuard
 from polyroute.config.loader import GatewayConfig
 from polyroute.config.server_limits import ServerLimits
 from polyroute.controller.directory import WorkerDirectory
+from polyroute.guardrails.engine import GuardrailSet
 from polyroute.providers.transport import HttpTransport
 from polyroute.router.engine import Router
 from polyroute.router.user_config import RouterCache
@@ -61,6 +62,7 @@ class AppState:
     limiter: Limiter | None = None
     tracing: Tracing | None = None  # OpenTelemetry, when configured and installed
     remote_log: RemoteLogShipper | None = None  # REMOTE_LOGGER_URL, when set
+    guardrails: GuardrailSet = field(default_factory=GuardrailSet)  # the config's guardrails list
 
     @classmethod
     def build(
@@ -95,6 +97,7 @@ class AppState:
             url_guard=guard,
             http=HttpTransport(limits=config.upstream),
             connections=ConnectionGuard(config.limits),
+            guardrails=GuardrailSet(config.guardrails),
         )
         state._build_store(share)
         from polyroute.observability.tracing import build_tracing

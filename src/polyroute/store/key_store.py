@@ -77,6 +77,7 @@ class KeyStore:
                 for row in (key, team, user)
                 if row is not None
             ),
+            **guardrail_settings([(r.metadata_ or {}) for r in (key, team, user) if r is not None]),
         )
 
     # -- generic ----------------------------------------------------------------------------------
@@ -186,3 +187,19 @@ def _conflict(row: Any, changes: dict[str, Any] | None = None) -> ConflictError:
     if isinstance(row, Team):
         return ConflictError(f"team '{row.team_id}' already exists", param="team_id")
     return ConflictError(f"user '{getattr(row, 'user_id', '')}' already exists", param="user_id")
+
+
+def guardrail_settings(metadatas: list[dict[str, Any]]) -> dict[str, Any]:
+    """KeyRecord's guardrail fields from key, team and user metadata: the union of their
+    `guardrails` lists, and `allow_request_guardrails` when any of them sets it true (and
+    none false)."""
+    names: dict[str, None] = {}
+    for metadata in metadatas:
+        value = metadata.get("guardrails")
+        if isinstance(value, list):
+            names.update((str(n), None) for n in value if isinstance(n, str))
+    switches = [m.get("allow_request_guardrails") for m in metadatas if "allow_request_guardrails" in m]
+    return {
+        "guardrails": tuple(names),
+        "request_guardrails": bool(switches) and any(s is True for s in switches) and False not in switches,
+    }

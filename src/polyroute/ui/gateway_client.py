@@ -47,10 +47,25 @@ def _headers(key: Secret | None) -> dict[str, str]:
     return headers
 
 
+# FastChat's words for a moderation refusal, which its users know; the gateway's message follows
+# (which guardrail, which category).
+INPUT_REFUSAL = "YOUR INPUT VIOLATES OUR CONTENT MODERATION GUIDELINES."
+ANSWER_REFUSAL = "THE ANSWER VIOLATES OUR CONTENT MODERATION GUIDELINES."
+
+
+def _call_error(status: int, error: dict[str, Any], fallback: str) -> GatewayCallError:
+    message, code = str(error.get("message") or fallback), error.get("code")
+    if code == "content_policy_violation":
+        # A refused prompt names the messages (param); a withheld answer does not.
+        headline = INPUT_REFUSAL if error.get("param") == "messages" else ANSWER_REFUSAL
+        message = f"{headline} {message}"
+    return GatewayCallError(status, message, code)
+
+
 def _error_from(status: int, body: bytes) -> GatewayCallError:
     try:
         error = orjson.loads(body)["error"]
-        return GatewayCallError(status, str(error.get("message") or "error"), error.get("code"))
+        return _call_error(status, error, "error")
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return GatewayCallError(status, f"the gateway answered HTTP {status}")
 
@@ -122,7 +137,7 @@ def _delta_of(chunk: Any, result: StreamResult) -> str:
         return ""
     if "error" in chunk:
         error = chunk["error"] if isinstance(chunk["error"], dict) else {}
-        raise GatewayCallError(502, str(error.get("message") or "the stream failed"), error.get("code"))
+        raise _call_error(502, error, "the stream failed")
     if chunk.get("usage"):
         result.usage = chunk["usage"]
     text = ""

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from polyroute.providers.base import ProviderCall, WireRequest
-from polyroute.providers.mock import replies
+from polyroute.providers.mock import moderation, replies
 from polyroute.providers.mock.errors import error_body, litellm_error
 from polyroute.providers.openai_compat import OpenAICompatibleAdapter
 from polyroute.providers.spec import ProviderSpec
@@ -120,6 +120,11 @@ class MockTransport:
             return scripted
         if wire.url.endswith("/embeddings"):
             return self._embeddings(request)
+        if wire.url.endswith("/moderations"):
+            items = moderation.inputs_of(request.get("input"))
+            if items is None:
+                return bad_request("input must be a string, a list of strings or a list of parts", "input")
+            return MockResponse(200, orjson.dumps(moderation.moderation(str(request.get("model")), items)))
         return self._chat(request, settings)
 
     def _scripted_error(self, settings: dict[str, Any]) -> MockResponse | None:

@@ -121,6 +121,7 @@ class LimitFields(BaseModel):
                 f"not {type(switch).__name__ if switch is not None else 'null'}",
                 param="metadata.allow_client_side_credentials",
             )
+        check_guardrail_metadata(value or {})
         return value
 
     @field_validator("budget_duration")
@@ -139,6 +140,25 @@ class LimitFields(BaseModel):
         if value is not None and len(value) > 1000:
             raise ValueError("at most 1000 models")
         return value
+
+
+def check_guardrail_metadata(metadata: dict[str, Any]) -> None:
+    """metadata.guardrails (names the key, team or user always runs) and
+    metadata.allow_request_guardrails (its requests may add guardrails): guardrails/engine.py."""
+    names = metadata.get("guardrails")
+    if names is not None and (
+        not isinstance(names, list) or len(names) > 64 or not all(isinstance(n, str) and n for n in names)
+    ):
+        raise InvalidRequestError(
+            "Invalid value for 'metadata.guardrails': expected a list of at most 64 guardrail names",
+            param="metadata.guardrails",
+        )
+    switch = metadata.get("allow_request_guardrails", False)
+    if not isinstance(switch, bool):
+        raise InvalidRequestError(
+            "Invalid value for 'metadata.allow_request_guardrails': expected true or false",
+            param="metadata.allow_request_guardrails",
+        )
 
 
 def changes_of(body: BaseModel, exclude: set[str]) -> dict[str, Any]:
