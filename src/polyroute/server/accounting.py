@@ -64,6 +64,7 @@ class RequestAccount:
         "error_code",
         "trace",
         "journaled",
+        "cache_note",
     )
 
     def __init__(
@@ -90,6 +91,7 @@ class RequestAccount:
         self.error_code: str | None = None
         self.trace: RequestTrace | None = None  # set when OpenTelemetry tracing is on
         self.journaled = False
+        self.cache_note: dict[str, Any] | None = None  # a response-cache hit (cache/hook.py)
 
     # -- reports from the routes and the relay ------------------------------------------------------
     def _served(self, deployment: Deployment, headers: dict[str, str] | None) -> None:
@@ -134,6 +136,14 @@ class RequestAccount:
         self.cost = cost_usd(prices_for(deployment), self.usage)
         if failed is not None:
             self.failed(failed)
+
+    def cache_hit(self, saved_usd: float, result: str, similarity: float | None) -> None:
+        """Answered from the response cache: no tokens, no cost; the row says what it saved."""
+        self.usage = TokenUsage()
+        self.cost = 0.0
+        self.cache_note = {"cache_hit": True, "cache_result": result, "saved_cost": saved_usd}
+        if similarity is not None:
+            self.cache_note["cache_similarity"] = round(similarity, 6)
 
     def failed(self, error: GatewayError) -> None:
         self.status = "failure"
@@ -258,7 +268,7 @@ class RequestAccount:
             "http_status": self.http_status,
             "error_code": self.error_code,
             "stream": self.stream,
-            "metadata": {"attempts": self.attempts} if self.attempts > 1 else {},
+            "metadata": ({"attempts": self.attempts} if self.attempts > 1 else {}) | (self.cache_note or {}),
             "budgets": self._budgets(),
         }
         if self.state.config.store.store_prompts_in_spend_logs:

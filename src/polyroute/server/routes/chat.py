@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from polyroute.cache.hook import serve_from_cache
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.validate import validate_chat
 from polyroute.router.deployment import Deployment
@@ -36,6 +37,8 @@ async def chat_completions(request: Request, state: AppState, body: dict[str, An
     stream = bool(body.get("stream"))
     scope = client_scope(request, state, body)
     check_mock_response(body, state, scope.router if scope is not None else state.router)
+    if await serve_from_cache(request, state, body):
+        return
 
     async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
         if scope is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from polyroute.cache.hook import serve_from_cache
 from polyroute.errors import InvalidRequestError
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
@@ -171,6 +172,8 @@ async def completions(request: Request, state: AppState, body: dict[str, Any]) -
     stream = bool(body.get("stream"))
     scope = client_scope(request, state, body)
     check_mock_response(body, state, scope.router if scope is not None else state.router)
+    if await serve_from_cache(request, state, body):
+        return
 
     async def attempt(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
         if scope is not None:

@@ -1,0 +1,260 @@
+"""The response cache's one hook into a model route: `serve_from_cache(request, state, body)`.
+
+Called after admission (the key's rpm, model access and budget are checked and counted) and before
+routing. On a hit it sends the cached answer (JSON, or a stream replayed as a stream) and returns
+True: the route returns at once, no deployment is chosen, no provider called, no deployment
+rpm/tpm used; the request bills 0 and its spend row's metadata says `cache_hit` and `saved_cost`.
+On a miss it returns False and taps `request.send`: the answer the route then sends gets the
+`x-polyroute-cache: miss` header, and a complete 200 answer is stored just before its last byte
+leaves (so a client that asks again as soon as it has its answer finds it stored).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from polyroute.cache.backends import CacheBackend, Clock
+from polyroute.cache.embedder import Embed
+from polyroute.cache.entry import CachedAnswer, from_sent, stream_body
+from polyroute.cache.keys import (
+    caller_scope,
+    exact_key,
+    prompt_text,
+    request_controls,
+    semantic_partition,
+    uncacheable,
+)
+from polyroute.cache.semantic import QdrantIndex
+from polyroute.cache.settings import CacheSettings
+from polyroute.errors import GatewayError
+from polyroute.observability.metrics import METRICS
+
+if TYPE_CHECKING:
+    from polyroute.server.http import Request
+    from polyroute.server.state import AppState
+
+log = logging.getLogger("polyroute.cache")
+SHARED_DEFAULT_TTL_S = 24 * 3600  # Redis and semantic entries always expire: nothing grows forever
+COST_HEADERS = ("x-polyroute-response-cost", "x-litellm-response-cost")
+
+
+async def serve_from_cache(request: Request, state: AppState, body: dict[str, Any]) -> bool:
+    """True when the request was answered from the cache (the route must return)."""
+    cache = getattr(state, "cache", None)
+    if cache is None:
+        return False
+    return await cache.serve(request, body)
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        settings: CacheSettings,
+        *,
+        backend: CacheBackend | None = None,
+        index: QdrantIndex | None = None,
+        embed: Embed | None = None,
+        aliases: dict[str, str] | None = None,
+        clock: Clock = time.time,
+        before_start: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.index = index
+        self.embed = embed
+        self.aliases = aliases or {}
+        self.clock = clock
+        self.call_types = settings.call_types
+        self._before_start = before_start
+        shared = settings.type != "local" and settings.type != "disk"
+        self.default_ttl = settings.ttl or (SHARED_DEFAULT_TTL_S if shared else None)
+
+    async def start(self) -> None:
+        """Checks what can only be checked against a running server (redis-semantic's module)."""
+        if self._before_start is not None:
+            await self._before_start()
+
+    async def close(self) -> None:
+        if self.backend is not None:
+            await self.backend.close()
+        if self.index is not None:
+            await self.index.close()
+
+    # -- the hook ---------------------------------------------------------------------------------
+    async def serve(self, request: Request, body: dict[str, Any]) -> bool:
+        account = request.account
+        call_type = getattr(account, "call_type", None)
+        if call_type not in self.call_types or uncacheable(body):
+            return False
+        controls = request_controls(body)
+        scope = caller_scope(request.principal, self.settings.scope)
+        namespace = controls.namespace or self.settings.namespace
+        model = body.get("model")
+        group = self.aliases.get(model, model) if isinstance(model, str) else ""
+        stream = bool(body.get("stream"))
+        found: CachedAnswer | None = None
+        similarity: float | None = None
+        vector: list[float] | None = None
+        if self.index is not None:
+            key = semantic_partition(call_type, group, body, scope, namespace)
+            text = prompt_text(body)
+            vector = await self._embedding(text)
+            if vector is not None and not controls.no_cache:
+                hit = await self._guarded(
+                    self.index.search(key, vector, self.settings.similarity_threshold or 1.0)
+                )
+                if hit is not None:
+                    found, similarity = CachedAnswer.decode(hit[0]), hit[1]
+        else:
+            key = exact_key(call_type, group, body, scope, namespace)
+            text = ""
+            if not controls.no_cache and self.backend is not None:
+                raw = await self._guarded(self.backend.get(key))
+                found = CachedAnswer.decode(raw) if raw is not None else None
+        if found is not None and found.serves(stream) and self._fresh(found, controls.s_maxage):
+            await self._send_hit(request, body, found, key, group, similarity)
+            return True
+        METRICS.cache_requests.inc(("miss",))
+        store = not controls.no_store and (self.index is None or vector is not None)
+        ttl = controls.ttl or self.default_ttl
+        self._tap(request, key, store, ttl, text, vector)
+        return False
+
+    def _fresh(self, entry: CachedAnswer, s_maxage: float | None) -> bool:
+        return s_maxage is None or self.clock() - entry.stored_at <= s_maxage
+
+    async def _embedding(self, text: str) -> list[float] | None:
+        assert self.embed is not None
+        try:
+            return await self.embed(text)
+        except GatewayError as error:
+            # The semantic cache is an optimisation: without an embedding the request is a miss.
+            log.warning("semantic cache: embedding failed (%s); not cached", error.code or error.type)
+            return None
+
+    async def _guarded(self, call: Awaitable[Any]) -> Any:
+        try:
+            return await call
+        except Exception as exc:  # noqa: BLE001  # a cache that is down is a miss, never a failure
+            log.warning("response cache %s unavailable: %s", self.settings.type, type(exc).__name__)
+            return None
+
+    async def _send_hit(
+        self,
+        request: Request,
+        body: dict[str, Any],
+        entry: CachedAnswer,
+        key: str,
+        group: str,
+        similarity: float | None,
+    ) -> None:
+        result = "semantic-hit" if similarity is not None else "hit"
+        account = request.account
+        if account is not None:
+            account.cache_hit(entry.cost, result, similarity)
+        headers = {
+            "x-polyroute-cache": result,
+            "x-litellm-cache-key": key,
+            "x-polyroute-model-group": group,
+            **{name: "0" for name in COST_HEADERS},
+        }
+        if similarity is not None:
+            headers["x-polyroute-cache-similarity"] = f"{similarity:.4f}"
+            headers["x-litellm-semantic-similarity"] = f"{similarity:.4f}"
+        METRICS.cache_requests.inc((result,))
+        if entry.cost:
+            METRICS.cache_saved.inc((), entry.cost)
+        if body.get("stream"):
+            options = body.get("stream_options")
+            include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+            await request.start_stream(headers)
+            await request.end_stream(stream_body(entry, include_usage))
+        else:
+            await request.respond(200, orjson.dumps(entry.answer), headers)
+
+    # -- the miss: header, and the answer stored as it goes out -----------------------------------
+    def _tap(
+        self,
+        request: Request,
+        key: str,
+        store: bool,
+        ttl: float | None,
+        text: str,
+        vector: list[float] | None,
+    ) -> None:
+        send = request.send
+        limit = self.settings.max_entry_bytes
+        extra = [(b"x-polyroute-cache", b"miss"), (b"x-litellm-cache-key", key.encode())]
+        parts: list[bytes] = []
+        recording = False
+        is_stream = False
+        size = 0
+
+        async def tapped(message: dict[str, Any]) -> None:
+            nonlocal recording, is_stream, size
+            kind = message["type"]
+            if kind == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+                recording = store and message.get("status") == 200
+                is_stream = any(
+                    name == b"content-type" and value.startswith(b"text/event-stream")
+                    for name, value in message["headers"]
+                )
+            elif kind == "http.response.body" and recording:
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:  # too big to keep: the answer still goes out whole
+                    recording = False
+                    parts.clear()
+                else:
+                    parts.append(chunk)
+                    if not message.get("more_body"):
+                        recording = False
+                        await self._store(request, key, b"".join(parts), is_stream, ttl, text, vector)
+            await send(message)
+
+        request.send = tapped
+
+    async def _store(
+        self,
+        request: Request,
+        key: str,
+        sent: bytes,
+        is_stream: bool,
+        ttl: float | None,
+        text: str,
+        vector: list[float] | None,
+    ) -> None:
+        account = request.account
+        if account is not None and account.status != "success":
+            return
+        usage = _openai_usage(account.usage) if account is not None else None
+        cost = float(account.cost) if account is not None else 0.0
+        entry = from_sent(sent, is_stream, usage, cost, self.clock())
+        if entry is None:
+            return
+        data = entry.encode()
+        if len(data) > self.settings.max_entry_bytes:
+            return
+        if self.index is not None and vector is not None:
+            await self._guarded(self.index.add(key, text, vector, data, ttl))
+        elif self.backend is not None:
+            await self._guarded(self.backend.set(key, data, ttl))
+
+
+def _openai_usage(usage: Any) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    out: dict[str, Any] = {
+        "prompt_tokens": usage.prompt,
+        "completion_tokens": usage.completion,
+        "total_tokens": usage.total,
+    }
+    if usage.cached:
+        out["prompt_tokens_details"] = {"cached_tokens": usage.cached}
+    return out
