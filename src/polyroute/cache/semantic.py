@@ -52,6 +52,7 @@ class QdrantIndex:
             self._client = QdrantClient(path=path, force_disable_check_same_thread=True)
         else:
             self._client = QdrantClient(location=":memory:")
+        self.remote = bool(api_base)
         self.collection = collection or DEFAULT_COLLECTION
         self.quantization = quantization
         self.max_entries = max_entries
@@ -82,7 +83,10 @@ class QdrantIndex:
                 vectors_config=models.VectorParams(size=dims, distance=models.Distance.COSINE),
                 quantization_config=quantization,
             )
-            self._client.create_payload_index(self.collection, "partition", models.PayloadSchemaType.KEYWORD)
+            if self.remote:  # the embedded store scans; a server filters by this index
+                self._client.create_payload_index(
+                    self.collection, "partition", models.PayloadSchemaType.KEYWORD
+                )
         self._dims = dims
 
     async def search(
