@@ -10,41 +10,12 @@ from typing import TYPE_CHECKING, Any
 from polyroute.cache.backends import DiskBackend, MemoryBackend, RedisBackend
 from polyroute.cache.embedder import gateway_embedder
 from polyroute.cache.hook import ResponseCache
-from polyroute.cache.semantic import QdrantIndex, SemanticCacheError, require_redis_search
-from polyroute.cache.settings import CacheSettings
+from polyroute.cache.semantic import QdrantIndex, require_redis_search
+from polyroute.cache.settings import CacheSettings, cache_redis_settings
 from polyroute.config.env_refs import resolve
 
 if TYPE_CHECKING:
     from polyroute.server.state import AppState
-
-
-def cache_redis_settings(
-    settings: CacheSettings, state_settings: Mapping[str, Any], env: Mapping[str, str]
-) -> dict[str, Any]:
-    """cache_params' own host/port/password (or url), else router_settings' redis_*, else
-    REDIS_HOST / REDIS_PORT / REDIS_PASSWORD (REDIS_URL): the gateway's Redis, as LiteLLM reads it."""
-    from polyroute.state.factory import redis_settings
-
-    own = {
-        "redis_url": settings.redis_url or settings.url,
-        "redis_host": settings.host,
-        "redis_port": settings.port,
-        "redis_password": settings.password,
-        "redis_db": settings.db,
-    }
-    own = {k: v for k, v in own.items() if v not in (None, "")}
-    if own:
-        return {
-            k: resolve(v, env, f"litellm_settings.cache_params.{k}") if isinstance(v, str) else v
-            for k, v in own.items()
-        }
-    found = redis_settings(state_settings, env)
-    if not found.get("redis_url") and not found.get("redis_host"):
-        raise SemanticCacheError(
-            "cache_params.type redis needs a Redis server: cache_params.host (or url), "
-            "router_settings.redis_host, or REDIS_HOST"
-        )
-    return found
 
 
 def build_response_cache(state: AppState, clock: Any = None) -> ResponseCache | None:

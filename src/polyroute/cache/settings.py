@@ -149,3 +149,35 @@ def cache_settings(litellm_settings: Mapping[str, Any]) -> CacheSettings | None:
 
 
 KNOWN_KEYS = frozenset(CacheSettings.model_fields)
+
+
+def cache_redis_settings(
+    settings: CacheSettings, state_settings: Mapping[str, Any], env: Mapping[str, str]
+) -> dict[str, Any]:
+    """The Redis a redis or redis-semantic cache uses: cache_params' own host/port/password (or
+    url), else router_settings' redis_*, else REDIS_HOST / REDIS_PORT / REDIS_PASSWORD
+    (REDIS_URL), as LiteLLM reads them. ValueError naming what is missing."""
+    from polyroute.config.env_refs import resolve
+    from polyroute.state.factory import redis_settings
+
+    own = {
+        "redis_url": settings.redis_url or settings.url,
+        "redis_host": settings.host,
+        "redis_port": settings.port,
+        "redis_password": settings.password,
+        "redis_db": settings.db,
+    }
+    own = {k: v for k, v in own.items() if v not in (None, "")}
+    if own:
+        found = {
+            k: resolve(v, env, f"litellm_settings.cache_params.{k}") if isinstance(v, str) else v
+            for k, v in own.items()
+        }
+    else:
+        found = redis_settings(state_settings, env)
+    if not found.get("redis_url") and not found.get("redis_host"):
+        raise ValueError(
+            f"litellm_settings.cache_params.type {settings.type} needs a Redis server: cache_params.host "
+            "(or url), router_settings.redis_host, or REDIS_HOST"
+        )
+    return found

@@ -23,7 +23,7 @@ from polyroute.auth.client_credentials import (
     needs_client_key,
 )
 from polyroute.auth.url_safety import UrlAllowlist
-from polyroute.cache.settings import CacheSettings, cache_settings
+from polyroute.cache.settings import CacheSettings, cache_redis_settings, cache_settings
 from polyroute.config.deployment_params import sort_params
 from polyroute.config.env_models import env_model_entries, env_model_warnings, retired_key_notices
 from polyroute.config.env_refs import MissingCredentialError, resolve
@@ -186,7 +186,7 @@ def load_config(
     controller = _controller_config(config, merged_env, redactor)
     router_settings = _router_settings(config)
     client_settings = _client_credentials(config, deployments)
-    cache = _cache_settings(config, warnings)
+    cache = _cache_settings(config, merged_env, warnings)
     max_mb = general.max_request_size_mb or float(
         env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB
     )
@@ -311,7 +311,9 @@ def _store_settings(config: ConfigFile) -> StoreSettings:
         raise ConfigError(_first_validation_error(exc, prefix="general_settings")) from exc
 
 
-def _cache_settings(config: ConfigFile, warnings: list[str]) -> CacheSettings | None:
+def _cache_settings(
+    config: ConfigFile, merged_env: Mapping[str, str], warnings: list[str]
+) -> CacheSettings | None:
     """litellm_settings.cache / cache_params (LiteLLM's names; docs/caching.md)."""
     try:
         settings = cache_settings(config.litellm_settings.model_extra or {})
@@ -322,10 +324,14 @@ def _cache_settings(config: ConfigFile, warnings: list[str]) -> CacheSettings | 
     problems = settings.problems()
     if problems:
         raise ConfigError(problems[0])
+    if settings.type in ("redis", "redis-semantic"):
+        redis_keys = {k: v for k, v in config.router_settings.items() if k in STATE_KEYS}
+        try:
+            cache_redis_settings(settings, redis_keys, merged_env)
+        except (ValueError, MissingCredentialError) as exc:
+            raise ConfigError(str(exc)) from exc
     model = settings.embedding_model if settings.semantic else None
-    if model is not None and not any(
-        entry.model_name == model for entry in config.model_list
-    ):
+    if model is not None and not any(entry.model_name == model for entry in config.model_list):
         raise ConfigError(
             f"litellm_settings.cache_params: embedding model '{model}' is not a model_list model_name"
         )
