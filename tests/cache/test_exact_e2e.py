@@ -203,3 +203,27 @@ def test_metrics_are_exported(cached_gateway) -> None:
     ).text
     assert 'polyroute_cache_requests_total{result="hit"}' in text
     assert "polyroute_cache_saved_usd_total" in text
+
+
+def test_a_stream_broken_off_is_not_stored(cached_gateway, upstream) -> None:
+    client = cached_gateway.client()
+    messages = question()
+    upstream.script(Reply(text="one two three four five", error_after=2))
+    with pytest.raises(openai.APIError):
+        for _ in client.chat.completions.create(model="gpt", messages=messages, stream=True):
+            pass
+    raw = client.chat.completions.with_raw_response.create(model="gpt", messages=messages, stream=True)
+    list(raw.parse())
+    assert raw.headers["x-polyroute-cache"] == "miss"
+    assert len(upstream.requests) == 2
+
+
+def test_an_answer_over_max_entry_bytes_goes_out_whole_and_is_not_stored(cached_gateway, upstream) -> None:
+    client = cached_gateway.client()
+    messages = question()
+    big = "word " * (cached_gateway.state.cache.settings.max_entry_bytes // 5 + 10)
+    upstream.script(Reply(text=big))
+    _, answer = chat(client, messages)
+    assert answer.choices[0].message.content == big
+    raw, _ = chat(client, messages)
+    assert raw.headers["x-polyroute-cache"] == "miss"

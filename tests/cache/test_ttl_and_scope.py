@@ -80,3 +80,18 @@ def test_shared_scopes(upstream, tmp_path, clock, scope) -> None:
         assert ask(gateway, messages, api_key=first) == "miss"
         assert ask(gateway, messages, api_key=second) == "hit"
         assert ask(gateway, messages, api_key=outsider) == ("hit" if scope == "global" else "miss")
+
+
+def test_a_redis_that_is_down_is_a_miss_not_a_failure(upstream, tmp_path, caplog) -> None:
+    from tests.fakes.base import free_port
+
+    params = {"type": "redis", "host": "127.0.0.1", "port": free_port()}  # nothing listens there
+    with GatewayServer(cache_config(upstream.url, **params), tmp_path) as gateway:
+        messages = [{"role": "user", "content": uuid.uuid4().hex}]
+        with caplog.at_level("WARNING", logger="polyroute.cache"):
+            assert ask(gateway, messages) == "miss"
+            assert ask(gateway, messages) == "miss"
+        assert len(upstream.requests) == 2
+        assert gateway.state.cache.failures == 4  # two lookups, two stores
+        warnings = [r for r in caplog.records if "response cache redis unavailable" in r.getMessage()]
+        assert len(warnings) == 1  # once a minute, not once a request

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("polyroute.cache")
 SHARED_DEFAULT_TTL_S = 24 * 3600  # Redis and semantic entries always expire: nothing grows forever
+WARN_EVERY_S = 60.0  # a cache that is down is logged once a minute, not once a request
 COST_HEADERS = ("x-polyroute-response-cost", "x-litellm-response-cost")
 
 
@@ -71,6 +72,8 @@ class ResponseCache:
         self.clock = clock
         self.call_types = settings.call_types
         self._before_start = before_start
+        self._warned_at: float | None = None
+        self.failures = 0  # lookups and stores that failed (the backend down): each a miss
         shared = settings.type != "local" and settings.type != "disk"
         self.default_ttl = settings.ttl or (SHARED_DEFAULT_TTL_S if shared else None)
 
@@ -141,7 +144,16 @@ class ResponseCache:
         try:
             return await call
         except Exception as exc:  # noqa: BLE001  # a cache that is down is a miss, never a failure
-            log.warning("response cache %s unavailable: %s", self.settings.type, type(exc).__name__)
+            self.failures += 1
+            now = time.monotonic()
+            if self._warned_at is None or now - self._warned_at >= WARN_EVERY_S:
+                self._warned_at = now
+                log.warning(
+                    "response cache %s unavailable (%s): serving without it (%d failures so far)",
+                    self.settings.type,
+                    type(exc).__name__,
+                    self.failures,
+                )
             return None
 
     async def _send_hit(
