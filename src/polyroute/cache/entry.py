@@ -63,6 +63,26 @@ class CachedAnswer:
     def serves(self, stream: bool) -> bool:
         return stream or self.kind == "json"
 
+    @classmethod
+    def of_chat(
+        cls,
+        *,
+        answer: dict[str, Any] | None = None,
+        chunks: list[dict[str, Any]] | None = None,
+        usage: dict[str, Any] | None = None,
+        cost: float = 0.0,
+        now: float,
+    ) -> CachedAnswer:
+        """An entry from an OpenAI chat answer or a complete stream's chat chunks (for callers
+        that hold the chat form before encoding it for their client's protocol)."""
+        if answer is not None:
+            return cls("json", answer, None, answer.get("usage") or usage, cost, now)
+        return cls("stream", None, list(chunks or ()), usage, cost, now)
+
+    def chat_chunks(self) -> list[dict[str, Any]]:
+        """The answer as OpenAI chunks: a stored stream's own, or a JSON answer's synthesised."""
+        return list(self.chunks or ()) if self.kind == "stream" else synthesised_chunks(self.answer or {})
+
 
 def from_sent(
     body: bytes, is_stream: bool, usage: dict[str, Any] | None, cost: float, now: float
@@ -105,10 +125,10 @@ def _usage_only(chunk: dict[str, Any]) -> bool:
 def stream_body(entry: CachedAnswer, include_usage: bool) -> bytes:
     """The SSE bytes of a hit served as a stream, `[DONE]`-terminated. The usage chunk goes out
     only when the client asked for it (stream_options.include_usage), as the relay does."""
-    chunks = entry.chunks if entry.kind == "stream" else synthesised_chunks(entry.answer or {})
-    out = [c for c in chunks or () if not _usage_only(c)]
+    chunks = entry.chat_chunks()
+    out = [c for c in chunks if not _usage_only(c)]
     if include_usage:
-        usage = next((c["usage"] for c in chunks or () if _usage_only(c)), None) or entry.usage
+        usage = next((c["usage"] for c in chunks if _usage_only(c)), None) or entry.usage
         if usage:
             template = out[-1] if out else {}
             out.append(

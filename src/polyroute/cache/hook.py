@@ -90,43 +90,69 @@ class ResponseCache:
 
     # -- the hook ---------------------------------------------------------------------------------
     async def serve(self, request: Request, body: dict[str, Any]) -> bool:
-        account = request.account
-        call_type = getattr(account, "call_type", None)
-        if call_type not in self.call_types or uncacheable(body):
+        """For routes that answer in OpenAI's format: a hit is sent here (True); a miss taps the
+        response so its answer is stored as it goes out (False)."""
+        found = await self.lookup(request, body)
+        if found is None:
             return False
+        if found.entry is not None:
+            await self._send_hit(request, body, found)
+            return True
+        self._tap(request, found)
+        return False
+
+    async def lookup(
+        self, request: Request, body: dict[str, Any], call_type: str | None = None
+    ) -> CacheLookup | None:
+        """The cache's answer for an OpenAI chat / text-completion `body`, protocol-neutral: None
+        when the cache does not apply (call type, client-chosen upstream); else a CacheLookup whose
+        `entry` is the hit (None on a miss, counted as one). `call_type` defaults to the request
+        account's."""
+        call_type = call_type or getattr(request.account, "call_type", None)
+        if call_type not in self.call_types or uncacheable(body):
+            return None
         controls = request_controls(body)
         scope = caller_scope(request.principal, self.settings.scope)
         namespace = controls.namespace or self.settings.namespace
         model = body.get("model")
         group = self.aliases.get(model, model) if isinstance(model, str) else ""
-        stream = bool(body.get("stream"))
         found: CachedAnswer | None = None
         similarity: float | None = None
         vector: list[float] | None = None
+        text = ""
         if self.index is not None:
             key = semantic_partition(call_type, group, body, scope, namespace)
             text = prompt_text(body)
             vector = await self._embedding(text)
             if vector is not None and not controls.no_cache:
-                hit = await self._guarded(
-                    self.index.search(key, vector, self.settings.similarity_threshold or 1.0)
-                )
+                threshold = self.settings.similarity_threshold or 1.0
+                hit = await self._guarded(self.index.search(key, vector, threshold))
                 if hit is not None:
                     found, similarity = CachedAnswer.decode(hit[0]), hit[1]
         else:
             key = exact_key(call_type, group, body, scope, namespace)
-            text = ""
             if not controls.no_cache and self.backend is not None:
                 raw = await self._guarded(self.backend.get(key))
                 found = CachedAnswer.decode(raw) if raw is not None else None
-        if found is not None and found.serves(stream) and self._fresh(found, controls.s_maxage):
-            await self._send_hit(request, body, found, key, group, similarity)
-            return True
-        METRICS.cache_requests.inc(("miss",))
-        store = not controls.no_store and (self.index is None or vector is not None)
-        ttl = controls.ttl or self.default_ttl
-        self._tap(request, key, store, ttl, text, vector)
-        return False
+        usable = (
+            found is not None
+            and found.serves(bool(body.get("stream")))
+            and self._fresh(found, controls.s_maxage)
+        )
+        if not usable:
+            found, similarity = None, None
+            METRICS.cache_requests.inc(("miss",))
+        return CacheLookup(
+            cache=self,
+            key=key,
+            group=group,
+            entry=found,
+            similarity=similarity,
+            store=not controls.no_store and (self.index is None or vector is not None),
+            ttl=controls.ttl or self.default_ttl,
+            text=text,
+            vector=vector,
+        )
 
     def _fresh(self, entry: CachedAnswer, s_maxage: float | None) -> bool:
         return s_maxage is None or self.clock() - entry.stored_at <= s_maxage
@@ -156,31 +182,11 @@ class ResponseCache:
                 )
             return None
 
-    async def _send_hit(
-        self,
-        request: Request,
-        body: dict[str, Any],
-        entry: CachedAnswer,
-        key: str,
-        group: str,
-        similarity: float | None,
-    ) -> None:
-        result = "semantic-hit" if similarity is not None else "hit"
-        account = request.account
-        if account is not None:
-            account.cache_hit(entry.cost, result, similarity)
-        headers = {
-            "x-polyroute-cache": result,
-            "x-litellm-cache-key": key,
-            "x-polyroute-model-group": group,
-            **{name: "0" for name in COST_HEADERS},
-        }
-        if similarity is not None:
-            headers["x-polyroute-cache-similarity"] = f"{similarity:.4f}"
-            headers["x-litellm-semantic-similarity"] = f"{similarity:.4f}"
-        METRICS.cache_requests.inc((result,))
-        if entry.cost:
-            METRICS.cache_saved.inc((), entry.cost)
+    async def _send_hit(self, request: Request, body: dict[str, Any], found: CacheLookup) -> None:
+        entry = found.entry
+        assert entry is not None
+        found.record_hit(request)
+        headers = found.headers()
         if body.get("stream"):
             options = body.get("stream_options")
             include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
@@ -190,18 +196,10 @@ class ResponseCache:
             await request.respond(200, orjson.dumps(entry.answer), headers)
 
     # -- the miss: header, and the answer stored as it goes out -----------------------------------
-    def _tap(
-        self,
-        request: Request,
-        key: str,
-        store: bool,
-        ttl: float | None,
-        text: str,
-        vector: list[float] | None,
-    ) -> None:
+    def _tap(self, request: Request, found: CacheLookup) -> None:
         send = request.send
         limit = self.settings.max_entry_bytes
-        extra = [(b"x-polyroute-cache", b"miss"), (b"x-litellm-cache-key", key.encode())]
+        extra = [(name.encode(), value.encode()) for name, value in found.headers().items()]
         parts: list[bytes] = []
         recording = False
         is_stream = False
@@ -212,7 +210,7 @@ class ResponseCache:
             kind = message["type"]
             if kind == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
-                recording = store and message.get("status") == 200
+                recording = found.store and message.get("status") == 200
                 is_stream = any(
                     name == b"content-type" and value.startswith(b"text/event-stream")
                     for name, value in message["headers"]
@@ -227,36 +225,90 @@ class ResponseCache:
                     parts.append(chunk)
                     if not message.get("more_body"):
                         recording = False
-                        await self._store(request, key, b"".join(parts), is_stream, ttl, text, vector)
+                        await self._store_sent(request, found, b"".join(parts), is_stream)
             await send(message)
 
         request.send = tapped
 
-    async def _store(
-        self,
-        request: Request,
-        key: str,
-        sent: bytes,
-        is_stream: bool,
-        ttl: float | None,
-        text: str,
-        vector: list[float] | None,
-    ) -> None:
+    async def _store_sent(self, request: Request, found: CacheLookup, sent: bytes, is_stream: bool) -> None:
         account = request.account
         if account is not None and account.status != "success":
             return
         usage = _openai_usage(account.usage) if account is not None else None
         cost = float(account.cost) if account is not None else 0.0
         entry = from_sent(sent, is_stream, usage, cost, self.clock())
-        if entry is None:
+        if entry is not None:
+            await found.remember(entry)
+
+
+class CacheLookup:
+    """One request's cache lookup: the hit (`entry`), or what storing its answer needs."""
+
+    __slots__ = ("cache", "key", "group", "entry", "similarity", "store", "ttl", "text", "vector")
+
+    def __init__(
+        self,
+        *,
+        cache: ResponseCache,
+        key: str,
+        group: str,
+        entry: CachedAnswer | None,
+        similarity: float | None,
+        store: bool,
+        ttl: float | None,
+        text: str,
+        vector: list[float] | None,
+    ) -> None:
+        self.cache = cache
+        self.key = key
+        self.group = group
+        self.entry = entry
+        self.similarity = similarity
+        self.store = store
+        self.ttl = ttl
+        self.text = text
+        self.vector = vector
+
+    @property
+    def result(self) -> str:
+        if self.entry is None:
+            return "miss"
+        return "semantic-hit" if self.similarity is not None else "hit"
+
+    def headers(self) -> dict[str, str]:
+        """x-polyroute-cache (and LiteLLM's names); on a hit also the zero cost headers."""
+        out = {"x-polyroute-cache": self.result, "x-litellm-cache-key": self.key}
+        if self.entry is not None:
+            out["x-polyroute-model-group"] = self.group
+            out.update({name: "0" for name in COST_HEADERS})
+        if self.similarity is not None:
+            out["x-polyroute-cache-similarity"] = f"{self.similarity:.4f}"
+            out["x-litellm-semantic-similarity"] = f"{self.similarity:.4f}"
+        return out
+
+    def record_hit(self, request: Request) -> None:
+        """Bills the hit 0 (the spend row says what it saved) and counts it."""
+        entry = self.entry
+        assert entry is not None
+        if request.account is not None:
+            request.account.cache_hit(entry.cost, self.result, self.similarity)
+        METRICS.cache_requests.inc((self.result,))
+        if entry.cost:
+            METRICS.cache_saved.inc((), entry.cost)
+
+    async def remember(self, entry: CachedAnswer) -> None:
+        """Stores a complete answer (built with `CachedAnswer.of_chat` or `entry.from_sent`),
+        unless the request said no-store or it is larger than max_entry_bytes."""
+        if not self.store:
             return
+        cache = self.cache
         data = entry.encode()
-        if len(data) > self.settings.max_entry_bytes:
+        if len(data) > cache.settings.max_entry_bytes:
             return
-        if self.index is not None and vector is not None:
-            await self._guarded(self.index.add(key, text, vector, data, ttl))
-        elif self.backend is not None:
-            await self._guarded(self.backend.set(key, data, ttl))
+        if cache.index is not None and self.vector is not None:
+            await cache._guarded(cache.index.add(self.key, self.text, self.vector, data, self.ttl))
+        elif cache.backend is not None:
+            await cache._guarded(cache.backend.set(self.key, data, self.ttl))
 
 
 def _openai_usage(usage: Any) -> dict[str, Any] | None:
