@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import orjson
 import pytest
 
 from polyroute.cache.backends import MemoryBackend
@@ -81,3 +82,51 @@ async def test_no_store_and_stream_entries(cache) -> None:
     await (await cache.lookup(request, body)).remember(CachedAnswer.of_chat(chunks=chunks, now=0))
     assert (await cache.lookup(request, body)).entry is None  # a stream does not answer JSON
     assert (await cache.lookup(request, {**body, "stream": True})).entry.chat_chunks() == chunks
+
+
+class RecordingBackend(MemoryBackend):
+    """Notes what the client had been sent when the answer was stored."""
+
+    def __init__(self, sent: list[bytes]) -> None:
+        super().__init__(100, 1 << 20)
+        self.sent = sent
+        self.sent_at_store: list[bytes] | None = None
+
+    async def set(self, key: str, value: bytes, ttl_s: float | None) -> None:
+        self.sent_at_store = list(self.sent)
+        await super().set(key, value, ttl_s)
+
+
+async def test_a_stream_s_done_reaches_the_client_only_after_the_store() -> None:
+    """The relay sends `[DONE]` before it bills the stream and ends the response; a client that
+    asks again as soon as it reads `[DONE]` must find the answer stored."""
+    sent: list[bytes] = []
+
+    async def send(message) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message.get("body", b""))
+
+    backend = RecordingBackend(sent)
+    cache = ResponseCache(CacheSettings(), backend=backend)
+    request = request_for("a")
+    request.send = send
+    request.account.status, request.account.usage, request.account.cost = "success", None, 0.0
+    body = {"model": "gpt", "messages": [{"role": "user", "content": "s"}], "stream": True}
+    found = await cache.lookup(request, body)
+    cache._tap(request, found)
+    event = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"content": "x"}}],
+    }
+    chunk = b"data: " + orjson.dumps(event) + b"\n\n"
+    await request.send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
+    )
+    await request.send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await request.send({"type": "http.response.body", "body": chunk + b"data: [DONE]\n\n", "more_body": True})
+    assert b"[DONE]" not in b"".join(sent)  # held back
+    await request.send({"type": "http.response.body", "body": b""})  # the relay's end_stream
+    assert backend.sent_at_store is not None and b"[DONE]" not in b"".join(backend.sent_at_store)
+    assert b"".join(sent) == chunk + chunk + b"data: [DONE]\n\n"  # everything, in order
+    assert (await cache.lookup(request, body)).entry is not None

@@ -204,9 +204,10 @@ class ResponseCache:
         recording = False
         is_stream = False
         size = 0
+        held = b""  # a stream's `[DONE]`, held until the answer is billed and stored
 
         async def tapped(message: dict[str, Any]) -> None:
-            nonlocal recording, is_stream, size
+            nonlocal recording, is_stream, size, held
             kind = message["type"]
             if kind == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
@@ -221,11 +222,32 @@ class ResponseCache:
                 if size > limit:  # too big to keep: the answer still goes out whole
                     recording = False
                     parts.clear()
+                    if held:
+                        message = {**message, "body": held + chunk}
+                        held = b""
+                elif message.get("more_body"):
+                    parts.append(chunk)
+                    if held:  # nothing overtakes the held marker
+                        held += chunk
+                        return
+                    done = chunk.find(b"data: [DONE]") if is_stream else -1
+                    if done >= 0:
+                        # A client stops reading at [DONE] and may ask again at once: it gets the
+                        # marker only once the answer is stored (the relay bills it after [DONE]).
+                        held += chunk[done:]
+                        if not done:
+                            return
+                        message = {**message, "body": chunk[:done]}
                 else:
                     parts.append(chunk)
-                    if not message.get("more_body"):
-                        recording = False
-                        await self._store_sent(request, found, b"".join(parts), is_stream)
+                    recording = False
+                    await self._store_sent(request, found, b"".join(parts), is_stream)
+                    if held:
+                        message = {**message, "body": held + chunk}
+                        held = b""
+            elif kind == "http.response.body" and held:
+                message = {**message, "body": held + message.get("body", b"")}
+                held = b""
             await send(message)
 
         request.send = tapped
