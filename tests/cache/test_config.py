@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from polyroute.cache.hook import ResponseCache
 from polyroute.cache.settings import cache_redis_settings
@@ -95,7 +96,7 @@ def test_redis_from_cache_params_router_settings_or_env(tmp_path) -> None:
     assert cache_redis_settings(bare, {"redis_host": "state.example"}, {"REDIS_HOST": "ignored"}) == {
         "redis_host": "state.example"
     }
-    password = loaded.cache.model_copy(update={"password": "os.environ/CACHE_PW"})
+    password = loaded.cache.model_copy(update={"password": SecretStr("os.environ/CACHE_PW")})
     assert cache_redis_settings(password, {}, {"CACHE_PW": "from-env"})["redis_password"] == "from-env"
 
 
@@ -127,3 +128,17 @@ def test_app_state_builds_the_chosen_backend(tmp_path) -> None:
     state = AppState.build(load(tmp_path, cache=True, cache_params={"type": "disk", "ttl": 30}))
     assert isinstance(state.cache, ResponseCache) and state.cache.backend.name == "disk"
     assert (tmp_path / "response-cache").is_dir()  # under POLYROUTE_DATA_DIR by default
+
+
+def test_the_redis_password_is_masked_and_redacted(tmp_path) -> None:
+    secret = "cache-redis-password-5f1e2d"
+    loaded = load(
+        tmp_path,
+        env={"CACHE_PW": secret},
+        cache=True,
+        cache_params={"type": "redis", "host": "127.0.0.1", "password": "os.environ/CACHE_PW"},
+    )
+    assert secret not in repr(loaded.cache) and secret not in repr(loaded)
+    assert (
+        loaded.redactor.scrub(f"error talking to redis with {secret}") == "error talking to redis with [redacted]"
+    )

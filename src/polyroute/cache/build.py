@@ -57,7 +57,8 @@ def build_response_cache(state: AppState, clock: Any = None) -> ResponseCache | 
                 await client.aclose()
 
         return ResponseCache(settings, embed=embed, before_start=check, **common)
-    api_key = _resolved(settings.qdrant_api_key, env, "qdrant_api_key") or env.get("QDRANT_API_KEY")
+    given = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    api_key = _resolved(given, env, "qdrant_api_key") or env.get("QDRANT_API_KEY")
     config.redactor.add(api_key)
     index = QdrantIndex(
         api_base=_resolved(settings.qdrant_api_base, env, "qdrant_api_base"),

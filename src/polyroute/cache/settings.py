@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 # LiteLLM's call type names -> the gateway's call types (server/app.py's route table). Both the
 # sync and async spellings appear in LiteLLM configs.
@@ -86,7 +86,7 @@ class CacheSettings(BaseModel):
     # Redis (else router_settings' redis_*, else REDIS_HOST / REDIS_PORT / REDIS_PASSWORD).
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    password: str | None = None
+    password: SecretStr | None = None  # masked in any repr of the config
     db: int | None = Field(default=None, ge=0)
     url: str | None = None
     redis_url: str | None = None
@@ -98,7 +98,7 @@ class CacheSettings(BaseModel):
     redis_semantic_cache_index_name: str | None = None
     qdrant_semantic_cache_embedding_model: str | None = None
     qdrant_api_base: str | None = None
-    qdrant_api_key: str | None = None
+    qdrant_api_key: SecretStr | None = None
     qdrant_collection_name: str | None = Field(default=None, max_length=200)
     qdrant_quantization_config: Literal["binary", "scalar", "product"] | None = None
     qdrant_path: str | None = None  # polyroute: an embedded store's folder (default: in memory)
@@ -164,7 +164,7 @@ def cache_redis_settings(
         "redis_url": settings.redis_url or settings.url,
         "redis_host": settings.host,
         "redis_port": settings.port,
-        "redis_password": settings.password,
+        "redis_password": settings.password.get_secret_value() if settings.password else None,
         "redis_db": settings.db,
     }
     own = {k: v for k, v in own.items() if v not in (None, "")}

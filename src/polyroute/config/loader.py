@@ -186,7 +186,7 @@ def load_config(
     controller = _controller_config(config, merged_env, redactor)
     router_settings = _router_settings(config)
     client_settings = _client_credentials(config, deployments)
-    cache = _cache_settings(config, merged_env, warnings)
+    cache = _cache_settings(config, merged_env, redactor, warnings)
     max_mb = general.max_request_size_mb or float(
         env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB
     )
@@ -312,7 +312,7 @@ def _store_settings(config: ConfigFile) -> StoreSettings:
 
 
 def _cache_settings(
-    config: ConfigFile, merged_env: Mapping[str, str], warnings: list[str]
+    config: ConfigFile, merged_env: Mapping[str, str], redactor: Redactor, warnings: list[str]
 ) -> CacheSettings | None:
     """litellm_settings.cache / cache_params (LiteLLM's names; docs/caching.md)."""
     try:
@@ -327,9 +327,10 @@ def _cache_settings(
     if settings.type in ("redis", "redis-semantic"):
         redis_keys = {k: v for k, v in config.router_settings.items() if k in STATE_KEYS}
         try:
-            cache_redis_settings(settings, redis_keys, merged_env)
+            redis = cache_redis_settings(settings, redis_keys, merged_env)
         except (ValueError, MissingCredentialError) as exc:
             raise ConfigError(str(exc)) from exc
+        redactor.add(redis.get("redis_password"))
     model = settings.embedding_model if settings.semantic else None
     if model is not None and not any(entry.model_name == model for entry in config.model_list):
         raise ConfigError(
