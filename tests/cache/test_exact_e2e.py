@@ -197,7 +197,10 @@ def test_spend_row_of_a_hit(cached_gateway, upstream) -> None:
     assert hit["metadata"]["saved_cost"] == pytest.approx(expected)
 
 
-def test_metrics_are_exported(cached_gateway) -> None:
+def test_metrics_are_exported(cached_gateway, upstream) -> None:
+    messages = question()
+    chat(cached_gateway.client(), messages)
+    chat(cached_gateway.client(), messages)  # a hit, whatever ran before
     text = httpx.get(
         cached_gateway.url + "/metrics", headers={"authorization": f"Bearer {cached_gateway.master_key}"}
     ).text
