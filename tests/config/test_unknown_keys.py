@@ -124,7 +124,7 @@ def test_misspelled_section_keys_get_the_nearest_name_and_known_ones_stay_warnin
         "genral_settings": {},
         "general_settings": {"master_kye": "sk-1234", "alerting": ["slack"]},
         "router_settings": {"routing_stratgy": "least-busy", "enable_tag_filtering": True},
-        "litellm_settings": {"drop_param": True, "cache": True},
+        "litellm_settings": {"drop_param": True, "turn_off_message_logging": True},
         "controller_settings": {"dispatch_methd": "lottery"},
     }
     loaded = load_config(write(tmp_path, config), {})
@@ -140,7 +140,7 @@ def test_misspelled_section_keys_get_the_nearest_name_and_known_ones_stay_warnin
     for known in (
         "general_settings.alerting",
         "router_settings.enable_tag_filtering",
-        "litellm_settings.cache",
+        "litellm_settings.turn_off_message_logging",
     ):
         assert f"config key '{known}' is not supported yet" in joined
 

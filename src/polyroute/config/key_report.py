@@ -84,6 +84,11 @@ def report_keys(config: ConfigFile) -> KeyReport:
         litellm_keys.LITELLM_SETTINGS,
         QUIET_LITELLM,
     )
+    cache_params = (config.litellm_settings.model_extra or {}).get("cache_params")
+    if isinstance(cache_params, dict):
+        from polyroute.cache.settings import KNOWN_KEYS, LITELLM_ONLY_KEYS
+
+        report.sort("litellm_settings.cache_params.", cache_params, KNOWN_KEYS, LITELLM_ONLY_KEYS)
     for name in CALLBACK_FIELDS:
         for value in getattr(config.litellm_settings, name):
             if value.lower() not in SUPPORTED_CALLBACKS:

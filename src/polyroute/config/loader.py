@@ -23,6 +23,7 @@ from polyroute.auth.client_credentials import (
     needs_client_key,
 )
 from polyroute.auth.url_safety import UrlAllowlist
+from polyroute.cache.settings import CacheSettings, cache_redis_settings, cache_settings
 from polyroute.config.deployment_params import sort_params
 from polyroute.config.env_models import env_model_entries, env_model_warnings, retired_key_notices
 from polyroute.config.env_refs import MissingCredentialError, resolve
@@ -96,6 +97,7 @@ class GatewayConfig:
     unknown_keys: list[UnknownKey] = field(default_factory=list)
     mock: MockSettings = field(default_factory=MockSettings)  # config/mock_settings.py
     guardrails: dict[str, Any] = field(default_factory=dict)  # name -> Guardrail (guardrails/config.py)
+    cache: CacheSettings | None = None  # litellm_settings.cache / cache_params (cache/settings.py)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -186,6 +188,7 @@ def load_config(
     router_settings = _router_settings(config)
     guardrails = _guardrails(config, merged_env, redactor)
     client_settings = _client_credentials(config, deployments)
+    cache = _cache_settings(config, merged_env, redactor, warnings)
     max_mb = general.max_request_size_mb or float(
         env.get("POLYROUTE_MAX_REQUEST_SIZE_MB") or DEFAULT_MAX_BODY_MB
     )
@@ -214,6 +217,7 @@ def load_config(
         max_tokens_over_limit=general.max_tokens_over_limit,
         mock=mock,
         guardrails=guardrails,
+        cache=cache,
         callbacks=frozenset(
             value.lower() for name in CALLBACK_FIELDS for value in getattr(config.litellm_settings, name)
         ),
@@ -317,6 +321,39 @@ def _store_settings(config: ConfigFile) -> StoreSettings:
         return StoreSettings.model_validate({k: v for k, v in general.items() if k in STORE_KEYS})
     except ValidationError as exc:
         raise ConfigError(_first_validation_error(exc, prefix="general_settings")) from exc
+
+
+def _cache_settings(
+    config: ConfigFile, merged_env: Mapping[str, str], redactor: Redactor, warnings: list[str]
+) -> CacheSettings | None:
+    """litellm_settings.cache / cache_params (LiteLLM's names; docs/caching.md)."""
+    try:
+        settings = cache_settings(config.litellm_settings.model_extra or {})
+    except ValidationError as exc:
+        raise ConfigError(_first_validation_error(exc, prefix="litellm_settings.cache_params")) from exc
+    if settings is None:
+        return None
+    problems = settings.problems()
+    if problems:
+        raise ConfigError(problems[0])
+    if settings.type in ("redis", "redis-semantic"):
+        redis_keys = {k: v for k, v in config.router_settings.items() if k in STATE_KEYS}
+        try:
+            redis = cache_redis_settings(settings, redis_keys, merged_env)
+        except (ValueError, MissingCredentialError) as exc:
+            raise ConfigError(str(exc)) from exc
+        redactor.add(redis.get("redis_password"))
+    model = settings.embedding_model if settings.semantic else None
+    if model is not None and not any(entry.model_name == model for entry in config.model_list):
+        raise ConfigError(
+            f"litellm_settings.cache_params: embedding model '{model}' is not a model_list model_name"
+        )
+    warnings += [
+        f"litellm_settings.cache_params.supported_call_types: '{name}' is not cached yet (only "
+        "chat and text completions are)"
+        for name in settings.unsupported_call_types()
+    ]
+    return settings
 
 
 def _upstream_limits(config: ConfigFile) -> UpstreamLimits:

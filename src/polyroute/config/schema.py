@@ -134,7 +134,7 @@ SUPPORTED_GENERAL = {
     "max_tokens_over_limit",
     *MOCK_GENERAL_KEYS,
 }
-SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries"}
+SUPPORTED_LITELLM = {"drop_params", "request_timeout", "num_retries", "cache", "cache_params"}
 SUPPORTED_CALLBACKS = {"prometheus", "otel"}
 CALLBACK_FIELDS = ("callbacks", "success_callback", "failure_callback")
 # Keys that are harmless to ignore: they only tune LiteLLM's own logging or UI.

@@ -318,6 +318,21 @@ class GatewayMetrics:
         )
     )
 
+    cache_requests: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_cache_requests_total",
+            "Model requests the response cache looked up, by result (hit, semantic-hit, miss).",
+            ("result",),
+        )
+    )
+    cache_saved: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_cache_saved_usd_total",
+            "US dollars cache hits saved: what the cached answers cost when they were first made.",
+            (),
+        )
+    )
+
     def families(self) -> Iterator[Counter | Histogram]:
         for value in vars(self).values():
             if isinstance(value, Counter | Histogram):

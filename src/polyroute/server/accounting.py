@@ -65,6 +65,7 @@ class RequestAccount:
         "trace",
         "journaled",
         "guardrail_decisions",  # guardrails/engine.py: what each guardrail decided
+        "cache_note",
     )
 
     def __init__(
@@ -92,6 +93,7 @@ class RequestAccount:
         self.trace: RequestTrace | None = None  # set when OpenTelemetry tracing is on
         self.journaled = False
         self.guardrail_decisions: list[dict[str, Any]] | None = None
+        self.cache_note: dict[str, Any] | None = None  # a response-cache hit (cache/hook.py)
 
     # -- reports from the routes and the relay ------------------------------------------------------
     def _served(self, deployment: Deployment, headers: dict[str, str] | None) -> None:
@@ -136,6 +138,14 @@ class RequestAccount:
         self.cost = cost_usd(prices_for(deployment), self.usage)
         if failed is not None:
             self.failed(failed)
+
+    def cache_hit(self, saved_usd: float, result: str, similarity: float | None) -> None:
+        """Answered from the response cache: no tokens, no cost; the row says what it saved."""
+        self.usage = TokenUsage()
+        self.cost = 0.0
+        self.cache_note = {"cache_hit": True, "cache_result": result, "saved_cost": saved_usd}
+        if similarity is not None:
+            self.cache_note["cache_similarity"] = round(similarity, 6)
 
     def failed(self, error: GatewayError) -> None:
         self.status = "failure"
@@ -228,6 +238,8 @@ class RequestAccount:
         metadata: dict[str, Any] = {"attempts": self.attempts} if self.attempts > 1 else {}
         if self.guardrail_decisions:
             metadata["guardrails"] = self.guardrail_decisions
+        if self.cache_note:
+            metadata |= self.cache_note
         return metadata
 
     def record(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from polyroute import guardrails
+from polyroute.cache.hook import serve_from_cache
 from polyroute.protocol.chat import CHAT, include_usage, with_stream_usage
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
@@ -44,6 +45,9 @@ from polyroute.server.routes.common import (
     with_mock_response,
 )
 from polyroute.server.state import AppState
+
+#: protocols whose answers the response cache serves (it stores and replays OpenAI's format)
+CACHED_PROTOCOLS = frozenset({"chat", "completions"})
 
 
 @dataclass(slots=True)
@@ -74,6 +78,10 @@ async def serve(
     stream = bool(chat.get("stream"))
     # Guardrails before any provider (a masked prompt replaces the chat body's messages).
     guards = await guardrails.pre_call(request, state, chat)
+    if protocol.name in CACHED_PROTOCOLS and await serve_from_cache(request, state, chat):
+        if guards is not None:
+            guards.close()  # answered from the cache: nothing more to check
+        return
     native_allowed = guards is None or _native_keeps_guards(guards, protocol, chat, native_body)
 
     async def attempt(deployment: Deployment, info: AttemptInfo, call: ModelRequest) -> AttemptOutcome:

@@ -21,6 +21,7 @@ from polyroute.state.base import SharedState
 
 if TYPE_CHECKING:
     from polyroute.auth.authenticator import Authenticator
+    from polyroute.cache.hook import ResponseCache
     from polyroute.observability.remote_log import RemoteLogShipper
     from polyroute.observability.tracing import Tracing
     from polyroute.spend.journal import SpendJournal
@@ -63,6 +64,7 @@ class AppState:
     tracing: Tracing | None = None  # OpenTelemetry, when configured and installed
     remote_log: RemoteLogShipper | None = None  # REMOTE_LOGGER_URL, when set
     guardrails: GuardrailSet = field(default_factory=GuardrailSet)  # the config's guardrails list
+    cache: ResponseCache | None = None  # litellm_settings.cache (cache/hook.py)
 
     @classmethod
     def build(
@@ -106,6 +108,10 @@ class AppState:
         from polyroute.observability.remote_log import build_remote_log
 
         state.remote_log = build_remote_log(config.env, config.redactor)
+        if config.cache is not None:
+            from polyroute.cache.build import build_response_cache
+
+            state.cache = build_response_cache(state)
         return state
 
     def _build_store(self, share: int) -> None:
@@ -165,6 +171,8 @@ class AppState:
         await self.writer.start()
         if self.remote_log is not None:
             await self.remote_log.start()
+        if self.cache is not None:
+            await self.cache.start()  # redis-semantic: refused here when Redis has no search module
         if not self.catch_up.degraded:
             log.info("database: %s (schema up to date)", self.db.target)
 
@@ -177,6 +185,8 @@ class AppState:
             await self.journal.stop()
         if self.remote_log is not None:
             await self.remote_log.stop()
+        if self.cache is not None:
+            await self.cache.close()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)
         if self.db is not None:

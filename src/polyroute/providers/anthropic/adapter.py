@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import orjson
 
 from polyroute.errors import GatewayError
+from polyroute.providers.anthropic.cache_points import check_points
 from polyroute.providers.anthropic.errors import map_anthropic_error
 from polyroute.providers.anthropic.request import SUPPORTED_CHAT_PARAMS, build_body
 from polyroute.providers.anthropic.response import to_openai_response
@@ -70,7 +71,7 @@ class AnthropicAdapter(ProviderAdapter):
         default_api_base="https://api.anthropic.com",
         capabilities=frozenset({"chat", "tools", "vision", "reasoning"}),
         bare_model_prefixes=("claude",),
-        setting_prefixes=("anthropic_version", "default_max_tokens"),
+        setting_prefixes=("anthropic_version", "default_max_tokens", "cache_control_injection_points"),
         fastchat_api_types=("anthropic", "anthropic_message"),
         otel_name="anthropic",
         prices=PRICES,
@@ -94,6 +95,11 @@ class AnthropicAdapter(ProviderAdapter):
         if call.extra_headers:
             headers.update(call.extra_headers)
         return headers
+
+    def check_call(self, call: ProviderCall) -> None:
+        points = call.extras.get("cache_control_injection_points")
+        if points is not None:
+            check_points(points)
 
     def chat_request(self, call: ProviderCall, body: dict[str, Any], stream: bool) -> WireRequest:
         payload = build_body(call, body, stream)

@@ -12,6 +12,7 @@ from typing import Any
 
 from polyroute.errors import InvalidRequestError, UnsupportedParamsError
 from polyroute.protocol.openai_params import CHAT_PARAMS, GATEWAY_KEYS
+from polyroute.providers.anthropic.cache_points import inject_cache_points
 from polyroute.providers.anthropic.messages import convert_messages
 from polyroute.providers.anthropic.structured import JSON_TOOL_NAME, structured_output_tool
 from polyroute.providers.base import ProviderCall
@@ -50,7 +51,11 @@ def build_body(call: ProviderCall, body: dict[str, Any], stream: bool) -> dict[s
     n = request.get("n")
     if n is not None and n != 1:
         raise UnsupportedParamsError("anthropic returns one choice per request; n must be 1", param="n")
-    system, messages = convert_messages(request.get("messages"))
+    chat_messages = request.get("messages")
+    points = call.extras.get("cache_control_injection_points")
+    if points:
+        chat_messages = inject_cache_points(chat_messages, points)
+    system, messages = convert_messages(chat_messages)
     out: dict[str, Any] = {"model": call.model, "messages": messages}
     if system is not None:
         out["system"] = system
