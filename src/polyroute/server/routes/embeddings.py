@@ -48,4 +48,4 @@ async def embeddings(request: Request, state: AppState, body: dict[str, Any]) ->
         return AttemptOutcome(usage=out.get("usage"))
 
     router = scope.router if scope is not None else state.router
-    await router.execute(body["model"], options, attempt)
+    await router.execute(body["model"], options, request.account.watching(attempt))

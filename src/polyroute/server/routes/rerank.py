@@ -86,4 +86,4 @@ async def rerank(request: Request, state: AppState, body: dict[str, Any]) -> Non
         return AttemptOutcome(usage=usage)
 
     router = scope.router if scope is not None else state.router
-    await router.execute(body["model"], options, attempt)
+    await router.execute(body["model"], options, request.account.watching(attempt))
