@@ -91,7 +91,7 @@ AttemptFn = Callable[[Deployment, AttemptInfo], Awaitable[AttemptOutcome]]
 
 class RouterEvents:
     """What the router reports as it works; this base ignores it all. Counting it is
-    observability's business (observability/metrics.py's `RouterMetrics`), so the router imports
+    observability's business (observability/router_metrics.py's `RouterMetrics`), so the router imports
     none of it. Names are passed as they are: `client_chosen` says the group names and deployment
     ids were chosen by a client (a user_config), which a metric must not turn into labels."""
 

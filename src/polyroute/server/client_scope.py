@@ -89,7 +89,8 @@ def client_scope(request: Request, state: AppState, body: dict[str, Any]) -> Cli
         )
     if "user_config" in sent:
         # Parsed at admission already when the key has a budget (server/accounting.py).
-        parsed = request.account.user_config if request.account is not None else None
+        account = getattr(request, "account", None)
+        parsed = account.user_config if account is not None else None
         return _user_config_scope(state, body, sent, auth.principal, parsed)
     return _credentials_scope(request, state, body, sent, auth.principal)
 
