@@ -84,7 +84,7 @@ class RequestAccount:
         )
         self.prompt_estimate = estimate_prompt_tokens(body)
         self.ticket: Ticket | None = None
-        self.attempt: AttemptInfo | None = None  # the attempt running now (see `noting`)
+        self.attempt: AttemptInfo | None = None  # the attempt running now (see `watching`)
         self.trace: RequestTrace | None = None  # set when OpenTelemetry tracing is on
         self.row: dict[str, Any] | None = None  # the spend row, once built (journal or close)
         # The body's user_config, parsed once: at admission when the key has a budget, and then
