@@ -77,6 +77,11 @@ class InvalidRequestError(GatewayError):
     type = "invalid_request_error"
 
 
+def invalid_value(param: str, why: str, code: str = "invalid_value") -> InvalidRequestError:
+    """The 400 for a field a client set wrong, naming it: "Invalid value for '<param>': <why>"."""
+    return InvalidRequestError(f"Invalid value for '{param}': {why}", param=param, code=code)
+
+
 class ContextWindowExceededError(InvalidRequestError):
     code = "context_length_exceeded"
 

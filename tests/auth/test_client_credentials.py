@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from polyroute.auth.client_credentials import (
-    ClientValue,
-    apply_client_params,
-    check_allowed,
-    compile_policy,
-    parse_client_params,
-)
+from polyroute.auth.client_credentials import ClientValue, compile_policy, parse_client_params
 from polyroute.errors import InvalidRequestError, RefusedParamError
 from polyroute.providers.base import ProviderCall
 from polyroute.providers.registry import get_adapter
+from polyroute.router.client_credentials import apply_client_params, check_allowed
 from polyroute.router.deployment import Deployment
 from polyroute.secrets import Secret
 

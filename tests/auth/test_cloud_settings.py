@@ -11,12 +11,7 @@ import yaml
 import yarl
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from polyroute.auth.client_credentials import (
-    apply_client_params,
-    check_allowed,
-    compile_policy,
-    parse_client_params,
-)
+from polyroute.auth.client_credentials import compile_policy, parse_client_params
 from polyroute.auth.cloud_settings import (
     check_client_setting,
     client_vertex_credentials,
@@ -29,6 +24,7 @@ from polyroute.providers.base import ProviderCall
 from polyroute.providers.registry import get_adapter
 from polyroute.providers.vertex.adapter import VertexAdapter
 from polyroute.providers.vertex.auth import load_credentials
+from polyroute.router.client_credentials import apply_client_params, check_allowed
 from polyroute.router.deployment import Deployment
 from tests.fakes.vertex import service_account_info
 

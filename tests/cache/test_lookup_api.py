@@ -110,7 +110,7 @@ async def test_a_stream_s_done_reaches_the_client_only_after_the_store() -> None
     cache = ResponseCache(CacheSettings(), backend=backend)
     request = request_for("a")
     request.send = send
-    request.account.status, request.account.usage, request.account.cost = "success", None, 0.0
+    request.account.record = SimpleNamespace(status="success", usage=None, cost=0.0)
     body = {"model": "gpt", "messages": [{"role": "user", "content": "s"}], "stream": True}
     found = await cache.lookup(request, body)
     cache._tap(request, found)

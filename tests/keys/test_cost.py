@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from polyroute.config.loader import load_config
+from polyroute.router.pricing import prices_for
 from polyroute.router.tokens import estimate_prompt_tokens
 from polyroute.spend.cost import (
-    TokenUsage,
     cost_usd,
-    prices_for,
     reservation_micros,
     to_micros,
     usage_from,
 )
 from polyroute.spend.periods import DurationError, duration_seconds, period_index
+from polyroute.usage import TokenUsage
 
 
 def deployment(model: str, **model_info):

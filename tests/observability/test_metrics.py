@@ -31,7 +31,17 @@ class Scrape:
                 self.samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
 
     def get(self, name: str, **labels: str) -> float:
-        """The sum over samples of `name` whose labels include `labels` (0 when none)."""
+        """The sum over samples of `name` whose labels include `labels`; a metric the scrape does
+        not have fails the test (a missing metric must never read as 0)."""
+        wanted = set(labels.items())
+        found = [v for (n, ls), v in self.samples.items() if n == name and wanted <= ls]
+        if not found:
+            names = sorted({n for n, _ in self.samples if n.startswith(name.rsplit("_", 1)[0])})
+            raise AssertionError(f"no sample of {name} with {labels} in the scrape (near: {names[:10]})")
+        return sum(found)
+
+    def baseline(self, name: str, **labels: str) -> float:
+        """A count before the action a test measures: 0 when its series does not exist yet."""
         wanted = set(labels.items())
         return sum(v for (n, ls), v in self.samples.items() if n == name and wanted <= ls)
 
@@ -117,7 +127,7 @@ def test_requests_tokens_cost_and_latency_count_streamed_and_not(gw):
     after = scrape(server)
 
     def delta(name: str, **labels: str) -> float:
-        return after.get(name, **labels) - before.get(name, **labels)
+        return after.get(name, **labels) - before.baseline(name, **labels)
 
     ok = {"call_type": "chat_completion", "model_group": "gpt", "provider": "openai"}
     assert delta("polyroute_requests_total", **ok, status="success", code="200") == 2
@@ -147,18 +157,18 @@ def test_failover_fallback_and_cooldown_are_counted(gw):
     middle = scrape(server)
     assert (
         middle.get("polyroute_upstream_errors_total", deployment="dep-a", type="rate_limit_error")
-        - before.get("polyroute_upstream_errors_total", deployment="dep-a", type="rate_limit_error")
+        - before.baseline("polyroute_upstream_errors_total", deployment="dep-a", type="rate_limit_error")
         == 1
     )
     assert (
         middle.get("polyroute_cooldowns_total", deployment="dep-a")
-        - before.get("polyroute_cooldowns_total", deployment="dep-a")
+        - before.baseline("polyroute_cooldowns_total", deployment="dep-a")
         == 1
     )
     assert middle.get("polyroute_deployment_state", deployment="dep-a", model_group="gpt") == 2
     assert (
         middle.get("polyroute_retries_total", model_group="gpt")
-        - before.get("polyroute_retries_total", model_group="gpt")
+        - before.baseline("polyroute_retries_total", model_group="gpt")
         == 1
     )
     assert middle.get("polyroute_deployment_state", deployment="dep-b") == 0
@@ -170,16 +180,18 @@ def test_failover_fallback_and_cooldown_are_counted(gw):
     after = scrape(server)
     assert (
         after.get("polyroute_fallbacks_total", from_group="gpt", to_group="claude")
-        - middle.get("polyroute_fallbacks_total", from_group="gpt", to_group="claude")
+        - middle.baseline("polyroute_fallbacks_total", from_group="gpt", to_group="claude")
         == 1
     )
     assert (
         after.get("polyroute_requests_total", model_group="claude", provider="anthropic", status="success")
-        - middle.get("polyroute_requests_total", model_group="claude", provider="anthropic", status="success")
+        - middle.baseline(
+            "polyroute_requests_total", model_group="claude", provider="anthropic", status="success"
+        )
         == 1
     )
     # model_info prices: 11 prompt tokens at 1e-6 and 7 completion tokens at 2e-6 (the fake's defaults)
-    assert after.get("polyroute_cost_usd_total", model_group="claude") - middle.get(
+    assert after.get("polyroute_cost_usd_total", model_group="claude") - middle.baseline(
         "polyroute_cost_usd_total", model_group="claude"
     ) == pytest.approx(11e-6 + 14e-6)
 
@@ -195,12 +207,12 @@ def test_errors_are_counted_by_type_and_unknown_models_share_one_label(gw):
     after = scrape(server)
     assert (
         after.get("polyroute_errors_total", type="invalid_request_error", status="400")
-        - before.get("polyroute_errors_total", type="invalid_request_error", status="400")
+        - before.baseline("polyroute_errors_total", type="invalid_request_error", status="400")
         >= 1
     )
     assert (
         after.get("polyroute_requests_total", model_group="other", code="404")
-        - before.get("polyroute_requests_total", model_group="other", code="404")
+        - before.baseline("polyroute_requests_total", model_group="other", code="404")
         == 3
     )
     assert "no-such-model" not in after.text
@@ -211,7 +223,7 @@ def test_spend_writer_figures_follow_the_rows(gw):
     before = scrape(server)
     assert before.get("polyroute_spend_queue_depth") >= 0
     server.client().chat.completions.create(model="gpt", messages=MESSAGES)
-    written = before.get("polyroute_spend_records_total", outcome="written")
+    written = before.baseline("polyroute_spend_records_total", outcome="written")
     deadline = time.monotonic() + 10
     while True:  # the writer flushes every proxy_batch_write_at (0.2 s here)
         after = scrape(server)
@@ -272,7 +284,7 @@ def test_error_codes_an_upstream_chooses_cannot_grow_the_label_set(upstreams, tm
         after = scrape(server)
     codes = {dict(labels)["code"] for (name, labels) in after.samples if name == "polyroute_errors_total"}
     assert len(codes) <= MAX_OPEN_LABEL_VALUES + 1 and "other" in codes
-    counted = after.get("polyroute_errors_total", provider="openai", status="400") - before.get(
+    counted = after.get("polyroute_errors_total", provider="openai", status="400") - before.baseline(
         "polyroute_errors_total", provider="openai", status="400"
     )
     assert counted == sent

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from polyroute.errors import InvalidRequestError, RefusedParamError
+from polyroute.errors import InvalidRequestError, RefusedParamError, invalid_value
 
 LOCATION = re.compile(r"[a-z0-9-]{1,40}")
 # Project ids as Google issues them (6-30 characters today; the bound leaves room), or the
@@ -96,7 +96,7 @@ def check_client_setting(name: str, value: Any, param: str) -> None:
             f"'{param}' may not be set by clients: {REFUSED_FROM_CLIENTS[name]}", param=param
         )
     if (why := setting_problem(name, value)) is not None:
-        raise InvalidRequestError(f"Invalid value for '{param}': {why}", param=param, code="invalid_value")
+        raise invalid_value(param, why)
 
 
 def client_vertex_credentials(value: Any, param: str) -> str:
@@ -107,38 +107,35 @@ def client_vertex_credentials(value: Any, param: str) -> str:
     `token_uri` the document names, which would be a request to a client-chosen URL that no URL
     check sees."""
 
-    def invalid(where: str, why: str) -> InvalidRequestError:
-        return InvalidRequestError(f"Invalid value for '{where}': {why}", param=where, code="invalid_value")
-
     info = value
     if isinstance(value, str):
         text = value.strip()
         if not text.startswith("{"):
-            raise invalid(
+            raise invalid_value(
                 param,
                 "expected a Google credentials JSON document (an object or its JSON text); file "
                 "paths are only read from the gateway's own config",
             )
         if len(text) > MAX_CREDENTIALS_BYTES:
-            raise invalid(param, f"the document is larger than {MAX_CREDENTIALS_BYTES} bytes")
+            raise invalid_value(param, f"the document is larger than {MAX_CREDENTIALS_BYTES} bytes")
         try:
             info = orjson.loads(text)
         except orjson.JSONDecodeError:
-            raise invalid(param, "not valid JSON") from None
+            raise invalid_value(param, "not valid JSON") from None
     if not isinstance(info, dict):
-        raise invalid(param, "expected a Google credentials JSON document (an object)")
+        raise invalid_value(param, "expected a Google credentials JSON document (an object)")
     if info.get("type") not in VERTEX_CREDENTIAL_TYPES:
-        raise invalid(f"{param}.type", "expected 'service_account' or 'authorized_user'")
+        raise invalid_value(f"{param}.type", "expected 'service_account' or 'authorized_user'")
     token_uri = info.get("token_uri")
     if token_uri is not None and token_uri not in GOOGLE_TOKEN_URIS:
-        raise invalid(
+        raise invalid_value(
             f"{param}.token_uri",
             "a client's credentials are exchanged at Google's token endpoint only "
             "(https://oauth2.googleapis.com/token)",
         )
     text = orjson.dumps(info).decode()
     if len(text) > MAX_CREDENTIALS_BYTES:
-        raise invalid(param, f"the document is larger than {MAX_CREDENTIALS_BYTES} bytes")
+        raise invalid_value(param, f"the document is larger than {MAX_CREDENTIALS_BYTES} bytes")
     return text
 
 

@@ -30,7 +30,7 @@ from urllib.parse import unquote
 
 from yarl import URL
 
-from polyroute.errors import InvalidRequestError, UnsafeUpstreamError, UpstreamConnectionError
+from polyroute.errors import InvalidRequestError, UnsafeUpstreamError, UpstreamConnectionError, invalid_value
 
 log = logging.getLogger("polyroute.client_urls")
 
@@ -58,7 +58,7 @@ _NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)")
 
 
 def _invalid(param: str, why: str) -> InvalidRequestError:
-    return InvalidRequestError(f"Invalid value for '{param}': {why}", param=param, code="invalid_url")
+    return invalid_value(param, why, code="invalid_url")
 
 
 # ---- parsing ---------------------------------------------------------------------------------------

@@ -253,11 +253,11 @@ class ResponseCache:
         request.send = tapped
 
     async def _store_sent(self, request: Request, found: CacheLookup, sent: bytes, is_stream: bool) -> None:
-        account = request.account
-        if account is not None and account.status != "success":
+        record = request.account.record if request.account is not None else None
+        if record is not None and record.status != "success":
             return
-        usage = _openai_usage(account.usage) if account is not None else None
-        cost = float(account.cost) if account is not None else 0.0
+        usage = _openai_usage(record.usage) if record is not None else None
+        cost = float(record.cost) if record is not None else 0.0
         entry = from_sent(sent, is_stream, usage, cost, self.clock())
         if entry is not None:
             await found.remember(entry)

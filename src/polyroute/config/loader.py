@@ -16,12 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from polyroute.auth.client_credentials import (
-    ClientCredentialSettings,
-    ClientParamPolicy,
-    compile_policy,
-    needs_client_key,
-)
+from polyroute.auth.client_credentials import ClientCredentialSettings, ClientParamPolicy, compile_policy
 from polyroute.auth.url_safety import UrlAllowlist
 from polyroute.cache.settings import CacheSettings, cache_redis_settings, cache_settings
 from polyroute.config.deployment_params import sort_params
@@ -43,6 +38,7 @@ from polyroute.providers.registry import (
     provider_for_bare_model,
     setting_prefixes,
 )
+from polyroute.router.client_credentials import needs_client_key
 from polyroute.router.deployment import Deployment
 from polyroute.router.model_table import ModelTable
 from polyroute.router.pricing import PRICE_FIELDS

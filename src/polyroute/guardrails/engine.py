@@ -243,7 +243,7 @@ class RequestGuards:
                 await self.check_text(content.answer_text(answer))
         except Withheld:
             if self.account is not None and deployment is not None:
-                self.account.answered(deployment, answer.get("usage"), None, answer)
+                self.account.answered(deployment, answer.get("usage"), answer)
             raise
 
     def stream_guard(self) -> Any:

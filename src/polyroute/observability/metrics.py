@@ -360,6 +360,10 @@ class GatewayMetrics:
 
 METRICS = GatewayMetrics()  # this process's metrics (one event loop: no locks needed)
 
+# The one label of every model group name and deployment id a client chose (a user_config): as
+# labels of their own they would let a client grow the label set without bound.
+CLIENT_CHOSEN_LABEL = "user_config"
+
 
 def label(value: object) -> str:
     text = "" if value is None else str(value)

@@ -23,7 +23,7 @@ import orjson
 from polyroute.observability.metrics import merge_snapshots
 
 if TYPE_CHECKING:
-    from polyroute.server.state import AppState
+    from polyroute.observability.scrape import ScrapedState
 
 ENV_VAR = "POLYROUTE_METRICS_DIR"
 PUBLISH_INTERVAL_S = 1.0
@@ -59,7 +59,7 @@ def _read_others(folder: Path) -> list[dict[str, Any]]:
     return out
 
 
-async def publish_forever(state: AppState, folder: Path, interval_s: float = PUBLISH_INTERVAL_S) -> None:
+async def publish_forever(state: ScrapedState, folder: Path, interval_s: float = PUBLISH_INTERVAL_S) -> None:
     from polyroute.observability.scrape import local_snapshot
 
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ async def publish_forever(state: AppState, folder: Path, interval_s: float = PUB
         await asyncio.sleep(interval_s)
 
 
-async def final_publish(state: AppState, folder: Path) -> None:
+async def final_publish(state: ScrapedState, folder: Path) -> None:
     """At shutdown: the last figures, so the totals keep them."""
     from polyroute.observability.scrape import local_snapshot
 
@@ -82,7 +82,7 @@ async def final_publish(state: AppState, folder: Path) -> None:
         _write(folder, await local_snapshot(state))
 
 
-async def fleet_snapshot(state: AppState) -> dict[str, Any]:
+async def fleet_snapshot(state: ScrapedState) -> dict[str, Any]:
     """This process's live snapshot merged with the other processes' latest files."""
     from polyroute.observability.scrape import local_snapshot
 

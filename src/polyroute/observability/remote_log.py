@@ -31,7 +31,7 @@ import orjson
 from polyroute.secrets import Redactor
 
 if TYPE_CHECKING:
-    from polyroute.server.accounting import RequestAccount
+    from polyroute.record import RequestRecord
 
 ENV_URL = "REMOTE_LOGGER_URL"
 ENV_QUEUE_SIZE = "POLYROUTE_REMOTE_LOGGER_QUEUE_SIZE"
@@ -88,38 +88,36 @@ def build_remote_log(env: Mapping[str, str], redactor: Redactor | None = None) -
     return RemoteLogShipper(url, queue_size=size, timeout_s=timeout, redactor=redactor)
 
 
-def request_record(account: RequestAccount) -> dict[str, Any]:
+def request_record(record: RequestRecord) -> dict[str, Any]:
     """The flat record of one finished model request (built on the request path: keep it small)."""
-    deployment = account.deployment
-    usage = account.usage
-    key = account.principal.key
+    usage = record.usage
     now = time.time()
     return {
         "type": "polyroute.request",
         "tstamp": now,
-        "request_id": account.request_id,
-        "call_type": account.call_type,
-        "model": account.body.get("model") if isinstance(account.body.get("model"), str) else None,
-        "model_group": account.model_group,
-        "deployment": deployment.id if deployment else None,
-        "provider": deployment.provider if deployment else None,
-        "upstream_model": deployment.call.model if deployment else None,
-        "stream": account.stream,
-        "status": account.status,
-        "http_status": account.http_status,
-        "error_code": account.error_code,
-        "attempts": max(account.attempts, 1 if deployment else 0),
-        "latency_ms": round((time.monotonic() - account.started_mono) * 1000, 3),
-        "ttft_ms": round(account.ttft * 1000, 3) if account.ttft is not None else None,
+        "request_id": record.request_id,
+        "call_type": record.call_type,
+        "model": record.model,
+        "model_group": record.model_group,
+        "deployment": record.deployment_id,
+        "provider": record.provider,
+        "upstream_model": record.upstream_model,
+        "stream": record.stream,
+        "status": record.status,
+        "http_status": record.http_status,
+        "error_code": record.error_code,
+        "attempts": max(record.attempts, 1 if record.served else 0),
+        "latency_ms": round((time.monotonic() - record.started_mono) * 1000, 3),
+        "ttft_ms": round(record.ttft * 1000, 3) if record.ttft is not None else None,
         "prompt_tokens": usage.prompt if usage else 0,
         "completion_tokens": usage.completion if usage else 0,
         "total_tokens": usage.total if usage else 0,
         "usage_estimated": usage.estimated if usage else False,
-        "cost_usd": account.cost,
-        "key_alias": key.key_alias if key else None,
-        "team_id": key.team_id if key else None,
-        "user_id": key.user_id if key else None,
-        "start_time": account.started,
+        "cost_usd": record.cost,
+        "key_alias": record.key_alias,
+        "team_id": record.team_id,
+        "user_id": record.user_id,
+        "start_time": record.started,
     }
 
 

@@ -5,24 +5,37 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter as Tally
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from polyroute import __version__
 from polyroute.observability.metrics import METRICS, Labels, label
 
-if TYPE_CHECKING:
-    from polyroute.server.state import AppState
+
+class ScrapedState(Protocol):
+    """The parts of the gateway's state a scrape reads (server/state.py's `AppState` has them):
+    named here so that observability does not import the server."""
+
+    config: Any
+    router: Any
+    shared: Any
+    directory: Any
+    connections: Any
+    writer: Any
+    journal: Any
+    remote_log: Any
+    catch_up: Any
+    db: Any
 
 STATE_VALUES = {"healthy": 0.0, "probation": 1.0, "cooling_down": 2.0}
 
 
-async def local_snapshot(state: AppState) -> dict[str, Any]:
+async def local_snapshot(state: ScrapedState) -> dict[str, Any]:
     """This process's counters, histograms and gauges, as JSON-able data."""
     _copy_component_counters(state)
     return METRICS.snapshot(await gauges(state))
 
 
-def _copy_component_counters(state: AppState) -> None:
+def _copy_component_counters(state: ScrapedState) -> None:
     """Components that keep their own tallies (the spend writer, the log shipper): copied in."""
     writer = state.writer
     if writer is not None:
@@ -50,7 +63,7 @@ def _copy_component_counters(state: AppState) -> None:
         values[("dropped",)] = float(shipper.dropped)
 
 
-async def gauges(state: AppState) -> dict[str, dict[Labels, float]]:
+async def gauges(state: ScrapedState) -> dict[str, dict[Labels, float]]:
     from polyroute.router.inspect import deployment_states
 
     deployment_state: dict[Labels, float] = {}

@@ -5,9 +5,10 @@ CLIENT span per upstream attempt ("chat gpt-4o-mini": `gen_ai.operation.name`,
 `gen_ai.provider.name`, `gen_ai.request.model`, token usage, `error.type`, `server.address`).
 A `traceparent` header from the client makes the server span its child (W3C Trace Context).
 
-Spans are built when the request's account closes, from times recorded on the way (the router
-notes each attempt in a list this module hands it through a context variable), so the request
-path pays nothing for tracing but a few timestamps, and nothing at all when tracing is off.
+Spans are built when the request's account closes, from its record (record.py) and times noted
+on the way: the server wraps the attempt coroutine it hands the router in `traced`, which notes
+each attempt in the request's trace (the router knows nothing of tracing). The request path pays
+nothing for tracing but a few timestamps, and nothing at all when tracing is off.
 Prompt and completion text are never recorded (the conventions make them opt-in; a gateway
 carries other people's data).
 
@@ -18,17 +19,20 @@ OTEL_HEADERS and OTEL_EXPORTER=console are understood too); OTEL_SDK_DISABLED=tr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from polyroute.errors import GatewayError
+
 if TYPE_CHECKING:
+    from polyroute.record import RequestRecord
     from polyroute.router.deployment import Deployment
-    from polyroute.server.accounting import RequestAccount
+    from polyroute.router.engine import AttemptFn, AttemptInfo, AttemptOutcome
 
 log = logging.getLogger("polyroute.tracing")
 
@@ -61,12 +65,50 @@ class RequestTrace:
     path: str
     parent: str | None  # the client's traceparent header
     state: str | None  # its tracestate
+    # The request's sampling parameters, as span attributes (read from its body at `begin`).
+    params: dict[str, Any] = field(default_factory=dict)
     attempts: list[AttemptRecord] = field(default_factory=list)
 
 
-# The attempts of the request being served, when tracing is on (None otherwise: the router's
-# check costs one lookup).
-ATTEMPTS: ContextVar[list[AttemptRecord] | None] = ContextVar("polyroute_attempts", default=None)
+def traced(attempt: AttemptFn, trace: RequestTrace | None) -> AttemptFn:
+    """`attempt` noting each call in `trace` (start, end, how it failed): one CLIENT span per
+    attempt when the request's trace is built. The attempt itself when tracing is off."""
+    if trace is None:
+        return attempt
+
+    async def run(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+        noted = AttemptRecord(deployment, time.time_ns())
+        trace.attempts.append(noted)
+        try:
+            outcome = await attempt(deployment, info)
+            if outcome.failed_after_start is not None:
+                noted.error_type = outcome.failed_after_start.type
+            return outcome
+        except GatewayError as error:
+            noted.error_type, noted.status = error.type, error.status
+            raise
+        except asyncio.CancelledError:
+            noted.error_type = "cancelled"
+            raise
+        finally:
+            noted.end_ns = time.time_ns()
+
+    return run
+
+
+def request_params(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The GenAI conventions' request attributes a body sets (temperature, stop sequences, ...)."""
+    attributes: dict[str, Any] = {}
+    for param, name in REQUEST_PARAMS.items():
+        value = body.get(param)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            attributes[name] = value
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        attributes["gen_ai.request.stop_sequences"] = [stop]
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        attributes["gen_ai.request.stop_sequences"] = stop
+    return attributes
 
 
 def tracing_wanted(callbacks: frozenset[str], env: Mapping[str, str]) -> str | None:
@@ -104,16 +146,19 @@ class Tracing:
         self._getter = DefaultGetter()
 
     # -- request path ------------------------------------------------------------------------------
-    def begin(self, account: RequestAccount, method: str, path: str, headers: Mapping[str, str]) -> None:
-        """Notes the caller's trace context and starts collecting the router's attempts."""
-        account.trace = RequestTrace(method, path, headers.get("traceparent"), headers.get("tracestate"))
-        ATTEMPTS.set(account.trace.attempts)
+    def begin(
+        self, method: str, path: str, headers: Mapping[str, str], body: Mapping[str, Any]
+    ) -> RequestTrace:
+        """Notes the caller's trace context and the request's parameters; `traced` collects the
+        attempts into it."""
+        return RequestTrace(
+            method, path, headers.get("traceparent"), headers.get("tracestate"), request_params(body)
+        )
 
     # -- after the response --------------------------------------------------------------------------
-    def finish(self, account: RequestAccount) -> None:
+    def finish(self, record: RequestRecord, trace: RequestTrace | None) -> None:
         from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
-        trace = account.trace
         if trace is None:
             return
         method, path = trace.method, trace.path
@@ -123,16 +168,16 @@ class Tracing:
             if trace.state:
                 carrier["tracestate"] = trace.state
         parent = self.propagator.extract(carrier) if carrier else None
-        start_ns = int(account.started * 1e9)
+        start_ns = int(record.started * 1e9)
         end_ns = time.time_ns()
-        operation = OPERATIONS.get(account.call_type, account.call_type)
+        operation = OPERATIONS.get(record.call_type, record.call_type)
         server = self.tracer.start_span(
             f"{method} {path}", context=parent, kind=SpanKind.SERVER, start_time=start_ns
         )
-        server.set_attributes(self._server_attributes(account, method, path, operation))
-        if account.status != "success":
+        server.set_attributes(self._server_attributes(record, trace, method, path, operation))
+        if record.status != "success":
             server.set_status(Status(StatusCode.ERROR))
-            server.set_attribute("error.type", account.error_code or str(account.http_status))
+            server.set_attribute("error.type", record.error_code or str(record.http_status))
         context = set_span_in_context(server)
         attempts = trace.attempts
         for n, attempt in enumerate(attempts, 1):
@@ -141,10 +186,10 @@ class Tracing:
             span = self.tracer.start_span(
                 f"{operation} {model}", context=context, kind=SpanKind.CLIENT, start_time=attempt.start_ns
             )
-            span.set_attributes(self._attempt_attributes(account, attempt, operation, n))
-            if last and attempt.error_type is None and account.usage is not None:
-                span.set_attribute("gen_ai.usage.input_tokens", account.usage.prompt)
-                span.set_attribute("gen_ai.usage.output_tokens", account.usage.completion)
+            span.set_attributes(self._attempt_attributes(trace, attempt, operation, n))
+            if last and attempt.error_type is None and record.usage is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", record.usage.prompt)
+                span.set_attribute("gen_ai.usage.output_tokens", record.usage.completion)
             if attempt.error_type is not None:
                 span.set_status(Status(StatusCode.ERROR))
                 span.set_attribute("error.type", attempt.error_type)
@@ -152,36 +197,34 @@ class Tracing:
         server.end(end_time=end_ns)
 
     def _server_attributes(
-        self, account: RequestAccount, method: str, path: str, operation: str
+        self, record: RequestRecord, trace: RequestTrace, method: str, path: str, operation: str
     ) -> dict[str, Any]:
         attributes: dict[str, Any] = {
             "http.request.method": method,
             "url.path": path,
-            "http.response.status_code": account.http_status,
+            "http.response.status_code": record.http_status,
             "gen_ai.operation.name": operation,
-            "polyroute.request_id": account.request_id,
-            "polyroute.attempts": len(account.trace.attempts) if account.trace else 0,
-            "polyroute.cost_usd": account.cost,
+            "polyroute.request_id": record.request_id,
+            "polyroute.attempts": len(trace.attempts),
+            "polyroute.cost_usd": record.cost,
         }
-        if account.model_group:
-            attributes["gen_ai.request.model"] = account.model_group[:200]
-        if account.usage is not None:
-            attributes["gen_ai.usage.input_tokens"] = account.usage.prompt
-            attributes["gen_ai.usage.output_tokens"] = account.usage.completion
-            attributes["polyroute.usage_estimated"] = account.usage.estimated
-        key = account.principal.key
-        if key is not None:
-            # Names an operator chose, never the key or its hash.
-            if key.key_alias:
-                attributes["polyroute.key_alias"] = key.key_alias
-            if key.team_id:
-                attributes["polyroute.team_id"] = key.team_id
-            if key.user_id:
-                attributes["polyroute.user_id"] = key.user_id
+        if record.model_group:
+            attributes["gen_ai.request.model"] = record.model_group[:200]
+        if record.usage is not None:
+            attributes["gen_ai.usage.input_tokens"] = record.usage.prompt
+            attributes["gen_ai.usage.output_tokens"] = record.usage.completion
+            attributes["polyroute.usage_estimated"] = record.usage.estimated
+        # Names an operator chose, never the key or its hash.
+        if record.key_alias:
+            attributes["polyroute.key_alias"] = record.key_alias
+        if record.team_id:
+            attributes["polyroute.team_id"] = record.team_id
+        if record.user_id:
+            attributes["polyroute.user_id"] = record.user_id
         return attributes
 
     def _attempt_attributes(
-        self, account: RequestAccount, attempt: AttemptRecord, operation: str, number: int
+        self, trace: RequestTrace, attempt: AttemptRecord, operation: str, number: int
     ) -> dict[str, Any]:
         deployment = attempt.deployment
         attributes: dict[str, Any] = {
@@ -193,15 +236,7 @@ class Tracing:
             "polyroute.model_group": deployment.model_name,
             "polyroute.attempt": number,
         }
-        for param, name in REQUEST_PARAMS.items():
-            value = account.body.get(param)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                attributes[name] = value
-        stop = account.body.get("stop")
-        if isinstance(stop, str):
-            attributes["gen_ai.request.stop_sequences"] = [stop]
-        elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-            attributes["gen_ai.request.stop_sequences"] = stop
+        attributes.update(trace.params)
         if attempt.status is not None:
             attributes["http.response.status_code"] = attempt.status
         if deployment.call.api_base:
@@ -274,12 +309,3 @@ def build_tracing(callbacks: frozenset[str], env: Mapping[str, str]) -> Tracing 
         return None
     log.info("OpenTelemetry traces on (%s)", reason)
     return tracing
-
-
-def record_attempt_start(deployment: Deployment) -> AttemptRecord | None:
-    attempts = ATTEMPTS.get()
-    if attempts is None:
-        return None
-    record = AttemptRecord(deployment, time.time_ns())
-    attempts.append(record)
-    return record

@@ -72,7 +72,7 @@ COMPLETION_PARAMS: frozenset[str] = frozenset(
 EMBEDDING_PARAMS: frozenset[str] = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 
 # Credentials a client may send in the body (LiteLLM's clientside auth params, named as in its
-# `CredentialLiteLLMParams`). The gateway consumes them (auth/client_credentials.py decides whether
+# `CredentialLiteLLMParams`). The gateway consumes them (router/client_credentials.py decides whether
 # a model lets a client set them); they never reach a provider's body as passthrough params.
 CLIENT_URL_PARAMS: frozenset[str] = frozenset(
     {"api_base", "base_url", "aws_bedrock_runtime_endpoint", "aws_sts_endpoint"}

@@ -10,15 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from polyroute.errors import InvalidRequestError
+from polyroute.errors import InvalidRequestError, invalid_value
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
 TOOL_CHOICES = ("none", "auto", "required")
-
-
-def _fail(param: str, message: str) -> InvalidRequestError:
-    return InvalidRequestError(f"Invalid value for '{param}': {message}", param=param, code="invalid_value")
 
 
 def _is_int(value: Any) -> bool:
@@ -53,33 +49,35 @@ def check_model_names(body: dict[str, Any]) -> None:
         if not isinstance(value, list):
             continue  # not a list: the route's own check names it
         if len(value) > MAX_FALLBACKS:
-            raise _fail(field, f"at most {MAX_FALLBACKS} models")
+            raise invalid_value(field, f"at most {MAX_FALLBACKS} models")
         for i, item in enumerate(value):
             _check_model_name(item.get("model") if isinstance(item, dict) else item, f"{field}[{i}]")
 
 
 def _check_model_name(name: Any, param: str) -> None:
     if isinstance(name, str) and (len(name) > MAX_MODEL_NAME_CHARS or not name.isprintable()):
-        raise _fail(param, f"expected a model name of at most {MAX_MODEL_NAME_CHARS} printable characters")
+        raise invalid_value(
+            param, f"expected a model name of at most {MAX_MODEL_NAME_CHARS} printable characters"
+        )
 
 
 def _check_number(body: dict[str, Any], name: str, low: float, high: float) -> None:
     value = body.get(name)
     if value is not None and (not _is_number(value) or not low <= value <= high):
-        raise _fail(name, f"expected a number from {low:g} to {high:g}")
+        raise invalid_value(name, f"expected a number from {low:g} to {high:g}")
 
 
 def _check_int(body: dict[str, Any], name: str, low: int, high: int | None = None) -> None:
     value = body.get(name)
     if value is not None and (not _is_int(value) or value < low or (high is not None and value > high)):
-        raise _fail(
+        raise invalid_value(
             name, f"expected an integer {'>= ' + str(low) if high is None else f'from {low} to {high}'}"
         )
 
 
 def _check_stream(body: dict[str, Any], name: str) -> None:
     if not isinstance(body[name], bool | None):
-        raise _fail(name, "expected a boolean")
+        raise invalid_value(name, "expected a boolean")
 
 
 def _check_stop(body: dict[str, Any], name: str) -> None:
@@ -89,17 +87,17 @@ def _check_stop(body: dict[str, Any], name: str) -> None:
         and not isinstance(stop, str)
         and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
-        raise _fail(name, "expected a string or a list of strings")
+        raise invalid_value(name, "expected a string or a list of strings")
 
 
 def _check_object(body: dict[str, Any], name: str) -> None:
     if body[name] is not None and not isinstance(body[name], dict):
-        raise _fail(name, "expected an object")
+        raise invalid_value(name, "expected an object")
 
 
 def _check_string(body: dict[str, Any], name: str) -> None:
     if body[name] is not None and not isinstance(body[name], str):
-        raise _fail(name, "expected a string")
+        raise invalid_value(name, "expected a string")
 
 
 def _number(low: float, high: float) -> Callable[[dict[str, Any], str], None]:
@@ -139,37 +137,37 @@ def _check_content(content: Any, where: str, role: str) -> None:
     if content is None or isinstance(content, str):
         return
     if not isinstance(content, list):
-        raise _fail(f"{where}.content", "expected a string or a list of content parts")
+        raise invalid_value(f"{where}.content", "expected a string or a list of content parts")
     for j, part in enumerate(content):
         at = f"{where}.content[{j}]"
         if not isinstance(part, dict):
-            raise _fail(at, "expected a content part object")
+            raise invalid_value(at, "expected a content part object")
         kind = part.get("type")
         if kind not in PART_TYPES:
-            raise _fail(f"{at}.type", f"expected one of {', '.join(PART_TYPES)}")
+            raise invalid_value(f"{at}.type", f"expected one of {', '.join(PART_TYPES)}")
         if kind == "text" and not isinstance(part.get("text"), str):
-            raise _fail(f"{at}.text", "expected a string")
+            raise invalid_value(f"{at}.text", "expected a string")
         if kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str) or not url:
-                raise _fail(f"{at}.image_url.url", "expected an image URL or data URL")
+                raise invalid_value(f"{at}.image_url.url", "expected an image URL or data URL")
 
 
 def _check_tool_calls(calls: Any, where: str) -> None:
     if not isinstance(calls, list):
-        raise _fail(f"{where}.tool_calls", "expected a list")
+        raise invalid_value(f"{where}.tool_calls", "expected a list")
     for j, call in enumerate(calls):
         at = f"{where}.tool_calls[{j}]"
         if not isinstance(call, dict):
-            raise _fail(at, "expected an object")
+            raise invalid_value(at, "expected an object")
         if not isinstance(call.get("id"), str):
-            raise _fail(f"{at}.id", "expected a string")
+            raise invalid_value(f"{at}.id", "expected a string")
         fn = call.get("function")
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise _fail(f"{at}.function.name", "expected a string")
+            raise invalid_value(f"{at}.function.name", "expected a string")
         if not isinstance(fn.get("arguments", ""), str):
-            raise _fail(f"{at}.function.arguments", "expected a JSON string")
+            raise invalid_value(f"{at}.function.arguments", "expected a JSON string")
 
 
 def _check_messages(messages: Any) -> None:
@@ -180,44 +178,46 @@ def _check_messages(messages: Any) -> None:
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
-            raise _fail(where, "expected a message object")
+            raise invalid_value(where, "expected a message object")
         role = message.get("role")
         if role not in ROLES:
-            raise _fail(f"{where}.role", f"expected one of {', '.join(ROLES)}")
+            raise invalid_value(f"{where}.role", f"expected one of {', '.join(ROLES)}")
         _check_content(message.get("content"), where, role)
         if role == "tool" and not isinstance(message.get("tool_call_id"), str):
-            raise _fail(f"{where}.tool_call_id", "a tool message needs the id of the call it answers")
+            raise invalid_value(f"{where}.tool_call_id", "a tool message needs the id of the call it answers")
         if role == "assistant" and message.get("tool_calls") is not None:
             _check_tool_calls(message["tool_calls"], where)
         elif message.get("content") is None and role not in ("assistant", "function"):
-            raise _fail(f"{where}.content", "expected a string or a list of content parts")
+            raise invalid_value(f"{where}.content", "expected a string or a list of content parts")
 
 
 def _check_tools(body: dict[str, Any]) -> None:
     tools = body.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
-            raise _fail("tools", "expected a list")
+            raise invalid_value("tools", "expected a list")
         for i, tool in enumerate(tools):
             if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-                raise _fail(f"tools[{i}].type", "expected 'function'")
+                raise invalid_value(f"tools[{i}].type", "expected 'function'")
             fn = tool.get("function")
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
-                raise _fail(f"tools[{i}].function.name", "expected a non-empty string")
+                raise invalid_value(f"tools[{i}].function.name", "expected a non-empty string")
             if fn.get("parameters") is not None and not isinstance(fn["parameters"], dict):
-                raise _fail(f"tools[{i}].function.parameters", "expected a JSON schema object")
+                raise invalid_value(f"tools[{i}].function.parameters", "expected a JSON schema object")
     choice = body.get("tool_choice")
     if choice is not None and choice not in TOOL_CHOICES:
         fn = choice.get("function") if isinstance(choice, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise _fail("tool_choice", "expected none, auto, required or {type: function, function: {name}}")
+            raise invalid_value(
+                "tool_choice", "expected none, auto, required or {type: function, function: {name}}"
+            )
     fmt = body.get("response_format")
     if fmt is not None:
         kind = fmt.get("type") if isinstance(fmt, dict) else None
         if kind not in ("text", "json_object", "json_schema"):
-            raise _fail("response_format.type", "expected text, json_object or json_schema")
+            raise invalid_value("response_format.type", "expected text, json_object or json_schema")
         if kind == "json_schema" and not isinstance(fmt.get("json_schema"), dict):
-            raise _fail("response_format.json_schema", "expected an object with name and schema")
+            raise invalid_value("response_format.json_schema", "expected an object with name and schema")
 
 
 def validate_chat(body: dict[str, Any]) -> None:
@@ -233,7 +233,7 @@ def validate_completion(body: dict[str, Any]) -> None:
     if prompt is None:
         raise InvalidRequestError("'prompt' is required", param="prompt", code="missing_required_parameter")
     if not isinstance(prompt, str) and not (isinstance(prompt, list) and prompt):
-        raise _fail("prompt", "expected a string or a non-empty list")
+        raise invalid_value("prompt", "expected a string or a non-empty list")
     _check_sampling(body)
 
 
@@ -242,7 +242,7 @@ def validate_embeddings(body: dict[str, Any]) -> None:
     value = body.get("input")
     if isinstance(value, str):
         if not value:
-            raise _fail("input", "must not be empty")
+            raise invalid_value("input", "must not be empty")
         return
     if not isinstance(value, list) or not value:
         raise InvalidRequestError("'input' must be a string or a non-empty list", param="input")
@@ -258,7 +258,7 @@ def _check_input_items(items: list[Any]) -> None:
     for i, item in enumerate(items):
         if isinstance(item, str) or (isinstance(item, list) and item and all(map(_is_int, item))):
             continue
-        raise _fail(f"input[{i}]", "expected strings, token ids, or non-empty lists of token ids")
+        raise invalid_value(f"input[{i}]", "expected strings, token ids, or non-empty lists of token ids")
 
 
 def check_depth(value: Any, limit: int) -> None:

@@ -15,7 +15,7 @@ from polyroute.protocol.sse import DONE, SSEEvent
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
 from polyroute.providers.spec import ProviderSpec
 
-# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py);
+# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: router/pricing.py);
 # model_info overrides any of them per deployment.
 OPENAI_PRICES = {
     "gpt-4o": {

@@ -22,7 +22,7 @@ def _compatible(name: str, label: str, key: str | None, base: str | None, **fact
     return ProviderSpec(name, label, key_env=key_env, default_api_base=base, passthrough_stream=True, **facts)
 
 
-# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py);
+# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: router/pricing.py);
 # model_info overrides any of them per deployment.
 DEEPSEEK_PRICES = {
     "deepseek-chat": {

@@ -83,7 +83,7 @@ class ProviderSpec:
     #: README table's column (a test requires it of every provider)
     api: str = ""
     notes: str = ""  # one short line for the README table
-    #: list prices by the provider's model id: LiteLLM's per-token fields (spend/cost.py), and
+    #: list prices by the provider's model id: LiteLLM's per-token fields (router/pricing.py), and
     #: `max_output_tokens` (bounds a budget reservation when a request sets no max_tokens)
     prices: Mapping[str, Mapping[str, float | int]] = field(default_factory=dict, hash=False)
 

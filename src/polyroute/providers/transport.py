@@ -38,10 +38,6 @@ class UpstreamResponse(Protocol):
     def close(self) -> None: ...
 
 
-class Transport(Protocol):
-    async def send(self, wire: WireRequest, connect_timeout: float | None = None) -> UpstreamResponse: ...
-
-
 class _AiohttpResponse:
     """An upstream answer read raw and decompressed here, in bounded steps (providers/bounds.py)."""
 

@@ -25,8 +25,6 @@ from polyroute.errors import (
     ServiceUnavailableError,
     UpstreamError,
 )
-from polyroute.observability.metrics import METRICS, label
-from polyroute.observability.tracing import record_attempt_start
 from polyroute.router.deployment import Deployment
 from polyroute.router.health import HealthTracker
 from polyroute.router.model_table import ModelTable
@@ -43,7 +41,6 @@ from polyroute.router.strategies import STRATEGIES, Order
 from polyroute.router.tokens import usage_tokens
 from polyroute.state.base import SharedState
 
-CLIENT_CHOSEN_LABEL = "user_config"  # the one metric label of every name a user_config chose
 log = logging.getLogger("polyroute.router")
 
 DEFAULT_DEADLINE_S = 600.0
@@ -92,6 +89,30 @@ class AttemptOutcome:
 AttemptFn = Callable[[Deployment, AttemptInfo], Awaitable[AttemptOutcome]]
 
 
+class RouterEvents:
+    """What the router reports as it works; this base ignores it all. Counting it is
+    observability's business (observability/router_metrics.py's `RouterMetrics`), so the router imports
+    none of it. Names are passed as they are: `client_chosen` says the group names and deployment
+    ids were chosen by a client (a user_config), which a metric must not turn into labels."""
+
+    __slots__ = ()
+
+    def fell_back(self, client_chosen: bool, group: str, target: str, reason: str) -> None:
+        """A request moves from `group` to its fallback `target` after an error coded `reason`."""
+
+    def retried(self, client_chosen: bool, group: str, reason: str) -> None:
+        """A failed attempt on `group` (error coded `reason`) is retried."""
+
+    def attempt_done(self, client_chosen: bool, deployment: Deployment, outcome: str, seconds: float) -> None:
+        """An attempt ended: success, broken_stream, error or cancelled, after `seconds`."""
+
+    def upstream_failed(self, client_chosen: bool, deployment: Deployment, error_type: str) -> None:
+        """An attempt (or its stream, after bytes were sent) failed with `error_type`."""
+
+    def cooled_down(self, client_chosen: bool, deployment: Deployment, reason: str) -> None:
+        """A deployment was put to cool down for `reason`."""
+
+
 @dataclass(slots=True)
 class _Progress:
     attempts: int = 0
@@ -112,8 +133,10 @@ class Router:
         limit_share: int = 1,
         worker_order: Order | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        events: RouterEvents | None = None,
     ) -> None:
         self.table = table
+        self.events = events or RouterEvents()  # metrics, when the server passes them
         # Worker processes that do not share state each enforce 1/limit_share of every rpm/tpm
         # limit, so the sum over processes never exceeds the configured limit.
         self.limit_share = max(1, limit_share)
@@ -178,9 +201,7 @@ class Router:
                     target,
                     error.code or error.type,
                 )
-                METRICS.fallbacks.inc(
-                    (self._label(group_name), self._label(target), label(error.code or error.type))
-                )
+                self.events.fell_back(self.client_chosen_names, group_name, target, error.code or error.type)
                 progress.fell_back = True
                 try:
                     return await self._run_group(target, options, attempt, progress, fallback=True)
@@ -191,16 +212,44 @@ class Router:
             raise error from first
 
     def _fallback_chain(self, group: str, error: GatewayError, options: RequestOptions) -> list[str]:
-        s = self.settings
         if isinstance(error, ContextWindowExceededError):
-            return options.context_window_fallbacks or s.context_window_fallbacks.get(group, [])
+            return self._context_window_fallbacks(group, options)
         if isinstance(error, ContentPolicyViolationError):
-            return options.content_policy_fallbacks or s.content_policy_fallbacks.get(group, [])
+            return self._content_policy_fallbacks(group, options)
         if is_client_fault(error) or isinstance(error, ModelNotFoundError):
             return []  # the same request would fail on any model
+        return self._fallbacks(group, options)
+
+    def _fallbacks(self, group: str, options: RequestOptions) -> list[str]:
         if options.fallbacks is not None:
             return options.fallbacks
+        s = self.settings
         return s.fallbacks.get(group) or s.fallbacks.get("*") or list(s.default_fallbacks)
+
+    def _context_window_fallbacks(self, group: str, options: RequestOptions) -> list[str]:
+        return options.context_window_fallbacks or self.settings.context_window_fallbacks.get(group, [])
+
+    def _content_policy_fallbacks(self, group: str, options: RequestOptions) -> list[str]:
+        return options.content_policy_fallbacks or self.settings.content_policy_fallbacks.get(group, [])
+
+    def reachable_deployments(self, model: str, options: RequestOptions | None = None) -> list[Deployment]:
+        """Every deployment a request for `model` may be served by: its group's, then those of
+        every group it may fall back to (the request's lists, else the configured ones; each
+        chain cut at max_fallbacks), each deployment once, groups in the order the router tries
+        them. What a budget reservation must bound (spend/cost.py)."""
+        options = options or RequestOptions()
+        group = self.settings.model_group_alias.get(model, model)
+        limit = self.settings.max_fallbacks
+        names: list[Any] = [model]
+        names += self._fallbacks(group, options)[:limit]
+        names += self._context_window_fallbacks(group, options)[:limit]
+        names += self._content_policy_fallbacks(group, options)[:limit]
+        found: dict[int, Deployment] = {}
+        for name in names:
+            if isinstance(name, str):  # a request's list is not validated yet at admission
+                for deployment in self.resolve(name):
+                    found.setdefault(id(deployment), deployment)
+        return list(found.values())
 
     async def _run_group(
         self, name: str, options: RequestOptions, attempt: AttemptFn, progress: _Progress, fallback: bool
@@ -277,7 +326,7 @@ class Router:
                 self._log_attempt(info, deployment, error, step)
                 if delay > 0:
                     await self.sleep(delay)
-                METRICS.retries.inc((self._label(name), label(error.code or error.type)))
+                self.events.retried(self.client_chosen_names, name, error.code or error.type)
                 continue
             if info.number > 1:
                 log.info(
@@ -348,29 +397,18 @@ class Router:
         await self.state.inflight_add(inflight_key, 1)
         started = time.monotonic()
         outcome_label = "error"
-        traced = record_attempt_start(deployment)
         try:
             outcome = await attempt(deployment, info)
             outcome_label = "success" if outcome.failed_after_start is None else "broken_stream"
-            if traced is not None and outcome.failed_after_start is not None:
-                traced.error_type = outcome.failed_after_start.type
-        except GatewayError as error:
-            if traced is not None:
-                traced.error_type, traced.status = error.type, error.status
-            raise
         except asyncio.CancelledError:
             outcome_label = "cancelled"
-            if traced is not None:
-                traced.error_type = "cancelled"
             raise
         finally:
-            if traced is not None:
-                traced.end_ns = time.time_ns()
             await self.state.inflight_add(inflight_key, -1)
             if probing:
                 await self.health.release_probe(deployment)
-            METRICS.upstream_duration.observe(
-                (deployment.provider, self._label(deployment.id), outcome_label), time.monotonic() - started
+            self.events.attempt_done(
+                self.client_chosen_names, deployment, outcome_label, time.monotonic() - started
             )
         total = time.monotonic() - started
         if outcome.failed_after_start is not None:
@@ -388,19 +426,16 @@ class Router:
             await self.state.adjust(deployment.keys.tpm, actual - prompt_tokens, WINDOW_S, self.clock())
         return outcome
 
-    def _label(self, name: str) -> str:
-        return CLIENT_CHOSEN_LABEL if self.client_chosen_names else label(name)
-
     async def _on_failure(
         self, deployment: Deployment, group: list[Deployment], error: GatewayError, probing: bool
     ) -> None:
-        METRICS.upstream_errors.inc((deployment.provider, self._label(deployment.id), error.type))
+        self.events.upstream_failed(self.client_chosen_names, deployment, error.type)
         if len(group) == 1 and not probing:
             # One deployment: cooling it would take the whole model down; retries back off instead.
             return
         cooldown = await self.health.on_failure(deployment, error, probing, self.clock())
         if cooldown is not None:
-            METRICS.cooldowns.inc((self._label(deployment.id), deployment.provider, label(cooldown.reason)))
+            self.events.cooled_down(self.client_chosen_names, deployment, cooldown.reason)
             log.warning(
                 "deployment cooling down: deployment=%s for=%.1fs reason=%s",
                 deployment.id,

@@ -12,60 +12,54 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from polyroute.auth.context import auth_context_for
 from polyroute.auth.principal import Principal
+from polyroute.config.user_config import UserConfigRequest
 from polyroute.errors import GatewayError
 from polyroute.observability.requests import record_request
-from polyroute.observability.tracing import RequestTrace
+from polyroute.observability.tracing import RequestTrace, traced
 from polyroute.protocol.validate import check_model_names
+from polyroute.record import RequestRecord
 from polyroute.router.deployment import Deployment
+from polyroute.router.engine import AttemptFn, AttemptInfo, AttemptOutcome
+from polyroute.router.pricing import prices_for
 from polyroute.router.tokens import estimate_prompt_tokens
 from polyroute.server.client_scope import budget_deployments
 from polyroute.server.state import AppState
 from polyroute.spend.cost import (
-    TokenUsage,
     cost_usd,
     estimate_answer_tokens,
-    prices_for,
     reservation_micros,
     to_micros,
     usage_from,
 )
 from polyroute.spend.limits import Ticket
 from polyroute.spend.periods import period_index, period_length
+from polyroute.spend.row import NOT_STORED, spend_only_row, spend_row
+from polyroute.usage import TokenUsage
 
 COST_HEADERS = ("x-polyroute-response-cost", "x-litellm-response-cost")
 
 
 class RequestAccount:
+    """The lifecycle of one model request (admit, bill, settle, queue the spend row) over its
+    `record`, the data every sink reads."""
+
     __slots__ = (
         "state",
         "principal",
-        "request_id",
-        "call_type",
         "body",
-        "stream",
-        "started",
-        "started_mono",
+        "record",
         "prompt_estimate",
         "ticket",
-        "deployment",
-        "model_group",
-        "attempts",
-        "usage",
-        "cost",
-        "ttft",
-        "status",
-        "http_status",
-        "error_code",
+        "attempt",
         "trace",
-        "journaled",
+        "row",
+        "user_config",
         "guardrail_decisions",  # guardrails/engine.py: what each guardrail decided
-        "cache_note",
+        "cache_note",  # a response-cache hit (cache/hook.py)
     )
 
     def __init__(
@@ -73,50 +67,85 @@ class RequestAccount:
     ):
         self.state = state
         self.principal = principal
-        self.request_id = request_id
-        self.call_type = call_type
         self.body = body
-        self.stream = bool(body.get("stream"))
-        self.started = time.time()
-        self.started_mono = time.monotonic()
+        key = principal.key
+        model = body.get("model") if isinstance(body.get("model"), str) else None
+        user = body.get("user")
+        self.record = RequestRecord(
+            request_id,
+            call_type,
+            stream=bool(body.get("stream")),
+            spend_label=principal.spend_label,
+            key_alias=key.key_alias if key else None,
+            team_id=key.team_id if key else None,
+            user_id=key.user_id if key else None,
+            end_user=user if isinstance(user, str) else None,
+            model=model,
+            model_group=model,
+            client_chosen=bool(body.get("user_config")),
+        )
         self.prompt_estimate = estimate_prompt_tokens(body)
         self.ticket: Ticket | None = None
-        self.deployment: Deployment | None = None
-        self.model_group: str | None = body.get("model") if isinstance(body.get("model"), str) else None
-        self.attempts = 0
-        self.usage: TokenUsage | None = None
-        self.cost = 0.0
-        self.ttft: float | None = None
-        self.status = "success"
-        self.http_status = 200
-        self.error_code: str | None = None
+        self.attempt: AttemptInfo | None = None  # the attempt running now (see `watching`)
         self.trace: RequestTrace | None = None  # set when OpenTelemetry tracing is on
-        self.journaled = False
+        self.row: dict[str, Any] | None = None  # the spend row, once built (journal or close)
+        # The body's user_config, parsed once: at admission when the key has a budget, and then
+        # reused by the route (server/client_scope.py).
+        self.user_config: UserConfigRequest | None = None
         self.guardrail_decisions: list[dict[str, Any]] | None = None
-        self.cache_note: dict[str, Any] | None = None  # a response-cache hit (cache/hook.py)
+        self.cache_note: dict[str, Any] | None = None
 
-    # -- reports from the routes and the relay ------------------------------------------------------
-    def _served(self, deployment: Deployment, headers: dict[str, str] | None) -> None:
-        self.deployment = deployment
-        if headers:
-            self.model_group = headers.get("x-polyroute-model-group", self.model_group)
-            self.attempts = int(headers.get("x-polyroute-attempts", "1") or 1)
+    # -- reports from the router's attempts, the routes and the relay -------------------------------
+    def watching(self, attempt: AttemptFn) -> AttemptFn:
+        """The attempt coroutine as the router runs it: each attempt's facts (`AttemptInfo`) are
+        noted as values for `answered`/`streamed`, and its span goes to the trace when tracing
+        is on."""
+        run = traced(attempt, self.trace)
+
+        async def noted(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
+            self.attempt = info
+            return await run(deployment, info)
+
+        return noted
+
+    @property
+    def call_type(self) -> str:
+        return self.record.call_type
+
+    def cache_hit(self, saved_usd: float, result: str, similarity: float | None) -> None:
+        """Answered from the response cache: no tokens, no cost; the row says what it saved."""
+        self.record.usage = TokenUsage()
+        self.record.cost = 0.0
+        self.cache_note = {"cache_hit": True, "cache_result": result, "saved_cost": saved_usd}
+        if similarity is not None:
+            self.cache_note["cache_similarity"] = round(similarity, 6)
+
+    def _served(self, deployment: Deployment) -> None:
+        record = self.record
+        record.deployment_id = deployment.id
+        record.deployment_group = deployment.model_name
+        record.provider = deployment.provider
+        record.upstream_model = deployment.call.model
+        info = self.attempt
+        if info is not None:
+            record.model_group = info.model_group
+            record.attempts = info.number
 
     def answered(
         self,
         deployment: Deployment,
         usage: dict[str, Any] | None,
-        headers: dict[str, str] | None = None,
         answer: dict[str, Any] | None = None,
         extra_usd: float = 0.0,
     ) -> dict[str, str]:
         """A JSON answer is about to go out: its cost, and the headers that tell the client.
         Without the provider's usage, `answer` (the OpenAI-format body) gives the estimate;
         `extra_usd` is what is billed apart from tokens (rerank's search units)."""
-        self._served(deployment, headers)
-        self.usage = usage_from(usage) or self._estimate(estimate_answer_tokens(answer))
-        self.cost = cost_usd(prices_for(deployment), self.usage) + extra_usd
-        value = f"{self.cost:.10g}"
+        self._served(deployment)
+        record = self.record
+        record.usage = usage_from(usage) or self._estimate(estimate_answer_tokens(answer))
+        record.cost = cost_usd(prices_for(deployment), record.usage) + extra_usd
+        value = f"{record.cost:.10g}"
         return {name: value for name in COST_HEADERS}
 
     def streamed(
@@ -125,38 +154,32 @@ class RequestAccount:
         usage: dict[str, Any] | None,
         produced_tokens: int,
         ttft: float | None,
-        headers: dict[str, str] | None = None,
         failed: GatewayError | None = None,
         usage_so_far: dict[str, Any] | None = None,
     ) -> None:
         """A stream that sent bytes ended (completely, broken off, or the client left): bill what
         was produced, from the provider's own figures when it gave them; a stream broken off
         before its final usage keeps the prompt figures the provider reported at its start."""
-        self._served(deployment, headers)
-        self.ttft = ttft
-        self.usage = usage_from(usage) or self._estimate(produced_tokens, usage_from(usage_so_far))
-        self.cost = cost_usd(prices_for(deployment), self.usage)
+        self._served(deployment)
+        record = self.record
+        record.ttft = ttft
+        record.usage = usage_from(usage) or self._estimate(produced_tokens, usage_from(usage_so_far))
+        record.cost = cost_usd(prices_for(deployment), record.usage)
         if failed is not None:
             self.failed(failed)
 
-    def cache_hit(self, saved_usd: float, result: str, similarity: float | None) -> None:
-        """Answered from the response cache: no tokens, no cost; the row says what it saved."""
-        self.usage = TokenUsage()
-        self.cost = 0.0
-        self.cache_note = {"cache_hit": True, "cache_result": result, "saved_cost": saved_usd}
-        if similarity is not None:
-            self.cache_note["cache_similarity"] = round(similarity, 6)
-
     def failed(self, error: GatewayError) -> None:
-        self.status = "failure"
-        self.http_status = error.status
-        self.error_code = error.code or error.type
+        record = self.record
+        record.status = "failure"
+        record.http_status = error.status
+        record.error_code = error.code or error.type
 
     def cancelled(self) -> None:
-        if self.status == "success":
-            self.status = "cancelled"
-            self.http_status = 499  # the client closed the request (nginx's convention)
-            self.error_code = "client_disconnected"
+        record = self.record
+        if record.status == "success":
+            record.status = "cancelled"
+            record.http_status = 499  # the client closed the request (nginx's convention)
+            record.error_code = "client_disconnected"
 
     def _estimate(self, produced_tokens: int, reported: TokenUsage | None = None) -> TokenUsage:
         completion = max(0, produced_tokens)
@@ -170,9 +193,9 @@ class RequestAccount:
     # -- the end ------------------------------------------------------------------------------------
     async def close(self) -> None:
         state = self.state
-        record_request(self)
+        record_request(self.record, state.router.resolve, state.remote_log)
         if state.tracing is not None:
-            state.tracing.finish(self)
+            state.tracing.finish(self.record, self.trace)
         await self.settle_limits()
         if state.writer is not None:
             row = self._spend_row()
@@ -180,21 +203,41 @@ class RequestAccount:
                 state.writer.submit(row)
 
     def _spend_row(self) -> dict[str, Any] | None:
+        """The row, built once: the one journaled before the last byte is the one written, unless
+        the request ended otherwise after it (a client that left during the last bytes)."""
+        row = self.row
+        if row is not None and row.get("status", self.record.status) == self.record.status:
+            return row
+        self.row = row = self._build_row()
+        return row
+
+    def _build_row(self) -> dict[str, Any] | None:
+        record = self.record
         if not self.state.config.store.disable_spend_logs:
-            return self.record()
-        if self.principal.key is not None and self.cost > 0:
+            row = spend_row(record, self._budgets(), self._messages())
+            if self.guardrail_decisions:
+                row["metadata"]["guardrails"] = self.guardrail_decisions
+            if self.cache_note:
+                row["metadata"] |= self.cache_note
+            return row
+        if self.principal.key is not None and record.cost > 0:
             # No row, but the key's, team's and user's spend still grow: /key/info shows it
             # and a restarted gateway (or an expired shared counter) seeds its budgets from it.
-            return self.spend_only_record()
+            return spend_only_row(record, self._budgets())
         return None
+
+    def _messages(self) -> Any:
+        if not self.state.config.store.store_prompts_in_spend_logs:
+            return NOT_STORED
+        body = self.body
+        return body.get("messages") or body.get("prompt") or body.get("input")
 
     async def journal(self) -> None:
         """Called before the response's last byte: the row goes to the local journal first, so
         a process killed after the client got its answer still bills it (spend/journal.py)."""
         journal = self.state.journal
-        if journal is None or self.journaled or self.state.writer is None:
+        if journal is None or self.row is not None or self.state.writer is None:
             return
-        self.journaled = True
         row = self._spend_row()
         if row is not None:
             with contextlib.suppress(OSError):  # counted and logged by the journal
@@ -204,7 +247,7 @@ class RequestAccount:
         """A running stream's row so far: what a kill mid-stream bills (the final row replaces it)."""
         journal = self.state.journal
         if journal is not None and not self.state.config.store.disable_spend_logs:
-            row = self.record()
+            row = spend_row(self.record, self._budgets(), self._messages())
             row.update(status="failure", error_code="stream_interrupted")
             journal.note_progress(row)
 
@@ -215,75 +258,17 @@ class RequestAccount:
         one's reservation already replaced by its cost."""
         ticket, self.ticket = self.ticket, None
         if ticket is not None and self.state.limiter is not None:
-            tokens = self.usage.total if self.usage is not None else None
-            await self.state.limiter.settle(ticket, tokens, to_micros(self.cost))
-
-    def spend_only_record(self) -> dict[str, Any]:
-        """With `disable_spend_logs`: only what adds this request's cost to its budgets."""
-        return {
-            "request_id": self.request_id,
-            "spend_only": True,
-            "spend": self.cost,
-            "budgets": self._budgets(),
-        }
+            record = self.record
+            tokens = record.usage.total if record.usage is not None else None
+            await self.state.limiter.settle(ticket, tokens, to_micros(record.cost))
 
     def _budgets(self) -> list[tuple[str, str, int]]:
         key = self.principal.key
+        started = self.record.started
         return [
-            (e.kind, e.id, period_index(e.budget_anchor, period_length(e.budget_duration), self.started))
+            (e.kind, e.id, period_index(e.budget_anchor, period_length(e.budget_duration), started))
             for e in (key.entities if key else ())
         ]
-
-    def _metadata(self) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"attempts": self.attempts} if self.attempts > 1 else {}
-        if self.guardrail_decisions:
-            metadata["guardrails"] = self.guardrail_decisions
-        if self.cache_note:
-            metadata |= self.cache_note
-        return metadata
-
-    def record(self) -> dict[str, Any]:
-        usage = self.usage or TokenUsage()
-        deployment = self.deployment
-        key = self.principal.key
-        ended = time.time()
-        start_time = datetime.fromtimestamp(self.started, UTC)
-        row: dict[str, Any] = {
-            "request_id": self.request_id,
-            "call_type": self.call_type,
-            "api_key": self.principal.spend_label,
-            "key_alias": key.key_alias if key else None,
-            "team_id": key.team_id if key else None,
-            "user_id": key.user_id if key else None,
-            "end_user": self.body.get("user") if isinstance(self.body.get("user"), str) else None,
-            "model": deployment.call.model if deployment else None,
-            "model_group": self.model_group,
-            "model_id": deployment.id if deployment else None,
-            "provider": deployment.provider if deployment else None,
-            "prompt_tokens": usage.prompt,
-            "completion_tokens": usage.completion,
-            "total_tokens": usage.total,
-            "cached_tokens": usage.cached,
-            "cache_creation_tokens": usage.cache_creation,
-            "reasoning_tokens": usage.reasoning,
-            "usage_estimated": usage.estimated,
-            "spend": self.cost,
-            "start_time": start_time,
-            "end_time": datetime.fromtimestamp(ended, UTC),
-            "completion_start_time": (
-                datetime.fromtimestamp(self.started + self.ttft, UTC) if self.ttft is not None else None
-            ),
-            "request_duration_ms": int((time.monotonic() - self.started_mono) * 1000),
-            "status": self.status,
-            "http_status": self.http_status,
-            "error_code": self.error_code,
-            "stream": self.stream,
-            "metadata": self._metadata(),
-            "budgets": self._budgets(),
-        }
-        if self.state.config.store.store_prompts_in_spend_logs:
-            row["messages"] = self.body.get("messages") or self.body.get("prompt") or self.body.get("input")
-        return row
 
 
 async def admit(
@@ -298,7 +283,7 @@ async def admit(
         reserve = 0
         if any(e.max_budget is not None for e in key.entities):
             # The primary group, its fallbacks, or a user_config's own deployments.
-            group = budget_deployments(state, auth_context_for(principal), body)
+            group, account.user_config = budget_deployments(state, auth_context_for(principal), body)
             reserve = reservation_micros(
                 body,
                 account.prompt_estimate,
@@ -306,6 +291,6 @@ async def admit(
                 chat=call_type not in ("embeddings", "rerank", "moderation"),
             )
         account.ticket = await state.limiter.admit(
-            key.entities, account.prompt_estimate, reserve, account.started
+            key.entities, account.prompt_estimate, reserve, account.record.started
         )
     return account

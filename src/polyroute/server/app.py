@@ -273,7 +273,11 @@ class GatewayApp:
                     # The counts the limiter just took: no state round trip of its own.
                     request.rate_headers = own_limit_headers(ticket.requests, ticket.tokens, ticket.reset_s)
                 if self.state.tracing is not None:
-                    self.state.tracing.begin(request.account, request.method, path, request.headers)
+                    request.account.trace = self.state.tracing.begin(
+                        request.method, path, request.headers, body
+                    )
+                if route.protocol is not None:
+                    request.account.record.protocol = route.protocol.name
             if route.protocol is not None:
                 work = route.handler(request, self.state, body, original, native_body)
                 await self._run_watched(request, work)

@@ -4,7 +4,7 @@ a refused request never opens an upstream connection.
 
 A request with neither (the usual case) costs one pass over its body keys and gets `None`: it
 runs on the gateway's router, unchanged. A request with either runs on a router of its own
-(cached by content, see router/user_config.py) whose health and limits live in their own
+(cached by content, see config/user_config.py) whose health and limits live in their own
 memory: a client's bad key or dead URL cannot cool down the operator's deployments for everyone.
 """
 
@@ -19,20 +19,16 @@ from typing import Any
 
 import orjson
 
-from polyroute.auth.client_credentials import (
-    ClientParams,
-    apply_client_params,
-    check_allowed,
-    needs_client_key,
-    parse_client_params,
-)
+from polyroute.auth.client_credentials import ClientParams, parse_client_params
 from polyroute.auth.context import ANONYMOUS, AuthContext
+from polyroute.config.user_config import LIMITS as USER_CONFIG_LIMITS
+from polyroute.config.user_config import UserConfigRequest, attach_secrets, split_user_config
 from polyroute.errors import GatewayError, InvalidRequestError, RefusedParamError
+from polyroute.observability.router_metrics import ROUTER_METRICS
 from polyroute.protocol.openai_params import CLIENT_CREDENTIAL_PARAMS
+from polyroute.router.client_credentials import apply_client_params, check_allowed, needs_client_key
 from polyroute.router.deployment import Deployment
 from polyroute.router.engine import Router
-from polyroute.router.user_config import LIMITS as USER_CONFIG_LIMITS
-from polyroute.router.user_config import attach_secrets, split_user_config
 from polyroute.secrets import Secret
 from polyroute.server.http import Request
 from polyroute.server.state import AppState
@@ -92,33 +88,39 @@ def client_scope(request: Request, state: AppState, body: dict[str, Any]) -> Cli
             code="invalid_value",
         )
     if "user_config" in sent:
-        return _user_config_scope(state, body, sent, auth.principal)
+        # Parsed at admission already when the key has a budget (server/accounting.py).
+        account = getattr(request, "account", None)
+        parsed = account.user_config if account is not None else None
+        return _user_config_scope(state, body, sent, auth.principal, parsed)
     return _credentials_scope(request, state, body, sent, auth.principal)
 
 
-def budget_deployments(state: AppState, auth: AuthContext, body: dict[str, Any]) -> list[Deployment]:
-    """For a budget reservation at admission: the deployments this request may be served by.
+def budget_deployments(
+    state: AppState, auth: AuthContext, body: dict[str, Any]
+) -> tuple[list[Deployment], UserConfigRequest | None]:
+    """For a budget reservation at admission: the deployments this request may be served by,
+    and its user_config parsed (None without one), which `client_scope` then reuses.
 
     A user_config request runs on its own router (the same cached one `client_scope` uses, so it
     is built once), priced from the gateway's table only: its model_info may not set prices, and
     its token limits are not trusted to shrink the bound. A config that `client_scope` will
-    refuse reserves nothing: it never reaches an upstream."""
+    refuse reserves nothing: it never reaches an upstream (and is parsed again there, to say why)."""
     model = body.get("model")
     if body.get("user_config") is None:
-        return reservation_group(state.router, model, body)
+        return reservation_group(state.router, model, body), None
     if _refusal(state, auth, ["user_config"]) is not None:
-        return []
+        return [], None
     try:
         parsed = split_user_config(body["user_config"], state.config.client_credentials)
         router = state.client_routers.user_router(parsed, auth.principal, state.config.drop_params)
         group = reservation_group(router, model, body)
     except GatewayError:
-        return []
+        return [], None
     untrusted = ("max_output_tokens", "max_tokens")
     return [
         dataclasses.replace(d, model_info={k: v for k, v in d.model_info.items() if k not in untrusted})
         for d in group
-    ]
+    ], parsed
 
 
 def _refusal(state: AppState, auth: AuthContext, sent: list[str]) -> str | None:
@@ -166,7 +168,9 @@ def _fallback_credentials(body: dict[str, Any]) -> list[str]:
     return found
 
 
-def _user_config_scope(state: AppState, body: dict[str, Any], sent: list[str], principal: str) -> ClientScope:
+def _user_config_scope(
+    state: AppState, body: dict[str, Any], sent: list[str], principal: str, parsed: UserConfigRequest | None
+) -> ClientScope:
     others = [key for key in sent if key != "user_config"]
     if others:
         raise InvalidRequestError(
@@ -174,7 +178,8 @@ def _user_config_scope(state: AppState, body: dict[str, Any], sent: list[str], p
             "user_config.model_list[].litellm_params",
             param=others[0],
         )
-    parsed = split_user_config(body["user_config"], state.config.client_credentials)
+    if parsed is None:
+        parsed = split_user_config(body["user_config"], state.config.client_credentials)
     router = state.client_routers.user_router(parsed, principal, state.config.drop_params)
     secrets = parsed.secrets
 
@@ -219,7 +224,7 @@ def _credentials_router(state: AppState) -> Router:
     client's key a 401 or 429 says something about that key, not about the deployment, and
     answering the client's next request with "no deployment available" would hide it."""
     settings = state.config.router.model_copy(update={"disable_cooldowns": True})
-    return Router(state.config.models, settings, MemoryState())
+    return Router(state.config.models, settings, MemoryState(), events=ROUTER_METRICS)
 
 
 def _isolation_key(state: AppState, model: str, params: ClientParams, principal: str) -> str:

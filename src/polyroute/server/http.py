@@ -1,87 +1,33 @@
-"""The raw ASGI request/response the hot routes use: read once, answer with bytes.
+"""The gateway's raw ASGI request: polyroute/asgi.py's request plus the caller and its account.
 
-Hot routes skip a framework's request objects: the body is read with a size cap, parsed once
-with orjson, and responses are sent as prepared bytes.
+A whole answer is journaled before it starts and its limits settled before its body leaves; a
+stream is journaled before its last bytes (server/accounting.py says why).
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
-import orjson
-
+from polyroute.asgi import (
+    MAX_HEADER_VALUE,
+    AsgiRequest,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    header_value,
+)
 from polyroute.auth.context import AuthContext
-from polyroute.errors import GatewayError, InvalidRequestError, PayloadTooLargeError
-from polyroute.protocol.validate import check_depth
+from polyroute.errors import GatewayError
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-JSON_TYPE = (b"content-type", b"application/json")
-SSE_HEADERS = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
+__all__ = ["MAX_HEADER_VALUE", "ClientGone", "Receive", "Request", "Scope", "Send", "header_value"]
 
 
-class _RequestIds:
-    """Ids unique across processes and restarts without a system call per request: a random
-    per-process prefix (renewed in a forked child) and a counter."""
-
-    def __init__(self) -> None:
-        self.renew()
-        os.register_at_fork(after_in_child=self.renew)
-
-    def renew(self) -> None:
-        self.prefix = "req_" + os.urandom(8).hex()
-        self.counter = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self.prefix}{next(self.counter):08x}"
-
-
-new_request_id = _RequestIds()
-
-
-class Request:
-    __slots__ = (
-        "scope",
-        "receive",
-        "send",
-        "request_id",
-        "headers",
-        "started",
-        "finished",
-        "disconnected",
-        "auth",
-        "principal",
-        "account",
-        "rate_headers",
-        "worker_token",
-        "protocol",
-        "encoder",
-        "raw_body",
-    )
+class Request(AsgiRequest):
+    __slots__ = ("auth", "principal", "account", "rate_headers", "worker_token", "protocol", "encoder")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.scope = scope
-        self.receive = receive
-        self.send = send
-        self.request_id = new_request_id()
-        # Only the few headers the gateway reads, decoded once.
-        self.headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            if name in _WANTED:
-                self.headers[name.decode()] = value.decode("latin-1")
-        self.started = False  # response start sent
-        self.finished = False
-        self.disconnected = False
+        super().__init__(scope, receive, send)
         self.auth: AuthContext | None = None  # set by authentication (auth/context.py)
         self.principal: Any = None  # auth.principal.Principal once authenticated
         self.account: Any = None  # server.accounting.RequestAccount on the model routes
@@ -92,92 +38,12 @@ class Request:
         # the running stream's encoder, whose error event ends a stream broken after its start.
         self.protocol: Any = None
         self.encoder: Any = None
-        self.raw_body: bytes | None = None  # a JSON body's bytes (a native pass-through sends them)
-
-    @property
-    def method(self) -> str:
-        return self.scope["method"]
-
-    @property
-    def path(self) -> str:
-        return self.scope["path"]
-
-    @property
-    def client_host(self) -> str | None:
-        client = self.scope.get("client")
-        return client[0] if client else None
-
-    async def read_body(self, limit: int) -> bytes:
-        declared = self.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLargeError(f"request body is larger than the limit of {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected = True
-                raise _ClientGone()
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLargeError(f"request body is larger than the limit of {limit} bytes")
-                chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    async def read_json(self, limit: int, max_depth: int) -> dict[str, Any]:
-        raw = self.raw_body = await self.read_body(limit)
-        if not raw:
-            raise InvalidRequestError("request body is empty; expected a JSON object", code="invalid_json")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequestError(
-                f"request body is not valid JSON: {exc.msg} at position {exc.pos}", code="invalid_json"
-            ) from None
-        if not isinstance(body, dict):
-            raise InvalidRequestError("request body must be a JSON object", code="invalid_json")
-        # Nesting cannot be deeper than the number of opening brackets: count them in C first.
-        if raw.count(b"{") + raw.count(b"[") > max_depth:
-            check_depth(body, max_depth)
-        return body
-
-    def _headers(self, extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
-        headers = [(b"x-request-id", self.request_id.encode())]
-        if self.rate_headers:
-            headers.extend(self.rate_headers)
-        if extra:
-            headers.extend((k.encode(), header_value(v)) for k, v in extra.items())
-        return headers
-
-    async def respond(
-        self,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-        content_type: tuple[bytes, bytes] = JSON_TYPE,
-    ) -> None:
-        out = self._headers(headers)
-        out.append(content_type)
-        if self.account is not None:
-            await self.account.journal()  # billed before the client has its answer
-        self.started = True
-        await self.send({"type": "http.response.start", "status": status, "headers": out})
-        if self.account is not None:  # a whole answer: its cost is known before its body leaves
-            await self.account.settle_limits()
-        self.finished = True
-        await self.send({"type": "http.response.body", "body": body})
-
-    async def respond_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        await self.respond(status, orjson.dumps(payload), headers)
 
     async def respond_error(self, error: GatewayError) -> None:
-        body = error.to_body(self.request_id) if self.protocol is None else self.protocol.error_body(
-            error, self.request_id
-        )
+        if self.protocol is None:
+            body = error.to_body(self.request_id)
+        else:
+            body = self.protocol.error_body(error, self.request_id)
         await self.respond(error.status, body, error.response_headers())
 
     def stream_error(self, error: GatewayError) -> bytes:
@@ -188,55 +54,18 @@ class Request:
             return self.protocol.stream_error(error, self.request_id)
         return b"data: " + error.to_body(self.request_id) + b"\n\n"
 
-    async def start_stream(self, headers: dict[str, str] | None = None) -> None:
-        out = self._headers(headers)
-        out.extend(SSE_HEADERS)
-        self.started = True
-        await self.send({"type": "http.response.start", "status": 200, "headers": out})
+    def _headers(self, extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+        headers = [(b"x-request-id", self.request_id.encode())]
+        if self.rate_headers:
+            headers.extend(self.rate_headers)
+        if extra:
+            headers.extend((k.encode(), header_value(v)) for k, v in extra.items())
+        return headers
 
-    async def write(self, data: bytes) -> None:
-        await self.send({"type": "http.response.body", "body": data, "more_body": True})
-
-    async def end_stream(self, data: bytes = b"") -> None:
+    async def _before_answer(self) -> None:
         if self.account is not None:
-            await self.account.journal()  # billed before the stream's last byte
-        self.finished = True
-        await self.send({"type": "http.response.body", "body": data})
+            await self.account.journal()  # billed before the client has its answer's last byte
 
-
-MAX_HEADER_VALUE = 512  # characters of one response header value, after escaping
-
-
-def header_value(text: str) -> bytes:
-    """A response header value that every client accepts: visible ASCII as is; anything else
-    (non-ASCII letters of a model name, a control character that would end the header line and
-    make the server drop the connection) percent-encoded; bounded in length."""
-    if not (text.isascii() and text.isprintable()):
-        text = quote(text, safe=_VISIBLE_ASCII)
-    if len(text) > MAX_HEADER_VALUE:
-        text = text[:MAX_HEADER_VALUE]
-    return text.encode("ascii")
-
-
-_VISIBLE_ASCII = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
-
-
-class _ClientGone(Exception):
-    """The client disconnected before its request was read."""
-
-
-ClientGone = _ClientGone
-
-_WANTED = {
-    b"authorization",
-    b"x-api-key",
-    b"api-key",
-    b"x-litellm-api-key",  # LiteLLM's own key header (its clients send it beside their own auth)
-    b"content-length",
-    b"content-type",
-    b"x-request-id",
-    b"anthropic-beta",  # passed on to Anthropic deployments by /v1/messages
-    b"anthropic-version",
-    b"traceparent",  # W3C Trace Context, for OpenTelemetry traces (observability/tracing.py)
-    b"tracestate",
-}
+    async def _answer_started(self) -> None:
+        if self.account is not None:  # a whole answer: its cost is known before its body leaves
+            await self.account.settle_limits()

@@ -136,6 +136,8 @@ async def route(
             deployment = scope.prepare(deployment)
         return await attempt(deployment, info, call)
 
+    if request.account is not None:  # each attempt's facts noted, its span traced
+        prepared = request.account.watching(prepared)
     await guardrails.run_guarded(guards, router.execute(body["model"], options, prepared))
 
 

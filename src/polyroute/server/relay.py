@@ -241,7 +241,6 @@ class StreamRelay:
                 self.usage,
                 self.produced,
                 self.ttft,
-                self.headers,
                 self.broke_off,
                 self.usage_so_far,
             )

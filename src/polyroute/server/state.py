@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 from polyroute.auth.url_safety import ClientUrlGuard
 from polyroute.config.loader import GatewayConfig
 from polyroute.config.server_limits import ServerLimits
+from polyroute.config.user_config import RouterCache
 from polyroute.controller.directory import WorkerDirectory
 from polyroute.guardrails.engine import GuardrailSet
+from polyroute.observability.router_metrics import ROUTER_METRICS
 from polyroute.providers.transport import HttpTransport
 from polyroute.router.engine import Router
-from polyroute.router.user_config import RouterCache
 from polyroute.server.connections import ConnectionGuard
 from polyroute.state.base import SharedState
 
@@ -49,7 +50,7 @@ class AppState:
     # Client-side credentials: the check of client-chosen upstreams (its resolver is a test hook)
     # and the per-request routers of user_config and client credentials.
     url_guard: ClientUrlGuard = field(default_factory=ClientUrlGuard)
-    client_routers: RouterCache = field(default_factory=RouterCache)
+    client_routers: RouterCache = field(default_factory=lambda: RouterCache(events=ROUTER_METRICS))
     # This process's connection limits and count, handed to the HTTP protocol at start-up.
     connections: ConnectionGuard = field(default_factory=lambda: ConnectionGuard(ServerLimits()))
     db: Database | None = None
@@ -87,6 +88,7 @@ class AppState:
             shared,
             limit_share=share,
             worker_order=DISPATCH_METHODS[config.controller.dispatch_method],
+            events=ROUTER_METRICS,
         )
         directory = WorkerDirectory(shared, config.models, config.controller)
         guard = ClientUrlGuard(config.client_credentials.allowlist)

@@ -1,21 +1,20 @@
-"""What a request cost: provider usage priced from the shipped table or `model_info` overrides.
+"""What a request cost: provider usage priced by router/pricing.py (the shipped table or
+`model_info` overrides), and what a budget reserves before the request runs.
 
 Money on the budget path is integer micro-dollars (atomic counters, no float drift); spend logs
-keep the exact USD float as well. Prices are USD per token, LiteLLM's field names:
-input_cost_per_token, output_cost_per_token, cache_read_input_token_cost,
-cache_creation_input_token_cost, output_cost_per_reasoning_token. A missing cache or reasoning
-price falls back to the plain input or output price (what providers bill when they name none).
+keep the exact USD float as well.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from polyroute.router.deployment import Deployment
-from polyroute.router.pricing import PRICE_FIELDS, table_entry
+from polyroute.router.engine import RequestOptions
+from polyroute.router.pricing import Prices, prices_for, table_entry
 from polyroute.router.tokens import CHARS_PER_TOKEN as TEXT_CHARS_PER_TOKEN
+from polyroute.usage import TokenUsage
 
 if TYPE_CHECKING:
     from polyroute.router.engine import Router
@@ -23,82 +22,6 @@ if TYPE_CHECKING:
 MICROS_PER_USD = 1_000_000
 DEFAULT_MAX_OUTPUT_TOKENS = 4096  # a reservation's bound when no request, model_info or table entry sets one
 CHARS_PER_TOKEN_BOUND = 4  # tokens never outnumber characters: chars bound the prompt's tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Prices:
-    input: float = 0.0
-    output: float = 0.0
-    cache_read: float = 0.0
-    cache_creation: float = 0.0
-    reasoning: float = 0.0
-    known: bool = False  # False: no price anywhere; cost is 0 and said to be unknown
-
-
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
-    prompt: int = 0  # includes cached and cache-creation tokens (OpenAI's convention)
-    completion: int = 0  # includes reasoning tokens
-    cached: int = 0
-    cache_creation: int = 0
-    reasoning: int = 0
-    estimated: bool = False
-
-    @property
-    def total(self) -> int:
-        return self.prompt + self.completion
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-_PRICES: dict[tuple[Any, ...], Prices] = {}
-_PRICES_MAX = 4096  # wildcard deployments are made per requested name: keep the memo bounded
-
-
-def prices_for(deployment: Deployment) -> Prices:
-    """model_info overrides first, then the table by `provider/model`, then by `model` (memoised:
-    the same model with the same overrides always has the same prices)."""
-    info = deployment.model_info
-    memo_key = (
-        deployment.provider,
-        deployment.call.model,
-        deployment.call.extras.get("mock_stands_in_for"),
-        *(info.get(name) for name in PRICE_FIELDS),
-    )
-    prices = _PRICES.get(memo_key)
-    if prices is None:
-        if len(_PRICES) >= _PRICES_MAX:
-            _PRICES.clear()
-        prices = _PRICES[memo_key] = _lookup_prices(deployment)
-    return prices
-
-
-def _table_entry(deployment: Deployment) -> dict[str, Any]:
-    return table_entry(deployment)
-
-
-def _lookup_prices(deployment: Deployment) -> Prices:
-    entry = _table_entry(deployment)
-    info = deployment.model_info
-    found = {name: _number(info.get(name, entry.get(name))) for name in PRICE_FIELDS}
-    if found["input_cost_per_token"] is None and found["output_cost_per_token"] is None:
-        return Prices()
-    base_in = found["input_cost_per_token"] or 0.0
-    base_out = found["output_cost_per_token"] or 0.0
-    read, creation = found["cache_read_input_token_cost"], found["cache_creation_input_token_cost"]
-    reasoning = found["output_cost_per_reasoning_token"]
-    return Prices(
-        input=base_in,
-        output=base_out,
-        cache_read=base_in if read is None else read,
-        cache_creation=base_in if creation is None else creation,
-        reasoning=base_out if reasoning is None else reasoning,
-        known=True,
-    )
 
 
 def _count(value: Any) -> int:
@@ -176,7 +99,7 @@ def declared_max_output(deployment: Deployment) -> int | None:
     # The shipped table knows the models it prices: without it, a long answer to a request
     # with no max_tokens (16k tokens from gpt-4o, 64k from Claude) would cost several times
     # its reservation, and concurrent ones could overshoot a budget by more than one.
-    own.append(_table_entry(deployment).get("max_output_tokens"))
+    own.append(table_entry(deployment).get("max_output_tokens"))
     found = [v for v in own if isinstance(v, int) and not isinstance(v, bool) and v > 0]
     return found[0] if found else None
 
@@ -221,29 +144,26 @@ def reservation_micros(
     return to_micros(prompt_bound * input_price + output_bound * output_price)
 
 
-_FALLBACK_FIELDS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
-
-
 def reservation_group(router: Router, model: Any, body: dict[str, Any]) -> list[Deployment]:
-    """Every deployment that may serve this request: its model group and the groups it can fall
-    back to (the body's lists, else the router's), so a reservation bounds the dearest of them."""
+    """Every deployment that may serve this request (the router's reach: its model group and the
+    groups it can fall back to), so a reservation bounds the dearest of them."""
     if not isinstance(model, str):
         return []
-    settings = router.settings
-    group = settings.model_group_alias.get(model, model)
-    names = [model]
-    for field in _FALLBACK_FIELDS:
+    return router.reachable_deployments(model, _body_fallbacks(body))
+
+
+def _body_fallbacks(body: dict[str, Any]) -> RequestOptions:
+    """The body's fallback lists as the router reads them (LiteLLM also takes {"model": ...}
+    objects), unvalidated: admission runs before the route checks them."""
+
+    def names(field: str) -> list[Any] | None:
         given = body.get(field)
-        if isinstance(given, list):
-            chain = [item.get("model") if isinstance(item, dict) else item for item in given]
-        else:
-            chain = getattr(settings, field).get(group, [])
-            if field == "fallbacks" and not chain:
-                chain = settings.fallbacks.get("*") or list(settings.default_fallbacks)
-        names += chain[: settings.max_fallbacks]
-    found: dict[int, Deployment] = {}
-    for name in names:
-        if isinstance(name, str):
-            for deployment in router.resolve(name):
-                found.setdefault(id(deployment), deployment)
-    return list(found.values())
+        if not isinstance(given, list):
+            return None
+        return [item.get("model") if isinstance(item, dict) else item for item in given]
+
+    return RequestOptions(
+        fallbacks=names("fallbacks"),
+        context_window_fallbacks=names("context_window_fallbacks"),
+        content_policy_fallbacks=names("content_policy_fallbacks"),
+    )

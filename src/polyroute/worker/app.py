@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from polyroute.asgi import AsgiRequest as Request
+from polyroute.asgi import ClientGone, Receive, Scope, Send
 from polyroute.errors import GatewayError, NotFoundError
-from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
 from polyroute.worker.agent import RegistrationRefused, WorkerAgent
 from polyroute.worker.engines.base import Engine, EngineResponse
 from polyroute.worker.fastchat_api import FastChatWorkerAPI

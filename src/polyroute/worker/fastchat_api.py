@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from polyroute.asgi import AsgiRequest as Request
 from polyroute.errors import InvalidRequestError
 from polyroute.protocol.sse import DONE, SSEDecoder
-from polyroute.server.http import Request
 
 if TYPE_CHECKING:
     from polyroute.worker.app import WorkerApp

@@ -20,7 +20,7 @@ from polyroute.providers.spec import ProviderSpec
 ANTHROPIC_VERSION = "2023-06-01"
 
 
-# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py);
+# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: router/pricing.py);
 # model_info overrides any of them per deployment.
 PRICES = {
     "claude-sonnet-4-5": {

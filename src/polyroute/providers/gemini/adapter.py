@@ -55,7 +55,7 @@ GEMINI_CHAT_PARAMS = frozenset(
 _VERSION_SUFFIX = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
 
 
-# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py);
+# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: router/pricing.py);
 # model_info overrides any of them per deployment.
 PRICES = {
     "gemini-2.5-pro": {

@@ -20,7 +20,7 @@ from polyroute.providers.mistral.request import SUPPORTED_CHAT_PARAMS, build_bod
 from polyroute.providers.openai_compat import OpenAICompatibleAdapter
 from polyroute.providers.spec import ProviderSpec
 
-# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: spend/cost.py).
+# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: router/pricing.py).
 PRICES = {
     "mistral-large-latest": {
         "input_cost_per_token": 2e-06,

@@ -159,7 +159,7 @@ def cost_headers(
     account = getattr(request, "account", None)
     if account is None:
         return headers
-    return {**headers, **account.answered(deployment, usage, headers, answer, extra_usd)}
+    return {**headers, **account.answered(deployment, usage, answer, extra_usd)}
 
 
 async def relay_openai_answer(

@@ -40,10 +40,10 @@ from polyroute.auth.cloud_settings import (
 )
 from polyroute.auth.url_safety import parse_client_url
 from polyroute.config.env_refs import PREFIX as ENV_PREFIX
-from polyroute.errors import InvalidRequestError, PayloadTooLargeError
+from polyroute.errors import InvalidRequestError, PayloadTooLargeError, invalid_value
 from polyroute.protocol.openai_params import CLIENT_SECRET_PARAMS, CLIENT_URL_PARAMS
 from polyroute.router.deployment import Deployment
-from polyroute.router.engine import Router
+from polyroute.router.engine import Router, RouterEvents
 from polyroute.router.model_table import ModelTable
 from polyroute.router.pricing import PRICE_FIELDS
 from polyroute.router.settings import RouterSettings
@@ -99,10 +99,6 @@ _SECRET_VALUE = re.compile(r"[\x21-\x7e]{1,8192}")
 DEFAULT_CACHE_SIZE = 256
 
 
-def _invalid(param: str, why: str) -> InvalidRequestError:
-    return InvalidRequestError(f"Invalid value for '{param}': {why}", param=param, code="invalid_value")
-
-
 @dataclass(frozen=True, slots=True)
 class DeploymentSecrets:
     """One user_config deployment's secrets, for one request only."""
@@ -140,7 +136,7 @@ def _refuse_env_refs(value: Any, path: str) -> None:
         node, where = stack.pop()
         if isinstance(node, str):
             if node.strip().startswith(ENV_PREFIX):
-                raise _invalid(where, "os.environ/ references are not accepted in user_config")
+                raise invalid_value(where, "os.environ/ references are not accepted in user_config")
         elif isinstance(node, dict):
             stack.extend((v, f"{where}.{k}") for k, v in node.items())
         elif isinstance(node, list):
@@ -149,7 +145,7 @@ def _refuse_env_refs(value: Any, path: str) -> None:
 
 def _secret(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _SECRET_VALUE.fullmatch(value):
-        raise _invalid(where, "expected a non-empty string of printable ASCII without spaces")
+        raise invalid_value(where, "expected a non-empty string of printable ASCII without spaces")
     return value
 
 
@@ -170,10 +166,10 @@ def _refuse_client_prices(info: Any, where: str) -> None:
 
 def _split_entry(entry: Any, where: str) -> tuple[dict[str, Any], DeploymentSecrets]:
     if not isinstance(entry, dict):
-        raise _invalid(where, "expected a model_list entry object")
+        raise invalid_value(where, "expected a model_list entry object")
     params = entry.get("litellm_params")
     if not isinstance(params, dict):
-        raise _invalid(f"{where}.litellm_params", "expected an object with at least 'model'")
+        raise invalid_value(f"{where}.litellm_params", "expected an object with at least 'model'")
     _refuse_client_prices(entry.get("model_info"), where)
     shape = dict(params)
     at = f"{where}.litellm_params"
@@ -198,17 +194,17 @@ def _split_entry(entry: Any, where: str) -> tuple[dict[str, Any], DeploymentSecr
     if shape.get("extra_headers") is not None:
         given = shape["extra_headers"]
         if not isinstance(given, dict):
-            raise _invalid(f"{at}.extra_headers", "expected an object of header names to values")
+            raise invalid_value(f"{at}.extra_headers", "expected an object of header names to values")
         for name, value in given.items():
             if not _HEADER_NAME.fullmatch(name) or name.lower() in _FORBIDDEN_HEADERS:
-                raise _invalid(f"{at}.extra_headers", f"header '{name[:64]}' may not be set")
+                raise invalid_value(f"{at}.extra_headers", f"header '{name[:64]}' may not be set")
             if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
-                raise _invalid(f"{at}.extra_headers.{name}", "expected printable ASCII")
+                raise invalid_value(f"{at}.extra_headers.{name}", "expected printable ASCII")
             headers[name] = value
         shape["extra_headers"] = dict.fromkeys(headers, PLACEHOLDER)
     bases = [k for k in ("api_base", "base_url") if shape.get(k) is not None]
     if len(bases) > 1:
-        raise _invalid(f"{at}.base_url", "send only one of api_base and base_url")
+        raise invalid_value(f"{at}.base_url", "send only one of api_base and base_url")
     if bases:
         # Normalised here, so equivalent spellings share a router and the router uses this form.
         shape["api_base"] = parse_client_url(shape.pop(bases[0]), f"{at}.{bases[0]}").text
@@ -218,7 +214,7 @@ def _split_entry(entry: Any, where: str) -> tuple[dict[str, Any], DeploymentSecr
 def split_user_config(raw: Any, settings: ClientCredentialSettings) -> UserConfigRequest:
     """Checks the body's user_config (400/413 naming the field) and splits out its secrets."""
     if not isinstance(raw, dict):
-        raise _invalid("user_config", "expected an object with a model_list")
+        raise invalid_value("user_config", "expected an object with a model_list")
     size = len(orjson.dumps(raw))
     if size > settings.max_user_config_bytes:
         raise PayloadTooLargeError(
@@ -235,9 +231,9 @@ def split_user_config(raw: Any, settings: ClientCredentialSettings) -> UserConfi
     _refuse_env_refs(raw, "user_config")
     model_list = raw.get("model_list")
     if not isinstance(model_list, list) or not model_list:
-        raise _invalid("user_config.model_list", "expected a non-empty list of deployments")
+        raise invalid_value("user_config.model_list", "expected a non-empty list of deployments")
     if len(model_list) > settings.max_user_config_deployments:
-        raise _invalid(
+        raise invalid_value(
             "user_config.model_list",
             f"at most {settings.max_user_config_deployments} deployments are accepted per request",
         )
@@ -269,12 +265,12 @@ def _user_settings(shape: dict[str, Any]) -> RouterSettings:
     for key, cap in LIMITS.items():
         value = getattr(settings, key)
         if value is not None and value > cap:
-            raise _invalid(f"user_config.{key}", f"at most {cap:g} is accepted per request")
+            raise invalid_value(f"user_config.{key}", f"at most {cap:g} is accepted per request")
     # Per-error retries are retries too: without this cap a retry_policy would let one request
     # make the gateway send dozens of requests to a URL the client chose.
     for family, retries in settings.retry_policy.items():
         if not 0 <= retries <= LIMITS["num_retries"]:
-            raise _invalid(
+            raise invalid_value(
                 f"user_config.retry_policy.{family}Retries",
                 f"from 0 to {LIMITS['num_retries']:g} retries are accepted per request",
             )
@@ -296,7 +292,7 @@ def _user_deployment(index: int, raw: dict[str, Any], drop_params: bool) -> Depl
         # gateway connection longer than the operator allows any request.
         value, cap = getattr(entry.litellm_params, name), LIMITS["timeout"]
         if value is not None and value > cap:
-            raise _invalid(f"{where}.litellm_params.{name}", f"at most {cap:g} is accepted per request")
+            raise invalid_value(f"{where}.litellm_params.{name}", f"at most {cap:g} is accepted per request")
     report = KeyReport()
     try:
         deployment = build_deployment(index, entry, {}, Redactor(), drop_params, report)
@@ -372,13 +368,15 @@ def _capped_output(deployment: Deployment) -> dict[str, Any]:
     return info
 
 
-def build_user_router(request: UserConfigRequest, drop_params: bool) -> Router:
+def build_user_router(
+    request: UserConfigRequest, drop_params: bool, events: RouterEvents | None = None
+) -> Router:
     """A router of the client's deployments, with its own in-process state."""
     settings = _user_settings(request.shape)
     deployments = [
         _user_deployment(i, entry, drop_params) for i, entry in enumerate(request.shape["model_list"])
     ]
-    router = Router(ModelTable(deployments), settings, MemoryState())
+    router = Router(ModelTable(deployments), settings, MemoryState(), events=events)
     router.client_chosen_names = True
     return router
 
@@ -401,8 +399,9 @@ def attach_secrets(deployment: Deployment, secrets: tuple[DeploymentSecrets, ...
 class RouterCache:
     """A bounded LRU of per-request routers, keyed by content and (keyed hash of) secrets."""
 
-    def __init__(self, limit: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(self, limit: int = DEFAULT_CACHE_SIZE, events: RouterEvents | None = None) -> None:
         self._limit = limit
+        self._events = events  # what the routers built here report to (the server's metrics)
         self._routers: OrderedDict[str, Router] = OrderedDict()
         self._salt = os.urandom(32)  # per process: the keyed hashes mean nothing elsewhere
 
@@ -431,4 +430,4 @@ class RouterCache:
 
     def user_router(self, request: UserConfigRequest, principal: str, drop_params: bool) -> Router:
         key = self.key(request.shape_digest, request.secret_values(), principal)
-        return self.get_or_build(key, lambda: build_user_router(request, drop_params))
+        return self.get_or_build(key, lambda: build_user_router(request, drop_params, self._events))

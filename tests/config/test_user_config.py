@@ -8,14 +8,14 @@ import orjson
 import pytest
 
 from polyroute.auth.client_credentials import ClientCredentialSettings
-from polyroute.errors import InvalidRequestError, PayloadTooLargeError
-from polyroute.router.user_config import (
+from polyroute.config.user_config import (
     PLACEHOLDER,
     RouterCache,
     attach_secrets,
     build_user_router,
     split_user_config,
 )
+from polyroute.errors import InvalidRequestError, PayloadTooLargeError
 from tests.secret_walk import holds_any
 
 AZURE_KEY = "azure-client-key-0123456789abcdef"
