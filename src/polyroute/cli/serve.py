@@ -20,6 +20,8 @@ from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOpt
 from polyroute.config.loader import ConfigError, GatewayConfig, load_config
 from polyroute.logs import export_to_env, protect_secrets
 from polyroute.observability.multiprocess import ENV_VAR as METRICS_DIR_ENV
+from polyroute.server.shutdown import DEFAULT_GRACE_S as DEFAULT_GRACEFUL_SHUTDOWN_S
+from polyroute.server.shutdown import ENV_VAR as GRACE_ENV
 from polyroute.state.worker_files import ENV_VAR as REGISTRY_DIR_ENV
 
 log = logging.getLogger("polyroute.cli")
@@ -34,11 +36,11 @@ GracefulShutdownOption = Annotated[
         "--timeout-graceful-shutdown",
         envvar="POLYROUTE_TIMEOUT_GRACEFUL_SHUTDOWN",
         min=0.1,
-        help="On SIGTERM/SIGINT, seconds to let requests in flight finish before they are cut "
-        "(and billed for what they produced); keep it below your supervisor's kill timeout.",
+        help="On SIGTERM, seconds to let requests in flight finish (readiness answers 503 "
+        "meanwhile) before they end with an error (billed for what they produced); keep it below "
+        "half your supervisor's kill timeout.",
     ),
 ]
-DEFAULT_GRACEFUL_SHUTDOWN_S = 25.0  # below Kubernetes' 30 s, leaving time for the last spend flush
 EndpointOption = Annotated[
     Path | None,
     typer.Option("--register-api-endpoint-file", help="FastChat API-endpoint JSON file to load as models."),
@@ -269,6 +271,7 @@ def serve(
     os.environ["POLYROUTE_ENDPOINT_FILE"] = str(endpoint_file or "")
     os.environ["POLYROUTE_ALLOW_UNAUTHENTICATED"] = "1" if allow_unauthenticated else "0"
     os.environ["POLYROUTE_WORKERS"] = str(workers)
+    os.environ[GRACE_ENV] = str(timeout_graceful_shutdown)  # the drain on SIGTERM (server/shutdown.py)
     export_to_env(os.environ, log_level.lower(), log_format.lower(), str(log_dir or ""), log_component)
     if workers > 1 and not _redis_configured(loaded):
         log.warning(
@@ -314,7 +317,9 @@ def _run_uvicorn(loaded: GatewayConfig, workers: int, allow_unauthenticated: boo
         from polyroute.server.app import create_app
         from polyroute.server.state import AppState
 
-        uvicorn.run(create_app(AppState.build(loaded, open_access=allow_unauthenticated)), **common)
+        state = AppState.build(loaded, open_access=allow_unauthenticated)
+        app = create_app(state, common["timeout_graceful_shutdown"])
+        uvicorn.run(app, **common)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from polyroute.providers.transport import HttpTransport
 from polyroute.router.engine import Router
 from polyroute.router.user_config import RouterCache
 from polyroute.server.connections import ConnectionGuard
+from polyroute.server.load import InFlight
 from polyroute.state.base import SharedState
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class AppState:
     client_routers: RouterCache = field(default_factory=RouterCache)
     # This process's connection limits and count, handed to the HTTP protocol at start-up.
     connections: ConnectionGuard = field(default_factory=lambda: ConnectionGuard(ServerLimits()))
+    # This process's model requests in flight: load shedding and the drain on SIGTERM.
+    load: InFlight = field(default_factory=InFlight)
     db: Database | None = None
     keys: KeyStore | None = None
     spend: SpendStore | None = None
@@ -93,6 +96,7 @@ class AppState:
             url_guard=guard,
             http=HttpTransport(limits=config.upstream),
             connections=ConnectionGuard(config.limits),
+            load=InFlight(config.limits.max_in_flight_requests),
         )
         state._build_store(share)
         from polyroute.observability.tracing import build_tracing
