@@ -110,6 +110,7 @@ class AppState:
     def _build_store(self, share: int) -> None:
         from polyroute.auth.authenticator import Authenticator
         from polyroute.auth.key_cache import KeyCache
+        from polyroute.auth.lockout import AuthLockout, LockoutSettings
         from polyroute.auth.unknown_keys import UnknownKeyLimiter
         from polyroute.spend.journal import SpendJournal
         from polyroute.spend.limits import Limiter
@@ -141,7 +142,15 @@ class AppState:
         cache_shared = self.shared if self.shared.backend != "memory" else None
         cache = KeyCache(self.keys.load_record, cache_shared, ttl_s=settings.key_cache_ttl_s)
         unknown = UnknownKeyLimiter(settings.unknown_key_lookups_per_s, settings.unknown_key_lookup_burst)
-        self.auth = Authenticator(self.config.master_key, self.open_access, cache, unknown)
+        lockout = AuthLockout(
+            LockoutSettings(
+                failures=settings.auth_lockout_failures,
+                window_s=settings.auth_lockout_window_s,
+                duration_s=settings.auth_lockout_duration_s,
+            ),
+            cache_shared,  # several processes lock an address out together only through Redis
+        )
+        self.auth = Authenticator(self.config.master_key, self.open_access, cache, unknown, lockout)
         from polyroute.auth.key_snapshot import KeySnapshot
         from polyroute.store.catch_up import DatabaseCatchUp
 
