@@ -167,7 +167,6 @@ def test_end_to_end_a_client_address_is_locked_out_and_its_valid_key_still_works
     with GatewayServer(config, tmp_path) as gateway:
         admin = httpx.Client(base_url=gateway.url, headers=_bearer(MASTER_KEY), timeout=20)
         key = admin.post("/key/generate", json={}).json()["key"]
-        # Through a reverse proxy on loopback: uvicorn takes the client's address from it.
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
         def chat(api_key: str, address: str = ATTACKER) -> httpx.Response:

@@ -41,6 +41,7 @@ GracefulShutdownOption = Annotated[
         "half your supervisor's kill timeout.",
     ),
 ]
+WORKER_START_TIMEOUT_S = 90  # seconds (uvicorn takes an int)
 EndpointOption = Annotated[
     Path | None,
     typer.Option("--register-api-endpoint-file", help="FastChat API-endpoint JSON file to load as models."),
@@ -312,7 +313,16 @@ def _run_uvicorn(loaded: GatewayConfig, workers: int, allow_unauthenticated: boo
             # Read only without Redis (state/factory.py): then the processes share FastChat's
             # worker registry through this folder, as they would through Redis.
             os.environ[REGISTRY_DIR_ENV] = str(registry)
-            uvicorn.run("polyroute.server.app:create_app_from_env", factory=True, workers=workers, **common)
+            uvicorn.run(
+                "polyroute.server.app:create_app_from_env",
+                factory=True,
+                workers=workers,
+                # How long a replacement process may take to serve on SIGHUP (and a process to
+                # answer the supervisor's ping): uvicorn's 5 s default aborts a reload whenever
+                # start-up (imports, the database) is slower, as on a busy machine.
+                timeout_worker_healthcheck=WORKER_START_TIMEOUT_S,
+                **common,
+            )
     else:
         from polyroute.server.app import create_app
         from polyroute.server.state import AppState

@@ -115,7 +115,8 @@ WATCH_AFTER_S = 0.05
 class GatewayApp:
     def __init__(self, state: AppState, graceful_shutdown_s: float = DEFAULT_GRACE_S) -> None:
         self.state = state
-        self.drain = GracefulDrain(state.load, graceful_shutdown_s)  # SIGTERM (server/shutdown.py)
+        # SIGTERM: readiness 503, requests in flight finish, then stop (server/shutdown.py).
+        self.drain = GracefulDrain(state.load, graceful_shutdown_s, state.connections)
         self._background: list[asyncio.Task[None]] = []
         # The admin API (keys, teams, users, spend) is a FastAPI app behind this one, with OpenAPI
         # docs at /docs. It is built on the first admin request (server/admin_paths.py says why).

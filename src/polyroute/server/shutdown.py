@@ -16,6 +16,8 @@ handler:
    with an OpenAI-shaped error (a 503 `shutting_down`, or an error event closing its stream,
    server/app.py) and is billed for what it produced. Never a silent cut.
 
+While draining, every answer carries `Connection: close` (server/connections.py), so keep-alive
+clients reconnect to another process instead of racing the final close of an idle connection.
 A second SIGTERM skips the wait (uvicorn's shutdown starts at once). SIGINT (Ctrl-C) is left to
 uvicorn: someone at a terminal wants the process gone. The exit status is uvicorn's: the process
 ends by the SIGTERM it was sent (uvicorn raises it again once shut down), which systemd and
@@ -31,6 +33,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from polyroute.server.connections import ConnectionGuard
 from polyroute.server.load import InFlight
 
 log = logging.getLogger("polyroute.server")
@@ -48,11 +51,20 @@ def grace_from_env(env: Any) -> float:
     return value if value > 0 else DEFAULT_GRACE_S
 
 
+def _on_sighup(signum: int, frame: FrameType | None) -> None:
+    log.warning(
+        "SIGHUP ignored: this process cannot reload its config in place. `polyroute serve --workers N` "
+        "(N >= 2) reloads on SIGHUP sent to its supervisor, replacing processes one by one; with one "
+        "process, restart it (systemctl restart, a rolling update) to load a changed config"
+    )
+
+
 class GracefulDrain:
     """Installed once the app has started; hands SIGTERM to the server's handler after the drain."""
 
-    def __init__(self, load: InFlight, grace_s: float) -> None:
+    def __init__(self, load: InFlight, grace_s: float, connections: ConnectionGuard | None = None) -> None:
         self.load = load
+        self.connections = connections
         self.grace_s = grace_s
         self._previous: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -70,6 +82,9 @@ class GracefulDrain:
         self._previous = previous
         self._loop = asyncio.get_running_loop()
         signal.signal(signal.SIGTERM, self._on_sigterm)
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+            # Its default action ends the process at once, dropping every request in flight.
+            signal.signal(signal.SIGHUP, _on_sighup)
         return True
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
@@ -77,6 +92,8 @@ class GracefulDrain:
             self._previous(signum, frame)  # the second one: stop now
             return
         self.load.draining = True
+        if self.connections is not None:
+            self.connections.draining = True
         self._loop.call_soon_threadsafe(self._begin, signum)
 
     def _begin(self, signum: int) -> None:
