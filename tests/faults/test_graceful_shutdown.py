@@ -111,6 +111,10 @@ def test_sigterm_drains_a_stream_to_its_end_then_flushes_spend_and_exits(tmp_pat
         reader = StreamReader(_client(url))
         reader.start()
         assert reader.first.wait(30) and reader.error is None
+        # One process cannot reload in place: SIGHUP is logged and ignored (its default action
+        # would end the process at once, cutting the stream).
+        process.send_signal(signal.SIGHUP)
+        assert _readiness(url).status_code == 200
 
         process.send_signal(signal.SIGTERM)
         _wait_for(lambda: _readiness(url).status_code == 503, "readiness did not turn 503")
@@ -134,7 +138,7 @@ def test_sigterm_drains_a_stream_to_its_end_then_flushes_spend_and_exits(tmp_pat
     # uvicorn ends the process by the SIGTERM it was sent, once shut down (a clean stop for
     # systemd and Kubernetes); a crash or a kill would show another status.
     assert process.returncode == -signal.SIGTERM, output
-    assert "readiness is now 503" in output
+    assert "readiness is now 503" in output and "SIGHUP ignored" in output
     rows = _spend_rows(tmp_path)
     assert sorted(r["model_group"] for r in rows) == ["quick", "slow"]
     assert len({r["request_id"] for r in rows}) == 2
