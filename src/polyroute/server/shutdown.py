@@ -18,10 +18,12 @@ handler:
 
 While draining, every answer carries `Connection: close` (server/connections.py), so keep-alive
 clients reconnect to another process instead of racing the final close of an idle connection.
-A second SIGTERM skips the wait (uvicorn's shutdown starts at once). SIGINT (Ctrl-C) is left to
-uvicorn: someone at a terminal wants the process gone. The exit status is uvicorn's: the process
-ends by the SIGTERM it was sent (uvicorn raises it again once shut down), which systemd and
-Kubernetes count as a clean stop.
+A repeated SIGTERM changes nothing (systemd signals every process of a unit, and uvicorn's
+supervisor signals its workers again). SIGINT (Ctrl-C) is left to uvicorn: someone at a
+terminal wants the process gone, and gets uvicorn's own graceful stop at once.
+
+The exit status is uvicorn's: the process ends by the SIGTERM it was sent (uvicorn raises it
+again once shut down), which systemd and Kubernetes count as a clean stop.
 """
 
 from __future__ import annotations
@@ -88,8 +90,13 @@ class GracefulDrain:
         return True
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        if self.load.draining or self._loop is None:
-            self._previous(signum, frame)  # the second one: stop now
+        if self._loop is None:
+            self._previous(signum, frame)
+            return
+        if self.load.draining:
+            # Repeated SIGTERMs are one request to stop: systemd signals every process of the
+            # unit and uvicorn's supervisor then signals its workers again. SIGKILL or SIGINT
+            # (uvicorn's, unchanged) stop sooner.
             return
         self.load.draining = True
         if self.connections is not None:
