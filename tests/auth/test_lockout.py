@@ -159,7 +159,8 @@ async def test_through_redis_a_lock_taken_by_one_process_holds_in_all(redis_stat
     await two.check(ATTACKER)
 
 
-def test_end_to_end_a_client_address_is_locked_out_and_its_valid_key_still_works(tmp_path) -> None:
+def test_end_to_end_a_client_address_is_locked_out_and_its_valid_key_still_works(tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="polyroute")
     config = {
         "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/m", "mock_response": "ok"}}],
         "general_settings": {"master_key": MASTER_KEY, "auth_lockout_failures": 3},
@@ -185,6 +186,11 @@ def test_end_to_end_a_client_address_is_locked_out_and_its_valid_key_still_works
         assert chat(key).status_code == 200
         assert chat(MASTER_KEY).status_code == 200
         assert chat(_random_key(), NEIGHBOUR).status_code == 401
+        for _ in range(5):
+            assert chat(_random_key()).status_code == 429
+        # One fail2ban line for the lock; the refusals an attacker can repeat are not logged each.
+        assert caplog.text.count(f"auth lockout: address={ATTACKER} failures=3") == 1
+        assert "code=auth_locked_out" not in caplog.text
         metrics = Scrape(admin.get("/metrics").text)
         assert metrics.get("polyroute_auth_lockouts_total") >= 1
         assert metrics.get("polyroute_auth_lockout_refused_total") >= 1

@@ -7,6 +7,7 @@ test waits on (the fake has recorded N requests), never a timing guess."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -65,7 +66,8 @@ def _scrape(gateway: GatewayServer) -> Scrape:
     return Scrape(response.text)
 
 
-def test_past_the_limit_requests_are_shed_at_once_and_held_ones_finish(upstream, tmp_path):
+def test_past_the_limit_requests_are_shed_at_once_and_held_ones_finish(upstream, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="polyroute")
     gate = threading.Event()
     upstream.default = Reply(text="held answer", gate=gate)
     with _gateway(upstream, tmp_path, LIMIT) as gateway:
@@ -123,6 +125,9 @@ def test_past_the_limit_requests_are_shed_at_once_and_held_ones_finish(upstream,
         assert answer.choices[0].message.content == "held answer"
         metrics = _scrape(gateway)
         assert metrics.get("polyroute_shed_requests_total", reason="in_flight_limit") == shed_before + 2
+        # Not one log line per shed request (an outsider could flood the log): the bounded one only.
+        assert "code=overloaded" not in caplog.text
+        assert "requests shed:" in caplog.text
         assert metrics.get("polyroute_in_flight_requests") == 0
 
 
@@ -162,3 +167,27 @@ def test_the_setting_is_validated_naming_the_key(tmp_path):
     path.write_text("general_settings:\n  max_in_flight_requests: 0\n")
     with pytest.raises(ConfigError, match="max_in_flight_requests"):
         load_config(path, {})
+
+
+def test_a_flood_of_shed_requests_logs_one_line_per_interval(caplog):
+    from polyroute.errors import ServiceUnavailableError
+    from polyroute.server.load import LOG_EVERY_S, InFlight
+
+    now = [100.0]
+    load = InFlight(1, clock=lambda: now[0])
+    held = object()
+    load.enter(held)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="polyroute.server"):
+        for _ in range(500):
+            with pytest.raises(ServiceUnavailableError):
+                load.enter(object())  # type: ignore[arg-type]
+        now[0] += LOG_EVERY_S
+        with pytest.raises(ServiceUnavailableError):
+            load.enter(object())  # type: ignore[arg-type]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("requests shed")]
+    assert len(lines) == 2
+    assert lines[0].startswith("requests shed: 1 refused")  # the first at once
+    assert lines[1].startswith("requests shed: 500 refused")  # the rest, counted, an interval later
+    load.leave(held)  # type: ignore[arg-type]
+    assert len(load) == 0
+    load.enter(object())  # type: ignore[arg-type]  # capacity is back

@@ -110,6 +110,9 @@ CONTROLLER_ROUTES = {
 ROUTES.update(CONTROLLER_ROUTES)
 MODEL_PREFIXES = ("/v1/models/", "/models/")
 WATCH_AFTER_S = 0.05
+# Refusals an outsider can repeat at will: logged by their component (one line per lockout,
+# auth/lockout.py; shed requests at most every few seconds, server/load.py), not per request.
+SELF_LOGGED_CODES = frozenset({"overloaded", "auth_locked_out"})
 
 
 class GatewayApp:
@@ -347,7 +350,9 @@ class GatewayApp:
 
     async def _answer_error(self, request: Request, error: GatewayError) -> None:
         METRICS.errors.inc((error.type, label(error.code), label(error.provider), str(error.status)))
-        if error.status >= 500 or error.status == 429:
+        if error.code in SELF_LOGGED_CODES:
+            pass  # a flood of these must not flood the log: their component logs them, bounded
+        elif error.status >= 500 or error.status == 429:
             log.warning(
                 "request failed: request=%s path=%s status=%d code=%s provider=%s",
                 request.request_id,

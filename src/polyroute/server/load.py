@@ -17,22 +17,30 @@ a set add and remove, O(1), no await. It serves two purposes:
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 
 from polyroute.errors import ServiceUnavailableError
 from polyroute.observability.metrics import METRICS
 
+log = logging.getLogger("polyroute.server")
+
 SHED_RETRY_AFTER_S = 1.0  # long enough for a load balancer to pick another process
+LOG_EVERY_S = 10.0  # at most one shed line per this many seconds, with the count since the last
 
 
 class InFlight:
-    __slots__ = ("limit", "tasks", "draining", "on_idle")
+    __slots__ = ("limit", "tasks", "draining", "on_idle", "_clock", "_unlogged", "_logged_at")
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.tasks: set[asyncio.Task[object]] = set()
         self.draining = False
         self.on_idle: Callable[[], None] | None = None  # the drain's wake-up when the last one leaves
+        self._clock = clock
+        self._unlogged = 0
+        self._logged_at: float | None = None
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -41,12 +49,27 @@ class InFlight:
         """Counts `task` in, or raises ServiceUnavailableError (503 `overloaded`) past the limit."""
         if self.limit is not None and len(self.tasks) >= self.limit:
             METRICS.shed_requests.inc(("in_flight_limit",))
+            self._log_shed()
             raise ServiceUnavailableError(
                 f"the gateway is at its limit of {self.limit} requests in flight; retry shortly",
                 code="overloaded",
                 retry_after=SHED_RETRY_AFTER_S,
             )
         self.tasks.add(task)
+
+    def _log_shed(self) -> None:
+        self._unlogged += 1
+        now = self._clock()
+        if self._logged_at is not None and now - self._logged_at < LOG_EVERY_S:
+            return
+        log.warning(
+            "requests shed: %d refused with 503 overloaded (since the last such line) at the limit of "
+            "%d in flight (general_settings.max_in_flight_requests)",
+            self._unlogged,
+            self.limit,
+        )
+        self._unlogged = 0
+        self._logged_at = now
 
     def leave(self, task: asyncio.Task[object]) -> None:
         self.tasks.discard(task)
