@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
+import yaml
 
 from tests.conftest import MASTER_KEY, OPENAI_KEY
 from tests.controller.support import MASTER as CONTROLLER_MASTER
@@ -27,6 +29,7 @@ from tests.fakes.fastchat_worker import FakeFastChatWorker
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway import GatewayServer
 from tests.observability.test_metrics import Scrape
+from tests.serve_process import serve_process
 from tests.state.support import FakeClock
 from tests.store.tcp_proxy import TcpProxy
 
@@ -99,15 +102,20 @@ def test_a_client_that_hangs_up_mid_stream_is_billed_once_for_what_was_produced(
 
 
 def test_redis_down_and_back_requests_keep_flowing_and_sharing_resumes(upstream, tmp_path):
+    """A real `polyroute serve` process whose Redis is reached through a proxy the test stops."""
     upstream.default = Reply(text="from upstream")
     with TcpProxy("127.0.0.1", 6379) as proxy:
-        config = _config(upstream, redis_host="127.0.0.1", redis_port=proxy.port)
-        with GatewayServer(config, tmp_path) as gateway:
-            client = gateway.client()
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(_config(upstream, redis_host="127.0.0.1", redis_port=proxy.port)))
+        env = {"POLYROUTE_MASTER_KEY": "", "POLYROUTE_DATA_DIR": str(tmp_path / "data")}
+        process, port = serve_process(["--config", str(path)], env, timeout_s=90)
+        url = f"http://127.0.0.1:{port}"
+        admin = {"authorization": f"Bearer {MASTER_KEY}"}
+        client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=30)
+        try:
 
             def scrape() -> Scrape:
-                admin = {"authorization": f"Bearer {MASTER_KEY}"}
-                return Scrape(httpx.get(gateway.url + "/metrics", headers=admin).text)
+                return Scrape(httpx.get(url + "/metrics", headers=admin).text)
 
             def serve_some(count: int) -> None:
                 for i in range(count):
@@ -121,8 +129,9 @@ def test_redis_down_and_back_requests_keep_flowing_and_sharing_resumes(upstream,
             assert scrape().get("polyroute_shared_state_up") == 1
             proxy.stop()  # Redis goes away: listener and open connections both
             serve_some(6)  # served on process-local state meanwhile
-            assert scrape().get("polyroute_shared_state_up") == 0
-            assert gateway.state.shared.fallback_operations > 0
+            during = scrape()
+            assert during.get("polyroute_shared_state_up") == 0
+            assert during.get("polyroute_shared_state_fallback_operations_total") > 0
             proxy.start()
 
             def resumed() -> bool:
@@ -131,9 +140,17 @@ def test_redis_down_and_back_requests_keep_flowing_and_sharing_resumes(upstream,
 
             _wait_for(resumed, "sharing through Redis did not resume", timeout_s=60)
             served = len(upstream.requests)
-            rows = _spend_rows(gateway, served)
+
+            def all_rows() -> list[dict[str, Any]]:
+                return httpx.get(url + "/spend/logs", headers=admin).json()
+
+            _wait_for(lambda: len(all_rows()) >= served, f"fewer than {served} spend rows")
+            rows = all_rows()
             assert len(rows) == served and len({r["request_id"] for r in rows}) == served
             assert all(r["status"] == "success" for r in rows)
+        finally:
+            process.terminate()
+            process.wait(60)
 
 
 @pytest.fixture
