@@ -9,6 +9,8 @@ Behaviours (provider-neutral; each fake renders them in its own wire format):
   Reply(text=..., tool_calls=[...], finish=..., usage=...)   a normal answer, streamed if asked
   Error(status, type=..., message=..., headers=...)           the provider's real error body
   Delay before the first byte (`ttfb`), between stream events (`chunk_delay`)
+  gate=threading.Event(), gate_after=N   hold the reply until the test sets the event: a stream
+                    after N events (0: before its headers), an answer before it is sent (OpenAI fake)
   drop_after=N      close the connection after N stream events (no end marker)
   stall_after=N     stop sending after N stream events, keep the connection open
   error_after=N     send the provider's in-stream error event after N events
@@ -61,6 +63,8 @@ class Reply:
     raw_body: bytes | None = None  # exact non-stream body to send (OpenAI fake)
     raw_events: list[bytes] | None = None  # exact SSE events to send (OpenAI fake)
     content_encoding: str | None = None  # "gzip" or "deflate": what the fake compresses with
+    gate: threading.Event | None = None  # held until the test sets it (OpenAI fake)
+    gate_after: int = 0  # stream events sent before the gate is waited on
 
     def pieces(self) -> list[str]:
         text = self.text or ""
@@ -237,6 +241,13 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     )
 
 
+async def wait_gate(gate: threading.Event) -> None:
+    """Waits for the test thread to set `gate` without taking an executor thread per held reply
+    (a test may hold more replies than the default executor has threads)."""
+    while not gate.is_set():
+        await asyncio.sleep(0.005)
+
+
 async def stream_events(
     request: web.Request,
     events: list[bytes],
@@ -247,6 +258,8 @@ async def stream_events(
     """Send pre-encoded SSE events with the reply's delays, drops, stalls and in-stream error."""
     if reply.ttfb:
         await asyncio.sleep(reply.ttfb)
+    if reply.gate is not None and reply.gate_after == 0:
+        await wait_gate(reply.gate)
     response = web.StreamResponse(
         status=200, headers={"Content-Type": "text/event-stream", **(headers or {})}
     )
@@ -267,6 +280,8 @@ async def stream_events(
             return response
         if i and reply.chunk_delay:
             await asyncio.sleep(reply.chunk_delay)
+        if reply.gate is not None and i and i == reply.gate_after:
+            await wait_gate(reply.gate)
         await response.write(event)
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()

@@ -29,6 +29,7 @@ from tests.fakes.base import (
     compressed_events,
     json_response,
     stream_events,
+    wait_gate,
 )
 
 _NATURAL_TYPES = {
@@ -118,6 +119,8 @@ class FakeOpenAI(FakeUpstream):
         if not body.get("stream"):
             if reply.ttfb:
                 await asyncio.sleep(reply.ttfb)
+            if reply.gate is not None:
+                await wait_gate(reply.gate)
             if reply.raw_body is not None:
                 body, headers = reply.raw_body, dict(reply.headers)
                 if reply.content_encoding:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from polyroute.auth.key_cache import KeyCache
 from polyroute.auth.keys import KEY_PREFIX, MAX_PRESENTED_KEY_CHARS, hash_key
+from polyroute.auth.lockout import AuthLockout
 from polyroute.auth.master_key import is_loopback, presented_key
 from polyroute.auth.principal import ADMIN, ANONYMOUS, OPEN_ACCESS, VIRTUAL_KEY, Principal
 from polyroute.auth.unknown_keys import UnknownKeyLimiter
@@ -31,11 +32,13 @@ class Authenticator:
         open_access: bool,
         keys: KeyCache,
         unknown_keys: UnknownKeyLimiter | None = None,
+        lockout: AuthLockout | None = None,
     ) -> None:
         self._master = master_key.reveal().encode() if master_key else None
         self._open_access = open_access
         self.keys = keys
         self.unknown_keys = unknown_keys or UnknownKeyLimiter()
+        self.lockout = lockout or AuthLockout()
 
     async def authenticate(self, headers: Mapping[str, str], client_host: str | None) -> Principal:
         presented = presented_key(headers)
@@ -50,6 +53,8 @@ class Authenticator:
             and presented.startswith(KEY_PREFIX)
         ):
             token = hash_key(presented)
+            if self._master is not None and not self.keys.holds(token):
+                await self.lockout.check(client_host)  # 429 while the address is locked out
             if not self.keys.knows(token):
                 self.unknown_keys.check(client_host)  # 429 before a lookup, past the address's rate
             try:
@@ -81,4 +86,7 @@ class Authenticator:
             raise AuthenticationError(
                 "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key"
             )
+        if not presented.startswith(KEY_PREFIX):
+            await self.lockout.check(client_host)  # a locked address learns nothing more
+        await self.lockout.failed(client_host)
         raise AuthenticationError("invalid API key", code="invalid_api_key")

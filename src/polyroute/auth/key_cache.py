@@ -83,6 +83,11 @@ class KeyCache:
     def misses_cached(self) -> int:
         return len(self._misses)
 
+    def holds(self, token: str) -> bool:
+        """Whether this process holds `token` as a key (fresh or not): its caller proved it here
+        before, so an address lockout (auth/lockout.py) does not apply to it."""
+        return token in self._entries or token in self.fallback
+
     def knows(self, token: str) -> bool:
         """Whether this process has an answer for `token`: a key it holds (fresh or not), or a
         fresh "no such key", or a lookup already in flight (callers share it). Anything else

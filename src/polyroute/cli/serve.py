@@ -20,6 +20,8 @@ from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOpt
 from polyroute.config.loader import ConfigError, GatewayConfig, load_config
 from polyroute.logs import export_to_env, protect_secrets
 from polyroute.observability.multiprocess import ENV_VAR as METRICS_DIR_ENV
+from polyroute.server.shutdown import DEFAULT_GRACE_S as DEFAULT_GRACEFUL_SHUTDOWN_S
+from polyroute.server.shutdown import ENV_VAR as GRACE_ENV
 from polyroute.state.worker_files import ENV_VAR as REGISTRY_DIR_ENV
 
 log = logging.getLogger("polyroute.cli")
@@ -34,11 +36,12 @@ GracefulShutdownOption = Annotated[
         "--timeout-graceful-shutdown",
         envvar="POLYROUTE_TIMEOUT_GRACEFUL_SHUTDOWN",
         min=0.1,
-        help="On SIGTERM/SIGINT, seconds to let requests in flight finish before they are cut "
-        "(and billed for what they produced); keep it below your supervisor's kill timeout.",
+        help="On SIGTERM, seconds to let requests in flight finish (readiness answers 503 "
+        "meanwhile) before they end with an error (billed for what they produced); keep it below "
+        "half your supervisor's kill timeout.",
     ),
 ]
-DEFAULT_GRACEFUL_SHUTDOWN_S = 25.0  # below Kubernetes' 30 s, leaving time for the last spend flush
+WORKER_START_TIMEOUT_S = 90  # seconds (uvicorn takes an int)
 EndpointOption = Annotated[
     Path | None,
     typer.Option("--register-api-endpoint-file", help="FastChat API-endpoint JSON file to load as models."),
@@ -269,6 +272,7 @@ def serve(
     os.environ["POLYROUTE_ENDPOINT_FILE"] = str(endpoint_file or "")
     os.environ["POLYROUTE_ALLOW_UNAUTHENTICATED"] = "1" if allow_unauthenticated else "0"
     os.environ["POLYROUTE_WORKERS"] = str(workers)
+    os.environ[GRACE_ENV] = str(timeout_graceful_shutdown)  # the drain on SIGTERM (server/shutdown.py)
     export_to_env(os.environ, log_level.lower(), log_format.lower(), str(log_dir or ""), log_component)
     if workers > 1 and not _redis_configured(loaded):
         log.warning(
@@ -309,12 +313,23 @@ def _run_uvicorn(loaded: GatewayConfig, workers: int, allow_unauthenticated: boo
             # Read only without Redis (state/factory.py): then the processes share FastChat's
             # worker registry through this folder, as they would through Redis.
             os.environ[REGISTRY_DIR_ENV] = str(registry)
-            uvicorn.run("polyroute.server.app:create_app_from_env", factory=True, workers=workers, **common)
+            uvicorn.run(
+                "polyroute.server.app:create_app_from_env",
+                factory=True,
+                workers=workers,
+                # How long a replacement process may take to serve on SIGHUP (and a process to
+                # answer the supervisor's ping): uvicorn's 5 s default aborts a reload whenever
+                # start-up (imports, the database) is slower, as on a busy machine.
+                timeout_worker_healthcheck=WORKER_START_TIMEOUT_S,
+                **common,
+            )
     else:
         from polyroute.server.app import create_app
         from polyroute.server.state import AppState
 
-        uvicorn.run(create_app(AppState.build(loaded, open_access=allow_unauthenticated)), **common)
+        state = AppState.build(loaded, open_access=allow_unauthenticated)
+        app = create_app(state, common["timeout_graceful_shutdown"])
+        uvicorn.run(app, **common)
 
 
 @contextlib.contextmanager

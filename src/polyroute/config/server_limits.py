@@ -20,6 +20,9 @@ DEFAULT_HEADER_TIMEOUT_S = 10.0  # nginx's client_header_timeout is 60 s; client
 DEFAULT_KEEP_ALIVE_S = 75.0
 DEFAULT_MAX_CONNECTIONS = 4096  # per process; uvicorn's default fd limit is often 1024-65536
 DEFAULT_MAX_CONTROL_BODY_KB = 1024  # admin and controller bodies: key lists, worker registrations
+# Model requests in flight per process before the next is shed (server/load.py): off by default,
+# as the right number depends on the upstreams; max_connections bounds a peer meanwhile.
+DEFAULT_MAX_IN_FLIGHT: int | None = None
 
 
 class ServerLimitSettings(BaseModel):
@@ -33,6 +36,7 @@ class ServerLimitSettings(BaseModel):
     keep_alive_timeout_s: float = Field(default=DEFAULT_KEEP_ALIVE_S, gt=0, le=3600)
     max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
     max_admin_request_size_kb: int = Field(default=DEFAULT_MAX_CONTROL_BODY_KB, ge=1, le=64 * 1024)
+    max_in_flight_requests: int | None = Field(default=DEFAULT_MAX_IN_FLIGHT, ge=1, le=1_000_000)
 
 
 SERVER_LIMIT_KEYS = frozenset(ServerLimitSettings.model_fields)
@@ -48,6 +52,7 @@ class ServerLimits:
     keep_alive_timeout_s: float = DEFAULT_KEEP_ALIVE_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_control_body_bytes: int = DEFAULT_MAX_CONTROL_BODY_KB * 1024
+    max_in_flight_requests: int | None = DEFAULT_MAX_IN_FLIGHT
 
     @classmethod
     def from_settings(cls, settings: ServerLimitSettings) -> ServerLimits:
@@ -58,4 +63,5 @@ class ServerLimits:
             keep_alive_timeout_s=settings.keep_alive_timeout_s,
             max_connections=settings.max_connections,
             max_control_body_bytes=settings.max_admin_request_size_kb * 1024,
+            max_in_flight_requests=settings.max_in_flight_requests,
         )

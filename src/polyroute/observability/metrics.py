@@ -170,6 +170,18 @@ GAUGES: tuple[GaugeSpec, ...] = (
         merge="min",
     ),
     GaugeSpec("polyroute_open_connections", "Client connections open (summed over processes).", ()),
+    GaugeSpec("polyroute_in_flight_requests", "Model requests in flight (summed over processes).", ()),
+    GaugeSpec(
+        "polyroute_max_in_flight_requests",
+        "general_settings.max_in_flight_requests (summed over processes); absent when off.",
+        (),
+    ),
+    GaugeSpec(
+        "polyroute_draining",
+        "1 while a process stops gracefully (readiness 503, requests in flight finishing).",
+        (),
+        merge="max",
+    ),
     GaugeSpec(
         "polyroute_started_without_database",
         "1 while this process, started during a database outage, serves keys from its last-known-good "
@@ -308,6 +320,27 @@ class GatewayMetrics:
             "polyroute_guardrail_decisions_total",
             "Guardrail checks by decision: allow, block, mask, fail_open, fail_closed (guardrails/).",
             ("guardrail", "decision"),
+        )
+    )
+    shed_requests: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_shed_requests_total",
+            "Model requests refused at once with 503 overloaded (general_settings.max_in_flight_requests).",
+            ("reason",),
+        )
+    )
+    auth_lockouts: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_auth_lockouts_total",
+            "Client addresses locked out after repeated failed authentications (auth/lockout.py).",
+            (),
+        )
+    )
+    auth_lockout_refusals: Counter = field(
+        default_factory=lambda: Counter(
+            "polyroute_auth_lockout_refused_total",
+            "Requests refused with 429 because their address is locked out.",
+            (),
         )
     )
     shared_state_fallbacks: Counter = field(

@@ -78,10 +78,14 @@ async def gauges(state: ScrapedState) -> dict[str, dict[Labels, float]]:
         "polyroute_build_info": {(__version__,): 1.0},
         "polyroute_metrics_processes": {(): 1.0},
         "polyroute_open_connections": {(): float(state.connections.open)},
+        "polyroute_in_flight_requests": {(): float(len(state.load))},
+        "polyroute_draining": {(): 1.0 if state.load.draining else 0.0},
         "polyroute_started_without_database": {
             (): 1.0 if state.catch_up is not None and state.catch_up.degraded else 0.0
         },
     }
+    if state.load.limit is not None:
+        out["polyroute_max_in_flight_requests"] = {(): float(state.load.limit)}
     writer = state.writer
     if writer is not None:
         out["polyroute_spend_queue_depth"] = {(): float(writer.queue_depth)}

@@ -47,6 +47,7 @@ from polyroute.server.routes import (
     rerank,
     responses_store,
 )
+from polyroute.server.shutdown import DEFAULT_GRACE_S, GracefulDrain, grace_from_env
 from polyroute.server.state import AppState
 
 log = logging.getLogger("polyroute.server")
@@ -125,11 +126,16 @@ CONTROLLER_ROUTES = {
 ROUTES.update(CONTROLLER_ROUTES)
 MODEL_PREFIXES = ("/v1/models/", "/models/")
 WATCH_AFTER_S = 0.05
+# Refusals an outsider can repeat at will: logged by their component (one line per lockout,
+# auth/lockout.py; shed requests at most every few seconds, server/load.py), not per request.
+SELF_LOGGED_CODES = frozenset({"overloaded", "auth_locked_out"})
 
 
 class GatewayApp:
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: AppState, graceful_shutdown_s: float = DEFAULT_GRACE_S) -> None:
         self.state = state
+        # SIGTERM: readiness 503, requests in flight finish, then stop (server/shutdown.py).
+        self.drain = GracefulDrain(state.load, graceful_shutdown_s, state.connections)
         self._background: list[asyncio.Task[None]] = []
         # The admin API (keys, teams, users, spend) is a FastAPI app behind this one, with OpenAPI
         # docs at /docs. It is built on the first admin request (server/admin_paths.py says why).
@@ -156,6 +162,7 @@ class GatewayApp:
                     return
                 tune_gc()  # after start-up, so its objects move to the permanent generation
                 self._start_background()
+                self.drain.install()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
@@ -249,6 +256,21 @@ class GatewayApp:
             raise GatewayError(
                 f"method {request.method} not allowed on {path}", status=405, code="method_not_allowed"
             )
+        if route.call_type is None:
+            await self._serve(request, route, args)
+            return
+        # A model request: counted in flight (server/load.py), or shed with 503 at once past the
+        # process's limit, before its caller is authenticated or one byte of its body is read.
+        task = asyncio.current_task()
+        load = self.state.load
+        load.enter(task)  # type: ignore[arg-type]
+        try:
+            await self._serve(request, route, args)
+        finally:
+            load.leave(task)  # type: ignore[arg-type]
+
+    async def _serve(self, request: Request, route: Route, args: tuple[Any, ...]) -> None:
+        path = request.path
         # Every caller is known from its headers before one byte of its body is read.
         if route.worker:
             request.worker_token = controller.authenticate_worker(request, self.state)
@@ -370,7 +392,9 @@ class GatewayApp:
 
     async def _answer_error(self, request: Request, error: GatewayError) -> None:
         METRICS.errors.inc((error.type, label(error.code), label(error.provider), str(error.status)))
-        if error.status >= 500 or error.status == 429:
+        if error.code in SELF_LOGGED_CODES:
+            pass  # a flood of these must not flood the log: their component logs them, bounded
+        elif error.status >= 500 or error.status == 429:
             log.warning(
                 "request failed: request=%s path=%s status=%d code=%s provider=%s",
                 request.request_id,
@@ -452,8 +476,8 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def create_app(state: AppState) -> GatewayApp:
-    return GatewayApp(state)
+def create_app(state: AppState, graceful_shutdown_s: float = DEFAULT_GRACE_S) -> GatewayApp:
+    return GatewayApp(state, graceful_shutdown_s)
 
 
 def create_app_from_env() -> GatewayApp:
@@ -470,4 +494,5 @@ def create_app_from_env() -> GatewayApp:
     open_access = os.environ.get("POLYROUTE_ALLOW_UNAUTHENTICATED") == "1"
     workers = int(os.environ.get("POLYROUTE_WORKERS") or 1)
     protect_secrets(config.redactor)
-    return create_app(AppState.build(config, open_access=open_access, workers=workers))
+    state = AppState.build(config, open_access=open_access, workers=workers)
+    return create_app(state, grace_from_env(os.environ))

@@ -57,6 +57,10 @@ class ConnectionGuard:
     def __init__(self, limits: ServerLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.open = 0
+        # While the process stops gracefully (server/shutdown.py): every answer says
+        # `Connection: close`, so keep-alive clients move to another process before this one
+        # closes their idle connections under them.
+        self.draining = False
         self._clock = clock
         self._unlogged: dict[str, int] = {}
         self._logged_at: dict[str, float] = {}
@@ -176,6 +180,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._reading_head = False
         self._cancel_head_timer()
         super().on_headers_complete()
+        if self.guard.draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # set before the app answers: uvicorn adds the header
 
     # -- shedding -----------------------------------------------------------------------------------
     def _arm_head_timer(self) -> None:

@@ -18,6 +18,7 @@ from polyroute.observability.router_metrics import ROUTER_METRICS
 from polyroute.providers.transport import HttpTransport
 from polyroute.router.engine import Router
 from polyroute.server.connections import ConnectionGuard
+from polyroute.server.load import InFlight
 from polyroute.state.base import SharedState
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class AppState:
     client_routers: RouterCache = field(default_factory=lambda: RouterCache(events=ROUTER_METRICS))
     # This process's connection limits and count, handed to the HTTP protocol at start-up.
     connections: ConnectionGuard = field(default_factory=lambda: ConnectionGuard(ServerLimits()))
+    # This process's model requests in flight: load shedding and the drain on SIGTERM.
+    load: InFlight = field(default_factory=InFlight)
     db: Database | None = None
     keys: KeyStore | None = None
     spend: SpendStore | None = None
@@ -102,6 +105,7 @@ class AppState:
             http=HttpTransport(limits=config.upstream),
             connections=ConnectionGuard(config.limits),
             guardrails=GuardrailSet(config.guardrails),
+            load=InFlight(config.limits.max_in_flight_requests),
         )
         state._build_store(share)
         from polyroute.observability.tracing import build_tracing
@@ -119,6 +123,7 @@ class AppState:
     def _build_store(self, share: int) -> None:
         from polyroute.auth.authenticator import Authenticator
         from polyroute.auth.key_cache import KeyCache
+        from polyroute.auth.lockout import AuthLockout, LockoutSettings
         from polyroute.auth.unknown_keys import UnknownKeyLimiter
         from polyroute.spend.journal import SpendJournal
         from polyroute.spend.limits import Limiter
@@ -153,7 +158,15 @@ class AppState:
         cache_shared = self.shared if self.shared.backend != "memory" else None
         cache = KeyCache(self.keys.load_record, cache_shared, ttl_s=settings.key_cache_ttl_s)
         unknown = UnknownKeyLimiter(settings.unknown_key_lookups_per_s, settings.unknown_key_lookup_burst)
-        self.auth = Authenticator(self.config.master_key, self.open_access, cache, unknown)
+        lockout = AuthLockout(
+            LockoutSettings(
+                failures=settings.auth_lockout_failures,
+                window_s=settings.auth_lockout_window_s,
+                duration_s=settings.auth_lockout_duration_s,
+            ),
+            cache_shared,  # several processes lock an address out together only through Redis
+        )
+        self.auth = Authenticator(self.config.master_key, self.open_access, cache, unknown, lockout)
         from polyroute.auth.key_snapshot import KeySnapshot
         from polyroute.store.catch_up import DatabaseCatchUp
 

@@ -13,6 +13,11 @@ class StoreSettings(BaseModel):
     #: lookups of keys this process does not know, per client address (a token bucket; past it, 429)
     unknown_key_lookups_per_s: float = Field(default=5.0, gt=0, le=100_000)
     unknown_key_lookup_burst: float = Field(default=20.0, ge=1, le=1_000_000)
+    #: failed authentications from one address within the window that lock it out for the
+    #: duration (auth/lockout.py; 0 turns the lockout off)
+    auth_lockout_failures: int = Field(default=20, ge=0, le=1_000_000)
+    auth_lockout_window_s: float = Field(default=60.0, gt=0, le=86_400)
+    auth_lockout_duration_s: float = Field(default=300.0, gt=0, le=86_400)
     #: keep the request's messages in its spend row (LiteLLM: store_prompts_in_spend_logs)
     store_prompts_in_spend_logs: bool = False
     #: write no spend rows at all (budgets still hold: they count in the shared state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from polyroute import __version__
+from polyroute.errors import ServiceUnavailableError
 from polyroute.server.http import Request
 from polyroute.server.state import AppState
 
@@ -13,7 +14,13 @@ async def liveness(request: Request, state: AppState) -> None:
 
 async def readiness(request: Request, state: AppState) -> None:
     """Any caller learns that the gateway is ready; only the master key (an admin) also sees
-    what it serves and what it runs on, which a virtual key has no business knowing."""
+    what it serves and what it runs on, which a virtual key has no business knowing. While the
+    process stops gracefully (server/shutdown.py) it answers 503, so traffic moves elsewhere."""
+    if state.load.draining:
+        await request.respond_error(
+            ServiceUnavailableError("the gateway is shutting down", code="shutting_down", retry_after=1.0)
+        )
+        return
     if request.principal is None or not request.principal.is_admin:
         await request.respond_json(200, {"status": "healthy"})
         return

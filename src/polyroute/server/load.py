@@ -1,0 +1,84 @@
+"""This process's model requests in flight: the load-shedding limit and the drain on SIGTERM.
+
+One object per process (`AppState.load`), touched twice per model request (`enter`, `leave`):
+a set add and remove, O(1), no await. It serves two purposes:
+
+* load shedding: past `general_settings.max_in_flight_requests` model requests in flight, the
+  next is refused at once with 503 `overloaded` and Retry-After, before its body is read or its
+  caller authenticated, so an overloaded process spends nothing more on it and the client (or
+  the load balancer) tries elsewhere. Off (None) by default: the right number depends on the
+  upstreams' speed and the process's memory, and the connection cap (`max_connections`) already
+  bounds what a peer can hold;
+* graceful shutdown (server/shutdown.py): while `draining`, readiness answers 503, and the
+  requests still in flight at the end of the grace period are cancelled, each then ending with
+  an OpenAI-shaped error (a 503, or an error event closing its stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from polyroute.errors import ServiceUnavailableError
+from polyroute.observability.metrics import METRICS
+
+log = logging.getLogger("polyroute.server")
+
+SHED_RETRY_AFTER_S = 1.0  # long enough for a load balancer to pick another process
+LOG_EVERY_S = 10.0  # at most one shed line per this many seconds, with the count since the last
+
+
+class InFlight:
+    __slots__ = ("limit", "tasks", "draining", "on_idle", "_clock", "_unlogged", "_logged_at")
+
+    def __init__(self, limit: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.tasks: set[asyncio.Task[object]] = set()
+        self.draining = False
+        self.on_idle: Callable[[], None] | None = None  # the drain's wake-up when the last one leaves
+        self._clock = clock
+        self._unlogged = 0
+        self._logged_at: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def enter(self, task: asyncio.Task[object]) -> None:
+        """Counts `task` in, or raises ServiceUnavailableError (503 `overloaded`) past the limit."""
+        if self.limit is not None and len(self.tasks) >= self.limit:
+            METRICS.shed_requests.inc(("in_flight_limit",))
+            self._log_shed()
+            raise ServiceUnavailableError(
+                f"the gateway is at its limit of {self.limit} requests in flight; retry shortly",
+                code="overloaded",
+                retry_after=SHED_RETRY_AFTER_S,
+            )
+        self.tasks.add(task)
+
+    def _log_shed(self) -> None:
+        self._unlogged += 1
+        now = self._clock()
+        if self._logged_at is not None and now - self._logged_at < LOG_EVERY_S:
+            return
+        log.warning(
+            "requests shed: %d refused with 503 overloaded (since the last such line) at the limit of "
+            "%d in flight (general_settings.max_in_flight_requests)",
+            self._unlogged,
+            self.limit,
+        )
+        self._unlogged = 0
+        self._logged_at = now
+
+    def leave(self, task: asyncio.Task[object]) -> None:
+        self.tasks.discard(task)
+        if not self.tasks and self.on_idle is not None:
+            self.on_idle()
+
+    def cancel_all(self) -> int:
+        """Cancels every request still in flight (the grace period is over); returns how many."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        return len(tasks)
