@@ -41,6 +41,16 @@ def cache_config(url: str, **cache_params: Any) -> dict[str, Any]:
             model("gpt", "gpt-4o-mini"),
             model("one-rpm", "gpt-4o-mini", rpm=1),
             model("embedder", "text-embedding-3-small"),
+            # An OpenAI-compatible server (not OpenAI itself): Responses clients are translated.
+            {
+                "model_name": "gpt-chat",
+                "litellm_params": {
+                    "model": "hosted_vllm/gpt-4o-mini",
+                    "api_base": url + "/v1",
+                    "api_key": OPENAI_KEY,
+                },
+                "model_info": PRICES,
+            },
         ],
         "general_settings": {"master_key": MASTER_KEY, "proxy_batch_write_at": 0.1},
         "router_settings": {"num_retries": 0, "model_group_alias": {"gpt-alias": "gpt"}},

@@ -16,6 +16,7 @@ protocol/anthropic_messages/, protocol/responses/).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import orjson
 
 from polyroute import guardrails
+from polyroute.cache.entry import CachedAnswer
 from polyroute.cache.hook import serve_from_cache
 from polyroute.protocol.chat import CHAT, include_usage, with_stream_usage
 from polyroute.protocol.openai_params import GATEWAY_KEYS
@@ -46,8 +48,8 @@ from polyroute.server.routes.common import (
 )
 from polyroute.server.state import AppState
 
-#: protocols whose answers the response cache serves (it stores and replays OpenAI's format)
-CACHED_PROTOCOLS = frozenset({"chat", "completions"})
+#: protocols the response cache serves by itself, in OpenAI's format (the others are encoded here)
+OPENAI_FORMAT_PROTOCOLS = frozenset({"chat", "completions"})
 
 
 @dataclass(slots=True)
@@ -64,6 +66,7 @@ class ModelRequest:
     scope: ClientScope | None
     router: Router
     guards: Any = None  # the request's guardrails (guardrails.RequestGuards), None when none apply
+    cached: Any = None  # the response cache's lookup for a Messages / Responses request (a miss)
 
 
 async def serve(
@@ -78,7 +81,15 @@ async def serve(
     stream = bool(chat.get("stream"))
     # Guardrails before any provider (a masked prompt replaces the chat body's messages).
     guards = await guardrails.pre_call(request, state, chat)
-    if protocol.name in CACHED_PROTOCOLS and await serve_from_cache(request, state, chat):
+    cached = None
+    if protocol.name in OPENAI_FORMAT_PROTOCOLS:
+        answered = await serve_from_cache(request, state, chat)  # a miss is stored as it goes out
+    else:
+        cached = await _cache_lookup(request, state, chat)
+        answered = cached is not None and cached.entry is not None
+        if answered:
+            await _send_cached(request, state, protocol, original, stream, cached)
+    if answered:
         if guards is not None:
             guards.close()  # answered from the cache: nothing more to check
         return
@@ -87,6 +98,7 @@ async def serve(
     async def attempt(deployment: Deployment, info: AttemptInfo, call: ModelRequest) -> AttemptOutcome:
         deployment = with_mock_response(deployment, chat, state)
         call.guards = guards
+        call.cached = cached
         if native_allowed and _serves_natively(protocol, deployment):
             return await _native_attempt(call, deployment, info)
         return await _translated_attempt(call, deployment, info)
@@ -139,6 +151,37 @@ async def route(
     if request.account is not None:  # each attempt's facts noted, its span traced
         prepared = request.account.watching(prepared)
     await guardrails.run_guarded(guards, router.execute(body["model"], options, prepared))
+
+
+async def _cache_lookup(request: Request, state: AppState, chat: dict[str, Any]) -> Any:
+    cache = getattr(state, "cache", None)
+    if cache is None:
+        return None
+    return await cache.lookup(request, chat, call_type="chat_completion")
+
+
+async def _send_cached(
+    request: Request, state: AppState, protocol: Any, original: dict[str, Any], stream: bool, cached: Any
+) -> None:
+    """A cached chat answer, in the client's protocol (stored as chat whatever protocol stored it);
+    a Responses answer is stored like any other (its id can be retrieved and chained)."""
+    entry = cached.entry
+    cached.record_hit(request)
+    headers = cached.headers()
+    remember = getattr(protocol, "remember", None)
+    if not stream:
+        out = protocol.from_chat(entry.answer, original)
+        if remember is not None:
+            await remember(state, request.principal, original, out)
+        await request.respond(200, orjson.dumps(out), headers)
+        return
+    encoder = protocol.stream_encoder(original, request.request_id)
+    request.encoder = encoder
+    data = encoder.chunks(entry.chat_chunks()) + encoder.finish(entry.usage)
+    if remember is not None:
+        await remember(state, request.principal, original, getattr(encoder, "response", None))
+    await request.start_stream(headers)
+    await request.end_stream(data)
 
 
 def _native_keeps_guards(guards: Any, protocol: Any, chat: dict[str, Any], native_body: Any) -> bool:
@@ -208,7 +251,14 @@ async def _translated_attempt(
     if hasattr(protocol, "remember"):
         await protocol.remember(state, request.principal, call.original, out)
     usage = answer.get("usage")
-    await request.respond(200, orjson.dumps(out), cost_headers(request, deployment, usage, headers, answer))
+    headers = cost_headers(request, deployment, usage, headers, answer)
+    if call.cached is not None:
+        headers |= call.cached.headers()
+    await request.respond(200, orjson.dumps(out), headers)
+    if call.cached is not None:  # stored as chat: it serves a client of any protocol later
+        cost = request.account.record.cost if request.account is not None else 0.0
+        entry = CachedAnswer.of_chat(answer=answer, usage=usage, cost=cost, now=time.time())
+        await call.cached.remember(entry)
     return AttemptOutcome(usage=usage)
 
 
