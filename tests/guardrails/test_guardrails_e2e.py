@@ -225,7 +225,9 @@ def test_per_key_guardrails(guard_gateway, fake_openai, webhook) -> None:
         )
     error = error_of(caught.value)
     assert "'strict-webhook'" in error["message"] and "custom-policy" in error["message"]
-    assert len(webhook.requests) == 1 and len(fake_openai.requests) == 1
+    # The model call starts beside the check; a block that comes first cancels it before it
+    # reaches the upstream, so the upstream saw the request or not, depending on who was first.
+    assert len(webhook.requests) == 1 and len(fake_openai.requests) <= 1
 
     # Another key is not checked by it, and may not ask for it.
     assert guard_gateway.client(api_key=plain["key"]).chat.completions.create(
