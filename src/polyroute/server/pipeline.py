@@ -97,8 +97,6 @@ async def serve(
 
     async def attempt(deployment: Deployment, info: AttemptInfo, call: ModelRequest) -> AttemptOutcome:
         deployment = with_mock_response(deployment, chat, state)
-        call.guards = guards
-        call.cached = cached
         if native_allowed and _serves_natively(protocol, deployment):
             return await _native_attempt(call, deployment, info)
         return await _translated_attempt(call, deployment, info)
@@ -113,6 +111,7 @@ async def serve(
         stream=stream,
         native_body=native_body,
         guards=guards,
+        cached=cached,
     )
 
 
@@ -130,6 +129,7 @@ async def route(
     stream: bool = False,
     native_body: dict[str, Any] | None = None,
     guards: Any = None,
+    cached: Any = None,
 ) -> None:
     """Every model route's way through the router, set up once per request: its options, the
     caller's client-side scope (their own credentials or deployments), the mock-response gate;
@@ -140,7 +140,17 @@ async def route(
     check_mock_response(body, state, router)
     original = original or body
     call = ModelRequest(
-        request, state, protocol, original, body, native_body or original, stream, scope, router
+        request,
+        state,
+        protocol,
+        original,
+        body,
+        native_body or original,
+        stream,
+        scope,
+        router,
+        guards,
+        cached,
     )
 
     async def prepared(deployment: Deployment, info: AttemptInfo) -> AttemptOutcome:
