@@ -123,8 +123,12 @@ class AsgiRequest:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def read_json(self, limit: int, max_depth: int) -> dict[str, Any]:
-        raw = self.raw_body = await self.read_body(limit)
+    async def read_json(self, limit: int, max_depth: int, keep_raw: bool = False) -> dict[str, Any]:
+        """The body parsed once; its bytes kept (`raw_body`) only when asked, since a large body
+        would otherwise be held twice for the whole request."""
+        raw = await self.read_body(limit)
+        if keep_raw:
+            self.raw_body = raw
         if not raw:
             raise InvalidRequestError("request body is empty; expected a JSON object", code="invalid_json")
         try:

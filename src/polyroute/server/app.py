@@ -282,7 +282,9 @@ class GatewayApp:
             config = self.state.config
             # Model routes take the configured cap (images, long prompts); the rest a small one.
             limit = config.max_body_bytes if route.call_type else config.limits.max_control_body_bytes
-            body = await request.read_json(limit, config.max_json_depth)
+            # A protocol that may pass the client's bytes on as they came keeps them.
+            keep_raw = getattr(route.protocol, "passes_raw_body", False)
+            body = await request.read_json(limit, config.max_json_depth, keep_raw)
             original = native_body = body
             if route.protocol is not None:
                 native_body, body = await self._decode(request, route.protocol, body)

@@ -41,6 +41,7 @@ class MessagesProtocol:
 
     name = "messages"
     call_type = "anthropic_messages"  # LiteLLM's call type for /v1/messages
+    passes_raw_body = True  # to Anthropic, the client's own bytes when nothing must change
     native_providers: frozenset[str] = frozenset({"anthropic"})
 
     def for_deployment(self, chat: dict[str, Any], deployment: Any) -> dict[str, Any]:
