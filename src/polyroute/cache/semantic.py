@@ -1,5 +1,6 @@
-"""The semantic cache's vector index: Qdrant (embedded in-process by default, or a server), and
-the start-up check that refuses `redis-semantic` on a Redis without its search module.
+"""The semantic cache's vector index: Qdrant (embedded in-process by default, or a server), the
+interface every index has (`VectorIndex`; Redis's is cache/redis_semantic.py), and the start-up
+check that refuses `redis-semantic` on a Redis without its search module.
 
 An entry is a point whose vector is the prompt's embedding and whose payload holds the partition
 (cache/keys.py `semantic_partition`: model group, the other params, caller scope, namespace), the
@@ -15,7 +16,7 @@ import hashlib
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from polyroute.cache.backends import Clock
 
@@ -24,6 +25,22 @@ DEFAULT_COLLECTION = "polyroute_semantic_cache"
 
 class SemanticCacheError(RuntimeError):
     """A semantic cache that cannot work as configured (start-up refuses it)."""
+
+
+class VectorIndex(Protocol):
+    """What the response cache asks of a semantic index."""
+
+    name: str
+
+    async def search(
+        self, partition: str, vector: list[float], threshold: float
+    ) -> tuple[bytes, float] | None: ...
+
+    async def add(
+        self, partition: str, prompt: str, vector: list[float], entry: bytes, ttl_s: float | None
+    ) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class QdrantIndex:
@@ -171,7 +188,3 @@ async def require_redis_search(client: Any) -> None:
             "or Redis 8), and this Redis server has none; use type qdrant-semantic, or a Redis with "
             "the search module"
         )
-    raise SemanticCacheError(
-        "cache_params.type redis-semantic: the Redis search module is there, but polyroute's "
-        "redis-semantic index is not built yet; use type qdrant-semantic"
-    )
