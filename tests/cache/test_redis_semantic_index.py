@@ -103,8 +103,10 @@ class RecordingPipeline:
 
 
 class RecordingRedis:
-    def __init__(self, *, modules: list[bytes] = (b"search",), num_docs: int = 0, dim: int = 3) -> None:
-        self.modules = [{b"name": name, b"ver": 80000} for name in modules]
+    def __init__(
+        self, *, modules: list[bytes] = (b"search",), ver: int = 80000, num_docs: int = 0, dim: int = 3
+    ) -> None:
+        self.modules = [{b"name": name, b"ver": ver} for name in modules]
         self.calls: list[tuple[Any, ...]] = []
         self.queries: list[Any] = []
         self.index_exists = False
@@ -319,8 +321,16 @@ def test_start_refuses_a_redis_without_the_search_module_and_closes_it() -> None
     assert redis.closed
 
 
-def test_start_accepts_a_redis_with_the_search_module() -> None:
-    redis = RecordingRedis(modules=[b"search", b"ReJSON"])
+def test_start_refuses_a_search_module_without_vector_search() -> None:
+    redis = RecordingRedis(modules=[b"ft"], ver=10202)  # Debian 12's redis-redisearch 1.2.2
+    with pytest.raises(SemanticCacheError, match=r"RediSearch 2.4 or later.*search module is 1\.2\.2"):
+        run(RedisVectorIndex(redis).start())
+    assert redis.closed
+
+
+@pytest.mark.parametrize(("name", "ver"), [(b"search", 80000), (b"search", 20400), ("ft", "20804")])
+def test_start_accepts_a_redis_with_vector_search(name: bytes | str, ver: int | str) -> None:
+    redis = RecordingRedis(modules=[name, b"ReJSON"], ver=ver)
     run(RedisVectorIndex(redis).start())
     assert not redis.closed
 
