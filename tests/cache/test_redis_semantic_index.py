@@ -303,7 +303,10 @@ def test_an_existing_index_of_another_dimension_is_named() -> None:
     index = RedisVectorIndex(redis, index_name="shared_idx")
     with pytest.raises(SemanticCacheError, match="shared_idx holds 1536-dimensional vectors.*gives 3"):
         run(index.search("p", [1.0, 0.0, 0.0], 0.9))
-    assert not redis.named("FT.SEARCH")
+    with pytest.raises(SemanticCacheError, match="shared_idx holds 1536"):  # said once, not re-asked
+        run(index.add("p", "q", [1.0, 0.0, 0.0], b"a", 60.0))
+    assert not redis.named("FT.SEARCH") and len(redis.named("FT.CREATE")) == 1
+    assert not [c for c in redis.calls if c and c[0] == ("MULTI",)]
 
 
 def test_an_embedding_of_another_dimension_later_is_refused() -> None:

@@ -111,6 +111,7 @@ class RedisVectorIndex:
         self.index_name = index_name or (f"{DEFAULT_INDEX}_{namespace}" if namespace else DEFAULT_INDEX)
         self.max_entries = max_entries
         self._dims: int | None = None
+        self._refused: str | None = None  # an index of another dimension: said once, then misses
 
     async def start(self) -> None:
         """Refuses (SemanticCacheError) a Redis without the search module."""
@@ -126,6 +127,8 @@ class RedisVectorIndex:
     async def _ensure_index(self, dims: int) -> None:
         if self._dims == dims:
             return
+        if self._refused is not None:
+            raise SemanticCacheError(self._refused)
         if self._dims is not None:
             raise SemanticCacheError(self._dims_mismatch(dims, self._dims))
         from redis.exceptions import ResponseError
@@ -139,8 +142,9 @@ class RedisVectorIndex:
             # Another gateway (or an earlier run) made it: its vectors must be this long.
             existing = _as_int(info_value(await self._ft().info(), "dim"))
             if existing is not None and existing != dims:
-                log.error("semantic cache: %s", self._dims_mismatch(dims, existing))
-                raise SemanticCacheError(self._dims_mismatch(dims, existing)) from None
+                self._refused = self._dims_mismatch(dims, existing)
+                log.error("semantic cache: %s (every lookup is a miss until restart)", self._refused)
+                raise SemanticCacheError(self._refused) from None
         self._dims = dims
 
     def _dims_mismatch(self, dims: int, existing: int) -> str:
