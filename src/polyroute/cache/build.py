@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from polyroute.cache.backends import DiskBackend, MemoryBackend, RedisBackend
 from polyroute.cache.embedder import gateway_embedder
 from polyroute.cache.hook import ResponseCache
-from polyroute.cache.semantic import QdrantIndex, require_redis_search
+from polyroute.cache.redis_semantic import RedisVectorIndex
+from polyroute.cache.semantic import QdrantIndex
 from polyroute.cache.settings import CacheSettings, cache_redis_settings
 from polyroute.config.env_refs import resolve
 
@@ -48,15 +49,16 @@ def build_response_cache(state: AppState, clock: Any = None) -> ResponseCache | 
     embed = gateway_embedder(state, model)
     if kind == "redis-semantic":
         redis = cache_redis_settings(settings, config.state_settings, env)
-        client = RedisBackend.from_settings(redis).client
-
-        async def check() -> None:
-            try:
-                await require_redis_search(client)
-            finally:
-                await client.aclose()
-
-        return ResponseCache(settings, embed=embed, before_start=check, **common)
+        redis_index = RedisVectorIndex(
+            RedisBackend.from_settings(redis).client,
+            index_name=settings.redis_semantic_cache_index_name,
+            namespace=settings.namespace,
+            max_entries=settings.max_entries,
+        )
+        # start() refuses a Redis without the search module before the gateway serves.
+        return ResponseCache(
+            settings, index=redis_index, embed=embed, before_start=redis_index.start, **common
+        )
     given = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     api_key = _resolved(given, env, "qdrant_api_key") or env.get("QDRANT_API_KEY")
     config.redactor.add(api_key)

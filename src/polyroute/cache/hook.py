@@ -29,7 +29,7 @@ from polyroute.cache.keys import (
     semantic_partition,
     uncacheable,
 )
-from polyroute.cache.semantic import QdrantIndex
+from polyroute.cache.semantic import VectorIndex
 from polyroute.cache.settings import CacheSettings
 from polyroute.errors import GatewayError
 from polyroute.observability.metrics import METRICS
@@ -58,7 +58,7 @@ class ResponseCache:
         settings: CacheSettings,
         *,
         backend: CacheBackend | None = None,
-        index: QdrantIndex | None = None,
+        index: VectorIndex | None = None,
         embed: Embed | None = None,
         aliases: dict[str, str] | None = None,
         clock: Clock = time.time,

@@ -1,5 +1,6 @@
-"""The semantic cache's vector index: Qdrant (embedded in-process by default, or a server), and
-the start-up check that refuses `redis-semantic` on a Redis without its search module.
+"""The semantic cache's vector index: Qdrant (embedded in-process by default, or a server), the
+interface every index has (`VectorIndex`; Redis's is cache/redis_semantic.py), and the start-up
+check that refuses `redis-semantic` on a Redis without its search module.
 
 An entry is a point whose vector is the prompt's embedding and whose payload holds the partition
 (cache/keys.py `semantic_partition`: model group, the other params, caller scope, namespace), the
@@ -15,15 +16,32 @@ import hashlib
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from polyroute.cache.backends import Clock
 
 DEFAULT_COLLECTION = "polyroute_semantic_cache"
+MIN_SEARCH_VERSION = 20400  # MODULE LIST's `ver` of RediSearch 2.4, the first with vector fields
 
 
 class SemanticCacheError(RuntimeError):
     """A semantic cache that cannot work as configured (start-up refuses it)."""
+
+
+class VectorIndex(Protocol):
+    """What the response cache asks of a semantic index."""
+
+    name: str
+
+    async def search(
+        self, partition: str, vector: list[float], threshold: float
+    ) -> tuple[bytes, float] | None: ...
+
+    async def add(
+        self, partition: str, prompt: str, vector: list[float], entry: bytes, ttl_s: float | None
+    ) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class QdrantIndex:
@@ -155,23 +173,42 @@ class QdrantIndex:
 
 
 async def require_redis_search(client: Any) -> None:
-    """`redis-semantic` needs RediSearch (Redis Stack, or Redis 8's query engine): a server
-    without it is refused at start-up, by name, instead of failing on the first request."""
+    """`redis-semantic` needs RediSearch with vector fields (2.4+: Redis Stack, or Redis 8's query
+    engine): a server without it (or with an older one) is refused at start-up, by name, instead
+    of failing on the first request."""
     try:
         modules = await client.module_list()
     except Exception as exc:  # noqa: BLE001  # any failure to ask is reported the same way
         raise SemanticCacheError(
             f"cache_params.type redis-semantic: cannot ask Redis for its modules ({type(exc).__name__})"
         ) from None
-    names = {(m.get(b"name") or m.get("name") or b"") for m in modules if isinstance(m, dict)}
-    names = {n.decode() if isinstance(n, bytes) else str(n) for n in names}
-    if not names & {"search", "ft", "searchlight"}:
+    versions: dict[str, int | None] = {}
+    for module in modules:
+        if isinstance(module, dict):
+            name = _text(module.get(b"name") or module.get("name") or b"")
+            versions[name] = _version(module.get(b"ver") or module.get("ver"))
+    found = [name for name in ("search", "ft", "searchlight") if name in versions]
+    if not found:
         raise SemanticCacheError(
             "cache_params.type redis-semantic needs the Redis search module (RediSearch: Redis Stack "
             "or Redis 8), and this Redis server has none; use type qdrant-semantic, or a Redis with "
             "the search module"
         )
-    raise SemanticCacheError(
-        "cache_params.type redis-semantic: the Redis search module is there, but polyroute's "
-        "redis-semantic index is not built yet; use type qdrant-semantic"
-    )
+    version = versions[found[0]]
+    if version is not None and version < MIN_SEARCH_VERSION:
+        shown = f"{version // 10000}.{version // 100 % 100}.{version % 100}"
+        raise SemanticCacheError(
+            f"cache_params.type redis-semantic needs vector search (RediSearch 2.4 or later: Redis "
+            f"Stack or Redis 8); this Redis server's search module is {shown}"
+        )
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _version(value: Any) -> int | None:
+    try:
+        return int(_text(value))
+    except ValueError:
+        return None

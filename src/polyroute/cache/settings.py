@@ -95,7 +95,7 @@ class CacheSettings(BaseModel):
     # Semantic.
     similarity_threshold: float | None = Field(default=None, gt=0, le=1)
     redis_semantic_cache_embedding_model: str | None = None
-    redis_semantic_cache_index_name: str | None = None
+    redis_semantic_cache_index_name: str | None = Field(default=None, max_length=200)
     qdrant_semantic_cache_embedding_model: str | None = None
     qdrant_api_base: str | None = None
     qdrant_api_key: SecretStr | None = None
