@@ -13,7 +13,17 @@ from collections import defaultdict
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "polyroute"
-LAYERS = ("observability", "server", "router", "spend", "config", "auth", "protocol", "providers")
+LAYERS = (
+    "observability",
+    "server",
+    "inbound",
+    "router",
+    "spend",
+    "config",
+    "auth",
+    "protocol",
+    "providers",
+)
 
 
 def _package_of(module: str) -> str | None:

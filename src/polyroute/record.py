@@ -20,7 +20,7 @@ from polyroute.usage import TokenUsage
 class RequestRecord:
     request_id: str
     call_type: str  # chat_completion, text_completion, embeddings, rerank, ...
-    protocol: str = "chat"  # the inbound protocol the client spoke (protocol/inbound.py)
+    protocol: str = "chat"  # the inbound protocol the client spoke (inbound/base.py)
     stream: bool = False
     # -- the caller (names the operator chose and the key's hash: never a key) --
     spend_label: str = ""  # the key's hash, "master_key" or "" (spend logs' `api_key`)

@@ -196,7 +196,8 @@ def test_shutdown_cuts_requests_still_running_after_the_graceful_timeout(tmp_pat
             raise AssertionError("the gateway did not exit within 30 s of SIGTERM") from None
         client.join(30)
         assert outcome == [503, "shutting_down"], outcome  # cut, and told so: OpenAI's shape, retryable
-        assert "graceful shutdown exceeded" in output
+        # Said in the log: the gateway's own drain cut it (server/shutdown.py), or uvicorn's bound.
+        assert "still running after" in output or "graceful shutdown exceeded" in output
         deadline = time.monotonic() + 10
         while fake.cancelled < 1 and time.monotonic() < deadline:
             time.sleep(0.02)

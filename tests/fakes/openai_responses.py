@@ -1,7 +1,7 @@
 """OpenAI's Responses API (`POST /v1/responses`) for the fake OpenAI server: a Response object, or
 its semantic event stream (`event: <type>` + `data: {"type", "sequence_number", ...}`), built
 from a scripted Reply. Written from OpenAI's API reference, independently of the gateway's own
-encoder (protocol/responses/), so each checks the other."""
+encoder (inbound/responses/), so each checks the other."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from openai.types.responses import Response
 
 from polyroute.errors import InvalidRequestError
-from polyroute.protocol.responses import RESPONSES
+from polyroute.inbound.responses import RESPONSES
 from polyroute.protocol.sse import SSEDecoder
 
 TEXT = st.text(max_size=6)

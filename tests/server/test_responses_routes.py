@@ -20,7 +20,7 @@ import yaml
 
 from polyroute.auth.keys import hash_key
 from polyroute.errors import NotFoundError
-from polyroute.protocol.responses import RESPONSES
+from polyroute.inbound.responses import RESPONSES
 from polyroute.store.database import Database, async_url
 from polyroute.store.responses_store import ResponsesStore, remember
 from tests.conftest import MASTER_KEY

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from polyroute.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from polyroute.protocol.responses import RESPONSES, input_items
+from polyroute.inbound.responses import RESPONSES, input_items
 from polyroute.store.database import Database, head_revision
 from polyroute.store.responses_store import ResponsesStore, remember
 from polyroute.store.settings import StoreSettings

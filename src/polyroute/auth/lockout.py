@@ -42,7 +42,6 @@ from dataclasses import dataclass
 
 from polyroute.auth.master_key import is_loopback
 from polyroute.errors import RateLimitError
-from polyroute.observability.metrics import METRICS
 from polyroute.state.base import Cooldown, SharedState
 
 log = logging.getLogger("polyroute.auth")
@@ -92,6 +91,17 @@ class _LocalLocks:
         self._entries[address] = (times, until)
 
 
+class LockoutEvents:
+    """What the lockout reports (the server counts them as metrics; auth imports no
+    observability, which would close an import cycle)."""
+
+    def locked(self) -> None:
+        """An address was locked out."""
+
+    def refused(self) -> None:
+        """A request from a locked-out address was refused."""
+
+
 class AuthLockout:
     def __init__(
         self,
@@ -99,8 +109,10 @@ class AuthLockout:
         shared: SharedState | None = None,
         clock: Callable[[], float] = time.time,  # wall time: Redis shares it between machines
         max_addresses: int = 10_000,
+        events: LockoutEvents | None = None,
     ) -> None:
         self.settings = settings
+        self.events = events or LockoutEvents()
         self._shared = shared
         self._clock = clock
         self._local = _LocalLocks(max_addresses)
@@ -121,7 +133,7 @@ class AuthLockout:
         else:
             until = self._local.locked_until(key, now)
         if until is not None:
-            METRICS.auth_lockout_refusals.inc(())
+            self.events.refused()
             raise RateLimitError(
                 "too many failed authentications from this address; retry later",
                 code="auth_locked_out",
@@ -147,7 +159,7 @@ class AuthLockout:
             await self._shared.clear_failures(FAILURES_KEY + key)
         else:
             self._local.lock(key, until)
-        METRICS.auth_lockouts.inc(())
+        self.events.locked()
         log.warning(
             "auth lockout: address=%s failures=%d retry_after=%d", key or "-", count, int(settings.duration_s)
         )

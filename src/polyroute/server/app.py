@@ -21,14 +21,14 @@ from polyroute.auth.master_key import presented_key
 from polyroute.config.server_limits import ServerLimits
 from polyroute.controller.security import presented_worker_token
 from polyroute.errors import GatewayError, InternalServerError, NotFoundError, ServiceUnavailableError
+from polyroute.inbound.anthropic_messages import MESSAGES
+from polyroute.inbound.chat import CHAT
+from polyroute.inbound.completions import COMPLETIONS
+from polyroute.inbound.responses import RESPONSES
 from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
-from polyroute.protocol.anthropic_messages import MESSAGES
-from polyroute.protocol.chat import CHAT
-from polyroute.protocol.completions import COMPLETIONS
 from polyroute.protocol.rate_limit_headers import own_limit_headers
-from polyroute.protocol.responses import RESPONSES
 from polyroute.server import pipeline
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS, ADMIN_PUBLIC_PATHS, ADMIN_SELF_SERVICE_PATHS
@@ -66,7 +66,7 @@ class Route:
     basic_auth: bool = False  # also take the master key as an HTTP Basic password (FastChat clients)
     admin: bool = False  # the master key only (virtual keys get a 403)
     call_type: str | None = None  # a model route: admission, cost and a spend row (its call type)
-    protocol: Any = None  # a text-generating model route: its inbound protocol (protocol/inbound.py)
+    protocol: Any = None  # a text-generating model route: its inbound protocol (inbound/base.py)
 
 
 def _generation_route(protocol: Any) -> Route:
@@ -287,7 +287,16 @@ class GatewayApp:
             body = await request.read_json(limit, config.max_json_depth, keep_raw)
             original = native_body = body
             if route.protocol is not None:
-                native_body, body = await self._decode(request, route.protocol, body)
+                try:
+                    native_body, body = await self._decode(request, route.protocol, body)
+                except GatewayError:
+                    if route.call_type is not None:
+                        # A refused model request is admitted (and counted) as before, with the
+                        # body as it came: its failure gets a spend row like any other.
+                        request.account = await admit(
+                            self.state, request.principal, request.request_id, route.call_type, body
+                        )
+                    raise
             if route.call_type is not None:
                 request.account = await admit(
                     self.state, request.principal, request.request_id, route.call_type, body

@@ -34,7 +34,7 @@ class Request(AsgiRequest):
         # The caller's own rate-limit headers, on every answer (protocol/rate_limit_headers.py).
         self.rate_headers: list[tuple[bytes, bytes]] = []
         self.worker_token: Any = None  # controller.settings.WorkerToken on the worker routes
-        # The model route's inbound protocol (protocol/inbound.py): the shape of its errors; and
+        # The model route's inbound protocol (inbound/base.py): the shape of its errors; and
         # the running stream's encoder, whose error event ends a stream broken after its start.
         self.protocol: Any = None
         self.encoder: Any = None

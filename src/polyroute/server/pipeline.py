@@ -10,8 +10,8 @@
 
 Routes are a protocol object and a call type (server/app.py's table); this module is the only
 place that sets up an attempt. Chat, legacy completions, Anthropic Messages and OpenAI Responses
-differ only in their protocol object (protocol/chat.py, protocol/completions.py,
-protocol/anthropic_messages/, protocol/responses/).
+differ only in their protocol object (inbound/chat.py, inbound/completions.py,
+inbound/anthropic_messages/, inbound/responses/).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import orjson
 from polyroute import guardrails
 from polyroute.cache.entry import CachedAnswer
 from polyroute.cache.hook import serve_from_cache
-from polyroute.protocol.chat import CHAT, include_usage, with_stream_usage
+from polyroute.inbound.chat import CHAT, include_usage, with_stream_usage
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.router.deployment import Deployment
@@ -58,7 +58,7 @@ class ModelRequest:
 
     request: Request
     state: AppState
-    protocol: Any  # an InboundProtocol (protocol/inbound.py)
+    protocol: Any  # an InboundProtocol (inbound/base.py)
     original: dict[str, Any]  # the client's body, in its protocol
     chat: dict[str, Any]  # the same request as a chat body
     native_body: dict[str, Any]  # what a native deployment gets (a Responses chain expanded)

@@ -22,8 +22,8 @@ from polyroute.errors import (
     UpstreamMalformedError,
     UpstreamTimeoutError,
 )
-from polyroute.protocol.chat import OpenAIChunkEncoder
-from polyroute.protocol.inbound import NativeUsage, StreamEncoder
+from polyroute.inbound.base import NativeUsage, StreamEncoder
+from polyroute.inbound.chat import OpenAIChunkEncoder
 from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.sse import (
     SSEEvent,

@@ -14,6 +14,7 @@ from polyroute.config.server_limits import ServerLimits
 from polyroute.config.user_config import RouterCache
 from polyroute.controller.directory import WorkerDirectory
 from polyroute.guardrails.engine import GuardrailSet
+from polyroute.observability.auth_metrics import LOCKOUT_METRICS
 from polyroute.observability.router_metrics import ROUTER_METRICS
 from polyroute.providers.transport import HttpTransport
 from polyroute.router.engine import Router
@@ -165,6 +166,7 @@ class AppState:
                 duration_s=settings.auth_lockout_duration_s,
             ),
             cache_shared,  # several processes lock an address out together only through Redis
+            events=LOCKOUT_METRICS,
         )
         self.auth = Authenticator(self.config.master_key, self.open_access, cache, unknown, lockout)
         from polyroute.auth.key_snapshot import KeySnapshot

@@ -40,8 +40,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polyroute.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from polyroute.protocol.responses.native import client_view
-from polyroute.protocol.responses.response import input_items as normalize_input
+from polyroute.inbound.responses.native import client_view
+from polyroute.inbound.responses.response import input_items as normalize_input
 from polyroute.store.database import Database
 from polyroute.store.models import Base, UtcDateTime, utcnow
 from polyroute.store.settings import StoreSettings
@@ -419,7 +419,7 @@ async def remember(
 
     For a native (OpenAI) answer pass the client's `body` too: OpenAI's object says `store: false`
     and its own model (what the gateway sent it); the stored copy gets the client's model, store
-    and previous_response_id (protocol/responses/native.py `client_view`), and `body` decides
+    and previous_response_id (inbound/responses/native.py `client_view`), and `body` decides
     whether to store.
     """
     if store is None:

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from polyroute.protocol.anthropic_messages import count_tokens_local, native_count_request, to_chat
-from polyroute.protocol.anthropic_messages.content import ERROR_PREFIX
+from polyroute.inbound.anthropic_messages import count_tokens_local, native_count_request, to_chat
+from polyroute.inbound.anthropic_messages.content import ERROR_PREFIX
 from polyroute.providers.anthropic.request import build_body
 from polyroute.providers.base import ProviderCall
 from polyroute.secrets import Secret

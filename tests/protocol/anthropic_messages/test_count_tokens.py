@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from polyroute.errors import InvalidRequestError
-from polyroute.protocol.anthropic_messages import count_tokens_local
+from polyroute.inbound.anthropic_messages import count_tokens_local
 
 
 def test_counts_grow_with_system_and_tools() -> None:

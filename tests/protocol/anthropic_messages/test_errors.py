@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from polyroute import errors
-from polyroute.protocol.anthropic_messages import MESSAGES, error_type
-from polyroute.protocol.anthropic_messages.stream import MessagesStreamEncoder
+from polyroute.inbound.anthropic_messages import MESSAGES, error_type
+from polyroute.inbound.anthropic_messages.stream import MessagesStreamEncoder
 from tests.protocol.anthropic_messages.loopback import Canned, serving, sse
 
 CASES = [

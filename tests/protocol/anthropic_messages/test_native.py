@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from polyroute import errors
-from polyroute.protocol.anthropic_messages import MESSAGES, native_count_request, native_request
+from polyroute.inbound.anthropic_messages import MESSAGES, native_count_request, native_request
 from polyroute.protocol.sse import SSEDecoder, SSEEvent
 from polyroute.providers.base import ProviderCall, WireRequest
 from polyroute.secrets import Secret

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polyroute.errors import InvalidRequestError
-from polyroute.protocol.anthropic_messages import count_tokens_local, from_chat, to_chat
-from polyroute.protocol.anthropic_messages.stream import MessagesStreamEncoder
+from polyroute.inbound.anthropic_messages import count_tokens_local, from_chat, to_chat
+from polyroute.inbound.anthropic_messages.stream import MessagesStreamEncoder
 from polyroute.protocol.sse import SSEDecoder
 
 KEYS = st.sampled_from(

@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from polyroute.errors import InvalidRequestError
-from polyroute.protocol.anthropic_messages import effort_for_budget, to_chat
-from polyroute.protocol.anthropic_messages.content import ERROR_PREFIX
-from polyroute.protocol.anthropic_messages.request import chat_for_call, without_anthropic_extensions
+from polyroute.inbound.anthropic_messages import effort_for_budget, to_chat
+from polyroute.inbound.anthropic_messages.content import ERROR_PREFIX
+from polyroute.inbound.anthropic_messages.request import chat_for_call, without_anthropic_extensions
 from polyroute.providers.base import ProviderCall
 
 

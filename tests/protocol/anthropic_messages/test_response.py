@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from polyroute.protocol.anthropic_messages import MESSAGES, anthropic_usage, from_chat
+from polyroute.inbound.anthropic_messages import MESSAGES, anthropic_usage, from_chat
 from tests.protocol.anthropic_messages.loopback import Canned, serving
 
 BODY = {"model": "claude-via-gateway", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}

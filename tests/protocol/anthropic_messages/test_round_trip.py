@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from polyroute.protocol.anthropic_messages import MESSAGES
+from polyroute.inbound.anthropic_messages import MESSAGES
 from polyroute.protocol.sse import SSEDecoder
 from polyroute.providers.anthropic import AnthropicAdapter
 from polyroute.providers.base import ProviderCall

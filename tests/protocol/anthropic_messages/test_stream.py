@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from polyroute.protocol.anthropic_messages import MESSAGES
+from polyroute.inbound.anthropic_messages import MESSAGES
 from polyroute.protocol.sse import SSEDecoder
 from tests.protocol.anthropic_messages.loopback import serving, sse
 

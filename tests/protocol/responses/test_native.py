@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from polyroute.errors import GatewayError
-from polyroute.protocol.responses import RESPONSES, client_view
+from polyroute.inbound.responses import RESPONSES, client_view
 from polyroute.protocol.sse import SSEDecoder, SSEEvent
 from polyroute.providers.base import ProviderCall
 from polyroute.secrets import Secret

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from polyroute.errors import InvalidRequestError
-from polyroute.protocol.responses import RESPONSES
+from polyroute.inbound.responses import RESPONSES
 
 
 def test_a_string_input_with_instructions_and_every_setting() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openai.types.responses import Response
 
-from polyroute.protocol.responses import RESPONSES, input_items
+from polyroute.inbound.responses import RESPONSES, input_items
 
 
 def _answer(message: dict, finish: str = "stop", usage: dict | None = None) -> dict:

@@ -16,7 +16,7 @@ from aiohttp import web
 from openai.types.responses import Response
 
 from polyroute.errors import RateLimitError, UpstreamError
-from polyroute.protocol.responses import RESPONSES
+from polyroute.inbound.responses import RESPONSES
 from polyroute.protocol.sse import SSEDecoder
 from tests.fakes.base import FakeUpstream, RecordedRequest
 

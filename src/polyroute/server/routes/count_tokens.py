@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from polyroute.errors import NotFoundError
-from polyroute.protocol.anthropic_messages import MessagesProtocol, count_tokens_local, native_count_request
-from polyroute.protocol.anthropic_messages import to_chat as messages_to_chat
+from polyroute.inbound.anthropic_messages import MessagesProtocol, count_tokens_local, native_count_request
+from polyroute.inbound.anthropic_messages import to_chat as messages_to_chat
 from polyroute.protocol.validate import check_model_names
 from polyroute.server.http import Request
 from polyroute.server.pipeline import without_gateway_keys

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from polyroute.errors import UpstreamMalformedError
-from polyroute.protocol.anthropic_messages.request import MESSAGES_FIELDS
+from polyroute.inbound.anthropic_messages.request import MESSAGES_FIELDS
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.sse import SSEEvent
 from polyroute.providers.anthropic.adapter import AnthropicAdapter

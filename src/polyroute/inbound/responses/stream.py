@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from polyroute.errors import GatewayError
-from polyroute.protocol.responses.response import (
+from polyroute.inbound.responses.response import (
     INCOMPLETE_REASONS,
     function_call_item,
     message_item,

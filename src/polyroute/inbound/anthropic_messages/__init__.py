@@ -9,23 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 from polyroute.errors import GatewayError
-from polyroute.protocol.anthropic_messages.count_tokens import count_tokens_local
-from polyroute.protocol.anthropic_messages.errors import error_body, error_type
-from polyroute.protocol.anthropic_messages.native import (
+from polyroute.inbound.anthropic_messages.count_tokens import count_tokens_local
+from polyroute.inbound.anthropic_messages.errors import error_body, error_type
+from polyroute.inbound.anthropic_messages.native import (
     AnthropicNativeUsage,
     native_count_request,
     native_request,
 )
-from polyroute.protocol.anthropic_messages.request import (
+from polyroute.inbound.anthropic_messages.request import (
     ANTHROPIC_ONLY_KEYS,
     chat_for_call,
     effort_for_budget,
     to_chat,
     without_anthropic_extensions,
 )
-from polyroute.protocol.anthropic_messages.response import anthropic_usage, from_chat
-from polyroute.protocol.anthropic_messages.stream import MessagesStreamEncoder
-from polyroute.protocol.inbound import InboundProtocol, in_client_terms
+from polyroute.inbound.anthropic_messages.response import anthropic_usage, from_chat
+from polyroute.inbound.anthropic_messages.stream import MessagesStreamEncoder
+from polyroute.inbound.base import InboundProtocol, in_client_terms
 
 #: chat fields an adapter may refuse -> the Messages fields the client sent them as
 CHAT_TO_MESSAGES = {

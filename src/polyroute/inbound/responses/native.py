@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 
 from polyroute.errors import GatewayError
+from polyroute.inbound.responses.response import chat_usage
 from polyroute.protocol.openai_params import GATEWAY_KEYS
-from polyroute.protocol.responses.response import chat_usage
 from polyroute.protocol.sse import SSEEvent
 from polyroute.providers.base import ProviderCall, WireRequest
 from polyroute.providers.openai_compat import OpenAICompatibleAdapter, stream_error

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polyroute.protocol.anthropic_messages.request import to_chat
+from polyroute.inbound.anthropic_messages.request import to_chat
 from polyroute.router.tokens import estimate_prompt_tokens
 
 

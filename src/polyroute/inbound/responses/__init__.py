@@ -1,4 +1,4 @@
-"""OpenAI's Responses API (`/v1/responses`) as an inbound protocol (protocol/inbound.py).
+"""OpenAI's Responses API (`/v1/responses`) as an inbound protocol (inbound/base.py).
 
 request.py decodes a Responses request into a chat body, response.py encodes a chat answer as a
 Response object, stream.py encodes a chat stream as Responses events, native.py sends the body
@@ -12,11 +12,11 @@ import time
 from typing import Any
 
 from polyroute.errors import GatewayError, NotFoundError
-from polyroute.protocol.inbound import in_client_terms
-from polyroute.protocol.responses.native import ResponsesNativeUsage, client_view, native_request
-from polyroute.protocol.responses.request import to_chat
-from polyroute.protocol.responses.response import from_chat, input_items
-from polyroute.protocol.responses.stream import ResponsesStreamEncoder
+from polyroute.inbound.base import in_client_terms
+from polyroute.inbound.responses.native import ResponsesNativeUsage, client_view, native_request
+from polyroute.inbound.responses.request import to_chat
+from polyroute.inbound.responses.response import from_chat, input_items
+from polyroute.inbound.responses.stream import ResponsesStreamEncoder
 
 #: chat fields an adapter may refuse -> the Responses fields the client sent them as
 CHAT_TO_RESPONSES = {

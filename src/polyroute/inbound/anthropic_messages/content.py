@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from polyroute.errors import InvalidRequestError
-from polyroute.protocol.anthropic_messages.fields import invalid, need_dict, need_list, need_str, path
+from polyroute.inbound.anthropic_messages.fields import invalid, need_dict, need_list, need_str, path
 
 ERROR_PREFIX = "Error: "
 

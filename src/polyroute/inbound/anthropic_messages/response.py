@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from polyroute.protocol.anthropic_messages.fields import is_int
+from polyroute.inbound.anthropic_messages.fields import is_int
 
 STOP_REASONS: dict[str, str] = {
     "stop": "end_turn",

@@ -27,9 +27,9 @@ from typing import Any
 import orjson
 
 from polyroute.errors import GatewayError
-from polyroute.protocol.anthropic_messages.errors import error_event
-from polyroute.protocol.anthropic_messages.fields import is_int
-from polyroute.protocol.anthropic_messages.response import (
+from polyroute.inbound.anthropic_messages.errors import error_event
+from polyroute.inbound.anthropic_messages.fields import is_int
+from polyroute.inbound.anthropic_messages.response import (
     anthropic_usage,
     message_id,
     stop_reason,

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from polyroute.errors import GatewayError, InvalidRequestError
-from polyroute.protocol.chat import OpenAIChunkEncoder, include_usage, openai_error_event, with_stream_usage
+from polyroute.inbound.chat import OpenAIChunkEncoder, include_usage, openai_error_event, with_stream_usage
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.validate import validate_completion
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from polyroute.protocol.anthropic_messages.content import convert_messages, convert_system
-from polyroute.protocol.anthropic_messages.fields import (
+from polyroute.inbound.anthropic_messages.content import convert_messages, convert_system
+from polyroute.inbound.anthropic_messages.fields import (
     invalid,
     is_int,
     is_number,
@@ -38,7 +38,7 @@ from polyroute.protocol.anthropic_messages.fields import (
     path,
     unknown_keys,
 )
-from polyroute.protocol.anthropic_messages.tools import convert_tool_choice, convert_tools
+from polyroute.inbound.anthropic_messages.tools import convert_tool_choice, convert_tools
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.providers.base import ProviderCall
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polyroute.protocol.anthropic_messages.fields import invalid, need_dict, need_list, need_str, path
+from polyroute.inbound.anthropic_messages.fields import invalid, need_dict, need_list, need_str, path
 
 
 def convert_tools(tools: Any) -> list[dict[str, Any]]:
