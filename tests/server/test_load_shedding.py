@@ -72,7 +72,8 @@ def test_past_the_limit_requests_are_shed_at_once_and_held_ones_finish(upstream,
     upstream.default = Reply(text="held answer", gate=gate)
     with _gateway(upstream, tmp_path, LIMIT) as gateway:
         client = gateway.client()
-        shed_before = _scrape(gateway).baseline("polyroute_shed_requests_total")  # one registry per test process
+        # one registry per test process: the count so far
+        shed_before = _scrape(gateway).baseline("polyroute_shed_requests_total")
         answers: list[str] = []
         errors: list[Exception] = []
 
@@ -136,7 +137,8 @@ def test_without_the_setting_nothing_is_shed(upstream, tmp_path):
     upstream.default = Reply(text="held answer", gate=gate)
     with _gateway(upstream, tmp_path, None) as gateway:
         client = gateway.client()
-        shed_before = _scrape(gateway).baseline("polyroute_shed_requests_total")  # one registry per test process
+        # one registry per test process: the count so far
+        shed_before = _scrape(gateway).baseline("polyroute_shed_requests_total")
         done: list[str] = []
         threads = [
             threading.Thread(
