@@ -139,6 +139,19 @@ def test_settings_take_fastchats_limits_from_the_environment(tmp_path: Path) -> 
     assert settings_from({}, "http://gw", config_path=config).arena.battle_targets == {"a": ["b"]}
 
 
+def test_a_prompt_a_guardrail_refused_leaves_the_conversation() -> None:
+    side = Side(
+        "m",
+        messages=[
+            {"role": "user", "content": "a flagged prompt"},
+            {"role": "assistant", "content": "", "note": "refused"},
+            {"role": "user", "content": "a fine one"},
+        ],
+    )
+    page = Page(kind="chat", sides=[side], system_prompt="")
+    assert request_messages(page, side) == [{"role": "user", "content": "a fine one"}]
+
+
 def test_requests_carry_the_system_prompt_and_skip_empty_failed_answers() -> None:
     side = Side(
         "m",

@@ -175,12 +175,19 @@ def user_message(text: str, image: str | None) -> dict[str, Any]:
 
 def request_messages(page: Page, side: Side) -> list[dict[str, Any]]:
     """The OpenAI messages to send for a side: the system prompt, then the turns so far (notes
-    the UI added, such as "stopped", are not sent; nor are empty failed answers)."""
+    the UI added, such as "stopped", are not sent; nor are empty failed answers, nor a prompt a
+    guardrail refused: it would refuse every later turn too, and FastChat leaves a flagged prompt
+    out of the conversation as well)."""
     messages: list[dict[str, Any]] = []
     if page.system_prompt:
         messages.append({"role": "system", "content": page.system_prompt})
-    for m in side.messages:
+    turns = side.messages
+    for i, m in enumerate(turns):
+        answer = turns[i + 1] if i + 1 < len(turns) else None
+        if m["role"] == "user" and answer is not None and answer.get("note") == "refused":
+            continue  # refused by a guardrail: the model never took this turn
         if m["role"] == "assistant" and m.get("note") and not m["content"]:
             continue  # a failed or stopped answer with no text: nothing the model said
         messages.append({"role": m["role"], "content": m["content"]})
     return messages
+

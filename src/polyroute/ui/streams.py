@@ -71,7 +71,8 @@ async def _answer_side(
         html = render_markdown(result.text)
         await queue.put(sse("done", {"side": name, "html": html, "finish_reason": result.finish_reason}))
     except GatewayCallError as exc:
-        note = "error"
+        # A guardrail's refusal of the prompt: that turn leaves the conversation (conversations.py).
+        note = "refused" if exc.code == "content_policy_violation" and not result.text else "error"
         await queue.put(sse("error", {"side": name, "message": exc.message, "code": exc.code}))
     except Exception as exc:  # the store refused the answer, or a bug: the user sees a line, not a trace
         note = "error"
