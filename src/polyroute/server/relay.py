@@ -156,9 +156,7 @@ class StreamRelay:
         self.include_usage = include_usage
         self.native = native
         self.passthrough = deployment.adapter.passthrough_stream and encoder is None and native is None
-        self.encoder: StreamEncoder = encoder or OpenAIChunkEncoder(
-            include_usage, "chatcmpl-" + request.request_id, deployment.call.model
-        )
+        self.encoder = encoder  # the translated path's; OpenAI's own when none (built there)
         if encoder is not None:
             request.encoder = encoder  # its error event ends the stream if it breaks
         self.usage: dict[str, Any] | None = None
@@ -392,7 +390,9 @@ class StreamRelay:
         decoder = self.deployment.adapter.stream_decoder(
             self.deployment.call, self.state.http.limits.max_event_bytes
         )
-        encoder = self.encoder
+        encoder = self.encoder or OpenAIChunkEncoder(
+            self.include_usage, "chatcmpl-" + self.request.request_id, self.deployment.call.model
+        )
         async for raw in response.iter_chunks():
             out = self._translate(decoder.feed(raw))
             if out:

@@ -18,7 +18,6 @@ from polyroute.server.http import Request
 from polyroute.server.pipeline import without_gateway_keys
 from polyroute.server.relay import call_json
 from polyroute.server.state import DEFAULT_TIMEOUT, AppState
-from polyroute.spend.cost import reservation_group
 
 
 class CountTokensProtocol(MessagesProtocol):
@@ -36,7 +35,7 @@ async def count_tokens(
 ) -> None:
     check_model_names(chat)
     request.principal.check_models(chat, state.config.router.model_group_alias)
-    deployments = reservation_group(state.router, chat.get("model"), {})
+    deployments = state.router.reachable_deployments(chat["model"])
     if not deployments:
         raise NotFoundError(
             f"model '{chat.get('model')}' is not served here", param="model", code="model_not_found"
