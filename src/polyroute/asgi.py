@@ -71,6 +71,7 @@ class AsgiRequest:
         "started",
         "finished",
         "disconnected",
+        "delivered",
         "raw_body",
     )
 
@@ -87,6 +88,9 @@ class AsgiRequest:
         self.started = False  # response start sent
         self.finished = False
         self.disconnected = False
+        # The client has every byte it needs (a stream's end marker went out); a client that
+        # leaves now, before the stream's formal end, did not cancel anything.
+        self.delivered = False
         self.raw_body: bytes | None = None  # a JSON body's bytes (a native pass-through sends them)
 
     @property

@@ -90,3 +90,20 @@ def test_no_secret_in_any_response_or_log(gateway, fake_openai, caplog):
     for secret in ALL_SECRETS:
         assert secret not in text
     assert "[redacted]" in text  # the echoed key was scrubbed, not the whole message dropped
+
+
+def test_the_protocol_hook_cancels_only_an_answer_the_client_does_not_have_yet() -> None:
+    """polyroute's own protocol reports a lost connection at once (server/connections.py): a client
+    that leaves before its answer is complete cancels the request; one that leaves after the
+    stream's end marker reached it (before the stream's formal end) cancels nothing."""
+    from types import SimpleNamespace
+    from unittest.mock import Mock
+
+    from polyroute.server.app import _Cancel
+
+    for delivered, finished, cancels in ((False, False, True), (True, False, False), (False, True, False)):
+        request = SimpleNamespace(finished=finished, delivered=delivered, disconnected=False)
+        task = Mock()
+        _Cancel(request, task)()  # type: ignore[arg-type]
+        assert task.cancel.called is cancels
+        assert request.disconnected is cancels

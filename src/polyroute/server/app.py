@@ -32,7 +32,7 @@ from polyroute.protocol.rate_limit_headers import own_limit_headers
 from polyroute.server import pipeline
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS, ADMIN_PUBLIC_PATHS, ADMIN_SELF_SERVICE_PATHS
-from polyroute.server.connections import LIFESPAN_KEY
+from polyroute.server.connections import LIFESPAN_KEY, ON_DISCONNECT
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
 from polyroute.server.refusals import log_refusal
 from polyroute.server.routes import (
@@ -49,6 +49,7 @@ from polyroute.server.routes import (
 )
 from polyroute.server.shutdown import DEFAULT_GRACE_S, GracefulDrain, grace_from_env
 from polyroute.server.state import AppState
+from polyroute.state.memory import MemoryState
 
 log = logging.getLogger("polyroute.server")
 
@@ -141,6 +142,8 @@ class GatewayApp:
         # docs at /docs. It is built on the first admin request (server/admin_paths.py says why).
         self._admin_app: Any = None
         self.admin_paths: frozenset[str] = ADMIN_PATHS
+        # Only the in-process state's calls never suspend (a subclass might: a test's, say).
+        self._settles_at_once = type(state.shared) is MemoryState
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -223,9 +226,14 @@ class GatewayApp:
             await self._answer_error(request, error)
         finally:
             if request.account is not None:
-                # Shielded: settling limits and queueing the spend row must finish even when the
-                # server is cancelling this request.
-                await asyncio.shield(self._close_account(request))
+                if self._settles_at_once:
+                    # The in-process state answers without suspending, so no cancellation can
+                    # land inside the settlement: it needs no task of its own.
+                    await self._close_account(request)
+                else:
+                    # Shielded: settling limits and queueing the spend row must finish even when
+                    # the server is cancelling this request (a Redis round trip can be cut).
+                    await asyncio.shield(self._close_account(request))
 
     async def _close_account(self, request: Request) -> None:
         try:
@@ -395,6 +403,16 @@ class GatewayApp:
 
     async def _run_watched(self, request: Request, work: Awaitable[None]) -> None:
         """Runs the handler; a client that goes away cancels it (and so the upstream call)."""
+        scope = request.scope
+        if ON_DISCONNECT in scope:
+            # polyroute's own protocol says when the connection is lost (server/connections.py):
+            # no timer and no watcher task per request.
+            scope[ON_DISCONNECT] = _Cancel(request, asyncio.current_task())
+            try:
+                await work
+            finally:
+                scope[ON_DISCONNECT] = None
+            return
         watch = _DisconnectWatch(request)
         try:
             await work
@@ -439,8 +457,24 @@ def _check_header_limits(headers: list[tuple[bytes, bytes]], limits: ServerLimit
         )
 
 
+class _Cancel:
+    """What polyroute's protocol calls when the connection of an unfinished request is lost."""
+
+    __slots__ = ("request", "task")
+
+    def __init__(self, request: Request, task: asyncio.Task[Any] | None) -> None:
+        self.request = request
+        self.task = task
+
+    def __call__(self) -> None:
+        request = self.request
+        if not (request.finished or request.delivered) and self.task is not None:
+            self.request.disconnected = True
+            self.task.cancel()
+
+
 class _DisconnectWatch:
-    """Cancels the handler's task when its client disconnects.
+    """Cancels the handler's task when its client disconnects (behind another ASGI server).
 
     The watcher task starts only if the handler is still running after WATCH_AFTER_S: most
     answers finish sooner, and a task per request is measurable on the hot path. A client that
@@ -463,7 +497,7 @@ class _DisconnectWatch:
         while True:
             message = await self.request.receive()
             if message["type"] == "http.disconnect":
-                if not self.request.finished and self.task is not None:
+                if not (self.request.finished or self.request.delivered) and self.task is not None:
                     self.request.disconnected = True
                     self.task.cancel()
                 return

@@ -41,6 +41,10 @@ log = logging.getLogger("polyroute.server")
 LIFESPAN_KEY = "polyroute.connections"
 LOG_EVERY_S = 10.0
 PROTOCOL_PATH = "polyroute.server.connections:GuardedHttpToolsProtocol"  # for uvicorn's `http`
+# The scope entry through which the app learns at once that its client left: the app puts a
+# callback there, called from `connection_lost` while the response is unfinished. Present (None)
+# in every scope this protocol makes, so the app knows it needs no watcher of its own.
+ON_DISCONNECT = "polyroute.on_disconnect"
 
 _SHED_ANSWERS = {
     # reason: (status, OpenAI error type, message)
@@ -134,6 +138,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._counted = False
             self.guard.open -= 1
         super().connection_lost(exc)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            callback = cycle.scope.get(ON_DISCONNECT)
+            if callback is not None:
+                callback()
 
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
@@ -179,6 +188,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._cancel_head_timer()
+        self.scope[ON_DISCONNECT] = None  # type: ignore[literal-required]  # see ON_DISCONNECT
         super().on_headers_complete()
         if self.guard.draining and self.cycle is not None:
             self.cycle.keep_alive = False  # set before the app answers: uvicorn adds the header

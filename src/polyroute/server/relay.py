@@ -304,6 +304,7 @@ class StreamRelay:
             self.produced += _content_events(data)
             if spans:
                 await self._inspect_and_send(data, spans, reader)
+                self.request.delivered = reader.done
             else:
                 await self._send(data)
             if framer.overflow is not None:
@@ -341,6 +342,7 @@ class StreamRelay:
                         await self._send(data[:begin])
                     raise
             await self._send(data)
+            self.request.delivered = native.done
             if framer.overflow is not None:
                 raise framer.overflow
             self._extend(deadline, loop, idle)
