@@ -5,10 +5,12 @@ from __future__ import annotations
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from polyroute.errors import UpstreamError, UpstreamTooLargeError
 from polyroute.protocol.framing import NulJSONDecoder
-from polyroute.protocol.sse import SSEDecoder, SSEFramer, first_malformed_event
+from polyroute.protocol.sse import SSEDecoder, SSEFramer, _first_malformed_careful, first_malformed_event
 from polyroute.providers.bounds import BoundedBody
 
 STREAM = b'data: {"a":1}\r\n\r\ndata: {"b":2}\n\nevent: x\ndata: {"c":3}\r\rdata: [DONE]\n\n'
@@ -120,3 +122,32 @@ def test_a_worker_object_without_end_is_cut_at_the_bound():
     with pytest.raises(UpstreamError, match="over 1000 bytes"):
         for _ in range(11):
             decoder.feed(b"x" * 100)
+
+
+_BLOCKS = st.sampled_from(
+    [
+        b'data: {"choices":[{"delta":{"content":"hi"}}]}',
+        b"data: {}",
+        b'data: {"a":[1,2]}',
+        b"data: [DONE]",
+        b'data: {"a":1',  # cut short
+        b'data: {"a":1}}',  # one brace too many
+        b"data: {}{}",  # two values in one event
+        b'data: {"a":[1}',
+        b"data: <html>",
+        b": keep-alive",
+        b'event: x\ndata: {"a":1}',
+        b'data: {"a":\ndata: 1}',  # one JSON value over two data lines
+        b"data: 42",
+        b"",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_BLOCKS, max_size=12), st.booleans())
+def test_the_fast_check_of_a_batch_agrees_with_the_event_by_event_one(blocks: list[bytes], cut: bool) -> None:
+    """The batch fast path (every event one `data: {...}` line, parsed in one C loop) must find
+    exactly what the careful event-by-event check finds, offset included."""
+    events = b"\n\n".join(blocks) + (b"" if cut else b"\n\n")
+    assert first_malformed_event(events) == _first_malformed_careful(events)
