@@ -178,7 +178,7 @@ class HttpTransport:
                 data=wire.body,
                 headers=wire.headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout),
+                timeout=_connect_timeout(connect_timeout),
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeoutError("timed out connecting to the upstream") from exc
@@ -194,3 +194,17 @@ class HttpTransport:
             await self._session.close()
         if self._pinned is not None:
             await self._pinned.close()
+
+
+_TIMEOUTS: dict[float | None, aiohttp.ClientTimeout] = {}
+
+
+def _connect_timeout(seconds: float | None) -> aiohttp.ClientTimeout:
+    """One immutable ClientTimeout per connect timeout (a handful of configured values): building
+    one per request cost more than parsing the request's URL."""
+    timeout = _TIMEOUTS.get(seconds)
+    if timeout is None:
+        if len(_TIMEOUTS) >= 64:  # per-request deadlines could make many: stay bounded
+            _TIMEOUTS.clear()
+        timeout = _TIMEOUTS[seconds] = aiohttp.ClientTimeout(total=None, connect=seconds)
+    return timeout
