@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from polyroute.errors import UpstreamError, UpstreamTooLargeError
 from polyroute.protocol.framing import NulJSONDecoder
-from polyroute.protocol.sse import SSEDecoder, SSEFramer, _first_malformed_careful, first_malformed_event
+from polyroute.protocol.sse import (
+    SSEDecoder,
+    SSEFramer,
+    _first_malformed_careful,
+    all_json_events,
+    drop_undispatched,
+    first_malformed_event,
+)
 from polyroute.providers.bounds import BoundedBody
 
 STREAM = b'data: {"a":1}\r\n\r\ndata: {"b":2}\n\nevent: x\ndata: {"c":3}\r\rdata: [DONE]\n\n'
@@ -139,6 +146,10 @@ _BLOCKS = st.sampled_from(
         b'event: x\ndata: {"a":1}',
         b'data: {"a":\ndata: 1}',  # one JSON value over two data lines
         b"data: 42",
+        b"data:",  # keep-alives a client never dispatches
+        b"data: ",
+        b"event: ping",
+        b'data: {"content":"event: id: retry:"}',  # the hints inside a chunk's text
         b"",
     ]
 )
@@ -151,3 +162,14 @@ def test_the_fast_check_of_a_batch_agrees_with_the_event_by_event_one(blocks: li
     exactly what the careful event-by-event check finds, offset included."""
     events = b"\n\n".join(blocks) + (b"" if cut else b"\n\n")
     assert first_malformed_event(events) == _first_malformed_careful(events)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_BLOCKS, max_size=12))
+def test_a_batch_the_fast_check_passes_has_nothing_to_drop_or_refuse(blocks: list[bytes]) -> None:
+    """The relay skips drop_undispatched and the careful check for batches all_json_events
+    passes: that must change nothing it would have sent."""
+    events = b"\n\n".join(blocks) + b"\n\n"
+    if all_json_events(events):
+        assert drop_undispatched(events) == events
+        assert _first_malformed_careful(events) == -1

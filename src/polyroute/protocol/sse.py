@@ -112,7 +112,7 @@ def first_malformed_event(events: bytes) -> int:
     """The offset of the first event in `events` (complete events, as SSEFramer returns them)
     whose data is neither JSON nor [DONE], or -1. A pass-through relay sends upstream bytes on
     unparsed; this keeps it from relaying garbage, stray fields or HTML as if it were a chunk."""
-    return -1 if _all_json_lines(events) else _first_malformed_careful(events)
+    return -1 if all_json_events(events) else _first_malformed_careful(events)
 
 
 def _first_malformed_careful(events: bytes) -> int:
@@ -127,10 +127,11 @@ def _first_malformed_careful(events: bytes) -> int:
     return -1
 
 
-def _all_json_lines(events: bytes) -> bool:
+def all_json_events(events: bytes) -> bool:
     """The usual batch at C speed: every event one `data: {...}` line (the last may be [DONE]),
     each parsed on its own (a per-event loop in Python was the top cost of relaying a stream).
-    False sends the batch to the event-by-event check, which finds the offending offset."""
+    True means first_malformed_event finds nothing and drop_undispatched drops nothing; False
+    sends the batch to the event-by-event checks, which find the offending offset."""
     blocks = events.split(b"\n\n")
     if blocks[-1]:
         return False  # not cut at an event boundary: the careful path judges it

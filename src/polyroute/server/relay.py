@@ -28,6 +28,7 @@ from polyroute.protocol.rate_limit_headers import provider_limit_headers
 from polyroute.protocol.sse import (
     SSEEvent,
     SSEFramer,
+    all_json_events,
     drop_undispatched,
     first_malformed_event,
     parse_event_block,
@@ -287,17 +288,21 @@ class StreamRelay:
         framer = SSEFramer(self.state.http.limits.max_event_bytes)
         reader = self._reader = OpenAIStreamReader()
         async for raw in response.iter_chunks():
-            data = drop_undispatched(framer.feed(raw))
+            data = framer.feed(raw)
             if not data:
                 continue
-            bad = first_malformed_event(data)
-            if bad >= 0:  # what came before it goes on; the bad event never reaches the client
-                if bad:
-                    self.produced += _content_events(data[:bad])
-                    await self._inspect_and_send(data[:bad], _marked_events(data[:bad]), reader)
-                raise UpstreamMalformedError(
-                    f"{self.deployment.provider} sent a stream event that is not a JSON data event"
-                )
+            if not all_json_events(data):  # the usual batch passes this one check in C
+                data = drop_undispatched(data)
+                if not data:
+                    continue
+                bad = first_malformed_event(data)
+                if bad >= 0:  # what came before it goes on; the bad event never reaches the client
+                    if bad:
+                        self.produced += _content_events(data[:bad])
+                        await self._inspect_and_send(data[:bad], _marked_events(data[:bad]), reader)
+                    raise UpstreamMalformedError(
+                        f"{self.deployment.provider} sent a stream event that is not a JSON data event"
+                    )
             # Parse only events that can matter: errors, usage, the end marker.
             spans = _marked_events(data)
             # Content events produced so far: the bill's basis if the provider never reports usage.
