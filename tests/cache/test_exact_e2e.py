@@ -230,3 +230,21 @@ def test_an_answer_over_max_entry_bytes_goes_out_whole_and_is_not_stored(cached_
     assert answer.choices[0].message.content == big
     raw, _ = chat(client, messages)
     assert raw.headers["x-polyroute-cache"] == "miss"
+
+
+def test_a_replaced_entry_is_served_new_after_hits_of_the_old_one(cached_gateway, upstream) -> None:
+    """Hits of the in-memory backend reuse the decoded entry while the backend holds the same
+    bytes; a fresh answer stored over it (no-cache) is what the next hits serve."""
+    client = cached_gateway.client()
+    messages = question()
+    upstream.script(Reply(text="old"), Reply(text="new"))
+    chat(client, messages)
+    for _ in range(2):
+        raw, answer = chat(client, messages)
+        assert raw.headers["x-polyroute-cache"] == "hit" and answer.choices[0].message.content == "old"
+    raw, answer = chat(client, messages, extra_body={"cache": {"no-cache": True}})
+    assert raw.headers["x-polyroute-cache"] == "miss" and answer.choices[0].message.content == "new"
+    for _ in range(2):
+        raw, answer = chat(client, messages)
+        assert raw.headers["x-polyroute-cache"] == "hit" and answer.choices[0].message.content == "new"
+    assert len(upstream.requests) == 2

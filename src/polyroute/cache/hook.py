@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("polyroute.cache")
 SHARED_DEFAULT_TTL_S = 24 * 3600  # Redis and semantic entries always expire: nothing grows forever
 WARN_EVERY_S = 60.0  # a cache that is down is logged once a minute, not once a request
+DECODED_MAX = 1024  # decoded in-memory entries kept for hits (cleared when full)
 COST_HEADERS = ("x-polyroute-response-cost", "x-litellm-response-cost")
 
 
@@ -74,6 +75,11 @@ class ResponseCache:
         self._before_start = before_start
         self._warned_at: float | None = None
         self.failures = 0  # lookups and stores that failed (the backend down): each a miss
+        # The in-memory backend hands back the very bytes it holds: their decoded entry is kept
+        # (checked by identity) for the hits that only read it, the OpenAI-format ones (`serve`).
+        self._decoded: dict[str, tuple[bytes, CachedAnswer | None]] | None = (
+            {} if backend is not None and backend.name == "local" else None
+        )
         shared = settings.type != "local" and settings.type != "disk"
         self.default_ttl = settings.ttl or (SHARED_DEFAULT_TTL_S if shared else None)
 
@@ -92,7 +98,7 @@ class ResponseCache:
     async def serve(self, request: Request, body: dict[str, Any]) -> bool:
         """For routes that answer in OpenAI's format: a hit is sent here (True); a miss taps the
         response so its answer is stored as it goes out (False)."""
-        found = await self.lookup(request, body)
+        found = await self.lookup(request, body, read_only=True)
         if found is None:
             return False
         if found.entry is not None:
@@ -102,12 +108,12 @@ class ResponseCache:
         return False
 
     async def lookup(
-        self, request: Request, body: dict[str, Any], call_type: str | None = None
+        self, request: Request, body: dict[str, Any], call_type: str | None = None, read_only: bool = False
     ) -> CacheLookup | None:
         """The cache's answer for an OpenAI chat / text-completion `body`, protocol-neutral: None
         when the cache does not apply (call type, client-chosen upstream); else a CacheLookup whose
         `entry` is the hit (None on a miss, counted as one). `call_type` defaults to the request
-        account's."""
+        account's. `read_only`: the caller never changes the entry, which may then be shared."""
         call_type = call_type or getattr(request.account, "call_type", None)
         if call_type not in self.call_types or uncacheable(body):
             return None
@@ -133,7 +139,12 @@ class ResponseCache:
             key = exact_key(call_type, group, body, scope, namespace)
             if not controls.no_cache and self.backend is not None:
                 raw = await self._guarded(self.backend.get(key))
-                found = CachedAnswer.decode(raw) if raw is not None else None
+                if raw is None:
+                    found = None
+                elif read_only and self._decoded is not None:
+                    found = self._decoded_entry(key, raw)
+                else:
+                    found = CachedAnswer.decode(raw)
         usable = (
             found is not None
             and found.serves(bool(body.get("stream")))
@@ -153,6 +164,18 @@ class ResponseCache:
             text=text,
             vector=vector,
         )
+
+    def _decoded_entry(self, key: str, raw: bytes) -> CachedAnswer | None:
+        decoded = self._decoded
+        assert decoded is not None
+        held = decoded.get(key)
+        if held is not None and held[0] is raw:
+            return held[1]
+        entry = CachedAnswer.decode(raw)
+        if len(decoded) >= DECODED_MAX:
+            decoded.clear()
+        decoded[key] = (raw, entry)
+        return entry
 
     def _fresh(self, entry: CachedAnswer, s_maxage: float | None) -> bool:
         return s_maxage is None or self.clock() - entry.stored_at <= s_maxage
