@@ -36,6 +36,7 @@ if not HARNESS.exists():
 RUN = Path(os.environ.get("BENCH_RUN", "/tmp/bench-memory"))
 UPSTREAM_PORT, GATEWAY_PORT = 18530, 18580  # apart from the other benches' ports
 VIRTUAL_KEY = "sk-bench-virtual-0123456789abcdef"
+START_TIMEOUT_S = 60
 SERVE = ["taskset", "-c", "1", sys.executable, "-m", "polyroute", "serve", "--log-level", "warning"]
 
 
@@ -89,7 +90,7 @@ def start_gateway(src: str, profile: str, data_dir: str, extra_env: dict[str, st
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{GATEWAY_PORT}/health/liveness", timeout=1):  # noqa: S310

@@ -29,7 +29,7 @@ from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
 from polyroute.protocol.rate_limit_headers import own_limit_headers
-from polyroute.server import pipeline
+from polyroute.server import heap, pipeline
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS, ADMIN_PUBLIC_PATHS, ADMIN_SELF_SERVICE_PATHS
 from polyroute.server.connections import LIFESPAN_KEY
@@ -154,6 +154,7 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                heap.limit_arenas()  # before start-up's threads (SQLite, spend journal) exist
                 try:
                     await self.state.start()
                 except Exception as exc:  # noqa: BLE001  # reported to the server, which exits
@@ -482,19 +483,7 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    release_free_heap()
-
-
-def release_free_heap() -> None:
-    """Hands the C heap's free pages back to the system (glibc's `malloc_trim`): start-up (config
-    validation, the schema check, imports) frees more than it keeps, and glibc returns only the
-    top of the heap by itself. Idle RSS about 2 MB lower (bench/results/memory.md). Elsewhere
-    than glibc (musl), nothing to do."""
-    import ctypes
-
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
-    if trim is not None:
-        trim(0)
+    heap.release_free_heap()
 
 
 def create_app(state: AppState, graceful_shutdown_s: float = DEFAULT_GRACE_S) -> GatewayApp:
