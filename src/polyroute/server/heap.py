@@ -15,6 +15,7 @@ Elsewhere than glibc (musl, macOS) both are left alone.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 MAX_ARENAS = 2
@@ -22,6 +23,9 @@ _M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
 
 def _libc() -> Any:
+    """The C library's symbols, where they can be looked up (Linux; on Windows `CDLL(None)` fails)."""
+    if not sys.platform.startswith("linux"):
+        return None
     import ctypes  # here, not at import: only the serving process needs it
 
     return ctypes.CDLL(None)
