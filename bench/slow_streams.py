@@ -25,7 +25,8 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench"))
-UPSTREAM_PORT, GATEWAY_PORT = 18001, 18080
+# BENCH_PORTS="UPSTREAM GATEWAY" moves them, beside other benches on the same machine.
+UPSTREAM_PORT, GATEWAY_PORT = (int(p) for p in os.environ.get("BENCH_PORTS", "18001 18080").split())
 
 
 def wait_live(url: str, timeout_s: float = 60) -> None:
@@ -139,24 +140,28 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
-    gateway = None if args.direct else subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            "1",
-            str(ROOT / ".venv" / "bin" / "polyroute"),
-            "serve",
-            "--config",
-            str(ROOT / "bench" / "conf" / f"{args.profile}.yaml"),
-            "--port",
-            str(GATEWAY_PORT),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "BENCH_UPSTREAM": f"http://127.0.0.1:{UPSTREAM_PORT}/v1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    gateway = (
+        None
+        if args.direct
+        else subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                "1",
+                str(ROOT / ".venv" / "bin" / "polyroute"),
+                "serve",
+                "--config",
+                str(ROOT / "bench" / "conf" / f"{args.profile}.yaml"),
+                "--port",
+                str(GATEWAY_PORT),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, "BENCH_UPSTREAM": f"http://127.0.0.1:{UPSTREAM_PORT}/v1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     )
     try:
         if gateway is not None:

@@ -36,12 +36,36 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
 
 from polyroute.secrets import Redactor
+
+
+def _import_structlog_without_rich() -> Any:
+    """structlog's `dev` and `tracebacks` modules import rich (with pygments and attrs) when it is
+    installed, for pretty tracebacks no polyroute process uses (console lines are rendered with
+    `plain_traceback`, JSON lines with `format_exc_info`): ~3 MB in every serving process. A None in
+    sys.modules makes their `import rich` fail as if rich were absent; the entry is removed again,
+    so commands that draw with rich themselves (`polyroute eval`) still import it."""
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        import structlog
+
+        return structlog
+    sys.modules["rich"] = None  # type: ignore[assignment]
+    try:
+        import structlog
+    finally:
+        if sys.modules.get("rich", ...) is None:
+            del sys.modules["rich"]
+    return structlog
+
+
+if TYPE_CHECKING:
+    import structlog
+else:
+    structlog = _import_structlog_without_rich()
 
 LOG_FORMATS = ("json", "console")
 AUTO = "auto"  # console when the log stream is a terminal, else json

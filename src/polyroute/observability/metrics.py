@@ -15,17 +15,10 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import (
-    CollectorRegistry,
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import generate_latest
-from prometheus_client.process_collector import ProcessCollector
+if TYPE_CHECKING:  # prometheus-client loads on the first scrape (`render`), not in every process
+    from prometheus_client.core import Metric
 
 Labels = tuple[str, ...]
 
@@ -443,6 +436,8 @@ class _SnapshotCollector:
         self.template = template
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
         counters = self.snapshot["counters"]
         histograms = self.snapshot["histograms"]
         for family in self.template.families():
@@ -474,7 +469,12 @@ def _le(bound: float) -> str:
 
 def render(snapshot: dict[str, Any], with_process: bool = True) -> bytes:
     """Prometheus text exposition of a merged snapshot (plus this process's CPU and memory).
-    Blocking work (formatting every series, reading /proc): call it in a thread."""
+    Blocking work (formatting every series, reading /proc, importing prometheus-client on the
+    first scrape): call it in a thread."""
+    from prometheus_client.core import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.process_collector import ProcessCollector
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_SnapshotCollector(snapshot, METRICS))
     if with_process:

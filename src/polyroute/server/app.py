@@ -29,7 +29,7 @@ from polyroute.logs import REQUEST_ID
 from polyroute.observability.metrics import METRICS, label
 from polyroute.observability.multiprocess import final_publish, metrics_dir, publish_forever
 from polyroute.protocol.rate_limit_headers import own_limit_headers
-from polyroute.server import pipeline
+from polyroute.server import heap, pipeline
 from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS, ADMIN_PUBLIC_PATHS, ADMIN_SELF_SERVICE_PATHS
 from polyroute.server.connections import LIFESPAN_KEY, ON_DISCONNECT
@@ -157,6 +157,7 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                heap.limit_arenas()  # before start-up's threads (SQLite, spend journal) exist
                 try:
                     await self.state.start()
                 except Exception as exc:  # noqa: BLE001  # reported to the server, which exits
@@ -340,10 +341,7 @@ class GatewayApp:
     async def _authenticate(self, request: Request, basic_auth: bool = False) -> None:
         assert self.state.auth is not None
         headers = request.headers
-        if (
-            basic_auth
-            and presented_key(headers) is None
-        ):
+        if basic_auth and presented_key(headers) is None:
             # FastChat clients put the key in the URL's userinfo: HTTP Basic auth's password.
             token = presented_worker_token(headers.get("authorization"))
             if token:
@@ -519,6 +517,7 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    heap.release_free_heap()
 
 
 def create_app(state: AppState, graceful_shutdown_s: float = DEFAULT_GRACE_S) -> GatewayApp:

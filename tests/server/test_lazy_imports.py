@@ -1,0 +1,102 @@
+"""Heavy modules the serving process does not use stay out of it (issue 20: idle RSS). A process
+that starts the gateway's CLI and app (the schema brought up to date by a child, as `polyroute
+serve` does) and serves model requests never imports rich (with pygments, which structlog would
+load for tracebacks no polyroute process draws), Alembic, nor prometheus-client (loaded by the
+first scrape of /metrics, in the scrape's thread)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PROBE = """
+import asyncio, json, sys
+import polyroute.cli.main  # the serving process's entry point: the CLI, logging, the config
+from polyroute.cli.serve import _migrate_in_child
+from polyroute.config.loader import load_config
+from polyroute.server.app import create_app
+from polyroute.server.state import AppState
+
+MASTER = "sk-master-lazy-0123456789abcdef"
+HEAVY = ("rich", "pygments", "alembic", "prometheus_client")
+
+
+def loaded():
+    return ",".join(name for name in HEAVY if name in sys.modules) or "-"
+
+
+async def call(app, method, path, body=None):
+    # The ASGI messages themselves: an HTTP client library would import modules of its own
+    # (httpx imports rich for its command line).
+    sent = [{"type": "http.request", "body": json.dumps(body).encode() if body else b"", "more_body": False}]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"gw"), (b"authorization", b"Bearer " + MASTER.encode()),
+                    (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 4000), "state": {},
+    }
+    answer = {}
+
+    async def receive():
+        return sent.pop() if sent else {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["type"] = dict(message["headers"]).get(b"content-type", b"").split(b";")[0].decode()
+
+    await app(scope, receive, send)
+    return answer
+
+
+async def main():
+    env = {"POLYROUTE_DATA_DIR": sys.argv[1], "POLYROUTE_MASTER_KEY": MASTER}
+    loaded_config = load_config(None, env, None)
+    _migrate_in_child(loaded_config)  # as `polyroute serve` does: Alembic never loads here
+    app = create_app(AppState.build(loaded_config, open_access=False))
+    started = asyncio.Event()
+    inbox = asyncio.Queue()
+    await inbox.put({"type": "lifespan.startup"})
+
+    async def send(message):
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    lifespan = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, send))
+    await started.wait()
+    print("started", loaded())
+    body = {"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}]}
+    chat = await call(app, "POST", "/v1/chat/completions", body)
+    stream = await call(app, "POST", "/v1/chat/completions", {**body, "stream": True})
+    print(chat["status"], stream["status"], loaded())
+    scrape = await call(app, "GET", "/metrics")
+    print(scrape["status"], scrape["type"], loaded())
+    await inbox.put({"type": "lifespan.shutdown"})
+    await asyncio.wait_for(lifespan, 10)
+
+
+asyncio.run(main())
+"""
+
+
+def test_rich_and_prometheus_client_stay_out_of_a_serving_process(tmp_path) -> None:
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.split("\n")[:3] == [
+        "started -",
+        "200 200 -",
+        "200 text/plain prometheus_client",  # the first scrape loads it; rich never
+    ]
+
+
+def test_rich_still_imports_after_structlog_was_loaded_without_it() -> None:
+    """`polyroute eval` draws with rich after polyroute.logs loaded structlog without it."""
+    code = "import polyroute.logs, rich.console, structlog.dev; print(structlog.dev.rich is None)"
+    probe = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.strip() == "True"
