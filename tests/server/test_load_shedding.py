@@ -73,7 +73,7 @@ def test_past_the_limit_requests_are_shed_at_once_and_held_ones_finish(upstream,
     with _gateway(upstream, tmp_path, LIMIT) as gateway:
         client = gateway.client()
         # one registry per test process: the count so far
-        shed_before = _scrape(gateway).baseline("polyroute_shed_requests_total")
+        shed_before = _scrape(gateway).baseline("polyroute_shed_requests_total", reason="in_flight_limit")
         answers: list[str] = []
         errors: list[Exception] = []
 

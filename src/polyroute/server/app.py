@@ -34,6 +34,7 @@ from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS, ADMIN_PUBLIC_PATHS, ADMIN_SELF_SERVICE_PATHS
 from polyroute.server.connections import LIFESPAN_KEY
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
+from polyroute.server.loop_lag import LagProbe
 from polyroute.server.refusals import log_refusal
 from polyroute.server.routes import (
     controller,
@@ -136,6 +137,7 @@ class GatewayApp:
         self.state = state
         # SIGTERM: readiness 503, requests in flight finish, then stop (server/shutdown.py).
         self.drain = GracefulDrain(state.load, graceful_shutdown_s, state.connections)
+        self.lag_probe = LagProbe(state.load.lag)
         self._background: list[asyncio.Task[None]] = []
         # The admin API (keys, teams, users, spend) is a FastAPI app behind this one, with OpenAPI
         # docs at /docs. It is built on the first admin request (server/admin_paths.py says why).
@@ -162,9 +164,12 @@ class GatewayApp:
                     return
                 tune_gc()  # after start-up, so its objects move to the permanent generation
                 self._start_background()
+                # The event loop's lag, for load shedding (server/loop_lag.py).
+                self.lag_probe.start(asyncio.get_running_loop())
                 self.drain.install()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.lag_probe.stop()
                 for task in self._background:
                     task.cancel()
                 await asyncio.gather(*self._background, return_exceptions=True)
@@ -332,10 +337,7 @@ class GatewayApp:
     async def _authenticate(self, request: Request, basic_auth: bool = False) -> None:
         assert self.state.auth is not None
         headers = request.headers
-        if (
-            basic_auth
-            and presented_key(headers) is None
-        ):
+        if basic_auth and presented_key(headers) is None:
             # FastChat clients put the key in the URL's userinfo: HTTP Basic auth's password.
             token = presented_worker_token(headers.get("authorization"))
             if token:

@@ -1,0 +1,102 @@
+"""Adaptive load shedding: CoDel on the event loop's lag, on by default, with no setting to tune.
+
+One process serves every request on one event loop: past what its core can do, each request in
+flight gets a smaller share of it, and every request's latency grows with the number admitted
+(a fixed in-flight cap cannot know where that point lies: it depends on the upstreams, the
+request mix and the machine). The loop's lag (how late a timer runs) measures that queue
+directly: it is the time any ready request waits for its next turn, whatever the upstreams do,
+so a process with 10,000 streams waiting on slow upstreams sheds nothing while one whose core is
+saturated does.
+
+The policy (CoDel's, RFC 8289, with the loop's lag as the sojourn time): a probe every
+`PROBE_S` measures the lag. A lag above `TARGET_S` for a whole `INTERVAL_S` is a standing
+queue, not a burst (a GC pause, a batch of spend rows): the process starts shedding, and new
+model requests are answered 503 `overloaded` at once (server/load.py), before their body is read,
+until a probe sees the lag back under the target. Having shed within the last `RECENT_S`, the
+process sheds again as soon as the lag is over the target (the overload is still there; waiting
+a full interval again would let the queue grow back each time). A process with fewer than
+`MIN_IN_FLIGHT` requests in flight admits anyway: its lag is not its requests' doing (another
+process on the core, a slow admin call), and refusing them would not lower it.
+
+The defaults hold for any deployment because they measure the process's own CPU queue, not the
+upstreams: 5 ms is CoDel's target, a few times a loop turn of a busy process, and well under
+the latency that model requests are used to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+PROBE_S = 0.005  # how often the lag is measured; the timer costs ~1 µs a turn
+TARGET_S = 0.005  # CoDel's target: the lag a busy, not overloaded, process stays under
+INTERVAL_S = 0.1  # CoDel's interval: how long the lag must stay over the target
+RECENT_S = 1.0  # after shedding this recently, the next lag over the target sheds at once
+MIN_IN_FLIGHT = 4  # below this many requests in flight, the lag is not theirs to pay for
+
+
+class LagPolicy:
+    """When to shed, from the lag samples; the clock comes with each sample (deterministic tests)."""
+
+    __slots__ = ("target_s", "interval_s", "recent_s", "shedding", "_above_since", "_shed_at")
+
+    def __init__(
+        self, target_s: float = TARGET_S, interval_s: float = INTERVAL_S, recent_s: float = RECENT_S
+    ) -> None:
+        self.target_s = target_s
+        self.interval_s = interval_s
+        self.recent_s = recent_s
+        self.shedding = False  # read once per model request: a plain attribute
+        self._above_since: float | None = None  # when the lag went over the target
+        self._shed_at: float | None = None  # the last sample taken while shedding
+
+    def observe(self, lag_s: float, now: float) -> None:
+        if lag_s <= self.target_s:
+            self._above_since = None
+            self.shedding = False
+            return
+        if self._above_since is None:
+            self._above_since = now
+        recently = self._shed_at is not None and now - self._shed_at <= self.recent_s
+        if self.shedding or recently or now - self._above_since >= self.interval_s:
+            self.shedding = True
+            self._shed_at = now
+
+
+class LagProbe:
+    """A timer every `probe_s` on the running loop; how late each one runs feeds the policy."""
+
+    __slots__ = ("policy", "probe_s", "last_lag_s", "_clock", "_due", "_handle", "_loop")
+
+    def __init__(
+        self, policy: LagPolicy, probe_s: float = PROBE_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.policy = policy
+        self.probe_s = probe_s
+        self.last_lag_s = 0.0
+        self._clock = clock
+        self._due = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._schedule()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self.policy.shedding = False
+
+    def _schedule(self) -> None:
+        self._due = self._clock() + self.probe_s
+        self._handle = self._loop.call_later(self.probe_s, self.tick)  # type: ignore[union-attr]
+
+    def tick(self) -> None:
+        now = self._clock()
+        # uvloop's timers count whole milliseconds and may run up to one early: never negative.
+        self.last_lag_s = max(0.0, now - self._due)
+        self.policy.observe(self.last_lag_s, now)
+        self._schedule()
