@@ -314,9 +314,54 @@ def main() -> None:
     finally:
         upstream.terminate()
         upstream.wait(10)
+    results["command"] = "bench/overload.py " + " ".join(sys.argv[1:])
+    results["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out = ROOT / "bench" / "results" / f"{args.name}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out}")
+    out.with_suffix(".md").write_text(markdown(results))
+    print(f"results: {out} and .md")
+
+
+def markdown(results: dict[str, object]) -> str:
+    lines = [
+        f"# Overload, open loop ({results['date']})",
+        "",
+        f"`{results['command']}`: `polyroute serve` (bench/conf/full.yaml, a virtual key) on CPU 1; wrk",
+        "(bench/open_loop.lua, one connection per thread) and the nginx upstream on CPU 0. Rates are",
+        f"multiples of the capacity measured first (closed loop, 64 connections, 200s only): "
+        f"{results['capacity_rps']} req/s. Latency counts from each request's slot in the schedule.",
+        "",
+        "| target | round | phase | offered req/s | admitted req/s | shed (503 + Retry-After) "
+        "| not sent (cap) | admitted p50 / p99 ms | p99 / unloaded p99 | shed p50 ms "
+        "| bad 200 bodies / 503s without Retry-After |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rounds in results["targets"].items():
+        for number, result in enumerate(rounds, 1):
+            capacity = result["capacity"]
+            lines.append(
+                f"| {name} | {number} | capacity (closed loop, c64) | – | {capacity['ok_rps']} | "
+                f"{capacity['non_2xx']} | – | – | – | – | – |"
+            )
+            for phase in ("light", "1x", "2x"):
+                r = result[phase]
+                not_sent = max(0, r["due_in_window"] - r["sent_in_window"])
+                lines.append(
+                    f"| {name} | {number} | {phase} | {r['offered_rps']} | {r['admitted_rps']} "
+                    f"| {r['shed']} | {not_sent} | {r['admitted_p50_ms']} / {r['admitted_p99_ms']} | "
+                    f"{r.get('p99_ratio_to_unloaded', 1.0)}x | {r['shed_p50_ms']} | "
+                    f"{r['bad_200_bodies']} / {r['shed_without_retry_after']} |"
+                )
+    workers = results.get("workers")
+    if workers:
+        lines += [
+            "",
+            "## `--workers 2` vs one worker (closed loop, 64 connections, full profile, 200s per second)",
+            "",
+            f"One worker on CPU 1: {workers['rps_1_worker']}; two workers on CPUs 0,1 (beside wrk and the",
+            f"upstream): {workers['rps_2_workers']}; ratio of the medians {workers['ratio']}x.",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

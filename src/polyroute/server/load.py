@@ -58,20 +58,29 @@ class InFlight:
     def enter(self, task: asyncio.Task[object]) -> None:
         """Counts `task` in, or raises ServiceUnavailableError (503 `overloaded`): while the loop's
         lag says the process is overloaded, or past the hard limit."""
-        in_flight = len(self.tasks)
-        if self.lag.shedding and in_flight >= MIN_IN_FLIGHT:
-            self._shed("queueing_delay", "the gateway is overloaded; retry shortly")
-        if self.limit is not None and in_flight >= self.limit:
-            self._shed(
-                "in_flight_limit",
-                f"the gateway is at its limit of {self.limit} requests in flight; retry shortly",
-            )
+        reason = self.shed_reason()
+        if reason is not None:
+            raise self.shed(reason)
         self.tasks.add(task)
 
-    def _shed(self, reason: str, message: str) -> None:
+    def shed_reason(self) -> str | None:
+        """Why a new model request would be refused now, or None: an attribute read and a len()."""
+        in_flight = len(self.tasks)
+        if self.lag.shedding and in_flight >= MIN_IN_FLIGHT:
+            return "queueing_delay"
+        if self.limit is not None and in_flight >= self.limit:
+            return "in_flight_limit"
+        return None
+
+    def shed(self, reason: str) -> ServiceUnavailableError:
+        """Counts and logs (bounded) one request refused for `reason`; the error to answer."""
         METRICS.shed_requests.inc((reason,))
         self._log_shed(reason)
-        raise ServiceUnavailableError(message, code="overloaded", retry_after=SHED_RETRY_AFTER_S)
+        if reason == "in_flight_limit":
+            message = f"the gateway is at its limit of {self.limit} requests in flight; retry shortly"
+        else:
+            message = "the gateway is overloaded; retry shortly"
+        return ServiceUnavailableError(message, code="overloaded", retry_after=SHED_RETRY_AFTER_S)
 
     def _log_shed(self, reason: str) -> None:
         self._unlogged += 1
