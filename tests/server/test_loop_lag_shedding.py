@@ -85,8 +85,9 @@ class FakeHandle:
 
 def test_the_probe_feeds_how_late_each_timer_ran():
     now = [50.0]
+    cpu = [3.0]  # the loop thread's CPU time: busy all along here
     policy = LagPolicy()
-    probe = LagProbe(policy, clock=lambda: now[0])
+    probe = LagProbe(policy, clock=lambda: now[0], cpu_clock=lambda: cpu[0])
     loop = FakeLoop()
     probe.start(loop)  # type: ignore[arg-type]
     assert loop.timers == [(PROBE_S, probe.tick)]
@@ -94,12 +95,14 @@ def test_the_probe_feeds_how_late_each_timer_ran():
     ticks = 0
     while not policy.shedding:
         now[0] += PROBE_S + OVER
+        cpu[0] += PROBE_S + OVER
         probe.tick()
         ticks += 1
         assert probe.last_lag_s == pytest.approx(OVER)
         assert ticks * (PROBE_S + OVER) <= INTERVAL_S + 2 * (PROBE_S + OVER)
     # A timer that runs early (uvloop counts whole milliseconds) is no lag at all.
     now[0] += PROBE_S - 0.0005
+    cpu[0] += PROBE_S - 0.0005
     probe.tick()
     assert probe.last_lag_s == 0.0
     assert not policy.shedding
@@ -141,3 +144,19 @@ def test_the_hard_cap_still_holds_when_the_lag_is_low():
     with pytest.raises(ServiceUnavailableError, match="limit of 2"):
         load.enter(object())  # type: ignore[arg-type]
     assert _shed_count("in_flight_limit") == before + 1
+
+
+def test_lag_the_process_did_not_cause_sheds_nothing():
+    """Timers run late because the kernel gave the core to another process: the loop's thread
+    spent little CPU meanwhile, and refusing requests would not give the core back."""
+    now = [50.0]
+    cpu = [3.0]
+    policy = LagPolicy()
+    probe = LagProbe(policy, clock=lambda: now[0], cpu_clock=lambda: cpu[0])
+    probe.start(FakeLoop())  # type: ignore[arg-type]
+    for _ in range(round(INTERVAL_S * 4 / PROBE_S)):
+        now[0] += PROBE_S + OVER  # every timer late...
+        cpu[0] += PROBE_S / 4  # ...while the loop ran a quarter of the time
+        probe.tick()
+        assert probe.last_lag_s == pytest.approx(PROBE_S / 4)
+    assert not policy.shedding

@@ -9,14 +9,15 @@ so a process with 10,000 streams waiting on slow upstreams sheds nothing while o
 saturated does.
 
 The policy (CoDel's, RFC 8289, with the loop's lag as the sojourn time): a probe every
-`PROBE_S` measures the lag. A lag above `TARGET_S` for a whole `INTERVAL_S` is a standing
-queue, not a burst (a GC pause, a batch of spend rows): the process starts shedding, and new
-model requests are answered 503 `overloaded` at once (server/load.py), before their body is read,
-until a probe sees the lag back under the target. Having shed within the last `RECENT_S`, the
-process sheds again as soon as the lag is over the target (the overload is still there; waiting
-a full interval again would let the queue grow back each time). A process with fewer than
-`MIN_IN_FLIGHT` requests in flight admits anyway: its lag is not its requests' doing (another
-process on the core, a slow admin call), and refusing them would not lower it.
+`PROBE_S` measures the lag, as much of it as the process's own work caused (LagProbe). A lag
+above `TARGET_S` for a whole `INTERVAL_S` is a standing queue, not a burst (a GC pause, a batch
+of spend rows): the process starts shedding, and new model requests are answered 503
+`overloaded` at once (server/load.py; from the request's head, server/connections.py), before
+their body is read, until a probe sees the lag back under the target. Having shed within the
+last `RECENT_S`, the process sheds again as soon as the lag is over the target (the overload is
+still there; waiting a full interval again would let the queue grow back each time). A process
+with fewer than `MIN_IN_FLIGHT` requests in flight admits anyway: its lag is not its requests'
+doing (a slow admin call), and refusing them would not lower it.
 
 The defaults hold for any deployment because they measure the process's own CPU queue, not the
 upstreams: 5 ms is CoDel's target, a few times a loop turn of a busy process, and well under
@@ -65,18 +66,39 @@ class LagPolicy:
 
 
 class LagProbe:
-    """A timer every `probe_s` on the running loop; how late each one runs feeds the policy."""
+    """A timer every `probe_s` on the running loop; how late each one runs feeds the policy.
 
-    __slots__ = ("policy", "probe_s", "last_lag_s", "_clock", "_due", "_handle", "_loop")
+    Only the part of the lag this process's own work caused counts: a timer is late by at most
+    the CPU time the loop's thread spent since it was set. A process the kernel runs half the
+    time (another busy process on its core) runs its timers late too, but refusing its requests
+    would not give it the core back; one saturated by its own requests spends all that time."""
+
+    __slots__ = (
+        "policy",
+        "probe_s",
+        "last_lag_s",
+        "_clock",
+        "_cpu_clock",
+        "_due",
+        "_cpu_at",
+        "_handle",
+        "_loop",
+    )
 
     def __init__(
-        self, policy: LagPolicy, probe_s: float = PROBE_S, clock: Callable[[], float] = time.monotonic
+        self,
+        policy: LagPolicy,
+        probe_s: float = PROBE_S,
+        clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self.policy = policy
         self.probe_s = probe_s
         self.last_lag_s = 0.0
         self._clock = clock
+        self._cpu_clock = cpu_clock  # the loop thread's CPU time
         self._due = 0.0
+        self._cpu_at = 0.0
         self._handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -92,11 +114,13 @@ class LagProbe:
 
     def _schedule(self) -> None:
         self._due = self._clock() + self.probe_s
+        self._cpu_at = self._cpu_clock()
         self._handle = self._loop.call_later(self.probe_s, self.tick)  # type: ignore[union-attr]
 
     def tick(self) -> None:
         now = self._clock()
         # uvloop's timers count whole milliseconds and may run up to one early: never negative.
-        self.last_lag_s = max(0.0, now - self._due)
+        late = max(0.0, now - self._due)
+        self.last_lag_s = min(late, self._cpu_clock() - self._cpu_at)
         self.policy.observe(self.last_lag_s, now)
         self._schedule()
