@@ -26,43 +26,43 @@ UNDER = TARGET_S / 2
 
 def test_a_burst_of_lag_shorter_than_the_interval_sheds_nothing():
     policy = LagPolicy()
-    policy.observe(OVER, 10.0)
-    policy.observe(OVER * 20, 10.0 + INTERVAL_S / 2)  # a GC pause: long, but alone
+    policy.observe(OVER, 10.0, 10)
+    policy.observe(OVER * 20, 10.0 + INTERVAL_S / 2, 10)  # a GC pause: long, but alone
     assert not policy.shedding
-    policy.observe(UNDER, 10.0 + INTERVAL_S * 0.9)  # the queue emptied within the interval
-    policy.observe(OVER, 10.0 + INTERVAL_S * 1.5)
+    policy.observe(UNDER, 10.0 + INTERVAL_S * 0.9, 10)  # the queue emptied within the interval
+    policy.observe(OVER, 10.0 + INTERVAL_S * 1.5, 10)
     assert not policy.shedding  # the interval starts over
 
 
 def test_a_lag_over_the_target_for_a_whole_interval_sheds_until_it_is_back_under():
     policy = LagPolicy()
-    policy.observe(OVER, 0.0)
-    policy.observe(OVER, INTERVAL_S - 0.001)
+    policy.observe(OVER, 0.0, 10)
+    policy.observe(OVER, INTERVAL_S - 0.001, 10)
     assert not policy.shedding
-    policy.observe(OVER, INTERVAL_S)
+    policy.observe(OVER, INTERVAL_S, 10)
     assert policy.shedding
-    policy.observe(OVER, INTERVAL_S * 3)
+    policy.observe(OVER, INTERVAL_S * 3, 10)
     assert policy.shedding
-    policy.observe(TARGET_S, INTERVAL_S * 3 + PROBE_S)  # at the target is not over it
+    policy.observe(TARGET_S, INTERVAL_S * 3 + PROBE_S, 10)  # at the target is not over it
     assert not policy.shedding
 
 
 def test_after_shedding_recently_the_next_lag_over_the_target_sheds_at_once():
     policy = LagPolicy()
-    policy.observe(OVER, 0.0)
-    policy.observe(OVER, INTERVAL_S)
+    policy.observe(OVER, 0.0, 10)
+    policy.observe(OVER, INTERVAL_S, 10)
     assert policy.shedding
-    policy.observe(UNDER, INTERVAL_S + PROBE_S)
+    policy.observe(UNDER, INTERVAL_S + PROBE_S, 10)
     assert not policy.shedding
     # The overload is still there: no second interval of a growing queue before shedding again.
-    policy.observe(OVER, INTERVAL_S + 2 * PROBE_S)
+    policy.observe(OVER, INTERVAL_S + 2 * PROBE_S, 10)
     assert policy.shedding
-    policy.observe(UNDER, 1.0)
+    policy.observe(UNDER, 1.0, 10)
     # Long after the last shed, a new episode must last a whole interval again.
     later = INTERVAL_S + 2 * PROBE_S + RECENT_S + 0.001
-    policy.observe(OVER, later)
+    policy.observe(OVER, later, 10)
     assert not policy.shedding
-    policy.observe(OVER, later + INTERVAL_S)
+    policy.observe(OVER, later + INTERVAL_S, 10)
     assert policy.shedding
 
 
@@ -87,7 +87,7 @@ def test_the_probe_feeds_how_late_each_timer_ran():
     now = [50.0]
     cpu = [3.0]  # the loop thread's CPU time: busy all along here
     policy = LagPolicy()
-    probe = LagProbe(policy, clock=lambda: now[0], cpu_clock=lambda: cpu[0])
+    probe = LagProbe(policy, lambda: 10, clock=lambda: now[0], cpu_clock=lambda: cpu[0])
     loop = FakeLoop()
     probe.start(loop)  # type: ignore[arg-type]
     assert loop.timers == [(PROBE_S, probe.tick)]
@@ -119,7 +119,7 @@ def test_while_the_lag_says_overloaded_new_requests_are_shed_past_a_few_in_fligh
     policy = LagPolicy()
     load = InFlight(lag=policy)
     held = [object() for _ in range(MIN_IN_FLIGHT)]
-    policy.shedding = True
+    policy.shedding = True  # went over the target with nothing in flight: knee 0
     for task in held:  # a process with almost nothing in flight is not the cause of its lag
         load.enter(task)  # type: ignore[arg-type]
     before = _shed_count("queueing_delay")
@@ -152,7 +152,7 @@ def test_lag_the_process_did_not_cause_sheds_nothing():
     now = [50.0]
     cpu = [3.0]
     policy = LagPolicy()
-    probe = LagProbe(policy, clock=lambda: now[0], cpu_clock=lambda: cpu[0])
+    probe = LagProbe(policy, lambda: 10, clock=lambda: now[0], cpu_clock=lambda: cpu[0])
     probe.start(FakeLoop())  # type: ignore[arg-type]
     for _ in range(round(INTERVAL_S * 4 / PROBE_S)):
         now[0] += PROBE_S + OVER  # every timer late...
@@ -160,3 +160,26 @@ def test_lag_the_process_did_not_cause_sheds_nothing():
         probe.tick()
         assert probe.last_lag_s == pytest.approx(PROBE_S / 4)
     assert not policy.shedding
+
+
+def test_only_requests_past_the_concurrency_where_the_queue_began_are_shed():
+    """A closed-loop client resending each refusal at once cannot starve the process: it keeps
+    serving as many at once as it did when its core began to queue."""
+    policy = LagPolicy()
+    load = InFlight(lag=policy)
+    held = [object() for _ in range(12)]
+    for task in held[:10]:
+        load.enter(task)  # type: ignore[arg-type]
+    policy.observe(OVER, 0.0, len(load))  # the queue begins with 10 in flight
+    for task in held[10:]:
+        load.enter(task)  # type: ignore[arg-type]  # the queue grows meanwhile
+    policy.observe(OVER, INTERVAL_S, len(load))
+    assert policy.shedding and policy.knee == 10
+    with pytest.raises(ServiceUnavailableError):
+        load.enter(object())  # type: ignore[arg-type]
+    for task in held[:3]:
+        load.leave(task)  # type: ignore[arg-type]
+    assert len(load) == 9
+    load.enter(object())  # type: ignore[arg-type]  # back under the knee: admitted
+    with pytest.raises(ServiceUnavailableError):
+        load.enter(object())  # type: ignore[arg-type]

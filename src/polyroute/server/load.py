@@ -7,7 +7,8 @@ a set add and remove, O(1), no await. It serves two purposes:
   before its body is read or its caller authenticated, so an overloaded process spends nothing
   more on it and the client (or the load balancer) tries elsewhere:
   - while the event loop's lag shows a standing queue (server/loop_lag.py: CoDel on the lag,
-    on by default, nothing to tune), unless fewer than `MIN_IN_FLIGHT` are in flight;
+    on by default, nothing to tune), those past the number in flight when the queue began
+    (and at least `MIN_IN_FLIGHT`);
   - past `general_settings.max_in_flight_requests` model requests in flight, a hard cap. Off
     (None) by default: the right number depends on the upstreams' speed and the process's
     memory, and the connection cap (`max_connections`) already bounds what a peer can hold;
@@ -66,7 +67,8 @@ class InFlight:
     def shed_reason(self) -> str | None:
         """Why a new model request would be refused now, or None: an attribute read and a len()."""
         in_flight = len(self.tasks)
-        if self.lag.shedding and in_flight >= MIN_IN_FLIGHT:
+        lag = self.lag
+        if lag.shedding and in_flight >= MIN_IN_FLIGHT and in_flight >= lag.knee:
             return "queueing_delay"
         if self.limit is not None and in_flight >= self.limit:
             return "in_flight_limit"

@@ -15,9 +15,15 @@ of spend rows): the process starts shedding, and new model requests are answered
 `overloaded` at once (server/load.py; from the request's head, server/connections.py), before
 their body is read, until a probe sees the lag back under the target. Having shed within the
 last `RECENT_S`, the process sheds again as soon as the lag is over the target (the overload is
-still there; waiting a full interval again would let the queue grow back each time). A process
-with fewer than `MIN_IN_FLIGHT` requests in flight admits anyway: its lag is not its requests'
-doing (a slow admin call), and refusing them would not lower it.
+still there; waiting a full interval again would let the queue grow back each time).
+
+Shedding refuses only the requests past the knee: the number in flight when the lag went over
+the target, the concurrency past which the core queues. The process keeps serving that many at
+once, so refusals never starve it: clients that resend a refused request at once (a closed-loop
+load generator) cannot push the admitted work below what the core was doing when it began to
+queue, while an open-loop flood is held there instead of growing until clients give up. A
+process with fewer than `MIN_IN_FLIGHT` requests in flight admits anyway: its lag is not its
+requests' doing (a slow admin call), and refusing them would not lower it.
 
 The defaults hold for any deployment because they measure the process's own CPU queue, not the
 upstreams: 5 ms is CoDel's target, a few times a loop turn of a busy process, and well under
@@ -40,7 +46,7 @@ MIN_IN_FLIGHT = 4  # below this many requests in flight, the lag is not theirs t
 class LagPolicy:
     """When to shed, from the lag samples; the clock comes with each sample (deterministic tests)."""
 
-    __slots__ = ("target_s", "interval_s", "recent_s", "shedding", "_above_since", "_shed_at")
+    __slots__ = ("target_s", "interval_s", "recent_s", "shedding", "knee", "_above_since", "_shed_at")
 
     def __init__(
         self, target_s: float = TARGET_S, interval_s: float = INTERVAL_S, recent_s: float = RECENT_S
@@ -49,16 +55,20 @@ class LagPolicy:
         self.interval_s = interval_s
         self.recent_s = recent_s
         self.shedding = False  # read once per model request: a plain attribute
+        # The requests in flight when the lag went over the target: the concurrency past which
+        # the core queues. While shedding, only requests past it are refused.
+        self.knee = 0
         self._above_since: float | None = None  # when the lag went over the target
         self._shed_at: float | None = None  # the last sample taken while shedding
 
-    def observe(self, lag_s: float, now: float) -> None:
+    def observe(self, lag_s: float, now: float, in_flight: int) -> None:
         if lag_s <= self.target_s:
             self._above_since = None
             self.shedding = False
             return
         if self._above_since is None:
             self._above_since = now
+            self.knee = in_flight
         recently = self._shed_at is not None and now - self._shed_at <= self.recent_s
         if self.shedding or recently or now - self._above_since >= self.interval_s:
             self.shedding = True
@@ -75,6 +85,7 @@ class LagProbe:
 
     __slots__ = (
         "policy",
+        "in_flight",
         "probe_s",
         "last_lag_s",
         "_clock",
@@ -88,11 +99,13 @@ class LagProbe:
     def __init__(
         self,
         policy: LagPolicy,
+        in_flight: Callable[[], int],
         probe_s: float = PROBE_S,
         clock: Callable[[], float] = time.monotonic,
         cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self.policy = policy
+        self.in_flight = in_flight  # the process's model requests in flight now
         self.probe_s = probe_s
         self.last_lag_s = 0.0
         self._clock = clock
@@ -122,5 +135,5 @@ class LagProbe:
         # uvloop's timers count whole milliseconds and may run up to one early: never negative.
         late = max(0.0, now - self._due)
         self.last_lag_s = min(late, self._cpu_clock() - self._cpu_at)
-        self.policy.observe(self.last_lag_s, now)
+        self.policy.observe(self.last_lag_s, now, self.in_flight())
         self._schedule()
