@@ -162,9 +162,9 @@ def test_lag_the_process_did_not_cause_sheds_nothing():
     assert not policy.shedding
 
 
-def test_only_requests_past_the_concurrency_where_the_queue_began_are_shed():
+def test_only_requests_past_the_concurrency_when_shedding_began_are_shed():
     """A closed-loop client resending each refusal at once cannot starve the process: it keeps
-    serving as many at once as it did when its core began to queue."""
+    serving as many at once as it did when the standing queue was found."""
     policy = LagPolicy()
     load = InFlight(lag=policy)
     held = [object() for _ in range(12)]
@@ -172,14 +172,21 @@ def test_only_requests_past_the_concurrency_where_the_queue_began_are_shed():
         load.enter(task)  # type: ignore[arg-type]
     policy.observe(OVER, 0.0, len(load))  # the queue begins with 10 in flight
     for task in held[10:]:
-        load.enter(task)  # type: ignore[arg-type]  # the queue grows meanwhile
+        load.enter(task)  # type: ignore[arg-type]  # and grows for an interval
     policy.observe(OVER, INTERVAL_S, len(load))
-    assert policy.shedding and policy.knee == 10
+    assert policy.shedding and policy.knee == 12
     with pytest.raises(ServiceUnavailableError):
         load.enter(object())  # type: ignore[arg-type]
     for task in held[:3]:
         load.leave(task)  # type: ignore[arg-type]
-    assert len(load) == 9
-    load.enter(object())  # type: ignore[arg-type]  # back under the knee: admitted
+    policy.observe(OVER, INTERVAL_S + PROBE_S, len(load))  # still shedding: the knee holds
+    assert policy.knee == 12
+    # The lag dips under the target and comes back with fewer in flight: the knee stays.
+    policy.observe(UNDER, INTERVAL_S + 2 * PROBE_S, len(load))
+    policy.observe(OVER, INTERVAL_S + 3 * PROBE_S, len(load))
+    assert policy.shedding and policy.knee == 12
+    load.enter(object())  # type: ignore[arg-type]  # under the knee: admitted
+    load.enter(object())  # type: ignore[arg-type]
+    load.enter(object())  # type: ignore[arg-type]
     with pytest.raises(ServiceUnavailableError):
         load.enter(object())  # type: ignore[arg-type]

@@ -17,11 +17,12 @@ their body is read, until a probe sees the lag back under the target. Having she
 last `RECENT_S`, the process sheds again as soon as the lag is over the target (the overload is
 still there; waiting a full interval again would let the queue grow back each time).
 
-Shedding refuses only the requests past the knee: the number in flight when the lag went over
-the target, the concurrency past which the core queues. The process keeps serving that many at
-once, so refusals never starve it: clients that resend a refused request at once (a closed-loop
-load generator) cannot push the admitted work below what the core was doing when it began to
-queue, while an open-loop flood is held there instead of growing until clients give up. A
+Shedding refuses only the requests past the knee: the most in flight while the queue stood
+before shedding began.
+The process keeps serving that many at once, so refusals never starve it: clients that resend
+a refused request at once (a closed-loop load generator: its connections bound what is in
+flight) cannot push the admitted work below what the core was doing when the queue was found,
+while an open-loop flood is held there instead of growing until clients give up. A
 process with fewer than `MIN_IN_FLIGHT` requests in flight admits anyway: its lag is not its
 requests' doing (a slow admin call), and refusing them would not lower it.
 
@@ -46,7 +47,16 @@ MIN_IN_FLIGHT = 4  # below this many requests in flight, the lag is not theirs t
 class LagPolicy:
     """When to shed, from the lag samples; the clock comes with each sample (deterministic tests)."""
 
-    __slots__ = ("target_s", "interval_s", "recent_s", "shedding", "knee", "_above_since", "_shed_at")
+    __slots__ = (
+        "target_s",
+        "interval_s",
+        "recent_s",
+        "shedding",
+        "knee",
+        "_peak",
+        "_above_since",
+        "_shed_at",
+    )
 
     def __init__(
         self, target_s: float = TARGET_S, interval_s: float = INTERVAL_S, recent_s: float = RECENT_S
@@ -55,9 +65,10 @@ class LagPolicy:
         self.interval_s = interval_s
         self.recent_s = recent_s
         self.shedding = False  # read once per model request: a plain attribute
-        # The requests in flight when the lag went over the target: the concurrency past which
-        # the core queues. While shedding, only requests past it are refused.
+        # The requests in flight when shedding began: while shedding, only requests past it are
+        # refused, so the process keeps the concurrency it had when the queue was found.
         self.knee = 0
+        self._peak = 0  # the most in flight seen since the lag went over the target
         self._above_since: float | None = None  # when the lag went over the target
         self._shed_at: float | None = None  # the last sample taken while shedding
 
@@ -68,9 +79,18 @@ class LagPolicy:
             return
         if self._above_since is None:
             self._above_since = now
-            self.knee = in_flight
+            self._peak = in_flight
+        elif in_flight > self._peak:
+            self._peak = in_flight
+        if self._peak < MIN_IN_FLIGHT:
+            return  # not the requests' doing (start-up, a slow admin call): no episode, no knee
         recently = self._shed_at is not None and now - self._shed_at <= self.recent_s
         if self.shedding or recently or now - self._above_since >= self.interval_s:
+            if not self.shedding:
+                # The most in flight while the queue stood (a sample misses requests not yet
+                # read). Within an episode the knee only rises: what is in flight at a re-entry
+                # is what the last shedding let through, and taking it would ratchet it down.
+                self.knee = max(self.knee, self._peak) if recently else self._peak
             self.shedding = True
             self._shed_at = now
 
