@@ -90,7 +90,11 @@ class Gateway:
             start_new_session=True,
         )
         body = json.dumps({"model": "bench-model", "messages": [{"role": "user", "content": "hi"}]}).encode()
-        cpu_per_request.wait_ready(URL, {"Authorization": f"Bearer {KEY}"}, body, timeout=60)
+        try:
+            cpu_per_request.wait_ready(URL, {"Authorization": f"Bearer {KEY}"}, body, timeout=180)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def shed_total(self) -> float:
         request = urllib.request.Request(
@@ -310,8 +314,9 @@ def main() -> None:
                 results["targets"].setdefault(name, []).append(outcome)
                 print(f"round {round_no + 1}: {name} done", flush=True)
         if args.workers:
+            # Capacity, so the first target (before: it does not shed under closed-loop load).
             results["workers"] = workers_compare(
-                ROOT / "src", args.capacity_duration + 3, max(args.rounds, 2)
+                targets[next(iter(targets))][0], args.capacity_duration + 3, max(args.rounds, 2)
             )
     finally:
         upstream.terminate()
@@ -360,7 +365,7 @@ def markdown(results: dict[str, object]) -> str:
     if workers:
         lines += [
             "",
-            "## `--workers 2` vs one worker (closed loop, 64 connections, full profile, 200s per second)",
+            f"## `--workers 2` vs one worker ({next(iter(results['targets']))}: closed loop, c64)",
             "",
             f"One worker on CPU 1: {workers['rps_1_worker']}; two workers on CPUs 0,1 (beside wrk and the",
             f"upstream): {workers['rps_2_workers']}; ratio of the medians {workers['ratio']}x.",
