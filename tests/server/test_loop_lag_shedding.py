@@ -135,6 +135,19 @@ def test_while_the_lag_says_overloaded_new_requests_are_shed_past_a_few_in_fligh
     assert len(load) == MIN_IN_FLIGHT + 1
 
 
+def test_the_probe_gets_the_most_in_flight_since_it_last_asked():
+    """Between two batches of the loop fewer are in flight than the requests admitted saw."""
+    load = InFlight()
+    tasks = [object() for _ in range(5)]
+    for task in tasks:
+        load.enter(task)  # type: ignore[arg-type]
+    for task in tasks[:4]:
+        load.leave(task)  # type: ignore[arg-type]
+    assert len(load) == 1
+    assert load.take_peak() == 5
+    assert load.take_peak() == 1  # since then: the one still in flight
+
+
 def test_the_hard_cap_still_holds_when_the_lag_is_low():
     load = InFlight(limit=2)
     load.enter(object())  # type: ignore[arg-type]

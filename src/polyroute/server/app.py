@@ -140,7 +140,7 @@ class GatewayApp:
         self.state = state
         # SIGTERM: readiness 503, requests in flight finish, then stop (server/shutdown.py).
         self.drain = GracefulDrain(state.load, graceful_shutdown_s, state.connections)
-        self.lag_probe = LagProbe(state.load.lag, state.load.__len__)
+        self.lag_probe = LagProbe(state.load.lag, state.load.take_peak)
         # A shed model request is answered from its head by the HTTP protocol: no ASGI task.
         state.connections.early_answer = self._shed_early
         self._background: list[asyncio.Task[None]] = []

@@ -35,7 +35,7 @@ LOG_EVERY_S = 10.0  # at most one shed line per this many seconds, with the coun
 
 
 class InFlight:
-    __slots__ = ("limit", "lag", "tasks", "draining", "on_idle", "_clock", "_unlogged", "_logged_at")
+    __slots__ = ("limit", "lag", "tasks", "draining", "on_idle", "peak", "_clock", "_unlogged", "_logged_at")
 
     def __init__(
         self,
@@ -47,6 +47,9 @@ class InFlight:
         # Fed by the lag probe the app starts (server/app.py); until then it never sheds.
         self.lag = lag if lag is not None else LagPolicy()
         self.tasks: set[asyncio.Task[object]] = set()
+        # The most in flight since the lag probe last asked (take_peak): a probe between two
+        # batches of the loop sees fewer than the requests admitted see.
+        self.peak = 0
         self.draining = False
         self.on_idle: Callable[[], None] | None = None  # the drain's wake-up when the last one leaves
         self._clock = clock
@@ -62,7 +65,10 @@ class InFlight:
         reason = self.shed_reason()
         if reason is not None:
             raise self.shed(reason)
-        self.tasks.add(task)
+        tasks = self.tasks
+        tasks.add(task)
+        if len(tasks) > self.peak:
+            self.peak = len(tasks)
 
     def shed_reason(self) -> str | None:
         """Why a new model request would be refused now, or None: an attribute read and a len()."""
@@ -100,6 +106,12 @@ class InFlight:
         )
         self._unlogged = 0
         self._logged_at = now
+
+    def take_peak(self) -> int:
+        """The most in flight since the last call (the lag probe's, every few ms)."""
+        peak = max(self.peak, len(self.tasks))
+        self.peak = len(self.tasks)
+        return peak
 
     def leave(self, task: asyncio.Task[object]) -> None:
         self.tasks.discard(task)

@@ -125,7 +125,7 @@ class LagProbe:
         cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self.policy = policy
-        self.in_flight = in_flight  # the process's model requests in flight now
+        self.in_flight = in_flight  # the most model requests in flight since the last tick
         self.probe_s = probe_s
         self.last_lag_s = 0.0
         self._clock = clock
