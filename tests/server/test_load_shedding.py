@@ -8,12 +8,14 @@ test waits on (the fake has recorded N requests), never a timing guess."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.conftest import MASTER_KEY, OPENAI_KEY
@@ -60,6 +62,38 @@ def _wait_for(condition, what: str, timeout_s: float = 20) -> None:
         time.sleep(0.01)
 
 
+def _exchange(
+    conn: socket.socket, path: str, body: bytes, authorization: str = "Bearer none"
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 keep-alive request on `conn`, its whole answer read by its Content-Length."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nhost: gateway\r\nauthorization: {authorization}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    conn.sendall(head.encode() + body)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, "the gateway closed the connection"
+        data += chunk
+    raw_head, _, rest = data.partition(b"\r\n\r\n")
+    lines = raw_head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if headers.get("transfer-encoding") == "chunked":  # a relayed answer: to its last chunk
+        while not rest.endswith(b"\r\n0\r\n\r\n"):
+            chunk = conn.recv(65536)
+            assert chunk, "the gateway closed the connection"
+            rest += chunk
+        return int(lines[0].split()[1]), headers, rest
+    length = int(headers["content-length"])
+    while len(rest) < length:
+        chunk = conn.recv(65536)
+        assert chunk, "the gateway closed the connection"
+        rest += chunk
+    assert len(rest) == length  # nothing more: one answer per request
+    return int(lines[0].split()[1]), headers, rest
+
+
 def _scrape(gateway: GatewayServer) -> Scrape:
     response = httpx.get(gateway.url + "/metrics", headers={"authorization": f"Bearer {MASTER_KEY}"})
     assert response.status_code == 200
@@ -73,7 +107,7 @@ def test_past_the_limit_requests_are_shed_at_once_and_held_ones_finish(upstream,
     with _gateway(upstream, tmp_path, LIMIT) as gateway:
         client = gateway.client()
         # one registry per test process: the count so far
-        shed_before = _scrape(gateway).baseline("polyroute_shed_requests_total")
+        shed_before = _scrape(gateway).baseline("polyroute_shed_requests_total", reason="in_flight_limit")
         answers: list[str] = []
         errors: list[Exception] = []
 
@@ -111,6 +145,18 @@ def test_past_the_limit_requests_are_shed_at_once_and_held_ones_finish(upstream,
             raw = httpx.post(gateway.url + "/v1/chat/completions", content=b"{not json")
             assert raw.status_code == 503 and raw.json()["error"]["code"] == "overloaded"
 
+            # Answered from the request's head (server/connections.py): the body is dropped and
+            # the connection kept, each protocol's route in its own error shape.
+            conn = socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+            status, headers, body = _exchange(
+                conn, "/v1/chat/completions", b'{"model": "gpt", "messages": []}'
+            )
+            assert status == 503 and headers["retry-after"] == "1" and headers["x-request-id"]
+            assert orjson.loads(body)["error"]["code"] == "overloaded"
+            status, headers, body = _exchange(conn, "/v1/messages", b'{"model": "gpt", "max_tokens": 1}' * 50)
+            assert status == 503 and headers["retry-after"] == "1"
+            assert orjson.loads(body)["type"] == "error"  # Anthropic's shape
+
             # Routes that are not model routes are not counted or shed.
             models = httpx.get(gateway.url + "/v1/models", headers={"authorization": f"Bearer {MASTER_KEY}"})
             assert models.status_code == 200
@@ -121,11 +167,15 @@ def test_past_the_limit_requests_are_shed_at_once_and_held_ones_finish(upstream,
                 thread.join(30)
         assert not errors and answers == ["held answer"] * LIMIT
 
-        # Capacity is back: the next request is served.
+        # Capacity is back: the next request is served, on the kept connection too.
         answer = client.chat.completions.create(model="gpt", messages=MESSAGES)
         assert answer.choices[0].message.content == "held answer"
+        body = orjson.dumps({"model": "gpt", "messages": MESSAGES})
+        status, _, answered = _exchange(conn, "/v1/chat/completions", body, f"Bearer {MASTER_KEY}")
+        conn.close()
+        assert status == 200 and b"held answer" in answered
         metrics = _scrape(gateway)
-        assert metrics.get("polyroute_shed_requests_total", reason="in_flight_limit") == shed_before + 2
+        assert metrics.get("polyroute_shed_requests_total", reason="in_flight_limit") == shed_before + 4
         # Not one log line per shed request (an outsider could flood the log): the bounded one only.
         assert "code=overloaded" not in caplog.text
         assert "requests shed:" in caplog.text

@@ -318,7 +318,8 @@ class GatewayMetrics:
     shed_requests: Counter = field(
         default_factory=lambda: Counter(
             "polyroute_shed_requests_total",
-            "Model requests refused at once with 503 overloaded (general_settings.max_in_flight_requests).",
+            "Model requests refused at once with 503 overloaded: queueing_delay (the event loop's lag), "
+            "in_flight_limit (general_settings.max_in_flight_requests).",
             ("reason",),
         )
     )

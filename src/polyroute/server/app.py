@@ -16,6 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from polyroute.asgi import new_request_id
 from polyroute.auth.context import auth_context_for
 from polyroute.auth.master_key import presented_key
 from polyroute.config.server_limits import ServerLimits
@@ -34,6 +37,7 @@ from polyroute.server.accounting import admit
 from polyroute.server.admin_paths import ADMIN_PATHS, ADMIN_PUBLIC_PATHS, ADMIN_SELF_SERVICE_PATHS
 from polyroute.server.connections import LIFESPAN_KEY, ON_DISCONNECT
 from polyroute.server.http import ClientGone, Receive, Request, Scope, Send
+from polyroute.server.loop_lag import LagProbe
 from polyroute.server.refusals import log_refusal
 from polyroute.server.routes import (
     controller,
@@ -137,6 +141,9 @@ class GatewayApp:
         self.state = state
         # SIGTERM: readiness 503, requests in flight finish, then stop (server/shutdown.py).
         self.drain = GracefulDrain(state.load, graceful_shutdown_s, state.connections)
+        self.lag_probe = LagProbe(state.load.lag, state.load.take_peak)
+        # A shed model request is answered from its head by the HTTP protocol: no ASGI task.
+        state.connections.early_answer = self._shed_early
         self._background: list[asyncio.Task[None]] = []
         # The admin API (keys, teams, users, spend) is a FastAPI app behind this one, with OpenAPI
         # docs at /docs. It is built on the first admin request (server/admin_paths.py says why).
@@ -166,9 +173,12 @@ class GatewayApp:
                     return
                 tune_gc()  # after start-up, so its objects move to the permanent generation
                 self._start_background()
+                # The event loop's lag, for load shedding (server/loop_lag.py).
+                self.lag_probe.start(asyncio.get_running_loop())
                 self.drain.install()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.lag_probe.stop()
                 for task in self._background:
                     task.cancel()
                 await asyncio.gather(*self._background, return_exceptions=True)
@@ -277,6 +287,34 @@ class GatewayApp:
             await self._serve(request, route, args)
         finally:
             load.leave(task)  # type: ignore[arg-type]
+
+    def _shed_early(self, method: bytes, url: bytes) -> bytes | None:
+        """The whole HTTP answer to a model request the process sheds now (server/load.py), in
+        its protocol's error shape, for server/connections.py to send from the request's head;
+        None (the common case: one attribute read) for everything else, which the app serves."""
+        load = self.state.load
+        reason = load.shed_reason()
+        if reason is None:
+            return None
+        path = url.partition(b"?")[0]
+        route = ROUTES.get(path.decode("latin-1")) if b"%" not in path else None
+        if route is None or route.call_type is None or route.method.encode() != method:
+            return None  # the app answers (and sheds) it
+        error = load.shed(reason)
+        METRICS.errors.inc((error.type, label(error.code), label(error.provider), str(error.status)))
+        request_id = new_request_id()
+        protocol = route.protocol
+        body = error.to_body(request_id) if protocol is None else protocol.error_body(error, request_id)
+        headers = {"x-request-id": request_id, **error.response_headers()}
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        return b"".join(
+            [
+                STATUS_LINE[error.status],
+                head.encode("latin-1"),
+                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body),
+                body,
+            ]
+        )
 
     async def _serve(self, request: Request, route: Route, args: tuple[Any, ...]) -> None:
         path = request.path

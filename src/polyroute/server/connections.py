@@ -65,6 +65,9 @@ class ConnectionGuard:
         # `Connection: close`, so keep-alive clients move to another process before this one
         # closes their idle connections under them.
         self.draining = False
+        # Set by the app: (method, URL) -> a whole response for a request refused from its head
+        # alone (a shed model request, server/load.py), or None to hand it to the app.
+        self.early_answer: Callable[[bytes, bytes], bytes | None] | None = None
         self._clock = clock
         self._unlogged: dict[str, int] = {}
         self._logged_at: dict[str, float] = {}
@@ -102,6 +105,24 @@ def _answer(reason: str, limit: int | float) -> bytes:
             body,
         ]
     )
+
+
+class _NoEvent:
+    def set(self) -> None:
+        pass
+
+
+class _Answered:
+    """Stands in for uvicorn's request cycle of a request answered from its head: complete, so
+    uvicorn's body callbacks drop the rest of its body and the next request starts at once."""
+
+    response_complete = True
+    disconnected = False
+    keep_alive = True
+    message_event = _NoEvent()
+
+
+_ANSWERED = _Answered()
 
 
 class _TooManyHeaders(Exception):
@@ -188,10 +209,36 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._cancel_head_timer()
+        if self._answered_early():
+            return
         self.scope[ON_DISCONNECT] = None  # type: ignore[literal-required]  # see ON_DISCONNECT
         super().on_headers_complete()
         if self.guard.draining and self.cycle is not None:
             self.cycle.keep_alive = False  # set before the app answers: uvicorn adds the header
+
+    def _answered_early(self) -> bool:
+        """A request the app refuses from its head alone (a shed one) is answered here, without
+        uvicorn's request cycle, task and ASGI messages: under overload it is most requests, and
+        the cheaper each refusal, the more of the core is left for the ones admitted. Only on a
+        keep-alive connection with no answer in progress (the order of answers holds) and no
+        `Expect: 100-continue` (the client waits, its body unsent); the rest of its body is
+        read and dropped as uvicorn does for an answer sent before the body was read."""
+        early = self.guard.early_answer
+        if (
+            early is None
+            or self.guard.draining
+            or self.expect_100_continue
+            or (self.cycle is not None and not self.cycle.response_complete)
+            or not self.parser.should_keep_alive()
+        ):
+            return False
+        answer = early(self.parser.get_method(), self.url)
+        if answer is None:
+            return False
+        self.cycle = _ANSWERED  # type: ignore[assignment]
+        self.transport.write(answer)
+        self.on_response_complete()
+        return True
 
     # -- shedding -----------------------------------------------------------------------------------
     def _arm_head_timer(self) -> None:
