@@ -5,6 +5,8 @@ step below is a fact the test sets, never a wall-clock guess."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from polyroute.errors import ServiceUnavailableError
@@ -203,3 +205,39 @@ def test_only_requests_past_the_concurrency_when_shedding_began_are_shed():
     load.enter(object())  # type: ignore[arg-type]
     with pytest.raises(ServiceUnavailableError):
         load.enter(object())  # type: ignore[arg-type]
+
+
+async def test_the_lag_probe_runs_only_where_the_setting_turns_it_on(tmp_path) -> None:
+    """Off by default (a closed-loop load at capacity would get 503s); on with
+    general_settings.shed_on_event_loop_lag."""
+    import yaml
+
+    from polyroute.config.loader import load_config
+    from polyroute.server.app import create_app
+    from polyroute.server.state import AppState
+
+    for setting in (None, False, True):
+        folder = tmp_path / str(setting)
+        folder.mkdir()
+        general = {} if setting is None else {"shed_on_event_loop_lag": setting}
+        path = folder / "config.yaml"
+        path.write_text(yaml.safe_dump({"general_settings": general}))
+        app = create_app(
+            AppState.build(load_config(path, {"POLYROUTE_DATA_DIR": str(folder)}), open_access=True)
+        )
+        inbox: asyncio.Queue = asyncio.Queue()
+        started = asyncio.Event()
+        await inbox.put({"type": "lifespan.startup"})
+
+        async def send(message, started=started) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                started.set()
+
+        lifespan = asyncio.ensure_future(
+            app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, send)
+        )
+        await asyncio.wait_for(started.wait(), 30)
+        assert (app.lag_probe._handle is not None) is bool(setting)
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(lifespan, 30)
+        assert app.lag_probe._handle is None

@@ -37,6 +37,10 @@ class ServerLimitSettings(BaseModel):
     max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
     max_admin_request_size_kb: int = Field(default=DEFAULT_MAX_CONTROL_BODY_KB, ge=1, le=64 * 1024)
     max_in_flight_requests: int | None = Field(default=DEFAULT_MAX_IN_FLIGHT, ge=1, le=1_000_000)
+    # Shedding by the event loop's lag (server/loop_lag.py). Off by default: a closed-loop load at
+    # capacity (a benchmark's 64 connections, a batch job) also stands a queue, and would get 503s
+    # where it only needs to wait; turn it on where open-ended traffic can exceed the capacity.
+    shed_on_event_loop_lag: bool = False
 
 
 SERVER_LIMIT_KEYS = frozenset(ServerLimitSettings.model_fields)
@@ -53,6 +57,7 @@ class ServerLimits:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_control_body_bytes: int = DEFAULT_MAX_CONTROL_BODY_KB * 1024
     max_in_flight_requests: int | None = DEFAULT_MAX_IN_FLIGHT
+    shed_on_event_loop_lag: bool = False
 
     @classmethod
     def from_settings(cls, settings: ServerLimitSettings) -> ServerLimits:
@@ -64,4 +69,5 @@ class ServerLimits:
             max_connections=settings.max_connections,
             max_control_body_bytes=settings.max_admin_request_size_kb * 1024,
             max_in_flight_requests=settings.max_in_flight_requests,
+            shed_on_event_loop_lag=settings.shed_on_event_loop_lag,
         )

@@ -174,7 +174,8 @@ class GatewayApp:
                 tune_gc()  # after start-up, so its objects move to the permanent generation
                 self._start_background()
                 # The event loop's lag, for load shedding (server/loop_lag.py).
-                self.lag_probe.start(asyncio.get_running_loop())
+                if self.state.config.limits.shed_on_event_loop_lag:
+                    self.lag_probe.start(asyncio.get_running_loop())
                 self.drain.install()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -7,8 +7,8 @@ a set add and remove, O(1), no await. It serves two purposes:
   before its body is read or its caller authenticated, so an overloaded process spends nothing
   more on it and the client (or the load balancer) tries elsewhere:
   - while the event loop's lag shows a standing queue (server/loop_lag.py: CoDel on the lag,
-    on by default, nothing to tune), those past the number in flight when the queue began
-    (and at least `MIN_IN_FLIGHT`);
+    `general_settings.shed_on_event_loop_lag`, off by default), those past the number in
+    flight when the queue began (and at least `MIN_IN_FLIGHT`);
   - past `general_settings.max_in_flight_requests` model requests in flight, a hard cap. Off
     (None) by default: the right number depends on the upstreams' speed and the process's
     memory, and the connection cap (`max_connections`) already bounds what a peer can hold;

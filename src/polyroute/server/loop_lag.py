@@ -1,4 +1,4 @@
-"""Adaptive load shedding: CoDel on the event loop's lag, on by default, with no setting to tune.
+"""Adaptive load shedding: CoDel on the event loop's lag, nothing to tune but whether it runs.
 
 One process serves every request on one event loop: past what its core can do, each request in
 flight gets a smaller share of it, and every request's latency grows with the number admitted
@@ -26,9 +26,11 @@ while an open-loop flood is held there instead of growing until clients give up.
 process with fewer than `MIN_IN_FLIGHT` requests in flight admits anyway: its lag is not its
 requests' doing (a slow admin call), and refusing them would not lower it.
 
-The defaults hold for any deployment because they measure the process's own CPU queue, not the
-upstreams: 5 ms is CoDel's target, a few times a loop turn of a busy process, and well under
-the latency that model requests are used to.
+It runs where `general_settings.shed_on_event_loop_lag` is true (off by default: a closed-loop
+load at capacity, such as a benchmark's 64 connections, stands a queue too, and would get 503s
+where waiting is what it needs). The defaults hold for any deployment because they measure the
+process's own CPU queue, not the upstreams: 5 ms is CoDel's target, a few times a loop turn of
+a busy process, and well under the latency that model requests are used to.
 """
 
 from __future__ import annotations
