@@ -95,7 +95,10 @@ def test_a_failed_attempt_is_its_own_error_span(traced):
     gw, a, b, collector = traced
     a.script(Error(429, message="slow down"))
     b.script(Reply(text="from b"))
-    gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True).close()
+    # Read to the end: a client that closed the stream at once would cancel the second attempt
+    # (the gateway notices a lost connection at once), making its span an error too.
+    chunks = list(gw.client().chat.completions.create(model="gpt", messages=MESSAGES, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "from b"
     spans = wait_for_spans(collector, 3)
     attempts = sorted((s for s in spans if s["kind"] == "SPAN_KIND_CLIENT"), key=lambda s: s["start"])
     assert [s["attributes"]["polyroute.deployment.id"] for s in attempts] == ["dep-a", "dep-b"]
