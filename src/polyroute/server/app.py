@@ -506,7 +506,7 @@ class _Cancel:
     def __call__(self) -> None:
         request = self.request
         if not (request.finished or request.delivered) and self.task is not None:
-            self.request.disconnected = True
+            request.disconnected = True
             self.task.cancel()
 
 
@@ -518,11 +518,11 @@ class _DisconnectWatch:
     leaves is noticed at most WATCH_AFTER_S late.
     """
 
-    __slots__ = ("request", "task", "watcher", "timer")
+    __slots__ = ("request", "cancel", "watcher", "timer")
 
     def __init__(self, request: Request) -> None:
         self.request = request
-        self.task = asyncio.current_task()
+        self.cancel = _Cancel(request, asyncio.current_task())
         self.watcher: asyncio.Future[None] | None = None
         self.timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, self._start)
 
@@ -534,9 +534,7 @@ class _DisconnectWatch:
         while True:
             message = await self.request.receive()
             if message["type"] == "http.disconnect":
-                if not (self.request.finished or self.request.delivered) and self.task is not None:
-                    self.request.disconnected = True
-                    self.task.cancel()
+                self.cancel()
                 return
 
     def stop(self) -> None:

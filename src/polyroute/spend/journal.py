@@ -177,7 +177,7 @@ class SpendJournal:
         if batch is None or self._loop is None:
             return
         batch.timer = self._loop.call_later(APPEND_TIMEOUT_S, _expire, batch)
-        self._queue.put(("rows", batch, batch))
+        self._queue.put(("rows", None, batch))
 
     def note_progress(self, record: dict[str, Any]) -> None:
         """A running stream's row so far; not awaited (a later line for the request supersedes it)."""
@@ -231,9 +231,9 @@ class SpendJournal:
             if kind_or_line == "durable":
                 finished.extend(ids)
                 continue
-            if kind_or_line == "rows":  # a batch of awaited appends (`ids` is the _Batch)
-                lines.extend(ids.lines)
-                self._pending[self._segment].update(ids.ids)  # type: ignore[index]
+            if kind_or_line == "rows":  # a batch of awaited appends (`done` is the _Batch)
+                lines.extend(done.lines)
+                self._pending[self._segment].update(done.ids)  # type: ignore[index]
                 waiting.append(done)
                 continue
             lines.append(kind_or_line)  # a stream's progress row, not awaited
