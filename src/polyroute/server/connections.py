@@ -125,6 +125,62 @@ class _Answered:
 _ANSWERED = _Answered()
 
 
+class HeldHeadTransport:
+    """The connection's transport, holding a response's head until its body or the loop turn's end.
+
+    uvicorn writes a response's status line and headers, then its body, as two writes, and
+    uvloop sends each at once: two send calls (and two TCP segments) for every whole answer. The
+    head is held instead: a body written in the same turn of the event loop (a whole answer is)
+    leaves with it in one send; otherwise the head goes out alone when the turn ends, so a
+    stream's client still gets its headers before the first event. Every write goes through
+    here, so nothing overtakes a held head."""
+
+    __slots__ = ("_transport", "_loop", "_hold", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._hold = False  # the next write is a response's head
+        self._held: bytes | None = None
+
+    def hold_next(self) -> None:
+        self._hold = True
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + data)
+        elif self._hold:
+            self._hold = False
+            self._held = data
+            self._loop.call_soon(self._flush)
+        else:
+            self._transport.write(data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def __getattr__(self, name: str) -> Any:  # pause_reading, set_protocol, ...: the transport's own
+        return getattr(self._transport, name)
+
+
 class _TooManyHeaders(Exception):
     """Raised from the parser's header callback to stop it at once."""
 
@@ -145,7 +201,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- connection ---------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._writer = HeldHeadTransport(transport, self.loop)
+        super().connection_made(self._writer)  # type: ignore[arg-type]
         self.guard.open += 1
         self._counted = True
         if self.guard.open > self.limits.max_connections:
@@ -213,6 +270,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self.scope[ON_DISCONNECT] = None  # type: ignore[literal-required]  # see ON_DISCONNECT
         super().on_headers_complete()
+        self._writer.hold_next()
         if self.guard.draining and self.cycle is not None:
             self.cycle.keep_alive = False  # set before the app answers: uvicorn adds the header
 
