@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, case, desc, func, select, update
+from sqlalchemy import JSON, Boolean, Integer, String, case, desc, func, select, update
 
 from polyroute.store.database import Database
 from polyroute.store.models import SpendLog, Team, User, UtcDateTime, VirtualKey
@@ -91,7 +91,22 @@ def _bind_processor(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
             return _sqlite_utc_text
         if isinstance(column.type, Boolean):
             return None  # sqlite3 binds a bool as the integer 1 or 0 itself, as SQLAlchemy's int() does
-    return column.type.dialect_impl(dialect).bind_processor(dialect)
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is not None and isinstance(column.type, JSON):
+        return _empty_object_first(process)
+    return process
+
+
+def _empty_object_first(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Most rows' metadata is {}: its text without a call into the json module (which builds an
+    encoder per call, 1.2 µs)."""
+
+    def text(value: Any) -> Any:
+        if value.__class__ is dict and not value:
+            return "{}"
+        return process(value)
+
+    return text
 
 
 def _sqlite_utc_text(value: datetime | None) -> str | None:
@@ -271,9 +286,12 @@ class SpendStore:
 def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:
     """Rows grouped by the columns they set: one executemany needs the same keys in every row
     (rows from one gateway share them; a spool replayed after a config change may not)."""
+    by_order: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:  # a tuple of the keys is cheaper than a set; rows of one gateway share the order
+        by_order.setdefault(tuple(row), []).append(row)
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(frozenset(row), []).append(row)
+    for keys, group in by_order.items():
+        groups.setdefault(frozenset(keys), []).extend(group)
     return groups
 
 
