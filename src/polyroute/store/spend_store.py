@@ -33,6 +33,8 @@ _STRING_LENGTHS = {
 }
 _INTEGERS = frozenset(c.key for c in SpendLog.__table__.columns if isinstance(c.type, Integer))
 _INT_MAX = 2**31 - 1  # SQL INTEGER
+_UNKNOWN: Any = object()
+_MAX_KEY_ORDERS = 64
 # Columns with a Python-side default (the table's keys: "metadata", not the ORM's `metadata_`).
 _DEFAULTED = frozenset(c.key for c in SpendLog.__table__.columns if c.default is not None)
 
@@ -47,9 +49,11 @@ class _DriverInsert:
 
     SQLAlchemy's insertmanyvalues renders, binds and processes each batch in Python on the event
     loop's thread (about 25 µs a row, CPU every request pays). Here the statement is compiled
-    once, only the columns that need it go through their type's bind processor (the same
-    functions SQLAlchemy would call, so the stored values are the same), and the driver binds the
-    tuples in C. It needs the driver's summed rowcount to tell that every row was new."""
+    once, each record becomes a tuple in one pass (the column bounds of `_row` applied by
+    position), only the columns that need it go through their type's bind processor (the same
+    functions SQLAlchemy would call, or ones the tests hold to the same stored bytes), and the
+    driver binds the tuples in C. It needs the driver's summed rowcount to tell that every row was
+    new (13.5 µs a row on the loop's thread instead of 25, bench/README.md)."""
 
     def __init__(self, insert: Any, keys: frozenset[str], dialect: Any) -> None:
         table = SpendLog.__table__
@@ -64,6 +68,10 @@ class _DriverInsert:
         self.processed = tuple(
             (i, proc) for i, name in enumerate(self.order) if (proc := processors.get(name))
         )
+        self.strings = tuple(
+            (i, _STRING_LENGTHS[n]) for i, n in enumerate(self.order) if n in _STRING_LENGTHS
+        )
+        self.integers = tuple(i for i, name in enumerate(self.order) if name in _INTEGERS)
 
     @staticmethod
     def covers(keys: frozenset[str], dialect: Any) -> bool:
@@ -72,11 +80,19 @@ class _DriverInsert:
         fill those in; the driver cannot)."""
         return bool(dialect.supports_sane_multi_rowcount) and _DEFAULTED <= keys
 
-    def parameters(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        order, processed = self.order, self.processed
+    def parameters(self, records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        order, processed, strings, integers = self.order, self.processed, self.strings, self.integers
         out = []
-        for row in rows:
-            values = [row[name] for name in order]
+        for record in records:
+            values = [record[name] for name in order]
+            for i, length in strings:  # the bounds `_row` applies, in the same order
+                value = values[i]
+                if isinstance(value, str) and (len(value) > length or "\x00" in value):
+                    values[i] = value.replace("\x00", "")[:length]
+            for i in integers:
+                value = values[i]
+                if isinstance(value, int) and not 0 <= value <= _INT_MAX:
+                    values[i] = min(max(value, 0), _INT_MAX)
             for i, proc in processed:
                 values[i] = proc(values[i])
             out.append(tuple(values))
@@ -113,6 +129,8 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     """The test suite compares the stored bytes with SQLAlchemy's (tests/store)."""
     if value is None:
         return None
+    if isinstance(value, str):  # replayed from the JSON-lines spool
+        value = datetime.fromisoformat(value)
     if value.tzinfo is not UTC and value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00" of an aware value
@@ -129,7 +147,7 @@ class SpendStore:
             from sqlalchemy.dialects.sqlite import insert
         self._insert = insert
         self._statements: dict[frozenset[str], Any] = {}
-        self._driver_inserts: dict[frozenset[str], _DriverInsert | None] = {}
+        self._driver_inserts: dict[tuple[str, ...], _DriverInsert | None] = {}
 
     def _statement(self, keys: frozenset[str]) -> Any:
         statement = self._statements.get(keys)
@@ -152,7 +170,7 @@ class SpendStore:
         # `disable_spend_logs`: records that only add to budgets. With no row there is nothing to
         # deduplicate a replay against, so these count as new (see docs/keys_and_spend.md).
         inserted = [r["request_id"] for r in records if r.get("spend_only")]
-        groups = _by_columns([_row(r) for r in records if not r.get("spend_only")])
+        groups = _by_key_order([r for r in records if not r.get("spend_only")])
         try:
             return await self._write(groups, inserted, budgets, spend_by_row, returning=False)
         except _NotAllNew:
@@ -160,17 +178,23 @@ class SpendStore:
             # RETURNING now tells which rows are new, so only theirs add to the budgets.
             return await self._write(groups, inserted, budgets, spend_by_row, returning=True)
 
-    def _driver_insert(self, keys: frozenset[str]) -> _DriverInsert | None:
-        if keys not in self._driver_inserts:
+    def _driver_insert(self, keys: tuple[str, ...]) -> _DriverInsert | None:
+        """The driver-level insert for records with these keys (in this order), if they can take it."""
+        found = self._driver_inserts.get(keys, _UNKNOWN)
+        if found is _UNKNOWN:
             dialect = self.db.engine.dialect
-            self._driver_inserts[keys] = (
-                _DriverInsert(self._insert, keys, dialect) if _DriverInsert.covers(keys, dialect) else None
-            )
-        return self._driver_inserts[keys]
+            columns = frozenset(keys) & SPEND_COLUMNS
+            found = None
+            # A record of an older spool names the metadata column `metadata_`: `_row` maps it.
+            if "metadata_" not in columns and _DriverInsert.covers(columns, dialect):
+                found = _DriverInsert(self._insert, columns, dialect)
+            if len(self._driver_inserts) < _MAX_KEY_ORDERS:  # orders come from spooled files too
+                self._driver_inserts[keys] = found
+        return found
 
     async def _write(
         self,
-        groups: dict[frozenset[str], list[dict[str, Any]]],
+        groups: dict[tuple[str, ...], list[dict[str, Any]]],
         spend_only: list[str],
         budgets: dict[str, Any],
         spend_by_row: dict[str, float],
@@ -186,13 +210,14 @@ class SpendStore:
                     result = await connection.exec_driver_sql(driver.sql, driver.parameters(group))
                     if result.rowcount != len(group):
                         raise _NotAllNew
-                    inserted += [row["request_id"] for row in group]
+                    inserted += [record["request_id"] for record in group]
                     continue
                 # One cached statement run over many parameter sets (SQLAlchemy's "insertmanyvalues"
                 # batches them into multi-row INSERT ... RETURNING itself); building a fresh
                 # `.values(rows)` statement per batch cost more CPU than the requests it recorded.
-                statement = self._statement(keys)
-                inserted += list((await session.scalars(statement, group)).all())
+                for columns, rows in _by_columns([_row(record) for record in group]).items():
+                    statement = self._statement(columns)
+                    inserted += list((await session.scalars(statement, rows)).all())
             increments: dict[tuple[str, str, int], float] = defaultdict(float)
             for request_id in inserted:
                 for kind, ident, period in budgets[request_id]:
@@ -283,15 +308,21 @@ class SpendStore:
         ]
 
 
+def _by_key_order(records: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """Records grouped by their keys in order (a tuple is cheaper to make than a set): one
+    executemany needs the same columns in every row. Records of one gateway share the order; a
+    spool replayed after a config change may not."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(tuple(record), []).append(record)
+    return groups
+
+
 def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:
-    """Rows grouped by the columns they set: one executemany needs the same keys in every row
-    (rows from one gateway share them; a spool replayed after a config change may not)."""
-    by_order: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:  # a tuple of the keys is cheaper than a set; rows of one gateway share the order
-        by_order.setdefault(tuple(row), []).append(row)
+    """Rows (`_row`'s) grouped by the columns they set."""
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for keys, group in by_order.items():
-        groups.setdefault(frozenset(keys), []).extend(group)
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
     return groups
 
 
