@@ -3,6 +3,7 @@ bytes must equal what SQLAlchemy's insert stores, and a replay must still count 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -148,4 +149,37 @@ async def test_rows_without_every_defaulted_column_take_sqlalchemys_insert(tmp_p
             ).one()
         assert (status, metadata) == ("success", "{}")
     finally:
+        await db.close()
+
+
+async def test_a_big_batch_lets_the_event_loop_run_while_its_rows_are_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests are served between slices of a 500-row batch, not held for all of it."""
+    db = await migrated(tmp_path, "turns")
+    slices_done: list[int] = []
+    prepare = _DriverInsert.parameters
+
+    def counted(self: _DriverInsert, records: list[dict]) -> list[tuple]:
+        out = prepare(self, records)
+        slices_done.append(len(records))
+        return out
+
+    monkeypatch.setattr(_DriverInsert, "parameters", counted)
+    seen_by_others: set[int] = set()
+
+    async def another_request() -> None:
+        while True:
+            seen_by_others.add(len(slices_done))
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(another_request())
+    try:
+        await asyncio.sleep(0)
+        assert await SpendStore(db).write_batch([full_record(f"r-{i}") for i in range(500)]) == 500
+        assert sum(slices_done) == 500 and len(slices_done) > 1
+        # it ran after each slice but the last, before the batch was prepared
+        assert set(range(1, len(slices_done))) <= seen_by_others
+    finally:
+        other.cancel()
         await db.close()

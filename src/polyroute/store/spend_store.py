@@ -8,6 +8,7 @@ changes nothing the second time: each request counts exactly once.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ _STRING_LENGTHS = {
 _INTEGERS = frozenset(c.key for c in SpendLog.__table__.columns if isinstance(c.type, Integer))
 _INT_MAX = 2**31 - 1  # SQL INTEGER
 _UNKNOWN: Any = object()
+_SLICE = 64  # records turned into driver tuples between two turns of the event loop (~0.4 ms)
 _MAX_KEY_ORDERS = 64
 # Columns with a Python-side default (the table's keys: "metadata", not the ORM's `metadata_`).
 _DEFAULTED = frozenset(c.key for c in SpendLog.__table__.columns if c.default is not None)
@@ -79,6 +81,14 @@ class _DriverInsert:
         rowcount, and the rows set every column that has a Python-side default (SQLAlchemy would
         fill those in; the driver cannot)."""
         return bool(dialect.supports_sane_multi_rowcount) and _DEFAULTED <= keys
+
+    async def parameters_between_turns(self, records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """`parameters`, `_SLICE` records at a time, letting the event loop run between slices."""
+        out = self.parameters(records[:_SLICE])
+        for start in range(_SLICE, len(records), _SLICE):
+            await asyncio.sleep(0)
+            out += self.parameters(records[start : start + _SLICE])
+        return out
 
     def parameters(self, records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         order, processed, strings, integers = self.order, self.processed, self.strings, self.integers
@@ -202,12 +212,20 @@ class SpendStore:
         returning: bool,
     ) -> int:
         inserted = list(spend_only)
+        # The driver's tuples are made before the transaction, a slice at a time with the event
+        # loop's turn between slices: a batch of 500 rows made at once held every request on the
+        # loop for milliseconds, the one-connection p99's tail.
+        prepared: dict[tuple[str, ...], tuple[_DriverInsert, list[tuple[Any, ...]]]] = {}
+        for keys, group in groups.items():
+            driver = None if returning else self._driver_insert(keys)
+            if driver is not None:
+                prepared[keys] = (driver, await driver.parameters_between_turns(group))
         async with self.db.session() as session, session.begin():
             for keys, group in groups.items():
-                driver = None if returning else self._driver_insert(keys)
-                if driver is not None:
+                if keys in prepared:
+                    driver, parameters = prepared[keys]
                     connection = await session.connection()
-                    result = await connection.exec_driver_sql(driver.sql, driver.parameters(group))
+                    result = await connection.exec_driver_sql(driver.sql, parameters)
                     if result.rowcount != len(group):
                         raise _NotAllNew
                     inserted += [record["request_id"] for record in group]
