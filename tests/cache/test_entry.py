@@ -61,6 +61,28 @@ def test_stream_replays_its_chunks_and_usage_only_when_asked() -> None:
     assert last["choices"] == [] and last["usage"] == usage
 
 
+def test_an_entry_encodes_its_stream_once_per_usage_choice(monkeypatch) -> None:
+    """A held entry serves many hits: the SSE bytes are made once (per include_usage) and the
+    same bytes served again; an entry decoded again (a replaced one) makes its own."""
+    import polyroute.cache.entry as entry_module
+
+    encoded: list[object] = []
+    encode = entry_module.encode_data
+    monkeypatch.setattr(entry_module, "encode_data", lambda c: encoded.append(c) or encode(c))
+    entry = from_sent(
+        sse(chunk({"role": "assistant", "content": "hi"}), chunk({}, "stop")), True, None, 0.1, 0
+    )
+    assert entry is not None
+    first = stream_body(entry, include_usage=False)
+    assert len(encoded) == 2
+    assert stream_body(entry, include_usage=False) is first and len(encoded) == 2
+    assert stream_body(entry, include_usage=True) == first  # no usage known: the same events
+    again = CachedAnswer.decode(entry.encode())
+    assert again is not None and stream_body(again, include_usage=False) == first
+    assert len(encoded) == 6
+    assert "streamed" not in orjson.loads(entry.encode())  # what is stored stays the same
+
+
 def test_json_answer_synthesised_as_a_stream() -> None:
     chunks = synthesised_chunks(ANSWER)
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "hi there"}
