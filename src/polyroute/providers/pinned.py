@@ -124,6 +124,7 @@ def _new_session(target: CheckedTarget) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None),
+        cookie_jar=aiohttp.DummyCookieJar(),  # shared by clients: no cookie carried between them
         skip_auto_headers=("User-Agent",),
         trust_env=False,  # an environment proxy would resolve the name itself
         headers={"Accept-Encoding": ACCEPT_ENCODING},

@@ -138,6 +138,9 @@ class HttpTransport:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None),
+                # One session serves every client: a cookie one upstream answer sets must not ride
+                # along on another client's request (nor cost a jar lookup per request).
+                cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("User-Agent",),
                 headers={"Accept-Encoding": ACCEPT_ENCODING},
                 auto_decompress=False,  # decompressed in bounded steps: providers/bounds.py

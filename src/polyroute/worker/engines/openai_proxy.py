@@ -37,7 +37,9 @@ class OpenAIProxyEngine(Engine):
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s), skip_auto_headers=("User-Agent",)
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),  # every client's request: no cookie carried between them
         )
         if self.context_length_override is None:
             await self._learn_context_length()
