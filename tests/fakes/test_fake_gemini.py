@@ -13,7 +13,7 @@ import pytest
 from polyroute import errors
 from polyroute.protocol.sse import SSEDecoder
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.gemini import GeminiAdapter
+from polyroute.providers.gemini.adapter import GeminiAdapter
 from polyroute.secrets import Secret
 from tests.fakes.base import Error, Reply, ToolCall
 from tests.fakes.gemini import FakeGemini, embedding_values

@@ -10,7 +10,7 @@ from polyroute.auth.keys import KeyRecord
 from polyroute.auth.principal import ADMIN, VIRTUAL_KEY, Principal
 from polyroute.config.loader import ConfigError, load_config
 from polyroute.errors import InvalidRequestError, PermissionDeniedError
-from polyroute.guardrails import build_guardrails
+from polyroute.guardrails.config import build_guardrails
 from polyroute.guardrails.engine import GuardrailSet
 from polyroute.guardrails.pii import luhn_valid, mask_text
 from polyroute.guardrails.stream import StreamGuard, delta_text

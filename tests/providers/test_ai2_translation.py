@@ -11,7 +11,7 @@ import pytest
 
 from polyroute import errors
 from polyroute.protocol.framing import JSONLinesDecoder
-from polyroute.providers.ai2 import AI2Adapter
+from polyroute.providers.ai2.adapter import AI2Adapter
 from polyroute.providers.base import ProviderCall
 from polyroute.secrets import Secret
 

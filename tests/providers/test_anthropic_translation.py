@@ -16,7 +16,7 @@ import pytest
 
 from polyroute import errors
 from polyroute.protocol.sse import SSEDecoder, SSEEvent, encode_event
-from polyroute.providers.anthropic import AnthropicAdapter
+from polyroute.providers.anthropic.adapter import AnthropicAdapter
 from polyroute.providers.base import ProviderCall
 from polyroute.secrets import Secret
 from tests.fakes.anthropic import FakeAnthropic

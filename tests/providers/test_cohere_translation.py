@@ -13,7 +13,7 @@ import pytest
 from polyroute import errors
 from polyroute.protocol.framing import BoundedSSEDecoder
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.cohere import CohereAdapter
+from polyroute.providers.cohere.adapter import CohereAdapter
 from polyroute.secrets import Secret
 from tests.fakes.cohere import encode
 

@@ -16,7 +16,7 @@ import pytest
 from polyroute import errors
 from polyroute.protocol.sse import SSEDecoder, SSEEvent
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.gemini import GeminiAdapter
+from polyroute.providers.gemini.adapter import GeminiAdapter
 from polyroute.providers.gemini.errors import parse_duration
 from polyroute.providers.gemini.request import clean_schema
 from polyroute.secrets import Secret

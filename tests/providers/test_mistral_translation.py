@@ -10,7 +10,7 @@ import pytest
 
 from polyroute import errors
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.mistral import MistralAdapter
+from polyroute.providers.mistral.adapter import MistralAdapter
 from polyroute.providers.mistral.request import TOOL_CALL_ID, mistral_tool_call_id
 from polyroute.secrets import Secret
 

@@ -12,7 +12,7 @@ import pytest
 from polyroute import errors
 from polyroute.protocol.framing import BoundedSSEDecoder
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.reka import RekaAdapter
+from polyroute.providers.reka.adapter import RekaAdapter
 from polyroute.secrets import Secret
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reka"

@@ -8,7 +8,7 @@ from email.utils import formatdate
 import pytest
 
 from polyroute.errors import RateLimitError
-from polyroute.providers.anthropic import AnthropicAdapter
+from polyroute.providers.anthropic.adapter import AnthropicAdapter
 from polyroute.providers.base import retry_after_from_headers
 from polyroute.providers.openai_compat import OpenAICompatibleAdapter
 

@@ -14,7 +14,7 @@ import pytest
 from polyroute import errors
 from polyroute.protocol.framing import JSONLinesDecoder
 from polyroute.providers.base import ProviderCall
-from polyroute.providers.yandexgpt import YandexGPTAdapter
+from polyroute.providers.yandexgpt.adapter import YandexGPTAdapter
 from polyroute.secrets import Secret
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yandexgpt"

@@ -2,7 +2,9 @@
 that starts the gateway's CLI and app (the schema brought up to date by a child, as `polyroute
 serve` does) and serves model requests never imports rich (with pygments, which structlog would
 load for tracebacks no polyroute process draws), Alembic, nor prometheus-client (loaded by the
-first scrape of /metrics, in the scrape's thread)."""
+first scrape of /metrics, in the scrape's thread). Nor the code of providers no deployment uses
+(each adapter is imported by the registry when a deployment first needs it), of guardrails when
+none are configured, or of the semantic cache when it is not the configured cache."""
 
 from __future__ import annotations
 
@@ -17,8 +19,22 @@ from polyroute.config.loader import load_config
 from polyroute.server.app import create_app
 from polyroute.server.state import AppState
 
+from importlib.util import find_spec
+from polyroute.providers.builtin import PROVIDER_PACKAGES
+
 MASTER = "sk-master-lazy-0123456789abcdef"
-HEAVY = ("rich", "pygments", "alembic", "prometheus_client")
+# The config below has the built-in mock models only: every other provider package's adapter
+# stays out (openai_family and azure are single modules, their adapter beside their specs).
+UNUSED_ADAPTERS = tuple(
+    f"{package}.adapter"
+    for package in PROVIDER_PACKAGES
+    if find_spec(package).submodule_search_locations and not package.endswith(".mock")
+)
+assert "polyroute.providers.anthropic.adapter" in UNUSED_ADAPTERS, UNUSED_ADAPTERS
+HEAVY = (
+    "rich", "pygments", "alembic", "prometheus_client", *UNUSED_ADAPTERS,
+    "polyroute.guardrails.config", "polyroute.cache.semantic", "polyroute.cache.embedder",
+)
 
 
 def loaded():
@@ -70,6 +86,7 @@ async def main():
     chat = await call(app, "POST", "/v1/chat/completions", body)
     stream = await call(app, "POST", "/v1/chat/completions", {**body, "stream": True})
     print(chat["status"], stream["status"], loaded())
+    assert "polyroute.providers.mock.adapter" in sys.modules  # the deployments' own adapter
     scrape = await call(app, "GET", "/metrics")
     print(scrape["status"], scrape["type"], loaded())
     await inbox.put({"type": "lifespan.shutdown"})
@@ -100,3 +117,35 @@ def test_rich_still_imports_after_structlog_was_loaded_without_it() -> None:
     )
     assert probe.returncode == 0, probe.stderr[-2000:]
     assert probe.stdout.strip() == "True"
+
+
+ON_FIRST_USE = """
+import sys
+from polyroute.config.loader import load_config
+from polyroute.providers.registry import get_adapter, get_spec, known_providers, specs
+
+ADAPTER = "polyroute.providers.anthropic.adapter"
+assert "anthropic" in known_providers() and get_spec("anthropic").name == "anthropic"
+assert ADAPTER not in sys.modules, "the specs alone import the adapter"
+entry = {"model_name": "c", "litellm_params": {"model": "anthropic/claude-x", "api_key": "k"}}
+config = {"model_list": [entry]}
+import json, pathlib, tempfile
+path = pathlib.Path(tempfile.mkdtemp()) / "config.yaml"
+path.write_text(json.dumps(config))
+[deployment] = load_config(path, {}).models.resolve("c")
+assert ADAPTER in sys.modules
+assert deployment.adapter is get_adapter("anthropic") is get_adapter("anthropic")
+assert deployment.adapter.spec is get_spec("anthropic")
+# Every package's adapters() brings exactly the specs its specs() declared (the registry checks).
+for spec in specs():
+    assert get_adapter(spec.name).spec is spec, spec.name
+print("ok")
+"""
+
+
+def test_a_provider_adapter_is_imported_by_the_first_deployment_that_uses_it() -> None:
+    probe = subprocess.run(
+        [sys.executable, "-c", ON_FIRST_USE], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.strip() == "ok"

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from polyroute.cache.backends import CacheBackend, Clock
-from polyroute.cache.embedder import Embed
 from polyroute.cache.entry import CachedAnswer, from_sent, stream_body
 from polyroute.cache.keys import (
     caller_scope,
@@ -29,12 +28,13 @@ from polyroute.cache.keys import (
     semantic_partition,
     uncacheable,
 )
-from polyroute.cache.semantic import VectorIndex
 from polyroute.cache.settings import CacheSettings
 from polyroute.errors import GatewayError
 from polyroute.observability.metrics import METRICS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the semantic cache's code is imported only where one is configured (cache/build.py)
+    from polyroute.cache.embedder import Embed
+    from polyroute.cache.semantic import VectorIndex
     from polyroute.server.http import Request
     from polyroute.server.state import AppState
 

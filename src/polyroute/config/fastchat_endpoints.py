@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polyroute.providers.registry import fastchat_api_types, get_adapter
+from polyroute.providers.registry import fastchat_api_types, get_spec
 
 # api_types FastChat's web server knows (fastchat/serve/api_provider.py) that no provider here
 # declares, with the reason given at start-up.
@@ -57,7 +57,7 @@ def entries_from_endpoint_file(data: Any) -> tuple[list[dict[str, Any]], list[st
         if spec.get("api_key"):
             params["api_key"] = spec["api_key"]
         # Provider settings FastChat reads from the entry (YandexGPT's folder_id, ...).
-        settings = get_adapter(provider).spec.setting_prefixes
+        settings = get_spec(provider).setting_prefixes
         if settings:
             params.update({k: v for k, v in spec.items() if k.startswith(settings)})
         recommended = spec.get("recommended_config")

@@ -34,6 +34,7 @@ from polyroute.providers.base import ProviderCall
 from polyroute.providers.bounds import UPSTREAM_LIMIT_KEYS, UpstreamLimits
 from polyroute.providers.registry import (
     get_adapter,
+    get_spec,
     known_providers,
     provider_for_bare_model,
     setting_prefixes,
@@ -303,6 +304,8 @@ def _controller_config(config: ConfigFile, env: Mapping[str, str], redactor: Red
 
 
 def _guardrails(config: ConfigFile, env: Mapping[str, str], redactor: Redactor) -> dict[str, Any]:
+    if config.guardrails is None:
+        return {}  # and the guardrails' code stays out of the process
     from polyroute.guardrails.config import build_guardrails
 
     try:
@@ -399,7 +402,7 @@ def _master_key(config: ConfigFile, env: Mapping[str, str], redactor: Redactor) 
 def split_provider(model: str, has_api_base: bool, model_name: str) -> tuple[str, str]:
     """('anthropic', 'claude-x') from 'anthropic/claude-x'; infers a provider for bare names."""
     head, sep, rest = model.partition("/")
-    if sep and get_adapter(head) is not None:
+    if sep and get_spec(head) is not None:
         return head, rest
     if sep and head in LITELLM_PROVIDERS:
         # LiteLLM's vllm/ runs the model in-process; a vLLM server is hosted_vllm/ in both.

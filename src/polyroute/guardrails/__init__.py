@@ -6,10 +6,12 @@ chosen per request by `default_on`, the key's/team's/user's metadata and the req
 `pre_call` before routing, `check_answer` / `stream_guard` inside the attempt, and
 `run_guarded` around the router. A block is OpenAI's 400 `invalid_request_error` with code
 `content_policy_violation`, naming the guardrail and category and never the flagged content.
+
+`build_guardrails` (config.py) is not imported here: it brings every kind of guardrail's code,
+which a process without a `guardrails:` list never needs (issue 20: idle RSS).
 """
 
 from polyroute.guardrails.base import Guardrail, Verdict, Withheld
-from polyroute.guardrails.config import build_guardrails
 from polyroute.guardrails.engine import GuardrailSet, RequestGuards, pre_call, run_guarded
 
 __all__ = [
@@ -18,7 +20,6 @@ __all__ = [
     "RequestGuards",
     "Verdict",
     "Withheld",
-    "build_guardrails",
     "pre_call",
     "run_guarded",
 ]

@@ -54,5 +54,9 @@ class AzureOpenAIAdapter(OpenAICompatibleAdapter):
         return f"{base}/openai/deployments/{call.model}/{path}?api-version={version}"
 
 
+def specs() -> list[ProviderSpec]:
+    return [SPEC]
+
+
 def adapters() -> list[AzureOpenAIAdapter]:
     return [AzureOpenAIAdapter()]

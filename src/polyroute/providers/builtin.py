@@ -1,8 +1,11 @@
 """The built-in providers: one line per provider package.
 
-Each module listed defines `adapters()`, the adapter instances it provides, each carrying its
-`ProviderSpec` (providers/spec.py). Adding a provider is its package plus one line here. The
-order is the README table's and the order in which bare model names are matched to providers.
+Each module listed defines `specs()`, the `ProviderSpec`s (providers/spec.py) of the providers
+it serves, and `adapters()`, their adapter instances, each carrying its spec. Start-up reads
+only the specs; `adapters()`, which imports the translation code, runs when a deployment first
+needs one of them (providers/registry.py). Adding a provider is its package plus one line here.
+The order is the README table's and the order in which bare model names are matched to
+providers.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ PROVIDER_PACKAGES = (
 
 
 def register_builtin() -> None:
-    from polyroute.providers.registry import register
+    from polyroute.providers.registry import register_spec
 
     for path in PROVIDER_PACKAGES:
-        for adapter in import_module(path).adapters():
-            register(adapter)
+        for spec in import_module(path).specs():
+            register_spec(spec, path)

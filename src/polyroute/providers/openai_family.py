@@ -101,5 +101,9 @@ POLYROUTE_WORKER = _compatible(
 )
 
 
+def specs() -> list[ProviderSpec]:
+    return [OPENAI, *COMPATIBLE, POLYROUTE_WORKER]
+
+
 def adapters() -> list[OpenAICompatibleAdapter]:
-    return [OpenAICompatibleAdapter(spec) for spec in (OPENAI, *COMPATIBLE, POLYROUTE_WORKER)]
+    return [OpenAICompatibleAdapter(spec) for spec in specs()]

@@ -11,8 +11,11 @@ adapter (`providers/base.py`): the translation, the stream decoder choice per ca
 error mapping (`map_error`, from the provider's documented error types).
 
 Adding a provider is one package plus one registry line:
-  1. a package `polyroute/providers/<name>/` whose adapter sets `spec = ProviderSpec(...)` and
-     whose `__init__` defines `adapters()`, returning the adapter instances it registers;
+  1. a package `polyroute/providers/<name>/` with `spec.py` (`SPEC = ProviderSpec(...)`, and
+     anything the spec needs, such as its prices), an adapter whose `spec` is that `SPEC`, and
+     an `__init__` that defines `specs()`, returning the specs, and `adapters()`, returning the
+     adapter instances; `__init__` imports the adapter inside `adapters()` only, so a process
+     loads a provider's translation code when a deployment first uses it (issue 20: idle RSS);
   2. the package's import path added to `PROVIDER_PACKAGES` in `providers/builtin.py`.
 Then run `python -m polyroute.providers.table --write` to regenerate the README table (a test
 fails while the README and the specs disagree).

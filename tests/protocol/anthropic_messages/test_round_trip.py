@@ -16,7 +16,7 @@ import pytest
 
 from polyroute.inbound.anthropic_messages import MESSAGES
 from polyroute.protocol.sse import SSEDecoder
-from polyroute.providers.anthropic import AnthropicAdapter
+from polyroute.providers.anthropic.adapter import AnthropicAdapter
 from polyroute.providers.base import ProviderCall
 from polyroute.secrets import Secret
 from tests.fakes.anthropic import FakeAnthropic

@@ -15,7 +15,7 @@ is added to the deployment's own beta flags.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -23,17 +23,26 @@ from polyroute.errors import UpstreamMalformedError
 from polyroute.inbound.anthropic_messages.request import MESSAGES_FIELDS
 from polyroute.protocol.openai_params import GATEWAY_KEYS
 from polyroute.protocol.sse import SSEEvent
-from polyroute.providers.anthropic.adapter import AnthropicAdapter
 from polyroute.providers.anthropic.errors import PROVIDER, error_from_payload
 from polyroute.providers.anthropic.response import openai_usage
 from polyroute.providers.base import ProviderCall, WireRequest
+from polyroute.providers.registry import get_adapter
+
+if TYPE_CHECKING:
+    from polyroute.providers.anthropic.adapter import AnthropicAdapter
 
 #: the fields /v1/messages/count_tokens takes (it refuses max_tokens, stream, sampling params)
 COUNT_TOKENS_FIELDS: frozenset[str] = frozenset(
     {"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "context_management"}
 )
 
-_ADAPTER = AnthropicAdapter()
+
+def _outbound() -> AnthropicAdapter:
+    """The outbound Anthropic adapter (its URL and headers), the registry's own: a process
+    without Anthropic deployments never imports its translation code (issue 20: idle RSS)."""
+    adapter = get_adapter(PROVIDER)
+    assert adapter is not None  # a built-in provider
+    return cast("AnthropicAdapter", adapter)
 
 
 def native_request(
@@ -70,7 +79,7 @@ def native_request(
         else:
             out.pop("stream", None)
         payload = orjson.dumps(out)
-    return WireRequest(_ADAPTER.messages_url(call), _headers(call, beta), payload)
+    return WireRequest(_outbound().messages_url(call), _headers(call, beta), payload)
 
 
 def _without_unsigned_thinking(messages: Any) -> list[Any] | None:
@@ -107,12 +116,12 @@ def native_count_request(call: ProviderCall, body: dict[str, Any], beta: str | N
     """POST /v1/messages/count_tokens for a count_tokens (or full Messages) body."""
     out = {k: v for k, v in body.items() if k in COUNT_TOKENS_FIELDS}
     out["model"] = call.model
-    url = _ADAPTER.messages_url(call) + "/count_tokens"
+    url = _outbound().messages_url(call) + "/count_tokens"
     return WireRequest(url, _headers(call, beta), orjson.dumps(out))
 
 
 def _headers(call: ProviderCall, beta: str | None) -> dict[str, str]:
-    headers = _ADAPTER.headers(call)
+    headers = _outbound().headers(call)
     if beta:
         own = [b.strip() for b in headers.get("anthropic-beta", "").split(",") if b.strip()]
         flags = own + [b.strip() for b in beta.split(",") if b.strip() and b.strip() not in own]

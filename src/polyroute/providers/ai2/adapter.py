@@ -19,27 +19,13 @@ import orjson
 
 from polyroute.errors import UpstreamError
 from polyroute.protocol.framing import JSONLinesDecoder, StreamEvent
+from polyroute.providers.ai2.spec import MODEL_ID_SETTING, SPEC
 from polyroute.providers.ai2.wire import PROVIDER, SUPPORTED_CHAT_PARAMS, infer_body, text_of_line
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
-from polyroute.providers.spec import ProviderSpec
-
-MODEL_ID_SETTING = "model_id"
 
 
 class AI2Adapter(ProviderAdapter):
-    spec = ProviderSpec(
-        name="ai2",
-        label="AI2 (InferD)",
-        key_env=("AI2_API_KEY",),
-        default_api_base="https://inferd.allen.ai/api/v1/infer",
-        capabilities=frozenset({"chat"}),
-        stream_decoder=JSONLinesDecoder,
-        setting_prefixes=(MODEL_ID_SETTING,),
-        fastchat_api_types=("ai2",),
-        docs="docs/providers/ai2.md",
-        api="AI2 InferD infer",
-        notes="InferD model id from litellm_params.model_id",
-    )
+    spec = SPEC
     supported_chat_params: ClassVar[frozenset[str]] = SUPPORTED_CHAT_PARAMS
 
     def chat_request(self, call: ProviderCall, body: dict[str, Any], stream: bool) -> WireRequest:

@@ -39,7 +39,7 @@ from polyroute.errors import (
     UpstreamTimeoutError,
     error_for_upstream_status,
 )
-from polyroute.protocol.framing import NulJSONDecoder, StreamEvent
+from polyroute.protocol.framing import StreamEvent
 from polyroute.providers.base import (
     ProviderAdapter,
     ProviderCall,
@@ -48,7 +48,7 @@ from polyroute.providers.base import (
     generic_upstream_error,
 )
 from polyroute.providers.fastchat_worker.conversation import Conversation
-from polyroute.providers.spec import ProviderSpec
+from polyroute.providers.fastchat_worker.spec import PROVIDER, SPEC
 
 # Without max_tokens FastChat's API server asks for the rest of the worker's context (see
 # bounded_max_new_tokens); 512 applies only to a worker that answers no /model_details.
@@ -92,7 +92,6 @@ ERROR_CODES: dict[int, type[GatewayError]] = {
     50005: ServiceUnavailableError,  # CONTROLLER_NO_WORKER
     50006: UpstreamTimeoutError,  # CONTROLLER_WORKER_TIMEOUT
 }
-PROVIDER = "fastchat_worker"
 
 
 @dataclass
@@ -266,18 +265,7 @@ class FastChatStreamTranslator(StreamTranslator):
 
 
 class FastChatWorkerAdapter(ProviderAdapter):
-    # Reached through the controller's worker directory (protocol "fastchat"), not by prefix in
-    # configs. /worker_generate_stream answers NUL-delimited JSON objects.
-    spec = ProviderSpec(
-        name=PROVIDER,
-        label="FastChat model worker",
-        api="FastChat worker protocol",
-        key_optional=True,
-        capabilities=frozenset({"chat", "embeddings"}),
-        stream_decoder=NulJSONDecoder,
-        worker_protocol="fastchat",
-        notes="registered FastChat workers; reached through the controller",
-    )
+    spec = SPEC
     supported_chat_params = SUPPORTED_CHAT_PARAMS
 
     def __init__(self) -> None:

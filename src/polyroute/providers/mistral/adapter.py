@@ -17,39 +17,8 @@ from polyroute.errors import GatewayError
 from polyroute.providers.base import ProviderCall, WireRequest
 from polyroute.providers.mistral.errors import map_error
 from polyroute.providers.mistral.request import SUPPORTED_CHAT_PARAMS, build_body, embeddings_body
+from polyroute.providers.mistral.spec import SPEC
 from polyroute.providers.openai_compat import OpenAICompatibleAdapter
-from polyroute.providers.spec import ProviderSpec
-
-# List prices as published on 2026-12-02, USD per token (LiteLLM's field names: router/pricing.py).
-PRICES = {
-    "mistral-large-latest": {
-        "input_cost_per_token": 2e-06,
-        "output_cost_per_token": 6e-06,
-        "max_output_tokens": 131072,
-    },
-    "mistral-small-latest": {
-        "input_cost_per_token": 1e-07,
-        "output_cost_per_token": 3e-07,
-        "max_output_tokens": 131072,
-    },
-    "mistral-embed": {"input_cost_per_token": 1e-07, "output_cost_per_token": 0.0},
-}
-
-SPEC = ProviderSpec(
-    name="mistral",
-    label="Mistral AI",
-    api="Mistral chat (OpenAI-shaped, strict)",
-    key_env=("MISTRAL_API_KEY",),
-    default_api_base="https://api.mistral.ai/v1",
-    capabilities=frozenset({"chat", "embeddings", "tools", "vision"}),
-    passthrough_stream=True,
-    bare_model_prefixes=("mistral-", "mixtral-", "codestral-", "open-mistral", "magistral-", "pixtral-"),
-    setting_prefixes=("safe_prompt",),
-    fastchat_api_types=("mistral",),
-    otel_name="mistral_ai",
-    docs="docs/providers/mistral.md",
-    prices=PRICES,
-)
 
 
 class MistralAdapter(OpenAICompatibleAdapter):

@@ -20,12 +20,26 @@ JSON schema; after a tool result it answers with that result. `logprobs` / `top_
 OpenAI's logprobs for the same tokens usage counts. Embeddings are deterministic vectors.
 """
 
-from polyroute.providers.mock.adapter import MockAdapter
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from polyroute.providers.mock.spec import SPEC
+from polyroute.providers.spec import ProviderSpec
+
+if TYPE_CHECKING:
+    from polyroute.providers.mock.adapter import MockAdapter
+
+__all__ = ["adapters", "specs"]
+
+
+def specs() -> list[ProviderSpec]:
+    """The registry's entry point at start-up (providers/builtin.py): facts only, no adapter code."""
+    return [SPEC]
 
 
 def adapters() -> list[MockAdapter]:
-    """The registry's entry point (providers/builtin.py)."""
+    """Called by the registry when a deployment first uses this provider."""
+    from polyroute.providers.mock.adapter import MockAdapter
+
     return [MockAdapter()]
-
-
-__all__ = ["MockAdapter", "adapters"]

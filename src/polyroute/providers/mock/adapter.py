@@ -20,28 +20,14 @@ import orjson
 from polyroute.providers.base import ProviderCall, WireRequest
 from polyroute.providers.mock import moderation, replies
 from polyroute.providers.mock.errors import error_body, litellm_error
+from polyroute.providers.mock.spec import SPEC
 from polyroute.providers.openai_compat import OpenAICompatibleAdapter
-from polyroute.providers.spec import ProviderSpec
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
 MAX_CHOICES = 8
 MAX_DIMENSIONS = 4096
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
 MAX_NUMBERS = 1 << 20  # about 20 MB of JSON in one embeddings answer
-
-
-SPEC = ProviderSpec(
-    name="mock",
-    label="Mock (offline, deterministic)",
-    api="OpenAI, in-process",
-    key_optional=True,
-    default_api_base="mock://local",
-    # no "completions": legacy completions are emulated over chat, logprobs included
-    capabilities=frozenset({"chat", "embeddings", "tools"}),
-    passthrough_stream=True,
-    setting_prefixes=("mock_",),
-    notes="in-process; mock_* settings in litellm_params",
-)
 
 
 class MockAdapter(OpenAICompatibleAdapter):

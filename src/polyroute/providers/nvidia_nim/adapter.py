@@ -25,26 +25,11 @@ import orjson
 from polyroute.errors import ContextWindowExceededError, GatewayError, error_for_upstream_status
 from polyroute.providers.base import ProviderCall, WireRequest, retry_after_from_headers
 from polyroute.providers.nvidia_nim.params import supported_params
+from polyroute.providers.nvidia_nim.spec import PROVIDER, SPEC
 from polyroute.providers.openai_compat import OpenAICompatibleAdapter
-from polyroute.providers.spec import ProviderSpec
 
-PROVIDER = "nvidia_nim"
 GREEDY_TEMPERATURE = 1e-6
 _CONTEXT_TOO_LONG = re.compile(r"maximum context length", re.IGNORECASE)
-
-SPEC = ProviderSpec(
-    name=PROVIDER,
-    label="NVIDIA NIM",
-    api="OpenAI-compatible, NIM's per-model params",
-    aliases=("nvidia",),
-    key_env=("NVIDIA_API_KEY", "NVIDIA_NIM_API_KEY"),
-    base_env=("NVIDIA_NIM_API_BASE",),
-    default_api_base="https://integrate.api.nvidia.com/v1",
-    capabilities=frozenset({"chat", "completions", "embeddings", "tools"}),
-    passthrough_stream=True,
-    fastchat_api_types=("nvidia",),
-    docs="docs/providers/nvidia_nim.md",
-)
 
 
 class NvidiaNimAdapter(OpenAICompatibleAdapter):

@@ -1,9 +1,25 @@
 """Reka's chat API (api.reka.ai): text, images, tools; streamed and not."""
 
-from polyroute.providers.reka.adapter import RekaAdapter
+from __future__ import annotations
 
-__all__ = ["RekaAdapter", "adapters"]
+from typing import TYPE_CHECKING
+
+from polyroute.providers.reka.spec import SPEC
+from polyroute.providers.spec import ProviderSpec
+
+if TYPE_CHECKING:
+    from polyroute.providers.reka.adapter import RekaAdapter
+
+__all__ = ["adapters", "specs"]
+
+
+def specs() -> list[ProviderSpec]:
+    """The registry's entry point at start-up (providers/builtin.py): facts only, no adapter code."""
+    return [SPEC]
 
 
 def adapters() -> list[RekaAdapter]:
+    """Called by the registry when a deployment first uses this provider."""
+    from polyroute.providers.reka.adapter import RekaAdapter
+
     return [RekaAdapter()]

@@ -21,21 +21,11 @@ from polyroute.providers.base import (
 )
 from polyroute.providers.reka.request import SUPPORTED_CHAT_PARAMS, build_body
 from polyroute.providers.reka.response import PROVIDER, RekaStreamTranslator, to_chat_completion
-from polyroute.providers.spec import ProviderSpec
+from polyroute.providers.reka.spec import SPEC
 
 
 class RekaAdapter(ProviderAdapter):
-    spec = ProviderSpec(
-        name="reka",
-        label="Reka",
-        key_env=("REKA_API_KEY",),
-        default_api_base="https://api.reka.ai/v1",
-        capabilities=frozenset({"chat", "tools", "vision"}),
-        fastchat_api_types=("reka",),
-        docs="docs/providers/reka.md",
-        api="Reka chat",
-        notes="`<model>-online` turns on Reka's search (FastChat's convention)",
-    )
+    spec = SPEC
     supported_chat_params: ClassVar[frozenset[str]] = SUPPORTED_CHAT_PARAMS
 
     def chat_request(self, call: ProviderCall, body: dict[str, Any], stream: bool) -> WireRequest:

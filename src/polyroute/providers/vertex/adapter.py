@@ -36,71 +36,16 @@ from polyroute.providers.gemini.errors import map_error as map_google_error
 from polyroute.providers.gemini.request import to_gemini_body
 from polyroute.providers.gemini.response import to_chat_completion
 from polyroute.providers.gemini.stream import GeminiStreamTranslator
-from polyroute.providers.spec import ProviderSpec
 from polyroute.providers.vertex.auth import BearerTransport, BearerWire, TokenSources
 from polyroute.providers.vertex.embeddings import to_openai_embeddings, to_predict_body
+from polyroute.providers.vertex.spec import SPEC
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 DEFAULT_LOCATION = "us-central1"
 
-# List prices as published on 2026-12-02, USD per token (the same as Google's and Anthropic's own
-# APIs for these models); model_info overrides any of them per deployment.
-PRICES = {
-    "gemini-2.5-flash": {
-        "input_cost_per_token": 3e-07,
-        "output_cost_per_token": 2.5e-06,
-        "cache_read_input_token_cost": 7.5e-08,
-        "output_cost_per_reasoning_token": 2.5e-06,
-        "max_output_tokens": 65536,
-    },
-    "gemini-2.5-pro": {
-        "input_cost_per_token": 1.25e-06,
-        "output_cost_per_token": 1e-05,
-        "cache_read_input_token_cost": 3.125e-07,
-        "output_cost_per_reasoning_token": 1e-05,
-        "max_output_tokens": 65536,
-    },
-    "claude-sonnet-4-5@20250929": {
-        "input_cost_per_token": 3e-06,
-        "output_cost_per_token": 1.5e-05,
-        "cache_read_input_token_cost": 3e-07,
-        "cache_creation_input_token_cost": 3.75e-06,
-        "max_output_tokens": 64000,
-    },
-    "claude-3-5-haiku@20241022": {
-        "input_cost_per_token": 8e-07,
-        "output_cost_per_token": 4e-06,
-        "max_output_tokens": 8192,
-    },
-    "text-embedding-005": {"input_cost_per_token": 2.5e-08},
-}
-
 
 class VertexAdapter(ProviderAdapter):
-    spec = ProviderSpec(
-        name="vertex_ai",
-        label="Google Vertex AI",
-        api="Vertex AI generateContent, Anthropic rawPredict, predict",
-        aliases=("vertex_ai_beta",),
-        key_optional=True,  # OAuth tokens from google-auth, not an API key
-        default_api_base="https://{location}-aiplatform.googleapis.com",
-        capabilities=frozenset({"chat", "embeddings", "tools", "vision", "reasoning"}),
-        setting_prefixes=("vertex_",),
-        route_env=("GCP_PROJECT_ID", "VERTEXAI_PROJECT"),
-        setting_env=(
-            ("vertex_project", ("GCP_PROJECT_ID", "VERTEXAI_PROJECT")),
-            ("vertex_location", ("GCP_LOCATION", "VERTEXAI_LOCATION")),
-        ),
-        fastchat_api_types=("vertex", "anthropic_message_vertex"),
-        otel_name="gcp.vertex_ai",
-        docs="docs/providers/vertex.md",
-        notes=(
-            "google-auth: `vertex_credentials` or `GOOGLE_APPLICATION_CREDENTIALS` / ADC; project: "
-            "`vertex_project` or `GCP_PROJECT_ID`; location: `vertex_location` or `GCP_LOCATION`; "
-            "install extra `vertex`"
-        ),
-        prices=PRICES,
-    )
+    spec = SPEC
 
     def __init__(self) -> None:
         self._tokens = TokenSources()

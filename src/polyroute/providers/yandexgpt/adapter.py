@@ -16,34 +16,19 @@ import orjson
 
 from polyroute.auth.cloud_settings import check_operator_settings
 from polyroute.errors import GatewayError
-from polyroute.protocol.framing import JSONLinesDecoder
 from polyroute.providers.base import ProviderAdapter, ProviderCall, StreamTranslator, WireRequest
-from polyroute.providers.spec import ProviderSpec
 from polyroute.providers.yandexgpt.errors import map_error
 from polyroute.providers.yandexgpt.request import SUPPORTED_CHAT_PARAMS, build_body
 from polyroute.providers.yandexgpt.response import to_chat_completion
+from polyroute.providers.yandexgpt.spec import FOLDER_SETTING, SPEC
 from polyroute.providers.yandexgpt.stream import YandexStreamTranslator
 
 COMPLETION_PATH = "/foundationModels/v1/completion"
-FOLDER_SETTING = "folder_id"
 IAM_TOKEN_PREFIX = "t1."
 
 
 class YandexGPTAdapter(ProviderAdapter):
-    spec = ProviderSpec(
-        name="yandexgpt",
-        label="YandexGPT",
-        key_env=("YANDEXGPT_API_KEY",),
-        default_api_base="https://llm.api.cloud.yandex.net",
-        capabilities=frozenset({"chat", "tools", "reasoning"}),
-        stream_decoder=JSONLinesDecoder,
-        setting_prefixes=(FOLDER_SETTING,),
-        setting_env=((FOLDER_SETTING, ("YANDEXGPT_FOLDER_ID",)),),
-        fastchat_api_types=("yandexgpt",),
-        docs="docs/providers/yandexgpt.md",
-        api="Yandex Foundation Models v1 completion",
-        notes="folder from litellm_params.folder_id or YANDEXGPT_FOLDER_ID",
-    )
+    spec = SPEC
     supported_chat_params: ClassVar[frozenset[str]] = SUPPORTED_CHAT_PARAMS
 
     def check_call(self, call: ProviderCall) -> None:
