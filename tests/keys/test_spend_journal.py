@@ -10,7 +10,11 @@ from polyroute.spend.journal import SpendJournal
 
 
 def _files(folder):
-    return sorted(p.name for p in folder.rglob("spend-journal.*.jsonl"))
+    while True:
+        try:
+            return sorted(p.name for p in folder.rglob("spend-journal.*.jsonl"))
+        except FileNotFoundError:  # the journal's thread removed a segment or folder mid-listing
+            continue
 
 
 async def _wait_for(condition) -> None:
