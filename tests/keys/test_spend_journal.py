@@ -76,3 +76,25 @@ async def test_a_running_processs_journal_is_never_replayed_by_another(tmp_path)
     first.durable(["in-flight-elsewhere"])
     await first.stop()
     assert list(folder.iterdir()) == []  # a clean stop with everything settled leaves nothing
+
+
+async def test_a_row_appended_unawaited_reaches_the_file_and_is_recovered(tmp_path) -> None:
+    """A cache hit's row (it bills nothing) is journaled without its answer waiting for it."""
+    folder = tmp_path / "journal"
+    journal = SpendJournal(folder)
+    await journal.start()
+    journal.append_unawaited({"request_id": "hit-1", "spend": 0.0})
+    await journal.append({"request_id": "billed-1", "spend": 1.0})  # same turn: one batch, one write
+
+    def on_file() -> bytes:
+        while True:
+            try:
+                return b"".join(p.read_bytes() for p in folder.rglob("*.jsonl"))
+            except FileNotFoundError:
+                continue
+
+    await _wait_for(lambda: b'"hit-1"' in on_file())
+    await journal.stop()  # no durable(): as after a kill
+    again = SpendJournal(folder)
+    assert sorted(r["request_id"] for r in await again.start()) == ["billed-1", "hit-1"]
+    await again.stop()

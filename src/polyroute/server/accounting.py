@@ -239,9 +239,13 @@ class RequestAccount:
         if journal is None or self.row is not None or self.state.writer is None:
             return
         row = self._spend_row()
-        if row is not None:
-            with contextlib.suppress(OSError):  # counted and logged by the journal
-                await journal.append(row)
+        if row is None:
+            return
+        if self.cache_note is not None and not self.record.cost:
+            journal.append_unawaited(row)  # a hit bills nothing: its answer need not wait
+            return
+        with contextlib.suppress(OSError):  # counted and logged by the journal
+            await journal.append(row)
 
     def journal_progress(self) -> None:
         """A running stream's row so far: what a kill mid-stream bills (the final row replaces it)."""

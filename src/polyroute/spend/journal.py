@@ -159,24 +159,36 @@ class SpendJournal:
         if self._thread is None or self._loop is None:
             return
         done = self._loop.create_future()
-        batch = self._batch
-        if batch is None:
-            self._batch = batch = _Batch()
-            self._loop.call_soon(self._hand_over)
-        batch.lines.append(orjson.dumps(record) + b"\n")
-        batch.ids.append(str(record["request_id"]))
-        batch.waiting.append(done)
+        self._add(record).waiting.append(done)
         if await done is _LATE:
             # Bounded: a journal that cannot keep up must never hold answers back for long.
             self.late += 1
             if self.late in (1, 100) or self.late % 10_000 == 0:
                 log.error("spend journal: %d rows not confirmed within %gs", self.late, APPEND_TIMEOUT_S)
 
+    def append_unawaited(self, record: dict[str, Any]) -> None:
+        """A row its answer need not wait for (a cache hit's, which bills nothing): written with
+        this turn's other rows, within milliseconds, but without the suspension and wake-up an
+        awaited append costs the request (a tenth of a cache hit's instructions). A kill in those
+        milliseconds can lose it (docs/keys_and_spend.md)."""
+        if self._thread is not None and self._loop is not None:
+            self._add(record)
+
+    def _add(self, record: dict[str, Any]) -> _Batch:
+        batch = self._batch
+        if batch is None:
+            self._batch = batch = _Batch()
+            self._loop.call_soon(self._hand_over)  # type: ignore[union-attr]
+        batch.lines.append(orjson.dumps(record) + b"\n")
+        batch.ids.append(str(record["request_id"]))
+        return batch
+
     def _hand_over(self) -> None:
         batch, self._batch = self._batch, None
         if batch is None or self._loop is None:
             return
-        batch.timer = self._loop.call_later(APPEND_TIMEOUT_S, _expire, batch)
+        if batch.waiting:
+            batch.timer = self._loop.call_later(APPEND_TIMEOUT_S, _expire, batch)
         self._queue.put(("rows", None, batch))
 
     def note_progress(self, record: dict[str, Any]) -> None:
@@ -231,10 +243,11 @@ class SpendJournal:
             if kind_or_line == "durable":
                 finished.extend(ids)
                 continue
-            if kind_or_line == "rows":  # a batch of awaited appends (`done` is the _Batch)
+            if kind_or_line == "rows":  # a batch of appends (`done` is the _Batch)
                 lines.extend(done.lines)
                 self._pending[self._segment].update(done.ids)  # type: ignore[index]
-                waiting.append(done)
+                if done.waiting:  # (read on this thread: the loop's list is complete once handed over)
+                    waiting.append(done)
                 continue
             lines.append(kind_or_line)  # a stream's progress row, not awaited
             self._pending[self._segment].add(ids)  # type: ignore[index]
