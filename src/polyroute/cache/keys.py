@@ -111,7 +111,7 @@ def caller_scope(principal: Any, scope: str) -> str:
 def uncacheable(body: dict[str, Any]) -> bool:
     """A request served by a client-chosen upstream or router (its own credentials, api_base or
     user_config) is never cached: its answer is not the gateway model's."""
-    return "user_config" in body or any(name in body for name in CLIENT_CREDENTIAL_PARAMS)
+    return "user_config" in body or not CLIENT_CREDENTIAL_PARAMS.isdisjoint(body)
 
 
 def _digest(parts: dict[str, Any]) -> str:

@@ -254,7 +254,8 @@ class GatewayApp:
             log.exception("settling request %s failed", request.request_id)
 
     async def _dispatch(self, request: Request) -> None:
-        _check_header_limits(request.scope["headers"], self.state.config.limits)
+        if ON_DISCONNECT not in request.scope:  # polyroute's own protocol checked them from the head
+            _check_header_limits(request.scope["headers"], self.state.config.limits)
         path = request.path
         route = ROUTES.get(path)
         args: tuple[Any, ...] = ()
