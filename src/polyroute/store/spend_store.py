@@ -36,7 +36,7 @@ _INTEGERS = frozenset(c.key for c in SpendLog.__table__.columns if isinstance(c.
 _INT_MAX = 2**31 - 1  # SQL INTEGER
 _UNKNOWN: Any = object()
 _SLICE = 64  # records turned into driver tuples between two turns of the event loop (~0.4 ms)
-_MAX_KEY_ORDERS = 64
+_MAX_KEY_ORDERS = 64  # driver inserts remembered by key order (a spool can bring others)
 # Columns with a Python-side default (the table's keys: "metadata", not the ORM's `metadata_`).
 _DEFAULTED = frozenset(c.key for c in SpendLog.__table__.columns if c.default is not None)
 
@@ -55,7 +55,7 @@ class _DriverInsert:
     position), only the columns that need it go through their type's bind processor (the same
     functions SQLAlchemy would call, or ones the tests hold to the same stored bytes), and the
     driver binds the tuples in C. It needs the driver's summed rowcount to tell that every row was
-    new (13.5 µs a row on the loop's thread instead of 25, bench/README.md)."""
+    new (10.7 µs a row on the loop's thread instead of 26, bench/README.md)."""
 
     def __init__(self, insert: Any, keys: frozenset[str], dialect: Any) -> None:
         table = SpendLog.__table__
@@ -116,7 +116,7 @@ def _bind_processor(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
             # makes the same text in C (2.6 -> 0.5 µs a value, three per row).
             return _sqlite_utc_text
         if isinstance(column.type, Boolean):
-            return None  # sqlite3 binds a bool as the integer 1 or 0 itself, as SQLAlchemy's int() does
+            return None  # bound as the integer 1 or 0 by the adapter store/database.py registers
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     if process is not None and isinstance(column.type, JSON):
         return _empty_object_first(process)
