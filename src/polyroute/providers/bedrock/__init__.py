@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from polyroute.providers.bedrock.spec import SPEC
-from polyroute.providers.spec import ProviderSpec
+from polyroute.providers.package import single_provider
 
-if TYPE_CHECKING:
-    from polyroute.providers.bedrock.adapter import BedrockAdapter
+specs, adapters = single_provider(SPEC, "polyroute.providers.bedrock.adapter:BedrockAdapter")
 
 __all__ = ["adapters", "specs"]
-
-
-def specs() -> list[ProviderSpec]:
-    """The registry's entry point at start-up (providers/builtin.py): facts only, no adapter code."""
-    return [SPEC]
-
-
-def adapters() -> list[BedrockAdapter]:
-    """Called by the registry when a deployment first uses this provider."""
-    from polyroute.providers.bedrock.adapter import BedrockAdapter
-
-    return [BedrockAdapter()]

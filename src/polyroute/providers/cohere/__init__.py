@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from polyroute.providers.cohere.spec import SPEC
-from polyroute.providers.spec import ProviderSpec
+from polyroute.providers.package import single_provider
 
-if TYPE_CHECKING:
-    from polyroute.providers.cohere.adapter import CohereAdapter
+specs, adapters = single_provider(SPEC, "polyroute.providers.cohere.adapter:CohereAdapter")
 
 __all__ = ["adapters", "specs"]
-
-
-def specs() -> list[ProviderSpec]:
-    """The registry's entry point at start-up (providers/builtin.py): facts only, no adapter code."""
-    return [SPEC]
-
-
-def adapters() -> list[CohereAdapter]:
-    """Called by the registry when a deployment first uses this provider."""
-    from polyroute.providers.cohere.adapter import CohereAdapter
-
-    return [CohereAdapter()]

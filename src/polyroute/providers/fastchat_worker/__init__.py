@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from polyroute.providers.fastchat_worker.spec import SPEC
-from polyroute.providers.spec import ProviderSpec
+from polyroute.providers.package import single_provider
 
-if TYPE_CHECKING:
-    from polyroute.providers.fastchat_worker.adapter import FastChatWorkerAdapter
+specs, adapters = single_provider(SPEC, "polyroute.providers.fastchat_worker.adapter:FastChatWorkerAdapter")
 
 __all__ = ["adapters", "specs"]
-
-
-def specs() -> list[ProviderSpec]:
-    """The registry's entry point at start-up (providers/builtin.py): facts only, no adapter code."""
-    return [SPEC]
-
-
-def adapters() -> list[FastChatWorkerAdapter]:
-    """Called by the registry when a deployment first uses this provider."""
-    from polyroute.providers.fastchat_worker.adapter import FastChatWorkerAdapter
-
-    return [FastChatWorkerAdapter()]

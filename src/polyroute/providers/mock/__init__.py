@@ -22,24 +22,9 @@ OpenAI's logprobs for the same tokens usage counts. Embeddings are deterministic
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from polyroute.providers.mock.spec import SPEC
-from polyroute.providers.spec import ProviderSpec
+from polyroute.providers.package import single_provider
 
-if TYPE_CHECKING:
-    from polyroute.providers.mock.adapter import MockAdapter
+specs, adapters = single_provider(SPEC, "polyroute.providers.mock.adapter:MockAdapter")
 
 __all__ = ["adapters", "specs"]
-
-
-def specs() -> list[ProviderSpec]:
-    """The registry's entry point at start-up (providers/builtin.py): facts only, no adapter code."""
-    return [SPEC]
-
-
-def adapters() -> list[MockAdapter]:
-    """Called by the registry when a deployment first uses this provider."""
-    from polyroute.providers.mock.adapter import MockAdapter
-
-    return [MockAdapter()]

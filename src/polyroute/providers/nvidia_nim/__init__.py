@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from polyroute.providers.nvidia_nim.spec import SPEC
-from polyroute.providers.spec import ProviderSpec
+from polyroute.providers.package import single_provider
 
-if TYPE_CHECKING:
-    from polyroute.providers.nvidia_nim.adapter import NvidiaNimAdapter
+specs, adapters = single_provider(SPEC, "polyroute.providers.nvidia_nim.adapter:NvidiaNimAdapter")
 
 __all__ = ["adapters", "specs"]
-
-
-def specs() -> list[ProviderSpec]:
-    """The registry's entry point at start-up (providers/builtin.py): facts only, no adapter code."""
-    return [SPEC]
-
-
-def adapters() -> list[NvidiaNimAdapter]:
-    """Called by the registry when a deployment first uses this provider."""
-    from polyroute.providers.nvidia_nim.adapter import NvidiaNimAdapter
-
-    return [NvidiaNimAdapter()]
