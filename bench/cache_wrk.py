@@ -6,7 +6,8 @@ The nginx upstream and gateway of bench/protocols.py, the gateway with `litellm_
 true` (local). Both phases send the same chat request to the same gateway with wrk (64
 connections): "relayed" asks `cache: {"no-cache": true, "no-store": true}` (no lookup, the
 upstream answers), "hit" asks nothing (one warm-up stores it, then every answer is a hit, checked
-by the x-polyroute-cache header of a probe). Answers and 20-chunk streams.
+by the x-polyroute-cache header of a probe). Answers and 20-chunk streams; then each phase again
+at one connection, for the time one request takes (p50) with nothing queued behind it.
 
     bench/cache_wrk.py [--duration 6] [--out bench/results/cache_wrk.json]
 """
@@ -92,6 +93,22 @@ def main() -> None:
             results[f"hit ({kind})"]["ratio_to_relayed"] = round(
                 results[f"hit ({kind})"]["rps"] / results[f"relayed ({kind})"]["rps"], 2
             )
+            # One connection: how long one request takes to be served, nothing queued behind it.
+            for phase, body in (
+                ("relayed", {**base, "cache": {"no-cache": True, "no-store": True}}),
+                ("hit", base),
+            ):
+                one = protocols.wrk(run, url, body, args.duration, None, connections=1)
+                results[f"{phase} ({kind}, one connection)"] = {
+                    "rps": round(one["requests"] / (one["duration_us"] / 1e6)),
+                    "p50_ms": one["lat_p50_us"] / 1000,
+                    "p99_ms": one["lat_p99_us"] / 1000,
+                    "errors": one["non2xx3xx"] + one["err_read"] + one["err_timeout"],
+                }
+                print(phase, kind, "one connection", results[f"{phase} ({kind}, one connection)"], flush=True)
+            hit_one = results[f"hit ({kind}, one connection)"]
+            relayed_one = results[f"relayed ({kind}, one connection)"]
+            hit_one["p50_ratio_to_relayed"] = round(relayed_one["p50_ms"] / hit_one["p50_ms"], 2)
     finally:
         os.killpg(gateway.pid, signal.SIGTERM)
         gateway.wait(20)

@@ -292,7 +292,7 @@ def body_for(protocol: str, model: str, stream: bool) -> dict:
     return body
 
 
-def wrk(run: Path, url: str, body: dict, seconds: int, check: str | None) -> dict:
+def wrk(run: Path, url: str, body: dict, seconds: int, check: str | None, connections: int = 64) -> dict:
     body_file = run / "body.json"
     body_file.write_text(json.dumps(body))
     env = {
@@ -308,7 +308,7 @@ def wrk(run: Path, url: str, body: dict, seconds: int, check: str | None) -> dic
         "0",
         "wrk",
         "-t1",
-        "-c64",
+        f"-c{connections}",
         f"-d{seconds}s",
         "-s",
         str(HARNESS / "wrk" / "post.lua"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from polyroute.store.database import Database, async_url
+from polyroute.store.database import Database, async_url, json_text
 from polyroute.store.key_store import KeyStore
 from polyroute.store.models import Team, VirtualKey
 from polyroute.store.spend_store import SpendStore, _DriverInsert
@@ -67,6 +67,9 @@ ODD_ROWS = [
     full_record("from-spool", start_time="2026-01-05T12:00:00+00:00", end_time="2026-01-05T12:00:01.5+00:00"),
     full_record("attempts", metadata={"attempts": 3}, usage_estimated=True, completion_start_time=T0),
     full_record("with-prompt", messages=[{"role": "user", "content": "hé"}]),
+    # a cache hit's metadata; an integer orjson refuses (the json module writes it)
+    full_record("cache-hit", spend=0.0, metadata={"cache_hit": True, "saved_cost": 0.5}),
+    full_record("big-number", spend=0.0, metadata={"n": 2**70}),
 ]
 
 
@@ -182,4 +185,28 @@ async def test_a_big_batch_lets_the_event_loop_run_while_its_rows_are_prepared(
         assert set(range(1, len(slices_done))) <= seen_by_others
     finally:
         other.cancel()
+        await db.close()
+
+
+def test_json_columns_are_written_by_orjson_and_by_the_json_module_where_orjson_refuses() -> None:
+    assert json_text({"cache_hit": True, "saved_cost": 0.5}) == '{"cache_hit":true,"saved_cost":0.5}'
+    assert json_text({"n": 2**70}) == '{"n": 1180591620717411303424}'
+
+
+async def test_json_metadata_reads_back_as_written(tmp_path: Path) -> None:
+    db = await migrated(tmp_path, "json")
+    try:
+        await SpendStore(db).write_batch(ODD_ROWS)
+        async with db.engine.connect() as connection:
+            query = "SELECT request_id, metadata FROM polyroute_spend_logs WHERE request_id IN (:a, :b)"
+            result = await connection.execute(text(query), {"a": "cache-hit", "b": "big-number"})
+            raw = dict(result.all())
+        assert raw == {
+            "big-number": '{"n": 1180591620717411303424}',
+            "cache-hit": '{"cache_hit":true,"saved_cost":0.5}',
+        }
+        by_id = {log.request_id: log for log in await SpendStore(db).logs([], limit=100)}
+        assert by_id["big-number"].metadata_ == {"n": 2**70}
+        assert by_id["cache-hit"].metadata_ == {"cache_hit": True, "saved_cost": 0.5}
+    finally:
         await db.close()

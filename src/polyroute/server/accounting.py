@@ -52,7 +52,7 @@ class RequestAccount:
         "principal",
         "body",
         "record",
-        "prompt_estimate",
+        "_prompt_estimate",
         "ticket",
         "attempt",
         "trace",
@@ -84,7 +84,7 @@ class RequestAccount:
             model_group=model,
             client_chosen=bool(body.get("user_config")),
         )
-        self.prompt_estimate = estimate_prompt_tokens(body)
+        self._prompt_estimate: int | None = None  # worked out when first needed (`prompt_estimate`)
         self.ticket: Ticket | None = None
         self.attempt: AttemptInfo | None = None  # the attempt running now (see `watching`)
         self.trace: RequestTrace | None = None  # set when OpenTelemetry tracing is on
@@ -107,6 +107,16 @@ class RequestAccount:
             return await run(deployment, info)
 
         return noted
+
+    @property
+    def prompt_estimate(self) -> int:
+        """The prompt's size in tokens, estimated from the body: for key tpm limits and budget
+        reservations at admission, and for the bill when the provider reports no usage. Most
+        requests need neither (a cache hit, a key without limits, an answer with usage)."""
+        estimate = self._prompt_estimate
+        if estimate is None:
+            estimate = self._prompt_estimate = estimate_prompt_tokens(self.body)
+        return estimate
 
     @property
     def call_type(self) -> str:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -82,7 +84,9 @@ class Database:
         self.dialect = parsed.get_backend_name()
         #: where it lives, for logs: never the password
         self.target = parsed.render_as_string(hide_password=True)
-        options: dict[str, Any] = {"pool_pre_ping": True}
+        # JSON columns (spend rows' metadata, key and team lists) are written with orjson: the
+        # json module builds an encoder for every value, ~5 µs of a cache hit's spend row.
+        options: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": json_text}
         if self.dialect == "sqlite":
             self.path: Path | None = Path(parsed.database) if parsed.database else None
             options["connect_args"] = {"timeout": 30, "cached_statements": STATEMENT_CACHE_SIZE}
@@ -159,12 +163,22 @@ def _adapt_none_and_bool_by_lookup() -> None:
     after one dict lookup: None as NULL, a bool as the integer 1 or 0, as before."""
     import sqlite3
 
-    sqlite3.register_adapter(type(None), _null)
+    sqlite3.register_adapter(type(None), _NULL)
     sqlite3.register_adapter(bool, int)
 
 
-def _null(value: None) -> None:
-    return None
+# The adapter for None: a C callable that returns None for any one argument, so binding a NULL
+# runs no Python frame (a spend row binds about ten).
+_NULL = {}.get
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text: orjson's (compact); the json module only for what orjson refuses
+    (integers past 64 bits, say), so nothing that stored before fails now."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
