@@ -32,6 +32,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -71,6 +72,7 @@ LOG_FORMATS = ("json", "console")
 AUTO = "auto"  # console when the log stream is a terminal, else json
 LOG_LEVELS = ("debug", "info", "warning", "error")
 REDACTED = "[redacted]"
+STOP_WAIT_S = 5.0  # how long a re-entered stop waits for the writer's last lines
 QUEUE_SIZE = 10_000  # lines waiting for the writer thread; beyond that, lines are dropped (counted)
 # Field names whose values are never shown, whatever they look like.
 SECRET_FIELDS = frozenset(
@@ -273,9 +275,20 @@ class LogSetup:
         self.redaction = redaction
         self.listener = listener
         self.file = file
+        self._stopping = False
 
     def stop(self) -> None:
-        if self.listener._thread is not None:  # noqa: SLF001  # stop() is not idempotent
+        thread = self.listener._thread  # noqa: SLF001  # stop() is not idempotent
+        if self._stopping:
+            # Re-entered: SIGTERM's handler (`_flush_and_terminate`) ran while this thread was
+            # stopping the writer. A second join from inside the first never returns; waiting
+            # for the thread to end (it is writing its last lines) does.
+            deadline = time.monotonic() + STOP_WAIT_S
+            while thread is not None and thread.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return
+        self._stopping = True
+        if thread is not None:
             self.listener.stop()
         for handler in self.listener.handlers:
             handler.close()

@@ -81,6 +81,27 @@ def test_json_lines_carry_level_logger_time_and_the_request_id(logging_setup, tm
     assert lines_of(file.read_text()) == lines  # the LOGDIR file gets the same JSON lines
 
 
+def test_a_stop_re_entered_by_the_sigterm_handler_returns_with_every_line_written(logging_setup):
+    """SIGTERM's handler stops the log writer; when the signal lands while this thread is already
+    stopping it (`polyroute serve` handing over to its serving process), the nested stop must not
+    join the writer a second time (that join never returned) nor lose what was queued."""
+    stream = io.StringIO()
+    setup = logging_setup(level="info", fmt="json", stream=stream)
+    for n in range(50):
+        logging.getLogger("polyroute.cli").info("line %d", n)
+    listener = setup.listener
+    outer_stop = listener.stop
+
+    def stop_interrupted_by_the_handler() -> None:
+        listener.enqueue_sentinel()  # the writer is told to end, as the outer stop does first...
+        setup.stop()  # ...and the handler's stop runs before the outer join: it must return
+        outer_stop()
+
+    listener.stop = stop_interrupted_by_the_handler
+    setup.stop()
+    assert [line["event"] for line in lines_of(stream.getvalue())] == [f"line {n}" for n in range(50)]
+
+
 def test_secrets_are_masked_in_messages_fields_and_tracebacks(logging_setup):
     stream = io.StringIO()
     setup = logging_setup(level="debug", fmt="json", stream=stream)

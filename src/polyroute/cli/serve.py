@@ -20,6 +20,7 @@ from polyroute.cli.log_options import LogDirOption, LogFormatOption, LogLevelOpt
 from polyroute.config.loader import ConfigError, GatewayConfig, load_config
 from polyroute.logs import export_to_env, protect_secrets
 from polyroute.observability.multiprocess import ENV_VAR as METRICS_DIR_ENV
+from polyroute.server.process import can_exec, exec_serving_process
 from polyroute.server.shutdown import DEFAULT_GRACE_S as DEFAULT_GRACEFUL_SHUTDOWN_S
 from polyroute.server.shutdown import ENV_VAR as GRACE_ENV
 from polyroute.state.worker_files import ENV_VAR as REGISTRY_DIR_ENV
@@ -267,7 +268,8 @@ def serve(
         port,
         "set" if loaded.master_key else "not set",
     )
-    # Worker processes rebuild the app from the environment; one process reuses what we loaded.
+    # The serving process (exec'd below, or each of --workers N) rebuilds the app from the
+    # environment; only `--ui` and Windows keep serving in this process, with what we loaded.
     os.environ["POLYROUTE_CONFIG"] = str(config or "")
     os.environ["POLYROUTE_ENDPOINT_FILE"] = str(endpoint_file or "")
     os.environ["POLYROUTE_ALLOW_UNAUTHENTICATED"] = "1" if allow_unauthenticated else "0"
@@ -283,6 +285,8 @@ def serve(
             workers,
             workers,
         )
+    if workers == 1 and not ui and can_exec():
+        exec_serving_process(host, port)  # never returns: this process becomes the server
     from polyroute.server.connections import uvicorn_options
 
     common = {
