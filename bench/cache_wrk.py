@@ -71,10 +71,8 @@ def main() -> None:
         for stream in (False, True):
             kind = "stream" if stream else "json"
             base = protocols.body_for("chat", "gpt", stream)
-            for phase, body in (
-                ("relayed", {**base, "cache": {"no-cache": True, "no-store": True}}),
-                ("hit", base),
-            ):
+            phases = (("relayed", {**base, "cache": {"no-cache": True, "no-store": True}}), ("hit", base))
+            for phase, body in phases:
                 probe = _probe(url, body)
                 checked = protocols.wrk(run, url, body, 2, protocols.END_MARKERS[("chat", stream)])
                 before = cpu_seconds(gateway.pid)
@@ -94,10 +92,7 @@ def main() -> None:
                 results[f"hit ({kind})"]["rps"] / results[f"relayed ({kind})"]["rps"], 2
             )
             # One connection: how long one request takes to be served, nothing queued behind it.
-            for phase, body in (
-                ("relayed", {**base, "cache": {"no-cache": True, "no-store": True}}),
-                ("hit", base),
-            ):
+            for phase, body in phases:
                 one = protocols.wrk(run, url, body, args.duration, None, connections=1)
                 results[f"{phase} ({kind}, one connection)"] = {
                     "rps": round(one["requests"] / (one["duration_us"] / 1e6)),

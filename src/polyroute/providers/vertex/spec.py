@@ -4,25 +4,14 @@ deployments that use it (providers/registry.py)."""
 
 from __future__ import annotations
 
+from polyroute.providers.gemini.spec import PRICES as GEMINI_PRICES
 from polyroute.providers.spec import ProviderSpec
 
 # List prices as published on 2026-12-02, USD per token (the same as Google's and Anthropic's own
 # APIs for these models); model_info overrides any of them per deployment.
 PRICES = {
-    "gemini-2.5-flash": {
-        "input_cost_per_token": 3e-07,
-        "output_cost_per_token": 2.5e-06,
-        "cache_read_input_token_cost": 7.5e-08,
-        "output_cost_per_reasoning_token": 2.5e-06,
-        "max_output_tokens": 65536,
-    },
-    "gemini-2.5-pro": {
-        "input_cost_per_token": 1.25e-06,
-        "output_cost_per_token": 1e-05,
-        "cache_read_input_token_cost": 3.125e-07,
-        "output_cost_per_reasoning_token": 1e-05,
-        "max_output_tokens": 65536,
-    },
+    # Gemini on Vertex costs what it costs on Google's own API: one table, the Gemini spec's.
+    **{name: GEMINI_PRICES[name] for name in ("gemini-2.5-flash", "gemini-2.5-pro")},
     "claude-sonnet-4-5@20250929": {
         "input_cost_per_token": 3e-06,
         "output_cost_per_token": 1.5e-05,
